@@ -1,0 +1,1 @@
+"""The CI tool: `python -m automation <command>` (see `python -m automation --help`)."""

@@ -1,0 +1,25 @@
+"""Stack output names: one list shared by the program, the automation and the tests."""
+
+SERVICE_URL = "serviceUrl"
+ALB_DNS_NAME = "albDnsName"
+IMAGE_REF = "imageRef"
+VERSION = "version"
+CLUSTER_NAME = "clusterName"
+SERVICE_NAME = "serviceName"
+TARGET_GROUP_ARN = "targetGroupArn"
+LOG_GROUP_NAME = "logGroupName"
+REPOSITORY_URL = "repositoryUrl"
+REGION = "region"
+
+ALL = (
+    SERVICE_URL,
+    ALB_DNS_NAME,
+    IMAGE_REF,
+    VERSION,
+    CLUSTER_NAME,
+    SERVICE_NAME,
+    TARGET_GROUP_ARN,
+    LOG_GROUP_NAME,
+    REPOSITORY_URL,
+    REGION,
+)
