@@ -1,0 +1,411 @@
+"""Stack configuration, read once, typed and validated before any resource exists.
+
+Defaults live in Pulumi.yaml (the Pulumi CLI applies them; the offline plan does the same), so
+this module has none of its own: a key missing here means the program and Pulumi.yaml disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+
+from infra import validation as v
+from infra.validation import InvalidConfig
+
+REQUIRED_DEFAULT_TAGS = ("project", "environment", "managed-by")
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    image_tag: str
+    revision: str
+    created: str
+    rollback_image: str
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    availability_zones: int
+    vpc_cidr: str
+    nat_gateways: str
+    existing_vpc_id: str
+    existing_public_subnet_ids: tuple[str, ...]
+    existing_private_subnet_ids: tuple[str, ...]
+
+    @property
+    def tasks_in_private_subnets(self) -> bool:
+        """Tasks need a route out (ECR, logs, secrets): private only where a NAT gives one."""
+        if self.existing_vpc_id:
+            return bool(self.existing_private_subnet_ids)
+        return self.nat_gateways != "None"
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    keep_release_images: int
+    untagged_image_days: int
+    force_delete: bool
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    certificate_arn: str
+    ssl_policy: str
+    deregistration_delay: int
+    health_check_interval: int
+    healthy_threshold: int
+
+    @property
+    def https(self) -> bool:
+        return bool(self.certificate_arn)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    cpu: int
+    memory: int
+    desired_count: int
+    container_port: int
+    log_retention_days: int
+    container_insights: str
+    health_check_grace_period: int
+    stop_timeout: int
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    mode: Literal["existing", "rds"]
+    host: str
+    port: int
+    name: str
+    secret_arn: str
+    security_group_id: str
+    instance_class: str
+    allocated_storage: int
+    engine_version: str
+    multi_az: bool
+    backup_retention_days: int
+
+
+@dataclass(frozen=True)
+class LegacySettings:
+    tags: dict[str, str]
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    region: str
+    production: bool
+    default_tags: dict[str, str]
+    release: Release
+    network: NetworkSettings
+    registry: RegistrySettings
+    load_balancer: LoadBalancerSettings
+    service: ServiceSettings
+    database: DatabaseSettings
+    legacy: LegacySettings
+
+
+class _Reader:
+    """Typed access to one config namespace; errors name the fully qualified key."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.config = pulumi.Config(namespace)
+
+    def _raw(self, key: str) -> str:
+        value = self.config.get(key)
+        if value is None:
+            raise InvalidConfig(
+                f"{self.namespace}:{key} is not set and has no default; declare it in Pulumi.yaml "
+                f"or set it with `pulumi config set {key} <value>`."
+            )
+        return value
+
+    def string(self, key: str) -> str:
+        return self._raw(key).strip()
+
+    def integer(self, key: str) -> int:
+        raw = self._raw(key)
+        try:
+            return int(raw)
+        except ValueError:
+            raise v.fail(f"{self.namespace}:{key}", raw, "an integer") from None
+
+    def boolean(self, key: str) -> bool:
+        raw = self._raw(key).lower()
+        if raw not in ("true", "false"):
+            raise v.fail(f"{self.namespace}:{key}", raw, "true or false")
+        return raw == "true"
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        raw = self._raw(key)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise v.fail(f"{self.namespace}:{key}", raw, "a list of strings")
+        return tuple(item.strip() for item in value)
+
+
+def load(project: str | None = None, stack: str | None = None) -> Settings:
+    """Read and validate the whole stack configuration."""
+    project = project or pulumi.get_project()
+    stack = stack or pulumi.get_stack()
+    cfg = _Reader(project)
+    key = lambda name: f"{project}:{name}"  # noqa: E731 - names keys in messages
+
+    region = pulumi.Config("aws").get("region")
+    if not region:
+        raise InvalidConfig(
+            "aws:region is not set; set it in Pulumi.<stack>.yaml (the EC2 deployment runs in "
+            "us-east-2)."
+        )
+    production = cfg.boolean("production")
+    default_tags = _default_tags(stack)
+
+    release = Release(
+        version=cfg.string("version"),
+        image_tag=cfg.string("imageTag"),
+        revision=cfg.string("revision"),
+        created=cfg.string("created"),
+        rollback_image=cfg.string("rollbackImage"),
+    )
+    if not release.version:
+        raise v.fail(key("version"), release.version, "a SemVer version such as 1.4.2")
+    if release.image_tag:
+        v.docker_tag(key("imageTag"), release.image_tag)
+    if release.rollback_image:
+        v.digest_reference(key("rollbackImage"), release.rollback_image)
+
+    network = _network(cfg, key, production)
+    registry = RegistrySettings(
+        keep_release_images=cfg.integer("keepReleaseImages"),
+        untagged_image_days=cfg.integer("untaggedImageDays"),
+        force_delete=cfg.boolean("forceDeleteRepository"),
+    )
+    v.in_range(key("keepReleaseImages"), registry.keep_release_images, 1, 1000)
+    v.in_range(key("untaggedImageDays"), registry.untagged_image_days, 1, 365)
+    if production and registry.force_delete:
+        raise InvalidConfig(
+            f"{key('forceDeleteRepository')}: true is not allowed in production (it would let "
+            "`pulumi destroy` delete every released image); allowed: false."
+        )
+
+    load_balancer = _load_balancer(cfg, key)
+    service = _service(cfg, key, production)
+    database = _database(cfg, key)
+    legacy = _legacy(cfg, key)
+    if (
+        database.mode == "rds"
+        and network.existing_vpc_id
+        and not network.existing_private_subnet_ids
+    ):
+        raise InvalidConfig(
+            f"{key('createDatabase')}: a new database in an existing VPC needs "
+            f"{key('existingPrivateSubnetIds')} (>= 2 private subnets): RDS is never placed in "
+            "public subnets."
+        )
+
+    return Settings(
+        project=project,
+        stack=stack,
+        region=region,
+        production=production,
+        default_tags=default_tags,
+        release=release,
+        network=network,
+        registry=registry,
+        load_balancer=load_balancer,
+        service=service,
+        database=database,
+        legacy=legacy,
+    )
+
+
+def _default_tags(stack: str) -> dict[str, str]:
+    """Common tags come from the aws provider's defaultTags, so they reach awsx's children too."""
+    raw: Any = pulumi.Config("aws").get_object("defaultTags") or {}
+    tags = raw.get("tags") if isinstance(raw, dict) else None
+    if not isinstance(tags, dict):
+        tags = {}
+    missing = [name for name in REQUIRED_DEFAULT_TAGS if not tags.get(name)]
+    if missing:
+        raise InvalidConfig(
+            "aws:defaultTags: tags " + ", ".join(missing) + " are missing; every resource must "
+            "carry " + ", ".join(REQUIRED_DEFAULT_TAGS) + " (set them under aws:defaultTags.tags "
+            "in Pulumi.<stack>.yaml)."
+        )
+    if tags["environment"] != stack:
+        raise InvalidConfig(
+            f"aws:defaultTags: tag environment is {tags['environment']!r} but the stack is "
+            f"{stack!r}; allowed: {stack!r}."
+        )
+    return {str(name): str(value) for name, value in tags.items()}
+
+
+def _network(cfg: _Reader, key: Any, production: bool) -> NetworkSettings:
+    network = NetworkSettings(
+        availability_zones=cfg.integer("availabilityZones"),
+        vpc_cidr=cfg.string("vpcCidr"),
+        nat_gateways=cfg.string("natGateways"),
+        existing_vpc_id=cfg.string("existingVpcId"),
+        existing_public_subnet_ids=cfg.strings("existingPublicSubnetIds"),
+        existing_private_subnet_ids=cfg.strings("existingPrivateSubnetIds"),
+    )
+    v.in_range(key("availabilityZones"), network.availability_zones, 2, 6)
+    v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
+    if network.existing_vpc_id:
+        v.aws_id(key("existingVpcId"), network.existing_vpc_id, "vpc")
+        if len(network.existing_public_subnet_ids) < 2:
+            raise v.fail(
+                key("existingPublicSubnetIds"),
+                list(network.existing_public_subnet_ids),
+                "at least 2 public subnets of existingVpcId in different AZs (the ALB needs 2)",
+            )
+        subnets = network.existing_public_subnet_ids + network.existing_private_subnet_ids
+        for subnet in subnets:
+            v.aws_id(key("existingPublicSubnetIds/existingPrivateSubnetIds"), subnet, "subnet")
+        if network.existing_private_subnet_ids and len(network.existing_private_subnet_ids) < 2:
+            raise v.fail(
+                key("existingPrivateSubnetIds"),
+                list(network.existing_private_subnet_ids),
+                "none, or at least 2 private subnets in different AZs",
+            )
+    else:
+        v.private_cidr(key("vpcCidr"), network.vpc_cidr)
+        if network.existing_public_subnet_ids or network.existing_private_subnet_ids:
+            raise InvalidConfig(
+                f"{key('existingPublicSubnetIds')}/{key('existingPrivateSubnetIds')} are set but "
+                f"{key('existingVpcId')} is empty; set existingVpcId to reuse a VPC, or remove "
+                "the subnet ids to create a new VPC."
+            )
+    if production and not network.tasks_in_private_subnets:
+        raise InvalidConfig(
+            f"{key('natGateways')}/{key('existingPrivateSubnetIds')}: production tasks must run "
+            "in private subnets without public IPs; allowed: natGateways Single or OnePerAz (or "
+            "existingPrivateSubnetIds when reusing a VPC)."
+        )
+    return network
+
+
+def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
+    certificate_arn = cfg.string("certificateArn")
+    if cfg.boolean("https") and not certificate_arn:
+        raise InvalidConfig(
+            f"{key('https')}: true but {key('certificateArn')} is empty; HTTPS needs an ACM "
+            "certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)."
+        )
+    if certificate_arn:
+        v.arn(key("certificateArn"), certificate_arn, "acm")
+    settings = LoadBalancerSettings(
+        certificate_arn=certificate_arn,
+        ssl_policy=cfg.string("sslPolicy"),
+        deregistration_delay=cfg.integer("deregistrationDelay"),
+        health_check_interval=cfg.integer("healthCheckInterval"),
+        healthy_threshold=cfg.integer("healthyThreshold"),
+    )
+    v.one_of(key("sslPolicy"), settings.ssl_policy, v.MODERN_SSL_POLICIES)
+    v.in_range(key("deregistrationDelay"), settings.deregistration_delay, 0, 3600)
+    v.in_range(key("healthCheckInterval"), settings.health_check_interval, 5, 300)
+    v.in_range(key("healthyThreshold"), settings.healthy_threshold, 2, 10)
+    return settings
+
+
+def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
+    settings = ServiceSettings(
+        cpu=cfg.integer("cpu"),
+        memory=cfg.integer("memory"),
+        desired_count=cfg.integer("desiredCount"),
+        container_port=cfg.integer("containerPort"),
+        log_retention_days=cfg.integer("logRetentionDays"),
+        container_insights=cfg.string("containerInsights"),
+        health_check_grace_period=cfg.integer("healthCheckGracePeriod"),
+        stop_timeout=cfg.integer("stopTimeout"),
+    )
+    v.fargate_size(key("cpu"), settings.cpu, key("memory"), settings.memory)
+    if settings.desired_count < 1:
+        raise v.fail(key("desiredCount"), settings.desired_count, "an integer >= 1")
+    if production and settings.desired_count < 2:
+        raise v.fail(
+            key("desiredCount"),
+            settings.desired_count,
+            "at least 2 in production (one task per AZ survives an AZ or task failure)",
+        )
+    v.in_range(key("containerPort"), settings.container_port, 1024, 65535)
+    v.one_of(key("logRetentionDays"), settings.log_retention_days, v.LOG_RETENTION_DAYS)
+    v.one_of(key("containerInsights"), settings.container_insights, v.CONTAINER_INSIGHTS)
+    v.in_range(key("healthCheckGracePeriod"), settings.health_check_grace_period, 0, 600)
+    v.in_range(key("stopTimeout"), settings.stop_timeout, 2, 120)
+    return settings
+
+
+def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
+    host = cfg.string("dbHost")
+    secret_arn = cfg.string("dbSecretArn")
+    create = cfg.boolean("createDatabase")
+    existing = bool(host or secret_arn)
+    if create and existing:
+        raise InvalidConfig(
+            f"{key('createDatabase')} is true and {key('dbHost')}/{key('dbSecretArn')} are set: "
+            "choose one database: an existing one (dbHost + dbSecretArn) or a new RDS instance "
+            "(createDatabase: true)."
+        )
+    if not create and not existing:
+        raise InvalidConfig(
+            "no database configured: set dbHost and dbSecretArn for an existing PostgreSQL, or "
+            f"{key('createDatabase')}: true for a new RDS instance."
+        )
+    if existing and not (host and secret_arn):
+        missing = key("dbSecretArn") if host else key("dbHost")
+        raise InvalidConfig(
+            f"{missing} is empty: an existing database needs both dbHost and dbSecretArn (a "
+            "Secrets Manager secret holding username and password)."
+        )
+    if secret_arn:
+        v.arn(key("dbSecretArn"), secret_arn, "secretsmanager")
+    settings = DatabaseSettings(
+        mode="rds" if create else "existing",
+        host=host,
+        port=cfg.integer("dbPort"),
+        name=cfg.string("dbName"),
+        secret_arn=secret_arn,
+        security_group_id=cfg.string("dbSecurityGroupId"),
+        instance_class=cfg.string("dbInstanceClass"),
+        allocated_storage=cfg.integer("dbAllocatedStorage"),
+        engine_version=cfg.string("dbEngineVersion"),
+        multi_az=cfg.boolean("dbMultiAz"),
+        backup_retention_days=cfg.integer("dbBackupRetentionDays"),
+    )
+    v.in_range(key("dbPort"), settings.port, 1, 65535)
+    if not settings.name.isidentifier():
+        raise v.fail(key("dbName"), settings.name, "a PostgreSQL identifier (letters, digits, _)")
+    if settings.security_group_id:
+        v.aws_id(key("dbSecurityGroupId"), settings.security_group_id, "sg")
+    if create:
+        if not settings.instance_class.startswith("db."):
+            raise v.fail(key("dbInstanceClass"), settings.instance_class, "an RDS class, db.*")
+        v.in_range(key("dbAllocatedStorage"), settings.allocated_storage, 20, 65536)
+        v.in_range(key("dbBackupRetentionDays"), settings.backup_retention_days, 1, 35)
+    return settings
+
+
+def _legacy(cfg: _Reader, key: Any) -> LegacySettings:
+    tags: dict[str, str] = {}
+    for item in cfg.strings("legacyTags"):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise v.fail(key("legacyTags"), item, "KEY=VALUE strings")
+        tags[name] = value
+    instance_ids = cfg.strings("legacyInstanceIds")
+    for instance_id in instance_ids:
+        v.aws_id(key("legacyInstanceIds"), instance_id, "i")
+    return LegacySettings(tags=tags, instance_ids=instance_ids)

@@ -1,0 +1,114 @@
+"""Validation shared by the settings (config keys) and the components (args).
+
+Errors are `pulumi.RunError`s: the Pulumi CLI prints their message without a stack trace, and the
+offline plan turns them into exit code 2. Messages name the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+
+import pulumi
+
+# Fargate task sizes: CPU units -> allowed memory (MiB).
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# Values CloudWatch Logs accepts for retention_in_days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# ELB security policies that allow only TLS 1.2 and 1.3 (1.3 preferred where the name says so).
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
+MODERN_SSL_POLICIES = (
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+)
+
+NAT_STRATEGIES = ("None", "Single", "OnePerAz")
+CONTAINER_INSIGHTS = ("disabled", "enabled", "enhanced")
+
+_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(?P<service>[a-z0-9-]+):[a-z0-9-]*:\d{12}:.+$")
+_DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9./_-]*(:\d+)?/[a-z0-9./_-]+@sha256:[0-9a-f]{64}$")
+_DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class InvalidConfig(pulumi.RunError):
+    """A setting or component argument has a value the program cannot deploy."""
+
+
+def fail(key: str, value: object, allowed: str) -> InvalidConfig:
+    return InvalidConfig(f"{key}: {value!r} is not valid; allowed: {allowed}.")
+
+
+def one_of(key: str, value: object, allowed: Iterable[object]) -> None:
+    choices = tuple(allowed)
+    if value not in choices:
+        raise fail(key, value, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def in_range(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise fail(key, value, f"an integer from {low} to {high}")
+
+
+def fargate_size(cpu_key: str, cpu: int, memory_key: str, memory: int) -> None:
+    if cpu not in FARGATE_SIZES:
+        raise fail(cpu_key, cpu, "Fargate CPU units " + ", ".join(map(str, FARGATE_SIZES)))
+    allowed = FARGATE_SIZES[cpu]
+    if memory not in allowed:
+        raise InvalidConfig(
+            f"{memory_key}: {memory} MiB is not offered by Fargate with {cpu_key}={cpu}; "
+            f"allowed: {allowed[0]}..{allowed[-1]} MiB in steps of "
+            f"{allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]} "
+            f"({', '.join(map(str, allowed[:4]))}{', ...' if len(allowed) > 4 else ''})."
+        )
+
+
+def arn(key: str, value: str, service: str) -> None:
+    match = _ARN.match(value)
+    if not match or match.group("service") != service:
+        raise fail(key, value, f"an ARN of the {service} service (arn:aws:{service}:...)")
+
+
+def digest_reference(key: str, value: str) -> None:
+    if not _DIGEST_REF.match(value):
+        raise fail(key, value, "an image reference by digest, REGISTRY/REPO@sha256:<64 hex>")
+
+
+def docker_tag(key: str, value: str) -> None:
+    if not _DOCKER_TAG.match(value):
+        raise fail(key, value, "a Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def private_cidr(key: str, value: str) -> None:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError as error:
+        raise fail(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({error})") from None
+    if not network.is_private or not 16 <= network.prefixlen <= 24:
+        raise fail(key, value, "a private IPv4 range (RFC 1918) with a prefix from /16 to /24")
+
+
+def aws_id(key: str, value: str, prefix: str) -> None:
+    if not re.fullmatch(rf"{prefix}-[0-9a-f]{{8,17}}", value):
+        raise fail(key, value, f"an id of the form {prefix}-0123456789abcdef0")
