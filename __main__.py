@@ -1,0 +1,125 @@
+"""The alunos-api stack: settings -> components -> exports."""
+
+import pulumi
+
+from infra import outputs, settings
+from infra.database import Database, DatabaseArgs, DatabaseConnection
+from infra.image import Image, ImageArgs
+from infra.load_balancer import LoadBalancer, LoadBalancerArgs
+from infra.network import Network, NetworkArgs
+from infra.registry import Registry, RegistryArgs
+from infra.service import Service, ServiceArgs
+
+cfg = settings.load()
+name = f"alunos-{cfg.stack}"
+
+network = Network(
+    name,
+    NetworkArgs(
+        availability_zones=cfg.network.availability_zones,
+        cidr_block=cfg.network.vpc_cidr,
+        nat_gateways=cfg.network.nat_gateways,
+        existing_vpc_id=cfg.network.existing_vpc_id,
+        existing_public_subnet_ids=cfg.network.existing_public_subnet_ids,
+        existing_private_subnet_ids=cfg.network.existing_private_subnet_ids,
+    ),
+)
+
+registry = Registry(
+    name,
+    RegistryArgs(
+        keep_release_images=cfg.registry.keep_release_images,
+        untagged_image_days=cfg.registry.untagged_image_days,
+        force_delete=cfg.registry.force_delete,
+    ),
+)
+
+image = Image(
+    name,
+    ImageArgs(
+        repository_url=registry.repository.repository_url,
+        registry_id=registry.repository.registry_id,
+        version=cfg.release.version,
+        tag=cfg.release.image_tag or cfg.release.version.replace("+", "."),
+        revision=cfg.release.revision,
+        created=cfg.release.created,
+        rollback_image=cfg.release.rollback_image,
+    ),
+)
+
+load_balancer = LoadBalancer(
+    name,
+    LoadBalancerArgs(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.public_subnet_ids,
+        container_port=cfg.service.container_port,
+        certificate_arn=cfg.load_balancer.certificate_arn,
+        ssl_policy=cfg.load_balancer.ssl_policy,
+        health_check_interval=cfg.load_balancer.health_check_interval,
+        healthy_threshold=cfg.load_balancer.healthy_threshold,
+        deregistration_delay=cfg.load_balancer.deregistration_delay,
+        deletion_protection=cfg.production,
+    ),
+)
+
+db = cfg.database
+if db.mode == "rds":
+    connection = Database(
+        name,
+        DatabaseArgs(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.database_subnet_ids,
+            name=db.name,
+            port=db.port,
+            instance_class=db.instance_class,
+            allocated_storage=db.allocated_storage,
+            engine_version=db.engine_version,
+            multi_az=db.multi_az,
+            backup_retention_days=db.backup_retention_days,
+            production=cfg.production,
+        ),
+    ).connection
+else:
+    connection = DatabaseConnection(
+        host=db.host,
+        port=db.port,
+        name=db.name,
+        secret_arn=db.secret_arn,
+        security_group_id=db.security_group_id or None,
+    )
+
+service = Service(
+    name,
+    ServiceArgs(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.task_subnet_ids,
+        assign_public_ip=network.tasks_public,
+        image_ref=image.ref,
+        repository_arn=registry.repository.arn,
+        target_group_arn=load_balancer.target_group.arn,
+        load_balancer_security_group_id=load_balancer.security_group.id,
+        listeners=load_balancer.listeners,
+        database=connection,
+        region=cfg.region,
+        version=cfg.release.version,
+        cpu=cfg.service.cpu,
+        memory=cfg.service.memory,
+        desired_count=cfg.service.desired_count,
+        container_port=cfg.service.container_port,
+        log_retention_days=cfg.service.log_retention_days,
+        container_insights=cfg.service.container_insights,
+        health_check_grace_period=cfg.service.health_check_grace_period,
+        stop_timeout=cfg.service.stop_timeout,
+    ),
+)
+
+pulumi.export(outputs.SERVICE_URL, load_balancer.url)
+pulumi.export(outputs.ALB_DNS_NAME, load_balancer.load_balancer.dns_name)
+pulumi.export(outputs.IMAGE_REF, image.ref)
+pulumi.export(outputs.VERSION, cfg.release.version)
+pulumi.export(outputs.CLUSTER_NAME, service.cluster.name)
+pulumi.export(outputs.SERVICE_NAME, service.service.name)
+pulumi.export(outputs.TARGET_GROUP_ARN, load_balancer.target_group.arn)
+pulumi.export(outputs.LOG_GROUP_NAME, service.log_group.name)
+pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)
+pulumi.export(outputs.REGION, cfg.region)

@@ -1,0 +1,180 @@
+"""The internet-facing Application Load Balancer: the only thing open to the internet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import validation as v
+from infra.tags import tags
+
+ALB_DEFAULT_HEALTH_CHECK_INTERVAL = 30
+ALB_DEFAULT_HEALTHY_THRESHOLD = 5
+ALB_DEFAULT_DEREGISTRATION_DELAY = 300
+
+
+def rolling_deploy_seconds(interval: int, healthy_threshold: int, deregistration: int) -> int:
+    """Load balancer time a rolling deploy waits per task: become healthy, then drain the old."""
+    return interval * healthy_threshold + deregistration
+
+
+@dataclass
+class LoadBalancerArgs:
+    vpc_id: pulumi.Input[str]
+    """VPC of the target group."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Public subnets, in at least two AZs."""
+    container_port: int = 8000
+    """Port the targets (tasks) listen on."""
+    certificate_arn: str = ""
+    """ACM certificate: HTTPS on 443 and 80 redirects to it. Empty: plain HTTP on 80."""
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    """TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only."""
+    health_check_path: str = "/health"
+    """The app's cheap liveness route."""
+    health_check_interval: int = 10
+    """Seconds between checks (ALB default 30)."""
+    healthy_threshold: int = 2
+    """Passing checks before a task gets traffic (ALB default 5)."""
+    unhealthy_threshold: int = 3
+    """Failing checks before a task is taken out."""
+    deregistration_delay: int = 15
+    """Seconds an old task drains (ALB default 300); the app finishes requests well within it."""
+    deletion_protection: bool = False
+    """Refuse deletion of the load balancer (production)."""
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    security_group: aws.ec2.SecurityGroup
+    load_balancer: aws.lb.LoadBalancer
+    target_group: aws.lb.TargetGroup
+    http_listener: aws.lb.Listener
+    https_listener: aws.lb.Listener | None
+    listeners: list[aws.lb.Listener]
+    url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        _validate(name, args)
+        super().__init__("alunos-api:infra:LoadBalancer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        https = bool(args.certificate_arn)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            description=f"{name}: internet to the load balancer on HTTP/HTTPS only",
+            vpc_id=args.vpc_id,
+            tags=tags(f"{name}-alb-sg"),
+            opts=child,
+        )
+        self.ingress_rules = [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-in-{port}",
+                security_group_id=self.security_group.id,
+                description=f"internet to the load balancer on {port}",
+                cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                opts=child,
+            )
+            for port in ((80, 443) if https else (80,))
+        ]
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            security_groups=[self.security_group.id],
+            subnets=args.subnet_ids,
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=args.deletion_protection,
+            tags=tags(f"{name}-alb"),
+            opts=child,
+        )
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            target_type="ip",
+            port=args.container_port,
+            protocol="HTTP",
+            vpc_id=args.vpc_id,
+            deregistration_delay=args.deregistration_delay,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                path=args.health_check_path,
+                protocol="HTTP",
+                port="traffic-port",
+                matcher="200",
+                interval=args.health_check_interval,
+                timeout=min(5, args.health_check_interval - 1),
+                healthy_threshold=args.healthy_threshold,
+                unhealthy_threshold=args.unhealthy_threshold,
+            ),
+            tags=tags(f"{name}-tg"),
+            opts=child,
+        )
+        forward = aws.lb.ListenerDefaultActionArgs(
+            type="forward", target_group_arn=self.target_group.arn
+        )
+        self.https_listener = None
+        if https:
+            self.https_listener = aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=self.load_balancer.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=args.ssl_policy,
+                certificate_arn=args.certificate_arn,
+                default_actions=[forward],
+                tags=tags(f"{name}-https"),
+                opts=child,
+            )
+            http_action = aws.lb.ListenerDefaultActionArgs(
+                type="redirect",
+                redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                    port="443", protocol="HTTPS", status_code="HTTP_301"
+                ),
+            )
+        else:
+            http_action = forward
+        self.http_listener = aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=self.load_balancer.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[http_action],
+            tags=tags(f"{name}-http"),
+            opts=child,
+        )
+        self.listeners = [self.http_listener] + (
+            [self.https_listener] if self.https_listener else []
+        )
+        scheme = "https" if https else "http"
+        self.url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name)
+        self.register_outputs(
+            {
+                "url": self.url,
+                "dnsName": self.load_balancer.dns_name,
+                "targetGroupArn": self.target_group.arn,
+                "securityGroupId": self.security_group.id,
+            }
+        )
+
+
+def _validate(name: str, args: LoadBalancerArgs) -> None:
+    # Load balancer and target group names are at most 32 characters; autonaming adds 8.
+    if len(f"{name}-alb") > 24:
+        raise v.fail("name", name, "at most 20 characters (AWS limits load balancer names)")
+    v.in_range("container_port", args.container_port, 1, 65535)
+    v.in_range("health_check_interval", args.health_check_interval, 5, 300)
+    v.in_range("healthy_threshold", args.healthy_threshold, 2, 10)
+    v.in_range("unhealthy_threshold", args.unhealthy_threshold, 2, 10)
+    v.in_range("deregistration_delay", args.deregistration_delay, 0, 3600)
+    if not args.health_check_path.startswith("/"):
+        raise v.fail("health_check_path", args.health_check_path, "a path starting with /")
+    if args.certificate_arn:
+        v.arn("certificate_arn", args.certificate_arn, "acm")
+        v.one_of("ssl_policy", args.ssl_policy, v.MODERN_SSL_POLICIES)

@@ -1,0 +1,107 @@
+"""The ECR repository the service's images live in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import validation as v
+from infra.tags import tags
+
+# Dev builds are tagged X.Y.Z-dev.N.gSHA (see `automation version`); releases X.Y.Z[-pre].
+DEV_TAG_PATTERN = "*-dev.*"
+
+
+@dataclass
+class RegistryArgs:
+    keep_release_images: int = 30
+    """Release images kept; older ones expire (rollback can reach any kept one)."""
+    keep_dev_images: int = 20
+    """Dev builds (tags *-dev.*) kept."""
+    untagged_image_days: int = 7
+    """Days before untagged images (superseded layers, failed pushes) expire."""
+    force_delete: bool = False
+    """Let `pulumi destroy` delete the repository with its images (dev only)."""
+
+
+def lifecycle_policy(args: RegistryArgs) -> str:
+    """ECR evaluates rules by priority; the `any` rule must come last."""
+    rules = [
+        {
+            "rulePriority": 1,
+            "description": f"Expire untagged images after {args.untagged_image_days} days",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": args.untagged_image_days,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": f"Keep the last {args.keep_dev_images} dev builds",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPatternList": [DEV_TAG_PATTERN],
+                "countType": "imageCountMoreThan",
+                "countNumber": args.keep_dev_images,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 3,
+            "description": f"Keep the last {args.keep_release_images} release images",
+            "selection": {
+                "tagStatus": "any",
+                "countType": "imageCountMoreThan",
+                "countNumber": args.keep_release_images,
+            },
+            "action": {"type": "expire"},
+        },
+    ]
+    return json.dumps({"rules": rules}, sort_keys=True)
+
+
+class Registry(pulumi.ComponentResource):
+    """Immutable tags, so a version always names the same image and rollback is exact."""
+
+    repository: aws.ecr.Repository
+    lifecycle: aws.ecr.LifecyclePolicy
+
+    def __init__(
+        self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        v.in_range("keep_release_images", args.keep_release_images, 1, 1000)
+        v.in_range("keep_dev_images", args.keep_dev_images, 1, 1000)
+        v.in_range("untagged_image_days", args.untagged_image_days, 1, 365)
+        super().__init__("alunos-api:infra:Registry", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.repository = aws.ecr.Repository(
+            f"{name}-repo",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
+                scan_on_push=True
+            ),
+            encryption_configurations=[
+                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")
+            ],
+            force_delete=args.force_delete,
+            tags=tags(f"{name}-repo"),
+            opts=child,
+        )
+        self.lifecycle = aws.ecr.LifecyclePolicy(
+            f"{name}-lifecycle",
+            repository=self.repository.name,
+            policy=lifecycle_policy(args),
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "repositoryUrl": self.repository.repository_url,
+                "repositoryArn": self.repository.arn,
+            }
+        )

@@ -1,0 +1,405 @@
+"""The Fargate service: cluster, logs, IAM roles, task definition, security group and service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import validation as v
+from infra.database import DatabaseConnection
+from infra.tags import tags
+
+CONTAINER_NAME = "app"
+# A read-only root filesystem: the app gets a writable, task-scoped /tmp and nothing else.
+TMP_VOLUME = "tmp"
+# The slim image has no curl: probe /health with the interpreter the app already runs on.
+HEALTH_CHECK_COMMAND = [
+    "CMD",
+    "python",
+    "-c",
+    "import os, urllib.request; urllib.request.urlopen("
+    "'http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/health', timeout=3)",
+]
+
+
+@dataclass
+class ServiceArgs:
+    vpc_id: pulumi.Input[str]
+    """VPC of the service's security group."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Subnets the tasks run in (private where the network has NAT)."""
+    assign_public_ip: bool
+    """Only for networks without NAT: tasks then need a public IP to reach ECR and logs."""
+    image_ref: pulumi.Input[str]
+    """Image by digest (repo@sha256:...)."""
+    repository_arn: pulumi.Input[str]
+    """The ECR repository the execution role may pull from (and nothing else)."""
+    target_group_arn: pulumi.Input[str]
+    """Target group the tasks register in."""
+    load_balancer_security_group_id: pulumi.Input[str]
+    """The only source admitted by the service's security group."""
+    database: DatabaseConnection
+    """Where the database is; its secret is the only one the execution role may read."""
+    region: str
+    """Region of the log group (awslogs driver)."""
+    version: str
+    """Release version: APP_VERSION and a tag on deploy-scoped resources."""
+    listeners: Sequence[pulumi.Resource] = field(default_factory=list)
+    """Listeners that must exist before ECS attaches the target group."""
+    cpu: int = 256
+    """Fargate CPU units."""
+    memory: int = 512
+    """Fargate memory (MiB), a size Fargate offers for `cpu`."""
+    desired_count: int = 1
+    """Running tasks (>= 1)."""
+    container_port: int = 8000
+    """PORT the app listens on."""
+    log_retention_days: int = 14
+    """CloudWatch Logs retention."""
+    container_insights: str = "disabled"
+    """disabled, enabled or enhanced."""
+    health_check_grace_period: int = 30
+    """Seconds ECS ignores the load balancer's checks after a task starts."""
+    stop_timeout: int = 30
+    """Seconds between SIGTERM and SIGKILL (the app drains in-flight requests)."""
+
+
+class Service(pulumi.ComponentResource):
+    cluster: aws.ecs.Cluster
+    log_group: aws.cloudwatch.LogGroup
+    execution_role: aws.iam.Role
+    task_role: aws.iam.Role
+    security_group: aws.ec2.SecurityGroup
+    task_definition: aws.ecs.TaskDefinition
+    service: aws.ecs.Service
+
+    def __init__(
+        self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        _validate(args)
+        super().__init__("alunos-api:infra:Service", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        db = args.database
+
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[
+                aws.ecs.ClusterSettingArgs(name="containerInsights", value=args.container_insights)
+            ],
+            tags=tags(f"{name}-cluster"),
+            opts=child,
+        )
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/ecs/{name}",
+            retention_in_days=args.log_retention_days,
+            tags=tags(f"{name}-logs"),
+            opts=child,
+        )
+        account = self.cluster.arn.apply(lambda arn: arn.split(":")[4])
+        trust = account.apply(lambda acct: _ecs_tasks_trust_policy(args.region, acct))
+
+        self.execution_role = aws.iam.Role(
+            f"{name}-execution",
+            description=f"{name}: pull this image, write these logs, read this database secret",
+            assume_role_policy=trust,
+            tags=tags(f"{name}-execution"),
+            opts=child,
+        )
+        self.execution_policy = aws.iam.RolePolicy(
+            f"{name}-execution",
+            role=self.execution_role.id,
+            policy=pulumi.Output.all(args.repository_arn, self.log_group.arn, db.secret_arn).apply(
+                lambda arns: execution_policy(*arns)
+            ),
+            opts=child,
+        )
+        # The app calls no AWS API: its task role has no permissions at all.
+        self.task_role = aws.iam.Role(
+            f"{name}-task",
+            description=f"{name}: identity of the app's containers (no AWS permissions)",
+            assume_role_policy=trust,
+            tags=tags(f"{name}-task"),
+            opts=child,
+        )
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-tasks-sg",
+            description=f"{name}: tasks, reachable only from the load balancer",
+            vpc_id=args.vpc_id,
+            tags=tags(f"{name}-tasks-sg"),
+            opts=child,
+        )
+        self.rules = self._security_rules(name, args, child)
+
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=name,
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)],
+            container_definitions=pulumi.Output.all(
+                args.image_ref, self.log_group.name, db.host, db.secret_arn
+            ).apply(
+                lambda values: json.dumps(
+                    container_definitions(
+                        image=values[0],
+                        log_group=values[1],
+                        db_host=values[2],
+                        db_secret_arn=values[3],
+                        args=args,
+                    )
+                )
+            ),
+            tags=tags(f"{name}-task", {"version": args.version}),
+            opts=child,
+        )
+
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            desired_count=args.desired_count,
+            launch_type="FARGATE",
+            platform_version="LATEST",
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=args.subnet_ids,
+                security_groups=[self.security_group.id],
+                assign_public_ip=args.assign_public_ip,
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=args.target_group_arn,
+                    container_name=CONTAINER_NAME,
+                    container_port=args.container_port,
+                )
+            ],
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=True, rollback=True
+            ),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            health_check_grace_period_seconds=args.health_check_grace_period,
+            wait_for_steady_state=True,
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            tags=tags(f"{name}-service", {"version": args.version}),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*args.listeners, self.execution_policy]
+            ),
+        )
+        self.register_outputs(
+            {
+                "clusterName": self.cluster.name,
+                "serviceName": self.service.name,
+                "logGroupName": self.log_group.name,
+                "securityGroupId": self.security_group.id,
+            }
+        )
+
+    def _security_rules(
+        self, name: str, args: ServiceArgs, child: pulumi.ResourceOptions
+    ) -> list[pulumi.CustomResource]:
+        """Least privilege both ways: the ALB reaches only the container port; tasks reach
+        only HTTPS (ECR, logs, secrets) and the database port."""
+        db = args.database
+        port = args.container_port
+        rules: list[pulumi.CustomResource] = [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-in-alb",
+                security_group_id=self.security_group.id,
+                referenced_security_group_id=args.load_balancer_security_group_id,
+                description="load balancer to the container port",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                opts=child,
+            ),
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-alb-out",
+                security_group_id=args.load_balancer_security_group_id,
+                referenced_security_group_id=self.security_group.id,
+                description="load balancer to the tasks' container port",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                opts=child,
+            ),
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-out-https",
+                security_group_id=self.security_group.id,
+                cidr_ipv4="0.0.0.0/0",
+                description="tasks to AWS APIs (ECR, CloudWatch Logs, Secrets Manager)",
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                opts=child,
+            ),
+        ]
+        if db.security_group_id is not None:
+            rules += [
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-out-db",
+                    security_group_id=self.security_group.id,
+                    referenced_security_group_id=db.security_group_id,
+                    description="tasks to PostgreSQL",
+                    ip_protocol="tcp",
+                    from_port=db.port,
+                    to_port=db.port,
+                    opts=child,
+                ),
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-db-in",
+                    security_group_id=db.security_group_id,
+                    referenced_security_group_id=self.security_group.id,
+                    description=f"{name} tasks to PostgreSQL",
+                    ip_protocol="tcp",
+                    from_port=db.port,
+                    to_port=db.port,
+                    opts=child,
+                ),
+            ]
+        else:
+            # An existing database whose security group we don't manage: only its port.
+            rules.append(
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-out-db",
+                    security_group_id=self.security_group.id,
+                    cidr_ipv4="0.0.0.0/0",
+                    description="tasks to PostgreSQL (existing database)",
+                    ip_protocol="tcp",
+                    from_port=db.port,
+                    to_port=db.port,
+                    opts=child,
+                )
+            )
+        return rules
+
+
+def _ecs_tasks_trust_policy(region: str, account: str) -> str:
+    """Only ECS tasks of this account and region may assume the role (confused deputy guard)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{region}:{account}:*"},
+                        "StringEquals": {"aws:SourceAccount": account},
+                    },
+                }
+            ],
+        }
+    )
+
+
+def execution_policy(repository_arn: str, log_group_arn: str, secret_arn: str) -> str:
+    """What ECS itself needs to start a task: nothing beyond this stack's resources, except
+    ecr:GetAuthorizationToken, which AWS only grants on '*'."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+                 "Resource": "*"},
+                {
+                    "Sid": "PullImage",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ecr:BatchCheckLayerAvailability",
+                        "ecr:GetDownloadUrlForLayer",
+                        "ecr:BatchGetImage",
+                    ],
+                    "Resource": repository_arn,
+                },
+                {
+                    "Sid": "WriteLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{log_group_arn}:*",
+                },
+                {
+                    "Sid": "ReadDatabaseSecret",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": secret_arn,
+                },
+            ],
+        },
+        sort_keys=True,
+    )  # fmt: skip
+
+
+def container_definitions(
+    *, image: str, log_group: str, db_host: str, db_secret_arn: str, args: ServiceArgs
+) -> list[dict[str, Any]]:
+    """The app's container. Database credentials arrive as ECS secrets (resolved by the agent
+    from Secrets Manager at start), never in the plain environment."""
+    db = args.database
+    return [
+        {
+            "name": CONTAINER_NAME,
+            "image": image,
+            "essential": True,
+            "portMappings": [
+                {"name": "http", "containerPort": args.container_port, "protocol": "tcp"}
+            ],
+            "environment": [
+                {"name": "PORT", "value": str(args.container_port)},
+                {"name": "APP_VERSION", "value": args.version},
+                {"name": "HOST", "value": db_host},
+                {"name": "DBPORT", "value": str(db.port)},
+                {"name": "DBNAME", "value": db.name},
+            ],
+            "secrets": [
+                {"name": "USER", "valueFrom": f"{db_secret_arn}:username::"},
+                {"name": "PASSWORD", "valueFrom": f"{db_secret_arn}:password::"},
+            ],
+            "readonlyRootFilesystem": True,
+            "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp"}],  # noqa: S108
+            "privileged": False,
+            "stopTimeout": args.stop_timeout,
+            "healthCheck": {
+                "command": HEALTH_CHECK_COMMAND,
+                "interval": 15,
+                "timeout": 5,
+                "retries": 3,
+                "startPeriod": 10,
+            },
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": log_group,
+                    "awslogs-region": args.region,
+                    "awslogs-stream-prefix": CONTAINER_NAME,
+                },
+            },
+        }
+    ]
+
+
+def _validate(args: ServiceArgs) -> None:
+    v.fargate_size("cpu", args.cpu, "memory", args.memory)
+    if args.desired_count < 1:
+        raise v.fail("desired_count", args.desired_count, "an integer >= 1")
+    v.in_range("container_port", args.container_port, 1024, 65535)
+    v.one_of("log_retention_days", args.log_retention_days, v.LOG_RETENTION_DAYS)
+    v.one_of("container_insights", args.container_insights, v.CONTAINER_INSIGHTS)
+    v.in_range("health_check_grace_period", args.health_check_grace_period, 0, 600)
+    v.in_range("stop_timeout", args.stop_timeout, 2, 120)
+    v.in_range("database.port", args.database.port, 1, 65535)
