@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -19,6 +20,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """CI automation for the alunos-api Pulumi stacks (exit codes: 0 ok, 1 failure, 2 usage)."""
+
 
 # Human output and progress go to stderr so that --json output on stdout stays parseable.
 err = Console(stderr=True)
@@ -39,3 +46,22 @@ def main(argv: list[str] | None = None) -> int:
         err.print(Text.assemble(("error: ", "bold red"), str(error)))
         return error.exit_code
     return 0
+
+
+@app.command()
+def plan(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name (dev, prod)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    project_dir: Path = typer.Option(
+        Path("."), "--project-dir", help="Directory holding Pulumi.yaml and __main__.py."
+    ),
+) -> None:
+    """Offline plan: run the program under the mock engine and show what it would create."""
+    from automation import offline
+    from automation import plan as planning
+
+    result = offline.run(project_dir.resolve(), stack)
+    if as_json:
+        emit_json(planning.to_json(result))
+    else:
+        planning.print_table(result, Console(width=max(160, Console().width)))
