@@ -1,0 +1,82 @@
+"""Helpers: run the real program (or one component) under the offline mock engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from automation import offline
+from automation.offline import Plan, PlannedResource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class PlanView:
+    """A plan with lookups by type and name, for readable assertions."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.outputs = plan.outputs
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.plan.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> dict[str, Any]:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, got {[r.name for r in found]}"
+        return found[0].inputs
+
+    def types(self) -> set[str]:
+        return {r.type for r in self.plan.resources}
+
+    def container(self) -> dict[str, Any]:
+        task = self.one("aws:ecs/taskDefinition:TaskDefinition")
+        return json.loads(task["containerDefinitions"])[0]
+
+
+@pytest.fixture
+def stack_plan(tmp_path: Path) -> Callable[..., PlanView]:
+    """Plan a stack from a copy of the project whose stack file is changed by `overrides`
+    (key -> value; None removes the key). Runs the real __main__.py and infra/."""
+
+    def run(stack: str = "dev", overrides: dict[str, Any] | None = None) -> PlanView:
+        project = tmp_path / f"project-{stack}"
+        if not project.exists():
+            project.mkdir()
+            shutil.copy(ROOT / "Pulumi.yaml", project)
+            shutil.copy(ROOT / "__main__.py", project)
+            (project / "infra").symlink_to(ROOT / "infra")
+        source = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+        config = source["config"]
+        for key, value in (overrides or {}).items():
+            qualified = key if ":" in key else f"alunos-api:{key}"
+            if value is None:
+                config.pop(qualified, None)
+            else:
+                config[qualified] = value
+        (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(source))
+        return PlanView(offline.run(project, stack))
+
+    return run
+
+
+def run_component(build: Callable[[], object], config: dict[str, str] | None = None) -> PlanView:
+    """Register whatever `build` creates under the mock engine and return the plan."""
+
+    def program() -> None:
+        build()
+
+    return PlanView(
+        offline.execute(
+            program,
+            project="alunos-api",
+            stack="test",
+            config={"aws:region": "us-east-2", **(config or {})},
+        )
+    )

@@ -1,0 +1,282 @@
+"""Each component on its own, under the mock engine: properties and argument validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.database import Database, DatabaseArgs, DatabaseConnection
+from infra.image import Image, ImageArgs
+from infra.load_balancer import LoadBalancer, LoadBalancerArgs, rolling_deploy_seconds
+from infra.network import Network, NetworkArgs
+from infra.registry import Registry, RegistryArgs
+from infra.service import Service, ServiceArgs
+from infra.validation import InvalidConfig
+from tests.infra.conftest import run_component
+
+DIGEST = "sha256:" + "a" * 64
+REPO = "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos"
+
+
+def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
+    view = run_component(lambda: Registry("r", RegistryArgs(keep_release_images=5)))
+    repo = view.one("aws:ecr/repository:Repository", "r-repo")
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    assert repo["forceDelete"] is False
+    rules = json.loads(view.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")["policy"])["rules"]
+    untagged, dev_builds, releases = sorted(rules, key=lambda rule: rule["rulePriority"])
+    assert untagged["selection"]["tagStatus"] == "untagged"
+    assert untagged["selection"]["countType"] == "sinceImagePushed"
+    assert dev_builds["selection"]["tagPatternList"] == ["*-dev.*"]
+    # ECR requires the `any` rule to have the highest priority number.
+    assert releases["selection"] == {
+        "tagStatus": "any",
+        "countType": "imageCountMoreThan",
+        "countNumber": 5,
+    }
+
+
+def test_two_registries_do_not_collide() -> None:
+    def build() -> None:
+        Registry("a", RegistryArgs())
+        Registry("b", RegistryArgs())
+
+    view = run_component(build)
+    names = [r.name for r in view.of_type("aws:ecr/repository:Repository")]
+    assert sorted(names) == ["a-repo", "b-repo"]
+
+
+def test_image_is_built_for_amd64_with_version_args_and_pushed_by_digest() -> None:
+    def build() -> Image:
+        return Image(
+            "img",
+            ImageArgs(
+                repository_url=REPO,
+                registry_id="123456789012",
+                version="1.4.3-dev.3",
+                tag="1.4.3-dev.3.gabc1234",
+                revision="abc1234" * 5 + "abcde",
+                created="2026-11-21T10:00:00Z",
+            ),
+        )
+
+    view = run_component(build)
+    image = view.one("docker:index/image:Image", "img-image")
+    assert image["build"]["platform"] == "linux/amd64"
+    assert image["build"]["args"] == {
+        "APP_VERSION": "1.4.3-dev.3",
+        "APP_REVISION": "abc1234" * 5 + "abcde",
+        "APP_CREATED": "2026-11-21T10:00:00Z",
+    }
+    assert image["imageName"] == f"{REPO}:1.4.3-dev.3.gabc1234"
+    assert image["registry"] == "[secret]"  # the ECR token never shows in a plan
+
+
+def test_rollback_image_reuses_the_digest_without_building() -> None:
+    refs: list[object] = []
+
+    def build() -> None:
+        image = Image(
+            "img",
+            ImageArgs(
+                repository_url=REPO,
+                registry_id="123456789012",
+                version="1.4.2",
+                tag="1.4.2",
+                rollback_image=f"{REPO}@{DIGEST}",
+            ),
+        )
+        image.ref.apply(refs.append)
+
+    view = run_component(build)
+    assert "docker:index/image:Image" not in view.types()
+    assert refs == [f"{REPO}@{DIGEST}"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"tag": "1.0.0+build"}, "tag: '1.0.0+build' is not valid"),
+        ({"rollback_image": f"{REPO}:1.4.2"}, "rollback_image"),
+    ],
+)
+def test_image_argument_validation(args: dict[str, str], fragment: str) -> None:
+    base = {"repository_url": REPO, "registry_id": "1", "version": "1.0.0", "tag": "1.0.0"}
+    with pytest.raises(InvalidConfig, match=fragment.replace("+", r"\+")):
+        Image("img", ImageArgs(**(base | args)))  # type: ignore[arg-type]
+
+
+def test_http_only_load_balancer_forwards_on_80_and_opens_nothing_else() -> None:
+    view = run_component(
+        lambda: LoadBalancer(
+            "lb", LoadBalancerArgs(vpc_id="vpc-1", subnet_ids=["subnet-1", "subnet-2"])
+        )
+    )
+    listener = view.one("aws:lb/listener:Listener")
+    assert (listener["port"], listener["protocol"]) == (80, "HTTP")
+    assert listener["defaultActions"][0]["type"] == "forward"
+    rules = view.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert [(r.inputs["fromPort"], r.inputs["cidrIpv4"]) for r in rules] == [(80, "0.0.0.0/0")]
+    alb = view.one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb["dropInvalidHeaderFields"] is True
+    assert alb["internal"] is False
+    group = view.one("aws:lb/targetGroup:TargetGroup")
+    assert group["healthCheck"]["timeout"] < group["healthCheck"]["interval"]
+
+
+def test_rolling_deploy_time_against_alb_defaults() -> None:
+    assert rolling_deploy_seconds(10, 2, 15) == 35
+    assert rolling_deploy_seconds(30, 5, 300) == 450
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"health_check_interval": 2}, "health_check_interval"),
+        ({"healthy_threshold": 1}, "healthy_threshold"),
+        ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificate_arn"),
+        (
+            {
+                "certificate_arn": "arn:aws:acm:us-east-2:123456789012:certificate/x",
+                "ssl_policy": "ELBSecurityPolicy-2016-08",
+            },
+            "ssl_policy",
+        ),
+    ],
+)
+def test_load_balancer_argument_validation(args: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        LoadBalancer("lb", LoadBalancerArgs(vpc_id="v", subnet_ids=["a", "b"], **args))  # type: ignore[arg-type]
+
+
+def test_load_balancer_name_must_fit_aws_limits() -> None:
+    with pytest.raises(InvalidConfig, match="at most 20 characters"):
+        LoadBalancer("alunos-a-very-long-stack-name", LoadBalancerArgs(vpc_id="v", subnet_ids=[]))
+
+
+def test_existing_network_creates_nothing_and_places_tasks_privately() -> None:
+    seen: dict[str, object] = {}
+
+    def build() -> None:
+        network = Network(
+            "net",
+            NetworkArgs(
+                existing_vpc_id="vpc-0123456789abcdef0",
+                existing_public_subnet_ids=["subnet-0000000a", "subnet-0000000b"],
+                existing_private_subnet_ids=["subnet-0000000c", "subnet-0000000d"],
+            ),
+        )
+        seen["public"] = network.tasks_public
+        network.task_subnet_ids.apply(lambda ids: seen.setdefault("tasks", ids))
+
+    view = run_component(build)
+    assert [r.type for r in view.plan.resources] == ["alunos-api:infra:Network"]
+    assert seen == {"public": False, "tasks": ["subnet-0000000c", "subnet-0000000d"]}
+
+
+def test_network_validation() -> None:
+    with pytest.raises(InvalidConfig, match="nat_gateways"):
+        Network("n", NetworkArgs(nat_gateways="none"))
+    with pytest.raises(InvalidConfig, match="existing_public_subnet_ids"):
+        Network("n", NetworkArgs(existing_vpc_id="vpc-0123456789abcdef0"))
+
+
+@pytest.mark.parametrize("production", [True, False])
+def test_database_is_private_encrypted_with_managed_password(production: bool) -> None:
+    view = run_component(
+        lambda: Database(
+            "db",
+            DatabaseArgs(
+                vpc_id="vpc-1", subnet_ids=["subnet-1", "subnet-2"], production=production
+            ),
+        )
+    )
+    instance = view.one("aws:rds/instance:Instance")
+    assert instance["manageMasterUserPassword"] is True
+    assert "password" not in instance
+    assert instance["publiclyAccessible"] is False
+    assert instance["storageEncrypted"] is True
+    assert instance["backupRetentionPeriod"] == 7
+    assert instance["deletionProtection"] is production
+    assert instance["skipFinalSnapshot"] is (not production)
+    assert ("finalSnapshotIdentifier" in instance) is production
+    protected = [r.protect for r in view.of_type("aws:rds/instance:Instance")]
+    assert protected == [production]
+    group = view.one("aws:ec2/securityGroup:SecurityGroup")
+    assert "ingress" not in group  # only the service adds its own rule
+
+
+def _service_args(**overrides: object) -> ServiceArgs:
+    values: dict[str, object] = {
+        "vpc_id": "vpc-1",
+        "subnet_ids": ["subnet-1", "subnet-2"],
+        "assign_public_ip": False,
+        "image_ref": f"{REPO}@{DIGEST}",
+        "repository_arn": "arn:aws:ecr:us-east-2:123456789012:repository/alunos",
+        "target_group_arn": "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/t/1",
+        "load_balancer_security_group_id": "sg-alb",
+        "database": DatabaseConnection(
+            host="db.internal",
+            port=5432,
+            name="alunos",
+            secret_arn="arn:aws:secretsmanager:us-east-2:123456789012:secret:db-AbCdEf",
+            security_group_id="sg-db",
+        ),
+        "region": "us-east-2",
+        "version": "1.2.3",
+    }
+    return ServiceArgs(**(values | overrides))  # type: ignore[arg-type]
+
+
+def test_service_container_is_read_only_non_privileged_and_logs_to_its_group() -> None:
+    view = run_component(lambda: Service("svc", _service_args(stop_timeout=45)))
+    container = view.container()
+    assert container["image"].endswith(DIGEST)
+    assert container["readonlyRootFilesystem"] is True
+    assert container["privileged"] is False
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp"}]
+    assert container["stopTimeout"] == 45
+    assert container["healthCheck"]["command"][0] == "CMD"
+    assert "/health" in container["healthCheck"]["command"][-1]
+    assert container["logConfiguration"]["options"] == {
+        "awslogs-group": "/ecs/svc",
+        "awslogs-region": "us-east-2",
+        "awslogs-stream-prefix": "app",
+    }
+    task = view.one("aws:ecs/taskDefinition:TaskDefinition")
+    assert (task["cpu"], task["memory"]) == ("256", "512")
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert task["runtimePlatform"] == {
+        "operatingSystemFamily": "LINUX",
+        "cpuArchitecture": "X86_64",
+    }
+    db_in = view.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "svc-db-in")
+    assert db_in["securityGroupId"] == "sg-db"
+    assert db_in["fromPort"] == 5432
+    egress = view.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert sorted((r.inputs["fromPort"], r.inputs["securityGroupId"]) for r in egress) == sorted(
+        [(8000, "sg-alb"), (443, _sg(view)), (5432, _sg(view))]
+    )
+
+
+def _sg(view: object) -> str:
+    return view.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "svc-in-alb")[  # type: ignore[attr-defined]
+        "securityGroupId"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"cpu": 1024, "memory": 1024}, "memory: 1024 MiB is not offered by Fargate with cpu=1024"),
+        ({"desired_count": 0}, "desired_count"),
+        ({"stop_timeout": 300}, "stop_timeout"),
+        ({"container_insights": "on"}, "container_insights"),
+    ],
+)
+def test_service_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        Service("svc", _service_args(**overrides))

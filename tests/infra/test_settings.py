@@ -1,0 +1,102 @@
+"""Bad stack config: a clear error naming the key and what is allowed, before any resource."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from automation.cli import main
+from automation.errors import UsageProblem
+from tests.infra.conftest import PlanView
+
+BAD_CONFIG = [
+    pytest.param("dev", {"cpu": 256, "memory": 4096}, ["alunos-api:memory", "512..2048"], id="fargate-pair"),
+    pytest.param("dev", {"cpu": 300}, ["alunos-api:cpu", "256, 512, 1024"], id="fargate-cpu"),
+    pytest.param("dev", {"desiredCount": 0}, ["alunos-api:desiredCount", ">= 1"], id="count-zero"),
+    pytest.param("prod", {"desiredCount": 1}, ["alunos-api:desiredCount", "at least 2 in production"], id="prod-one-task"),
+    pytest.param("dev", {"natGateways": "Double"}, ["alunos-api:natGateways", "'OnePerAz'"], id="nat-unknown"),
+    pytest.param("dev", {"https": True}, ["alunos-api:https", "certificateArn"], id="https-no-cert"),
+    pytest.param("dev", {"certificateArn": "my-cert"}, ["alunos-api:certificateArn", "arn:aws:acm"], id="cert-not-arn"),
+    pytest.param("dev", {"dbHost": "db.internal", "dbSecretArn": "arn:aws:secretsmanager:us-east-2:123456789012:secret:x"}, ["createDatabase", "choose one database"], id="both-db-modes"),
+    pytest.param("dev", {"createDatabase": False}, ["no database configured", "createDatabase"], id="no-db-mode"),
+    pytest.param("prod", {"dbSecretArn": None}, ["alunos-api:dbSecretArn", "needs both"], id="existing-db-no-secret"),
+    pytest.param("prod", {"existingPublicSubnetIds": ["subnet-0a1b2c3d4e5f60001"]}, ["existingPublicSubnetIds", "at least 2"], id="one-alb-subnet"),
+    pytest.param("prod", {"existingPrivateSubnetIds": []}, ["production tasks must run in private subnets"], id="prod-public-tasks"),
+    pytest.param("dev", {"vpcCidr": "8.8.0.0/16"}, ["alunos-api:vpcCidr", "RFC 1918"], id="public-cidr"),
+    pytest.param("dev", {"logRetentionDays": 10}, ["alunos-api:logRetentionDays", "14"], id="retention"),
+    pytest.param("prod", {"sslPolicy": "ELBSecurityPolicy-2016-08"}, ["alunos-api:sslPolicy", "TLS13"], id="old-tls"),
+    pytest.param("prod", {"forceDeleteRepository": True}, ["forceDeleteRepository", "not allowed in production"], id="prod-force-delete"),
+    pytest.param("dev", {"availabilityZones": 1}, ["alunos-api:availabilityZones", "from 2 to 6"], id="one-az"),
+    pytest.param("dev", {"rollbackImage": "repo:latest"}, ["alunos-api:rollbackImage", "@sha256"], id="rollback-by-tag"),
+    pytest.param("dev", {"legacyTags": ["app"]}, ["alunos-api:legacyTags", "KEY=VALUE"], id="legacy-tag"),
+    pytest.param("dev", {"aws:defaultTags": {"tags": {"project": "alunos-api"}}}, ["aws:defaultTags", "environment, managed-by"], id="default-tags"),
+    pytest.param("dev", {"aws:defaultTags": {"tags": {"project": "p", "environment": "prod", "managed-by": "pulumi"}}}, ["environment is 'prod'", "'dev'"], id="tag-env-mismatch"),
+    pytest.param("dev", {"aws:region": None}, ["aws:region is not set"], id="no-region"),
+    # Caught by the stack file loader, as the Pulumi CLI would: types and unknown keys.
+    pytest.param("dev", {"desiredCount": "two"}, ["alunos-api:desiredCount", "type integer"], id="type"),
+    pytest.param("dev", {"desiredCont": 2}, ["alunos-api:desiredCont is not a key", "desiredCount"], id="typo"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("stack", "overrides", "fragments"), BAD_CONFIG)
+def test_bad_config_is_refused_with_the_key_and_what_is_allowed(
+    stack_plan: Callable[..., PlanView], stack: str, overrides: dict[str, Any], fragments: list[str]
+) -> None:
+    with pytest.raises(UsageProblem) as raised:
+        stack_plan(stack, overrides)
+    message = str(raised.value)
+    for fragment in fragments:
+        assert fragment in message
+    assert "Traceback" not in message
+
+
+def test_cli_exits_2_with_a_one_line_message(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], stack_plan: Callable[..., PlanView]
+) -> None:
+    with pytest.raises(UsageProblem):
+        stack_plan("dev", {"cpu": 300})
+    project = tmp_path / "project-dev"
+    code = main(["plan", "--stack", "dev", "--project-dir", str(project)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "alunos-api:cpu: 300 is not valid" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_unknown_stack_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "prdo"]) == 2
+    assert "unknown stack 'prdo'" in capsys.readouterr().err
+
+
+def test_valid_variations_plan(stack_plan: Callable[..., PlanView]) -> None:
+    one_per_az = stack_plan("dev", {"natGateways": "OnePerAz", "availabilityZones": 3})
+    vpc = one_per_az.one("awsx:ec2:Vpc")
+    assert [s["type"] for s in vpc["subnetSpecs"]] == ["Public", "Private", "Isolated"]
+    service = one_per_az.one("aws:ecs/service:Service")
+    assert service["networkConfiguration"]["assignPublicIp"] is False
+    assert len(service["networkConfiguration"]["subnets"]) == 3
+
+    https = stack_plan(
+        "dev",
+        {"https": True, "certificateArn": "arn:aws:acm:us-east-2:123456789012:certificate/abc"},
+    )
+    listeners = {r.inputs["port"]: r.inputs for r in https.of_type("aws:lb/listener:Listener")}
+    assert listeners[80]["defaultActions"][0]["type"] == "redirect"
+    assert listeners[443]["certificateArn"].endswith("certificate/abc")
+
+
+def test_existing_database_without_managed_security_group(
+    stack_plan: Callable[..., PlanView],
+) -> None:
+    view = stack_plan("prod", {"dbSecurityGroupId": None})
+    egress = view.one(
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "alunos-prod-out-db"
+    )
+    assert egress["fromPort"] == egress["toPort"] == 5432
+    names = {
+        r.name for r in view.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    }
+    assert "alunos-prod-db-in" not in names  # we don't touch a group we weren't given
+    assert "aws:rds/instance:Instance" not in view.types()

@@ -1,0 +1,176 @@
+"""Both stacks, planned from their real config files through the real program."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from infra import outputs
+from tests.infra.conftest import PlanView
+
+DIGEST_REF = re.compile(r"^\S+\.dkr\.ecr\.us-east-2\.amazonaws\.com/\S+@sha256:[0-9a-f]{64}$")
+
+
+@pytest.fixture(scope="module")
+def dev() -> PlanView:
+    from pathlib import Path
+
+    from automation import offline
+
+    return PlanView(offline.run(Path(__file__).resolve().parents[2], "dev"))
+
+
+@pytest.fixture(scope="module")
+def prod() -> PlanView:
+    from pathlib import Path
+
+    from automation import offline
+
+    return PlanView(offline.run(Path(__file__).resolve().parents[2], "prod"))
+
+
+def test_every_documented_output_is_exported(dev: PlanView, prod: PlanView) -> None:
+    for view in (dev, prod):
+        assert set(view.outputs) == set(outputs.ALL)
+        assert DIGEST_REF.match(view.outputs[outputs.IMAGE_REF])
+        assert view.outputs[outputs.REGION] == "us-east-2"
+
+
+def test_dev_is_small_and_cheap(dev: PlanView) -> None:
+    vpc = dev.one("awsx:ec2:Vpc")
+    assert vpc["natGateways"]["strategy"] == "None"
+    assert vpc["numberOfAvailabilityZones"] == 2
+    assert [s["type"] for s in vpc["subnetSpecs"]] == ["Public", "Isolated"]
+    service = dev.one("aws:ecs/service:Service")
+    assert service["desiredCount"] == 1
+    # No NAT: tasks need a public IP to pull from ECR; their group still admits only the ALB.
+    assert service["networkConfiguration"]["assignPublicIp"] is True
+    assert dev.one("aws:ecr/repository:Repository")["forceDelete"] is True
+    assert dev.one("aws:rds/instance:Instance")["instanceClass"] == "db.t4g.micro"
+    assert dev.outputs[outputs.SERVICE_URL].startswith("http://")
+
+
+def test_prod_is_highly_available_private_and_https(prod: PlanView) -> None:
+    service = prod.one("aws:ecs/service:Service")
+    assert service["desiredCount"] >= 2
+    assert service["networkConfiguration"]["assignPublicIp"] is False
+    assert service["networkConfiguration"]["subnets"] == [
+        "subnet-0a1b2c3d4e5f60011",
+        "subnet-0a1b2c3d4e5f60012",
+    ]
+    assert "awsx:ec2:Vpc" not in prod.types()  # reuses the VPC the database lives in
+    assert prod.one("aws:lb/loadBalancer:LoadBalancer")["enableDeletionProtection"] is True
+    assert prod.one("aws:ecr/repository:Repository")["forceDelete"] is False
+    assert prod.one("aws:ecs/cluster:Cluster")["settings"] == [
+        {"name": "containerInsights", "value": "enabled"}
+    ]
+    https = prod.one("aws:lb/listener:Listener", "alunos-prod-https")
+    assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    redirect = prod.one("aws:lb/listener:Listener", "alunos-prod-http")["defaultActions"][0]
+    assert redirect["type"] == "redirect"
+    assert redirect["redirect"] == {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}
+    assert prod.outputs[outputs.SERVICE_URL].startswith("https://")
+
+
+def test_only_the_load_balancer_is_open_to_the_internet(dev: PlanView, prod: PlanView) -> None:
+    for view, ports in ((dev, {80}), (prod, {80, 443})):
+        ingress = view.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        open_ports = {r.inputs["fromPort"] for r in ingress if r.inputs.get("cidrIpv4")}
+        assert open_ports == ports
+        assert all(
+            r.name.endswith(f"-in-{r.inputs['fromPort']}")
+            for r in ingress
+            if r.inputs.get("cidrIpv4")
+        )
+        # The task group admits only the load balancer's group, on the container port.
+        task_ingress = view.one(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", f"{_name(view)}-in-alb"
+        )
+        assert "cidrIpv4" not in task_ingress
+        assert task_ingress["fromPort"] == task_ingress["toPort"] == 8000
+
+
+def _name(view: PlanView) -> str:
+    return f"alunos-{view.plan.stack}"
+
+
+def test_container_gets_database_credentials_as_secrets_only(dev: PlanView, prod: PlanView) -> None:
+    for view in (dev, prod):
+        container = view.container()
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["PORT"] == "8000"
+        assert env["APP_VERSION"] == view.outputs[outputs.VERSION]
+        assert {"USER", "PASSWORD", "DATABASE_URL"}.isdisjoint(env)
+        secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+        assert secrets["USER"].endswith(":username::")
+        assert secrets["PASSWORD"].endswith(":password::")
+        assert secrets["PASSWORD"].startswith("arn:aws:secretsmanager:us-east-2:")
+        assert container["image"] == view.outputs[outputs.IMAGE_REF]
+    assert prod.container()["secrets"][0]["valueFrom"].startswith(
+        "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos-api/prod/db-Ab12Cd"
+    )
+    assert {e["name"]: e["value"] for e in prod.container()["environment"]}["HOST"] == (
+        "alunos-db.c1a2b3c4d5e6.us-east-2.rds.amazonaws.com"
+    )
+
+
+def test_execution_role_reaches_only_this_stack_resources(dev: PlanView) -> None:
+    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy")["policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    repository = dev.outputs[outputs.REPOSITORY_URL].split("/", 1)[1]
+    assert by_sid["PullImage"]["Resource"].endswith(f":repository/{repository}")
+    assert by_sid["WriteLogs"]["Resource"].endswith(":log-group:/ecs/alunos-dev:*")
+    assert by_sid["ReadDatabaseSecret"]["Resource"].startswith("arn:aws:secretsmanager:")
+    assert {sid: s["Action"] for sid, s in by_sid.items()} == {
+        "EcrLogin": "ecr:GetAuthorizationToken",
+        "PullImage": [
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchGetImage",
+        ],
+        "WriteLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "ReadDatabaseSecret": "secretsmanager:GetSecretValue",
+    }
+    wildcard = [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"]
+    assert wildcard == ["EcrLogin"]  # AWS grants ecr:GetAuthorizationToken on * only
+    # The app's own role has no permissions at all.
+    assert len(dev.of_type("aws:iam/rolePolicy:RolePolicy")) == 1
+    trust = json.loads(dev.one("aws:iam/role:Role", "alunos-dev-task")["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+def test_rolling_deploy_settings(dev: PlanView) -> None:
+    service = dev.one("aws:ecs/service:Service")
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service["deploymentMinimumHealthyPercent"] == 100
+    assert service["deploymentMaximumPercent"] == 200
+    assert service["waitForSteadyState"] is True
+    assert service["healthCheckGracePeriodSeconds"] == 30
+    group = dev.one("aws:lb/targetGroup:TargetGroup")
+    assert group["targetType"] == "ip"
+    assert group["healthCheck"]["path"] == "/health"
+    seconds = group["healthCheck"]["interval"] * group["healthCheck"]["healthyThreshold"]
+    assert seconds + group["deregistrationDelay"] <= 60  # ALB defaults: 30 x 5 + 300 = 450
+
+
+def test_version_tags_only_on_deploy_scoped_resources(dev: PlanView) -> None:
+    version = dev.outputs[outputs.VERSION]
+    tagged = {r.type for r in dev.plan.resources if (r.inputs.get("tags") or {}).get("version")}
+    assert tagged == {"aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/service:Service"}
+    assert dev.one("aws:ecs/service:Service")["tags"]["version"] == version
+    named = [r for r in dev.plan.resources if r.custom and "tags" in r.inputs]
+    assert all(r.inputs["tags"]["Name"] for r in named)
+
+
+def test_plan_is_deterministic(dev: PlanView) -> None:
+    from pathlib import Path
+
+    from automation import offline
+
+    again = offline.run(Path(__file__).resolve().parents[2], "dev")
+    assert [(r.urn, r.inputs) for r in again.resources] == [
+        (r.urn, r.inputs) for r in dev.plan.resources
+    ]
