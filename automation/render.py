@@ -20,7 +20,7 @@ from typing import Any
 
 from automation.changes import Change, ChangeSet, Operation
 from automation.errors import UsageProblem
-from automation.events import STACK_TYPE, looks_secret
+from automation.events import STACK_TYPE, looks_secret, mask
 
 COMMENT_LIMIT = 65_536
 """GitHub's maximum comment body, in characters (counted here in UTF-16 units, the stricter)."""
@@ -144,7 +144,12 @@ _RESERVED = 2_500  # for the table's frame, the left-out note and the link
 # Characters that could end a table cell or a line, start HTML or Markdown, autolink, or mention
 # someone become numeric entities; GitHub shows them as the character itself.
 _ESCAPES = {ord(char): f"&#{ord(char)};" for char in "&<>|`*_[]\\~#!()@:$"}
-_ESCAPES |= dict.fromkeys([*range(32), 127, 8232, 8233], " ")
+# Line and paragraph separators (C0, C1, Unicode) and bidirectional overrides that could make a
+# name display as something else become spaces.
+_ESCAPES |= dict.fromkeys(
+    [*range(32), *range(127, 160), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)],
+    " ",
+)
 
 
 def escape(text: str, limit: int = NAME_CHARS) -> str:
@@ -309,7 +314,7 @@ def _callout(risk: Risk, risky: list[tuple[Change, Classification]]) -> str:
         )
         used += size(line)
         if listed >= CALLOUTS_PER_RISK or used > CALLOUT_BUDGET:
-            lines.append(f"> - …and {len(risky) - listed} more, listed in the table below.")
+            lines.append(f"> - …and {len(risky) - listed} more: see the table and the full log.")
             break
         lines.append(line)
     return "\n".join(lines)
@@ -339,7 +344,7 @@ def _changed_key(key: str, properties: Mapping[str, Any]) -> str:
     shown = code(key, 60)
     if key not in properties or looks_secret(key):
         return shown
-    value = properties[key]
+    value = mask(properties[key])  # again: a change set built elsewhere may not be masked
     if isinstance(value, dict | list):
         return shown
     text = value if isinstance(value, str) else json.dumps(value)
