@@ -118,6 +118,9 @@ def test_secret_signatures_are_masked_in_the_failed_stack_fixture():
     changes = _by_name(change_set)
     assert changes["test-x"].operation is Operation.UPDATE
     assert changes["test-x"].changed == ("quux",)
+    # A lone delete-replaced finishes an earlier replacement: still shown as a replacement.
+    assert changes["test-r"].operation is Operation.REPLACE
+    assert changes["test-r"].changed == ()  # no new inputs to compare with
     assert "ciphertext" not in json.dumps([dict(c.properties) for c in change_set.changes])
 
 
