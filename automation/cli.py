@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from automation.errors import AutomationError
@@ -48,13 +50,75 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+StackOption = Annotated[str, typer.Option("--stack", help="Stack name (dev, prod, org/dev).")]
+EventsOption = Annotated[
+    Path,
+    typer.Option(
+        "--events", help="Engine event log: the file `pulumi preview --event-log FILE` wrote."
+    ),
+]
+VersionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--version", help="Version shown in the header (default: the stamped stack config)."
+    ),
+]
+RunUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--run-url",
+        help="Link to the full log (default: this GitHub Actions run, from GITHUB_* variables).",
+    ),
+]
+
+
+def _preview_markdown(stack: str, events: Path, version: str | None, run_url: str | None) -> str:
+    from automation.events import load_change_set
+    from automation.github import run_url_from_env
+    from automation.render import check_stack_name, render_markdown
+
+    change_set = load_change_set(events, check_stack_name(stack), version)
+    return render_markdown(change_set, run_url=run_url or run_url_from_env(os.environ))
+
+
+@app.command()
+def render(
+    stack: StackOption,
+    events: EventsOption,
+    version: VersionOption = None,
+    run_url: RunUrlOption = None,
+) -> None:
+    """Print a preview's changes as the Markdown a pull request comment shows."""
+    sys.stdout.write(_preview_markdown(stack, events, version, run_url))
+
+
+@app.command()
+def comment(
+    stack: StackOption,
+    events: EventsOption,
+    version: VersionOption = None,
+    run_url: RunUrlOption = None,
+) -> None:
+    """Upsert the preview comment for STACK on this pull request, and the job summary."""
+    from automation.github import publish, warning_command
+
+    published = publish(_preview_markdown(stack, events, version, run_url), os.environ)
+    if published.warning:
+        sys.stdout.write(warning_command(published.warning))
+        err.print(f"[yellow]warning:[/] {escape(published.warning)}")
+    else:
+        err.print(f"{published.action} the preview comment: {published.comment_url or '?'}")
+    if published.summary_written:
+        err.print("appended the preview to the job summary")
+
+
 @app.command()
 def plan(
-    stack: str = typer.Option(..., "--stack", "-s", help="Stack name (dev, prod)."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    project_dir: Path = typer.Option(
-        Path("."), "--project-dir", help="Directory holding Pulumi.yaml and __main__.py."
-    ),
+    stack: StackOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    project_dir: Annotated[
+        Path, typer.Option("--project-dir", help="Directory holding Pulumi.yaml and __main__.py.")
+    ] = Path("."),
 ) -> None:
     """Offline plan: run the program under the mock engine and show what it would create."""
     from automation import offline
