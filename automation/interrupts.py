@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Generic, TypeVar
 
 from automation.errors import AutomationError
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+# The kernel may deliver a process signal to any thread; Python runs the handler on the main
+# thread, but only once that thread executes bytecode again. A main thread blocked for minutes
+# in a join would not notice Ctrl-C until the update ended, so it waits in short slices instead.
+SLICE_SECONDS = 0.2
+
+T = TypeVar("T")
 
 
 class Interrupted(AutomationError):
@@ -57,3 +66,53 @@ def _handlers(handler: signal._HANDLER) -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+class Background(Generic[T]):
+    """`action` run on a worker thread by `result()`, awaited from the main thread in slices.
+
+    `started` turns true just before the worker starts: an interrupt that finds it false came
+    before the action could begin, so there is nothing to cancel.
+    """
+
+    def __init__(self, action: Callable[[], T], *, name: str) -> None:
+        self._action = action
+        self._name = name
+        self._done = threading.Event()
+        self._result: list[T] = []
+        self._error: list[BaseException] = []
+        self.started = False
+
+    def _run(self) -> None:
+        try:
+            self._result.append(self._action())
+        except Exception as error:  # noqa: BLE001 - not hidden: re-raised by result()
+            self._error.append(error)
+        finally:
+            self._done.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the action to end; True when it has."""
+        deadline = time.monotonic() + seconds
+        while not self._done.wait(min(SLICE_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    def result(self) -> T:
+        """Run the action; its result (or its exception), however long it takes."""
+        if not self.started:
+            self.started = True
+            threading.Thread(target=self._run, name=self._name, daemon=True).start()
+        while not self._done.wait(SLICE_SECONDS):
+            pass
+        if self._error:
+            raise self._error[0]
+        return self._result[0]
+
+
+def sleep(seconds: float) -> None:
+    """`time.sleep` in slices, so that a signal interrupts a long wait promptly."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(SLICE_SECONDS, left))

@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from automation import interrupts
 from automation.errors import AutomationError
-from automation.interrupts import Interrupted, signals_ignored, signals_raise
+from automation.interrupts import Background, Interrupted, signals_ignored, signals_raise
 from automation.pulumi_seam import OnEvent, OnOutput, RunSummary, StackHandle, StackLocked
 from automation.version import BuildVersion
 
@@ -28,6 +28,9 @@ ROLLBACK_IMAGE = "rollbackImage"
 AWS_REGION = "aws:region"
 
 T = TypeVar("T")
+
+# After `pulumi cancel`, how long to let the running update wind down before exiting.
+CANCEL_GRACE_SECONDS = 20.0
 Say = Callable[[str], None]
 
 
@@ -51,7 +54,7 @@ class LockRetry:
     retries: int = 5
     first_delay_seconds: float = 10.0
     max_delay_seconds: float = 120.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = field(default=interrupts.sleep, repr=False)
 
     def delays(self) -> list[float]:
         return [
@@ -89,15 +92,16 @@ def run_preview(
     retry: LockRetry,
     on_event: OnEvent | None = None,
 ) -> RunSummary:
-    with signals_raise():
-        return with_lock_retry(
+    def attempt() -> RunSummary:
+        return Background(
             lambda: handle.preview(
                 run_config=config, message=message, on_output=output, on_event=on_event
             ),
-            stack=handle.name,
-            retry=retry,
-            say=say,
-        )
+            name="pulumi-preview",
+        ).result()
+
+    with signals_raise():
+        return with_lock_retry(attempt, stack=handle.name, retry=retry, say=say)
 
 
 def run_up(
@@ -111,18 +115,26 @@ def run_up(
     on_event: OnEvent | None = None,
 ) -> RunSummary:
     def attempt() -> RunSummary:
-        try:
-            return handle.up(
+        running = Background(
+            lambda: handle.up(
                 run_config=config, message=message, on_output=output, on_event=on_event
-            )
+            ),
+            name="pulumi-up",
+        )
+        try:
+            return running.result()
         except Interrupted as stop:
-            raise _cancelled(handle, stop, say) from stop
+            if not running.started:
+                raise
+            raise _cancelled(handle, stop, say, running) from stop
 
     with signals_raise():
         return with_lock_retry(attempt, stack=handle.name, retry=retry, say=say)
 
 
-def _cancelled(handle: StackHandle, stop: Interrupted, say: Say) -> Interrupted:
+def _cancelled(
+    handle: StackHandle, stop: Interrupted, say: Say, running: Background[RunSummary]
+) -> Interrupted:
     signame = stop.signame
     say(
         f"{signame} received: cancelling the update of {handle.name} "
@@ -131,6 +143,8 @@ def _cancelled(handle: StackHandle, stop: Interrupted, say: Say) -> Interrupted:
     with signals_ignored():
         try:
             handle.cancel()
+            if not running.wait(CANCEL_GRACE_SECONDS):
+                say(f"the update is still winding down after {CANCEL_GRACE_SECONDS:.0f}s")
         except AutomationError as error:
             return Interrupted(
                 stop.signum,

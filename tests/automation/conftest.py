@@ -18,6 +18,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from infra import outputs as names
+from tests.automation.fakes import FakeStack, deployed, outputs_for
+
 REGION = "us-east-2"
 
 
@@ -199,3 +202,54 @@ def refused_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def make_repository(aws: boto3.Session) -> str:
+    """An ECR repository; returns its URL (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`)."""
+    created = aws.client("ecr").create_repository(repositoryName=unique("alunos-api"))
+    return str(created["repository"]["repositoryUri"])
+
+
+def push_image(aws: boto3.Session, repository_url: str, tag: str) -> str:
+    """Put an image manifest under `tag`; returns its digest."""
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"digest": f"sha256:{uuid.uuid4().hex * 2}", "size": 1},
+            "layers": [],
+        }
+    )
+    pushed = aws.client("ecr").put_image(
+        repositoryName=repository_url.split("/", 1)[1], imageManifest=manifest, imageTag=tag
+    )
+    return str(pushed["image"]["imageId"]["imageDigest"])
+
+
+@pytest.fixture
+def stage(aws: boto3.Session, service: FakeService) -> FakeStack:
+    """A deployed stack: its ECS service, targets, ECR images and outputs, serving 1.4.2."""
+    svc = make_service(aws, desired=2, running=True)
+    arn = make_target_group(aws)
+    aws.client("elbv2").register_targets(
+        TargetGroupArn=arn, Targets=[{"Id": "10.0.1.7", "Port": 8000}]
+    )
+    service.version = "1.4.2"
+    url = make_repository(aws)
+    digests = {tag: push_image(aws, url, tag) for tag in ("1.4.1", "1.4.2", "1.4.3-dev.1.gabc1234")}
+    return FakeStack(
+        repository_url=url,
+        digests=digests,
+        entries=[deployed("1.4.2", update=2), deployed("1.4.1", update=1)],
+        stack_outputs=outputs_for(
+            {
+                names.CLUSTER_NAME: svc.cluster,
+                names.SERVICE_NAME: svc.service,
+                names.TARGET_GROUP_ARN: arn,
+                names.SERVICE_URL: service.url,
+                names.REPOSITORY_URL: url,
+                names.REGION: REGION,
+            },
+            secrets={"databaseUrl": "postgres://app:hunter2@db/alunos"},
+        ),
+    )

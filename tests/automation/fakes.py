@@ -75,6 +75,9 @@ class FakeStack:
     cancelled: threading.Event = field(default_factory=threading.Event)
     cancel_calls: int = 0
     history_pages: list[tuple[int, int]] = field(default_factory=list)
+    # Bookkeeping for tests: the ECR images pushed for this stack.
+    repository_url: str = ""
+    digests: dict[str, str] = field(default_factory=dict)
 
     def get_config(self, key: str) -> str | None:
         return self.config.get(key)

@@ -137,3 +137,32 @@ def test_a_signal_while_waiting_for_the_lock_exits_without_cancelling():
         run(stack, LockRetry(sleep=sleep))
     assert stack.cancel_calls == 0
     assert stopped.value.exit_code == 143
+
+
+def test_a_signal_delivered_to_the_worker_thread_still_interrupts_promptly():
+    """The kernel may hand a process signal to any thread: the main thread must still act on it
+    while the update runs, not once it ends."""
+    from automation.interrupts import Background, signals_raise
+
+    worker: list[int] = []
+    release = threading.Event()
+    finished = threading.Event()
+
+    def long_update():
+        worker.append(threading.get_ident())
+        release.wait(timeout=10)
+        finished.set()
+        return "done"
+
+    def deliver_to_worker():
+        while not worker:
+            threading.Event().wait(0.01)
+        signal.pthread_kill(worker[0], signal.SIGTERM)
+
+    threading.Thread(target=deliver_to_worker, daemon=True).start()
+    try:
+        with pytest.raises(Interrupted), signals_raise():
+            Background(long_update, name="test-update").result()
+        assert not finished.is_set()  # interrupted while the update was still running
+    finally:
+        release.set()
