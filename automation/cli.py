@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from automation.errors import AutomationError
+from automation.interrupts import signals_raise
 
 if TYPE_CHECKING:
     from automation.deploy import DeployOutcome
@@ -148,12 +149,13 @@ def preview(
 
     build = _build_version(repo)
     handle = _open_stack(repo, stack, org, create)
-    summary = deploy.preview(
-        handle,
-        build,
-        console=deploy.Console(_say, _pulumi_line),
-        settings=deploy.DeploySettings(lock=LockRetry(retries=lock_retries)),
-    )
+    with signals_raise():
+        summary = deploy.preview(
+            handle,
+            build,
+            console=deploy.Console(_say, _pulumi_line),
+            settings=deploy.DeploySettings(lock=LockRetry(retries=lock_retries)),
+        )
     result = {
         "stack": handle.name,
         "version": build.version,
@@ -198,9 +200,10 @@ def up(
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
         rollback_on_failure=rollback_on_failure,
     )
-    outcome = deploy.up(
-        handle, build, console=deploy.Console(_say, _pulumi_line), settings=settings
-    )
+    with signals_raise():  # Ctrl-C/SIGTERM while verifying: a clean exit 130/143, no traceback
+        outcome = deploy.up(
+            handle, build, console=deploy.Console(_say, _pulumi_line), settings=settings
+        )
     _finish(outcome, as_json)
 
 
@@ -228,9 +231,10 @@ def rollback(
         lock=LockRetry(retries=lock_retries),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
     )
-    outcome = deploy.rollback(
-        handle, console=deploy.Console(_say, _pulumi_line), settings=settings, to=to
-    )
+    with signals_raise():
+        outcome = deploy.rollback(
+            handle, console=deploy.Console(_say, _pulumi_line), settings=settings, to=to
+        )
     _finish(outcome, as_json)
 
 

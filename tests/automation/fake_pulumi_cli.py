@@ -8,7 +8,10 @@ same JSON shapes, same error texts), driven by environment variables:
 - FAKE_PULUMI_OUTPUTS: JSON {name: [value, secret]};
 - FAKE_PULUMI_HISTORY: JSON list, the `pulumi stack history --json` document (with --show-secrets:
   values included; without: secret values omitted, as the CLI does);
-- FAKE_PULUMI_FAIL: JSON {command: [exit code, stderr]} to make a command fail.
+- FAKE_PULUMI_FAIL: JSON {command: [exit code, stderr]} to make a command fail;
+- FAKE_PULUMI_VERSION: the version to report (below 3.205 the SDK reads events from a file);
+- FAKE_PULUMI_EVENTS: an engine event log (JSON lines) that `preview`/`up` write to the file
+  given with `--event-log`, as the engine does.
 """
 
 import json
@@ -24,7 +27,7 @@ def main(argv: list[str]) -> int:
         with open(log, "a") as out:
             out.write(json.dumps(args) + "\n")
     if args[:1] == ["version"]:
-        print("v3.272.0")
+        print("v" + os.environ.get("FAKE_PULUMI_VERSION", "3.272.0"))
         return 0
     command = " ".join(a for a in args[:2] if not a.startswith("-"))
     failures = json.loads(os.environ.get("FAKE_PULUMI_FAIL", "{}"))
@@ -65,7 +68,12 @@ def main(argv: list[str]) -> int:
                         value.pop("value", None)
         print(json.dumps(history))
         return 0
-    if command in ("up", "cancel"):
+    if command in ("up", "preview") and "--event-log" in args:
+        target = args[args.index("--event-log") + 1]
+        events = os.environ.get("FAKE_PULUMI_EVENTS")
+        if events and not target.startswith("tcp://"):
+            Path(target).write_text(Path(events).read_text())
+    if command in ("up", "preview", "cancel"):
         print(f"{command} done")
         return 0
     print(f"fake pulumi: unsupported command {args}", file=sys.stderr)

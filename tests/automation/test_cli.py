@@ -267,3 +267,23 @@ def test_rollback_through_the_real_seam_never_prints_secrets(tmp_path, monkeypat
     set_all = next(c for c in fake.calls() if c[:2] == ["config", "set-all"])
     assert f"{key('rollbackImage')}={url}@{digest}" in set_all
     assert all("--show-secrets" not in c for c in fake.calls() if c[:2] == ["stack", "history"])
+
+
+def test_a_signal_while_verifying_exits_cleanly_without_cancelling(
+    opened, dev_repo, stage, service, capsys
+):
+    holder, _ = opened
+    holder["stack"] = stage  # keeps serving 1.4.2: verification would poll for a long time
+
+    def deliver():
+        for _ in range(500):
+            if "/version" in service.requests:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            threading.Event().wait(0.01)
+
+    threading.Thread(target=deliver, daemon=True).start()
+    code = main(["up", "--stack", "dev", "--repo", str(dev_repo.path), "--verify-timeout", "60"])
+    assert code == 143
+    assert stage.cancel_calls == 0  # the update had finished: nothing to cancel
+    assert "interrupted by SIGTERM" in capsys.readouterr().err

@@ -277,3 +277,34 @@ def test_translated_messages_stay_short():
         raise classified(noisy)
     assert "line 499" in str(failure.value)
     assert "line 100" not in str(failure.value)
+
+
+def test_preview_streams_engine_events_and_reads_the_summary(project, cli, monkeypatch):
+    """A recorded engine event log, replayed through the SDK's own event-log watcher."""
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "3.200.0")
+    monkeypatch.setenv(
+        "FAKE_PULUMI_EVENTS", str(HERE / "data" / "engine-events-up-interrupted.jsonl")
+    )
+    events = []
+    summary = (
+        LocalPulumi(project)
+        .open_stack("dev")
+        .preview(
+            run_config=STAMPS,
+            message="preview 1.2.3",
+            on_output=lambda line: None,
+            on_event=events.append,
+        )
+    )
+    assert summary.changes == {"create": 1, "same": 1}
+    assert len(events) == 9
+    assert events[-1].cancel_event is not None
+    assert (project / "Pulumi.dev.yaml").read_text() == STACK_FILE
+
+
+def test_a_preview_without_a_summary_is_a_clear_failure(project, cli, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "3.200.0")
+    with pytest.raises(AutomationError, match="summary event never found"):
+        LocalPulumi(project).open_stack("dev").preview(
+            run_config={}, message="m", on_output=lambda line: None
+        )
