@@ -27,10 +27,10 @@ CREATED = "created"
 ROLLBACK_IMAGE = "rollbackImage"
 AWS_REGION = "aws:region"
 
-T = TypeVar("T")
-
 # After `pulumi cancel`, how long to let the running update wind down before exiting.
 CANCEL_GRACE_SECONDS = 20.0
+
+T = TypeVar("T")
 Say = Callable[[str], None]
 
 
@@ -38,14 +38,14 @@ def qualified(project: str, key: str) -> str:
     return f"{project}:{key}"
 
 
-def stamp(project: str, build: BuildVersion, *, rollback_image: str = "") -> dict[str, str]:
-    """The config every preview/up sets; a normal deploy clears `rollbackImage`."""
+def stamp(project: str, build: BuildVersion) -> dict[str, str]:
+    """The config every preview/up sets; a normal deploy clears `rollbackImage` (builds app/)."""
     return {
         qualified(project, VERSION): build.version,
         qualified(project, IMAGE_TAG): build.image_tag,
         qualified(project, REVISION): build.revision,
         qualified(project, CREATED): build.created,
-        qualified(project, ROLLBACK_IMAGE): rollback_image,
+        qualified(project, ROLLBACK_IMAGE): "",
     }
 
 

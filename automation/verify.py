@@ -1,20 +1,23 @@
 """Post-deploy verification: is the new service really serving the version we just deployed?
 
 Public interface (also the decommission gates' building blocks). Every check returns a
-`CheckResult(name, ok, detail)` and never raises for a failed check or a cloud/HTTP error:
-- `check_service_steady(ecs, cluster, service, *, waiter_config)`: boto3's `services_stable`
-  waiter (one deployment, running == desired), then running == desired >= 1 (a service scaled to
-  zero is "stable" but serves nothing);
-- `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0)`: every target that is
-  not draining is `healthy`, and at least one is; polls until the deadline when given;
-- `check_health(url, *, client, deadline_seconds)`: `GET <url>/health` answers 200;
-- `check_version(url, expected, *, client, deadline_seconds)`: `GET <url>/version` answers 200
-  with a JSON object whose `version` equals `expected`;
-- `verify_deployment(outputs, expected_version, session, *, client, timing)` runs them all from
-  the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and returns a
-  `VerificationReport` (`ok`, `checks`, `failures()`).
-The HTTP checks retry until their deadline: right after a deploy the load balancer may need a
-few seconds before it routes to the new tasks.
+`CheckResult(name, ok, detail)` and never raises for a failed check or a cloud/HTTP error
+(missing or expired AWS credentials become a failed check that says so):
+- `check_service_steady(ecs, cluster, service, *, waiter_config)` ("ecs-service-steady"):
+  boto3's `services_stable` waiter (one deployment, running == desired), then
+  running == desired >= 1 (a service scaled to zero is "stable" but serves nothing);
+- `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0, polling)`
+  ("alb-targets-healthy"): every target not `draining` is `healthy`, and at least one is;
+- `check_health(url, *, client, deadline_seconds=0, polling)` ("health"): `GET <url>/health`
+  answers 200;
+- `check_version(url, expected, *, client, deadline_seconds=0, polling)` ("version"):
+  `GET <url>/version` answers 200 with a JSON object whose `version` equals `expected`;
+- `verify_deployment(outputs, expected_version, session, *, client=None, timing=None)` runs all
+  four from the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and
+  returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`).
+With a deadline, a check looks again every `polling.interval_seconds` until it passes or the
+deadline comes: right after a deploy the load balancer may need a few seconds before it routes to
+the new tasks. `Polling` also carries the sleep and clock, so callers and tests control time.
 """
 
 from __future__ import annotations
