@@ -56,7 +56,7 @@ RepoOption = Annotated[
     Path, typer.Option("--repo", help="The repository (git checkout with Pulumi.yaml).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-StackOption = Annotated[str, typer.Option("--stack", help="Stack name, e.g. dev or prod.")]
+StackOption = Annotated[str, typer.Option("--stack", help="Stack name (dev, prod, org/dev).")]
 OrgOption = Annotated[
     str | None,
     typer.Option(

@@ -37,7 +37,7 @@ INSTALL_PULUMI = (
 )
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_STACK_NAME = re.compile(r"^(?:[A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
 
 
 class StackLocked(AutomationError):
@@ -123,8 +123,8 @@ class StackBackend(Protocol):
 def validate_stack_name(stack: str) -> None:
     if not _STACK_NAME.match(stack):
         raise UsageProblem(
-            f"--stack {stack!r}: a stack name uses letters, digits, '-', '_' and '.' only "
-            "(give the organization with --org or PULUMI_ORG, not in the name)"
+            f"--stack {stack!r}: a stack is `stack`, `org/stack` or `org/project/stack`, each "
+            "part made of letters, digits, '-', '_' and '.'"
         )
 
 
@@ -147,6 +147,10 @@ class LocalPulumi:
 
     def open_stack(self, stack: str, *, create: bool = False) -> PulumiStack:
         validate_stack_name(stack)
+        if "/" in stack and self.org:
+            raise UsageProblem(
+                f"--stack {stack!r} already names its organization: drop --org (or PULUMI_ORG)"
+            )
         workspace = _local_workspace(self.work_dir)
         project = workspace.project_settings().name
         name = auto.fully_qualified_stack_name(self.org, project, stack) if self.org else stack

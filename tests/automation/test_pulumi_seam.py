@@ -110,10 +110,18 @@ def test_an_organization_selects_the_fully_qualified_name(project, cli):
     assert ["stack", "select", "--stack", "acme/alunos-api/prod"] in cli.calls()
 
 
-def test_stack_names_are_validated_before_any_call(project, cli):
+@pytest.mark.parametrize("name", ["prod stack", "a/b/c/d", "dev;rm", "", "/dev"])
+def test_stack_names_are_validated_before_any_call(project, cli, name):
     with pytest.raises(UsageProblem, match="letters, digits"):
-        LocalPulumi(project).open_stack("acme/alunos-api/prod")
+        LocalPulumi(project).open_stack(name)
     assert cli.calls() == []
+
+
+def test_a_qualified_stack_name_is_used_as_given(project, cli):
+    stack = LocalPulumi(project).open_stack("acme/alunos-api/prod")
+    assert stack.name == "acme/alunos-api/prod"
+    with pytest.raises(UsageProblem, match="drop --org"):
+        LocalPulumi(project, org="acme").open_stack("acme/prod")
 
 
 def test_a_directory_without_pulumi_yaml_is_a_usage_problem(tmp_path):
