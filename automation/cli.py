@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,12 @@ from rich.markup import escape
 from rich.text import Text
 
 from automation.errors import AutomationError
+from automation.interrupts import signals_raise
+
+if TYPE_CHECKING:
+    from automation.deploy import DeployOutcome
+    from automation.pulumi_seam import StackHandle
+    from automation.version import BuildVersion
 
 app = typer.Typer(
     name="python -m automation",
@@ -30,7 +36,8 @@ def _root() -> None:
 
 
 # Human output and progress go to stderr so that --json output on stdout stays parseable.
-err = Console(stderr=True)
+# soft_wrap: never hard-wrap long lines (CI logs are wide; messages stay grep-able).
+err = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
@@ -50,7 +57,45 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# --- Commands. Heavy modules (pulumi.automation, boto3) are imported inside the commands that
+# need them, so `version` and `stack` start fast.
+
+RepoOption = Annotated[
+    Path, typer.Option("--repo", help="The repository (git checkout with Pulumi.yaml).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 StackOption = Annotated[str, typer.Option("--stack", help="Stack name (dev, prod, org/dev).")]
+OrgOption = Annotated[
+    str | None,
+    typer.Option(
+        "--org", envvar="PULUMI_ORG", help="Organization: selects the stack as org/project/stack."
+    ),
+]
+CreateOption = Annotated[
+    bool, typer.Option("--create", help="Create the stack if it does not exist (never implicit).")
+]
+LockRetriesOption = Annotated[
+    int,
+    typer.Option(
+        "--lock-retries",
+        min=0,
+        max=20,
+        help="Retries while another update holds the stack (backoff 10 s doubling, 120 s cap).",
+    ),
+]
+
+SkipVerifyOption = Annotated[
+    bool, typer.Option("--skip-verify", help="Do not verify the deployment afterwards.")
+]
+VerifyTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--verify-timeout",
+        min=1,
+        help="Seconds each verification check may wait (ECS steady state, targets, HTTP).",
+    ),
+]
+
 EventsOption = Annotated[
     Path,
     typer.Option(
@@ -115,17 +160,190 @@ def comment(
 @app.command()
 def plan(
     stack: StackOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    project_dir: Annotated[
-        Path, typer.Option("--project-dir", help="Directory holding Pulumi.yaml and __main__.py.")
-    ] = Path("."),
+    as_json: JsonOption = False,
+    repo: RepoOption = Path("."),
 ) -> None:
     """Offline plan: run the program under the mock engine and show what it would create."""
     from automation import offline
     from automation import plan as planning
 
-    result = offline.run(project_dir.resolve(), stack)
+    result = offline.run(repo.resolve(), stack)
     if as_json:
         emit_json(planning.to_json(result))
     else:
         planning.print_table(result, Console(width=max(160, Console().width)))
+
+
+def _say(message: str) -> None:
+    err.print(Text(message, style="cyan"))
+
+
+def _pulumi_line(line: str) -> None:
+    err.print(Text(line), highlight=False)
+
+
+def _open_stack(repo: Path, stack: str, org: str | None, create: bool) -> StackHandle:
+    from automation.pulumi_seam import LocalPulumi
+
+    return LocalPulumi(repo.resolve(), org=org).open_stack(stack, create=create)
+
+
+def _build_version(repo: Path) -> BuildVersion:
+    from automation.version import derive_version
+
+    return derive_version(
+        repo.resolve(), warn=lambda message: err.print(Text(f"warning: {message}"))
+    )
+
+
+@app.command()
+def version(repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
+    """The build version from git: X.Y.Z at a release tag vX.Y.Z, else a -dev pre-release."""
+    build = _build_version(repo)
+    if as_json:
+        emit_json(build.to_json())
+    else:
+        sys.stdout.write(build.version + "\n")
+
+
+@app.command()
+def stack(as_json: JsonOption = False) -> None:
+    """Which stacks this GitHub Actions run previews or deploys (from GITHUB_* variables)."""
+    from automation.ci_context import context_from_env, decide
+
+    decision = decide(context_from_env())
+    if as_json:
+        emit_json(decision.to_json())
+    else:
+        stacks = ", ".join(decision.stacks) or "no stack"
+        sys.stdout.write(f"{decision.operation}: {stacks} ({decision.reason})\n")
+
+
+@app.command()
+def preview(
+    stack: StackOption,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    create: CreateOption = False,
+    lock_retries: LockRetriesOption = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Preview a stack with the version stamped (progress on stderr)."""
+    from automation import deploy
+    from automation.updates import LockRetry
+
+    build = _build_version(repo)
+    handle = _open_stack(repo, stack, org, create)
+    with signals_raise():
+        summary = deploy.preview(
+            handle,
+            build,
+            console=deploy.Console(_say, _pulumi_line),
+            settings=deploy.DeploySettings(lock=LockRetry(retries=lock_retries)),
+        )
+    result = {
+        "stack": handle.name,
+        "version": build.version,
+        "image_tag": build.image_tag,
+        "changes": dict(summary.changes),
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        counts = ", ".join(f"{op} {n}" for op, n in sorted(summary.changes.items())) or "none"
+        _say(f"preview of {handle.name} at {build.version}: {counts}")
+
+
+@app.command()
+def up(
+    stack: StackOption,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    create: CreateOption = False,
+    lock_retries: LockRetriesOption = 5,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--rollback-on-failure",
+            help="If the update or verification fails, redeploy the previous version.",
+        ),
+    ] = False,
+    skip_verify: SkipVerifyOption = False,
+    verify_timeout: VerifyTimeoutOption = 600,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy the checked-out version to a stack, then verify it serves that version."""
+    from automation import deploy
+    from automation.updates import LockRetry
+    from automation.verify import VerifyTiming
+
+    build = _build_version(repo)
+    deploy.require_deployable(stack, build)
+    handle = _open_stack(repo, stack, org, create)
+    settings = deploy.DeploySettings(
+        lock=LockRetry(retries=lock_retries),
+        verify=None if skip_verify else VerifyTiming.within(verify_timeout),
+        rollback_on_failure=rollback_on_failure,
+    )
+    with signals_raise():  # Ctrl-C/SIGTERM while verifying: a clean exit 130/143, no traceback
+        outcome = deploy.up(
+            handle, build, console=deploy.Console(_say, _pulumi_line), settings=settings
+        )
+    _finish(outcome, as_json)
+
+
+@app.command()
+def rollback(
+    stack: StackOption,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The version to redeploy (default: the one before the current)."),
+    ] = None,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    lock_retries: LockRetriesOption = 5,
+    skip_verify: SkipVerifyOption = False,
+    verify_timeout: VerifyTimeoutOption = 600,
+    as_json: JsonOption = False,
+) -> None:
+    """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it."""
+    from automation import deploy
+    from automation.updates import LockRetry
+    from automation.verify import VerifyTiming
+
+    handle = _open_stack(repo, stack, org, False)
+    settings = deploy.DeploySettings(
+        lock=LockRetry(retries=lock_retries),
+        verify=None if skip_verify else VerifyTiming.within(verify_timeout),
+    )
+    with signals_raise():
+        outcome = deploy.rollback(
+            handle, console=deploy.Console(_say, _pulumi_line), settings=settings, to=to
+        )
+    _finish(outcome, as_json)
+
+
+def _finish(outcome: DeployOutcome, as_json: bool) -> None:
+    if as_json:
+        emit_json(outcome.to_json())
+    if outcome.failure is not None:
+        raise AutomationError(outcome.failure)
+    _say(f"{outcome.operation} of {outcome.stack} to {outcome.version}: done")
+
+
+@app.command()
+def outputs(
+    stack: StackOption,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The stack's outputs; secret outputs are masked, never printed."""
+    from automation.pulumi_seam import masked_outputs
+
+    shown = masked_outputs(_open_stack(repo, stack, org, False).outputs())
+    if as_json:
+        emit_json(shown)
+    else:
+        for key, value in sorted(shown.items()):
+            sys.stdout.write(f"{key}: {value}\n")

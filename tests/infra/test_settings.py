@@ -58,7 +58,7 @@ def test_cli_exits_2_with_a_one_line_message(
     with pytest.raises(UsageProblem):
         stack_plan("dev", {"cpu": 300})
     project = tmp_path / "project-dev"
-    code = main(["plan", "--stack", "dev", "--project-dir", str(project)])
+    code = main(["plan", "--stack", "dev", "--repo", str(project)])
     captured = capsys.readouterr()
     assert code == 2
     assert "alunos-api:cpu: 300 is not valid" in captured.err

@@ -1,0 +1,336 @@
+"""The one seam through which the automation calls Pulumi's Automation API (`pulumi.automation`).
+
+Everything else talks to the `StackBackend` / `StackHandle` protocols below and sees only plain
+values (no `UpdateSummary`, no `ConfigMap`): tests drive it with a fake, CI with `LocalPulumi`.
+The seam also owns three guarantees:
+- a stack is never created implicitly (`create=True` only when the user passed `--create`), so a
+  typo such as `prdo` fails instead of making an empty stack;
+- secrets never leave it: history is fetched with `show_secrets=False` and only non-secret config
+  values are passed on; update summaries (`summary.config`) are never handed out;
+- Automation API errors become the CLI's errors (`UsageProblem`, `StackLocked`,
+  `CredentialsProblem`, `AutomationError`) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pulumi import automation as auto
+from pulumi.automation import EngineEvent
+
+from automation.aws_credentials import CredentialsProblem, credentials_marker, credentials_message
+from automation.errors import AutomationError, UsageProblem
+
+OnOutput = Callable[[str], None]
+OnEvent = Callable[[EngineEvent], None]
+
+INSTALL_PULUMI = (
+    "the Pulumi CLI is not installed or not on PATH; install it "
+    "(https://www.pulumi.com/docs/iac/download-install/, e.g. "
+    "`curl -fsSL https://get.pulumi.com | sh`) and make sure `pulumi version` runs"
+)
+
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
+_STACK_NAME = re.compile(r"^(?:[A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
+
+
+class StackLocked(AutomationError):
+    """Another update holds the stack's lock (Pulumi's `ConcurrentUpdateError`): retry later."""
+
+
+class CommandFailed(AutomationError):
+    """The Pulumi CLI ran and failed (a program error, a provider error during the update)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputValue:
+    value: Any
+    secret: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One past operation on the stack; `config` holds only its non-secret values."""
+
+    update: int | None
+    kind: str
+    result: str
+    start_time: datetime
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a preview or update changed, by operation (`create`, `update`, `same`...)."""
+
+    changes: Mapping[str, int]
+
+
+class StackHandle(Protocol):
+    """A selected stack. Config keys are fully qualified (`alunos-api:version`, `aws:region`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def project(self) -> str: ...
+
+    def get_config(self, key: str) -> str | None:
+        """The key's value, or None when it is unset or secret (secrets are not handed out)."""
+        ...
+
+    def preview(
+        self,
+        *,
+        run_config: Mapping[str, str],
+        message: str,
+        on_output: OnOutput,
+        on_event: OnEvent | None = None,
+    ) -> RunSummary:
+        """Preview with `run_config` applied for this run only (see `LocalPulumi`)."""
+        ...
+
+    def up(
+        self,
+        *,
+        run_config: Mapping[str, str],
+        message: str,
+        on_output: OnOutput,
+        on_event: OnEvent | None = None,
+    ) -> RunSummary:
+        """Update with `run_config` applied for this run only; it is recorded in the history."""
+        ...
+
+    def cancel(self) -> None: ...
+
+    def outputs(self) -> dict[str, OutputValue]: ...
+
+    def history(self, *, page_size: int, page: int) -> list[HistoryEntry]:
+        """Newest first, one page (pages count from 1)."""
+        ...
+
+
+class StackBackend(Protocol):
+    def open_stack(self, stack: str, *, create: bool = False) -> StackHandle: ...
+
+
+def validate_stack_name(stack: str) -> None:
+    if not _STACK_NAME.match(stack):
+        raise UsageProblem(
+            f"--stack {stack!r}: a stack is `stack`, `org/stack` or `org/project/stack`, each "
+            "part made of letters, digits, '-', '_' and '.'"
+        )
+
+
+class LocalPulumi:
+    """The real backend: a `LocalWorkspace` on the repository (its Pulumi.yaml, its backend).
+
+    Whatever backend the user configured is honoured, because every command runs the Pulumi CLI
+    in `work_dir` with the caller's environment: `PULUMI_BACKEND_URL`, `pulumi login` state,
+    `PULUMI_ACCESS_TOKEN`, `PULUMI_CONFIG_PASSPHRASE`. With an organization the stack is selected
+    by its fully qualified name `org/project/stack`, which no other project's stack can shadow.
+    """
+
+    def __init__(self, work_dir: Path, *, org: str | None = None) -> None:
+        if not any((work_dir / name).is_file() for name in PROJECT_FILES):
+            raise UsageProblem(
+                f"no Pulumi.yaml in {work_dir}: run from the repository root or pass --repo"
+            )
+        self.work_dir = work_dir
+        self.org = org or None
+
+    def open_stack(self, stack: str, *, create: bool = False) -> PulumiStack:
+        validate_stack_name(stack)
+        if "/" in stack and self.org:
+            raise UsageProblem(
+                f"--stack {stack!r} already names its organization: drop --org (or PULUMI_ORG)"
+            )
+        workspace = _local_workspace(self.work_dir)
+        project = workspace.project_settings().name
+        name = auto.fully_qualified_stack_name(self.org, project, stack) if self.org else stack
+        with translated(name, "stack select"):
+            if create:
+                selected = auto.Stack.create_or_select(name, workspace)
+            else:
+                selected = auto.Stack.select(name, workspace)
+        return PulumiStack(selected, project, self.work_dir)
+
+
+def _local_workspace(work_dir: Path) -> auto.LocalWorkspace:
+    try:
+        return auto.LocalWorkspace(work_dir=str(work_dir))
+    except FileNotFoundError as error:
+        raise AutomationError(INSTALL_PULUMI) from error
+    except auto.InvalidVersionError as error:
+        raise AutomationError(f"unsupported Pulumi CLI: {error}") from error
+
+
+class PulumiStack:
+    """`StackHandle` over an `auto.Stack`."""
+
+    def __init__(self, stack: auto.Stack, project: str, work_dir: Path) -> None:
+        self._stack = stack
+        self._project = project
+        self._work_dir = work_dir
+
+    @property
+    def name(self) -> str:
+        return self._stack.name
+
+    @property
+    def project(self) -> str:
+        return self._project
+
+    def get_config(self, key: str) -> str | None:
+        with translated(self.name, "config get"):
+            try:
+                value = self._stack.get_config(key)
+            except auto.CommandError as error:
+                if "configuration key" in str(error) and "not found" in str(error):
+                    return None
+                raise
+        return None if value.secret else value.value
+
+    def preview(
+        self,
+        *,
+        run_config: Mapping[str, str],
+        message: str,
+        on_output: OnOutput,
+        on_event: OnEvent | None = None,
+    ) -> RunSummary:
+        with self._run_config(run_config), translated(self.name, "preview"):
+            try:
+                result = self._stack.preview(
+                    message=message,
+                    color="never",
+                    on_output=on_output,
+                    on_error=on_output,
+                    on_event=on_event,
+                )
+            except (
+                RuntimeError
+            ) as error:  # builtin, not a CommandError: "summary event never found"
+                raise AutomationError(f"pulumi preview of {self.name}: {error}") from error
+        return RunSummary(changes={str(op): n for op, n in (result.change_summary or {}).items()})
+
+    def up(
+        self,
+        *,
+        run_config: Mapping[str, str],
+        message: str,
+        on_output: OnOutput,
+        on_event: OnEvent | None = None,
+    ) -> RunSummary:
+        with self._run_config(run_config), translated(self.name, "up"):
+            result = self._stack.up(
+                message=message,
+                color="never",
+                show_secrets=False,
+                on_output=on_output,
+                on_error=on_output,
+                on_event=on_event,
+            )
+        changes = result.summary.resource_changes or {}
+        return RunSummary(changes={str(op): n for op, n in changes.items()})
+
+    def cancel(self) -> None:
+        with translated(self.name, "cancel"):
+            self._stack.cancel()
+
+    def outputs(self) -> dict[str, OutputValue]:
+        with translated(self.name, "stack output"):
+            raw = self._stack.outputs()
+        return {key: OutputValue(value=out.value, secret=out.secret) for key, out in raw.items()}
+
+    def history(self, *, page_size: int, page: int) -> list[HistoryEntry]:
+        with translated(self.name, "stack history"):
+            summaries = self._stack.history(page_size=page_size, page=page, show_secrets=False)
+        return [
+            HistoryEntry(
+                update=summary.version,
+                kind=summary.kind,
+                result=summary.result,
+                start_time=summary.start_time,
+                config={
+                    key: str(value.value)
+                    for key, value in summary.config.items()
+                    if not value.secret
+                },
+            )
+            for summary in summaries
+        ]
+
+    @contextmanager
+    def _run_config(self, values: Mapping[str, str]) -> Iterator[None]:
+        """Set `values` for one run, then put the stack settings file back as it was.
+
+        `LocalWorkspace` stores config in Pulumi.<stack>.yaml; leaving the stamps there would
+        dirty the checkout (and the next `version` would report a dirty build). The values still
+        reach the backend with the update and stay in the stack's history, where `rollback`
+        reads them.
+        """
+        short = self.name.rsplit("/", 1)[-1]
+        files = [self._work_dir / f"Pulumi.{short}{ext}" for ext in (".yaml", ".yml", ".json")]
+        saved = {path: path.read_bytes() for path in files if path.is_file()}
+        try:
+            if values:
+                with translated(self.name, "config set-all"):
+                    self._stack.set_all_config(
+                        {key: auto.ConfigValue(value=value) for key, value in values.items()}
+                    )
+            yield
+        finally:
+            for path in files:
+                if path in saved:
+                    path.write_bytes(saved[path])
+                elif path.exists():
+                    path.unlink()
+
+
+@contextmanager
+def translated(stack: str, action: str) -> Iterator[None]:
+    """Turn Automation API errors into the CLI's errors, each with a message a person can act on."""
+    try:
+        yield
+    except auto.StackNotFoundError as error:
+        raise UsageProblem(
+            f"stack {stack!r} does not exist in the configured backend "
+            "(PULUMI_BACKEND_URL or `pulumi login`): check the name and --org, "
+            "or pass --create to create it"
+        ) from error
+    except auto.ConcurrentUpdateError as error:
+        raise StackLocked(
+            f"stack {stack!r} is locked: another update is in progress ({action})"
+        ) from error
+    except auto.CommandError as error:
+        text = str(error)
+        marker = credentials_marker(text)
+        if marker is not None:
+            raise CredentialsProblem(credentials_message(marker)) from error
+        raise CommandFailed(f"pulumi {action} failed for stack {stack!r}: {_tail(text)}") from error
+
+
+def masked_outputs(outputs: Mapping[str, OutputValue]) -> dict[str, Any]:
+    """Outputs fit to print: a secret output shows as `[secret]`, never its value."""
+    return {key: "[secret]" if out.secret else out.value for key, out in outputs.items()}
+
+
+def plain_outputs(outputs: Mapping[str, OutputValue]) -> dict[str, Any]:
+    """The non-secret outputs' values, for code that needs them (verification, rollback)."""
+    return {key: out.value for key, out in outputs.items() if not out.secret}
+
+
+def _tail(command_error_text: str, lines: int = 8) -> str:
+    """The last lines the CLI printed: stderr when there is any, else stdout (already masked)."""
+    _, _, stderr = command_error_text.partition("\n stderr: ")
+    stdout = command_error_text.partition("\n stdout: ")[2].partition("\n stderr: ")[0]
+    source = stderr if stderr.strip() else stdout
+    kept = [line.strip() for line in source.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) if kept else "no output (see the log above)"

@@ -1,0 +1,143 @@
+"""Which earlier version to redeploy, and its image's digest in ECR (no rebuild).
+
+The stack's update history is the record of what ran: every update carries the config the
+automation stamped (`version`, `imageTag`, `revision`, `created`). The default target is the
+version that ran before the current one was first deployed; so a rollback after a rollback keeps
+going back (1.4.1, 1.4.2, 1.4.3, rollback -> 1.4.2, rollback -> 1.4.1) instead of returning to
+the release it just left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automation.aws_credentials import (
+    CredentialsProblem,
+    boto_credentials_marker,
+    credentials_message,
+)
+from automation.errors import AutomationError, UsageProblem
+from automation.pulumi_seam import HistoryEntry, StackHandle
+from automation.updates import CREATED, IMAGE_TAG, REVISION, VERSION, qualified
+
+HISTORY_PAGE_SIZE = 100
+HISTORY_MAX_PAGES = 10  # the last 1,000 operations
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """A version that a successful update ran."""
+
+    version: str
+    image_tag: str
+    revision: str
+    created: str
+    update: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def history_entries(handle: StackHandle) -> Iterator[HistoryEntry]:
+    """The stack's operations, newest first, page by page (at most the last 1,000)."""
+    for page in range(1, HISTORY_MAX_PAGES + 1):
+        entries = handle.history(page_size=HISTORY_PAGE_SIZE, page=page)
+        yield from entries
+        if len(entries) < HISTORY_PAGE_SIZE:
+            return
+
+
+def deployed_versions(
+    entries: Iterator[HistoryEntry] | Sequence[HistoryEntry], project: str
+) -> list[Deployed]:
+    """Successful updates that carry the stamped version and image tag, newest first."""
+    found = []
+    for entry in entries:
+        if entry.kind != "update" or entry.result != "succeeded":
+            continue
+        version = entry.config.get(qualified(project, VERSION))
+        image_tag = entry.config.get(qualified(project, IMAGE_TAG))
+        if not version or not image_tag:
+            continue
+        found.append(
+            Deployed(
+                version=version,
+                image_tag=image_tag,
+                revision=entry.config.get(qualified(project, REVISION), ""),
+                created=entry.config.get(qualified(project, CREATED), ""),
+                update=entry.update,
+            )
+        )
+    return found
+
+
+def choose_target(deployed: Sequence[Deployed], *, current: str | None, to: str | None) -> Deployed:
+    """The version to redeploy: `to` when given, else the one before `current` was first deployed.
+
+    `current` defaults to the newest deployed version; `up --rollback-on-failure` passes the
+    version it just tried, which may never have succeeded.
+    """
+    if not deployed:
+        raise AutomationError(
+            "no earlier deployment in the stack history carries a stamped version and image tag: "
+            "nothing to roll back to"
+        )
+    if to is not None:
+        match = next((d for d in deployed if d.version == to), None)
+        if match is None:
+            known = ", ".join(dict.fromkeys(d.version for d in deployed[:10]))
+            raise UsageProblem(
+                f"--to {to}: no successful deployment of that version; recent: {known}"
+            )
+        return match
+    current = current or deployed[0].version
+    first_of_current = max(
+        (index for index, d in enumerate(deployed) if d.version == current), default=-1
+    )
+    for earlier in deployed[first_of_current + 1 :]:
+        if earlier.version != current:
+            return earlier
+    raise AutomationError(f"no version was deployed before {current}: nothing to roll back to")
+
+
+def image_digest(ecr: Any, repository_url: str, tag: str) -> str:
+    """The digest (`sha256:...`) of `repository_url:tag` in ECR."""
+    registry, _, repository = repository_url.partition("/")
+    if not repository:
+        raise UsageProblem(
+            f"stack output repositoryUrl {repository_url!r} is not <registry>/<name>"
+        )
+    registry_id = registry.split(".", 1)[0]
+    try:
+        found = ecr.describe_images(
+            registryId=registry_id,
+            repositoryName=repository,
+            imageIds=[{"imageTag": tag}],
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ImageNotFoundException":
+            raise AutomationError(
+                f"image {repository}:{tag} is no longer in ECR (expired by the lifecycle "
+                "policy?): roll back to a newer version with --to, or rebuild it"
+            ) from error
+        if code == "RepositoryNotFoundException":
+            raise AutomationError(f"ECR repository {repository} does not exist") from error
+        raise _aws_failure(f"looking up {repository}:{tag} in ECR", error) from error
+    except BotoCoreError as error:
+        raise _aws_failure(f"looking up {repository}:{tag} in ECR", error) from error
+    details = found.get("imageDetails") or []
+    if not details or not details[0].get("imageDigest"):
+        raise AutomationError(f"ECR returned no digest for {repository}:{tag}")
+    return str(details[0]["imageDigest"])
+
+
+def _aws_failure(doing: str, error: Exception) -> AutomationError:
+    marker = boto_credentials_marker(error)
+    if marker is not None:
+        return CredentialsProblem(credentials_message(marker))
+    return AutomationError(f"{doing} failed: {error}")

@@ -1,0 +1,325 @@
+"""Post-deploy verification: is the new service really serving the version we just deployed?
+
+Public interface (also the decommission gates' building blocks). Every check returns a
+`CheckResult(name, ok, detail)` and never raises for a failed check or a cloud/HTTP error
+(missing or expired AWS credentials become a failed check that says so):
+- `check_service_steady(ecs, cluster, service, *, waiter_config)` ("ecs-service-steady"):
+  boto3's `services_stable` waiter (one deployment, running == desired), then
+  running == desired >= 1 (a service scaled to zero is "stable" but serves nothing);
+- `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0, polling)`
+  ("alb-targets-healthy"): every target not `draining` is `healthy`, and at least one is;
+- `check_health(url, *, client, deadline_seconds=0, polling)` ("health"): `GET <url>/health`
+  answers 200;
+- `check_version(url, expected, *, client, deadline_seconds=0, polling)` ("version"):
+  `GET <url>/version` answers 200 with a JSON object whose `version` equals `expected`;
+- `verify_deployment(outputs, expected_version, session, *, client=None, timing=None)` runs all
+  four from the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and
+  returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`).
+With a deadline, a check looks again every `polling.interval_seconds` until it passes or the
+deadline comes: right after a deploy the load balancer may need a few seconds before it routes to
+the new tasks. `Polling` also carries the sleep and clock, so callers and tests control time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import boto3
+import httpx
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from automation.aws_credentials import boto_credentials_marker, credentials_message
+from infra import outputs as names
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    def failures(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [asdict(check) for check in self.checks]}
+
+
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """How a check that waits looks again: every `interval_seconds` until its deadline."""
+
+    interval_seconds: float = 5.0
+    sleep: Sleep = field(default=time.sleep, repr=False)
+    clock: Clock = field(default=time.monotonic, repr=False)
+
+    def wait_until(self, stop_at: float) -> None:
+        """Sleep one interval, or less when the deadline comes sooner."""
+        self.sleep(max(0.0, min(self.interval_seconds, stop_at - self.clock())))
+
+
+DEFAULT_POLLING = Polling()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyTiming:
+    """How long verification may wait; the defaults suit a rolling Fargate deploy."""
+
+    service_delay_seconds: int = 15
+    service_max_attempts: int = 40  # 10 minutes, the waiter's own default
+    targets_deadline_seconds: float = 120.0
+    http_deadline_seconds: float = 120.0
+    request_timeout_seconds: float = 10.0
+    polling: Polling = DEFAULT_POLLING
+
+    @classmethod
+    def within(cls, seconds: float, polling: Polling = DEFAULT_POLLING) -> VerifyTiming:
+        """Timing for a verification that should give up after about `seconds` per check."""
+        delay = 15 if seconds >= 60 else 1
+        return cls(
+            service_delay_seconds=delay,
+            service_max_attempts=max(1, int(seconds // delay)),
+            targets_deadline_seconds=min(120.0, seconds),
+            http_deadline_seconds=min(120.0, seconds),
+            polling=polling,
+        )
+
+
+def check_service_steady(
+    ecs: Any, cluster: str, service: str, *, waiter_config: Mapping[str, int] | None = None
+) -> CheckResult:
+    name = "ecs-service-steady"
+    config = dict(waiter_config or {"Delay": 15, "MaxAttempts": 40})
+    try:
+        ecs.get_waiter("services_stable").wait(
+            cluster=cluster, services=[service], WaiterConfig=config
+        )
+        described = ecs.describe_services(cluster=cluster, services=[service])
+    except WaiterError as error:
+        if boto_credentials_marker(error) is not None:
+            return CheckResult(name, False, _aws_detail("describing services", error))
+        return CheckResult(name, False, _unsteady_detail(service, error))
+    except (ClientError, BotoCoreError) as error:
+        return CheckResult(name, False, _aws_detail(f"describing service {service}", error))
+    found = described.get("services", [])
+    if not found:
+        return CheckResult(name, False, f"service {service} not found in cluster {cluster}")
+    running, desired = found[0].get("runningCount", 0), found[0].get("desiredCount", 0)
+    if desired < 1:
+        return CheckResult(name, False, f"service {service} wants 0 tasks: nothing serves traffic")
+    if running != desired:
+        return CheckResult(name, False, f"service {service}: {running} of {desired} tasks running")
+    return CheckResult(name, True, f"service {service} steady: {running}/{desired} tasks running")
+
+
+def _unsteady_detail(service: str, error: WaiterError) -> str:
+    last = error.last_response or {}
+    failures = last.get("failures") or []
+    if failures:
+        reasons = ", ".join(str(f.get("reason")) for f in failures)
+        return f"service {service} not found ({reasons})"
+    services = last.get("services") or []
+    if not services:
+        return f"service {service} did not become steady: {error.kwargs.get('reason', error)}"
+    svc = services[0]
+    return (
+        f"service {service} not steady ({svc.get('status')}): "
+        f"{svc.get('runningCount')} of {svc.get('desiredCount')} tasks running, "
+        f"{len(svc.get('deployments') or [])} deployment(s) in progress"
+    )
+
+
+def check_targets_healthy(
+    elbv2: Any,
+    target_group_arn: str,
+    *,
+    deadline_seconds: float = 0.0,
+    polling: Polling = DEFAULT_POLLING,
+) -> CheckResult:
+    """Targets leaving (`draining`) are ignored: they receive no new requests."""
+    name = "alb-targets-healthy"
+    stop_at = polling.clock() + deadline_seconds
+    while True:
+        try:
+            described = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+        except (ClientError, BotoCoreError) as error:
+            return CheckResult(name, False, _aws_detail("describing target health", error))
+        serving = [
+            t
+            for t in described.get("TargetHealthDescriptions", [])
+            if t.get("TargetHealth", {}).get("State") != "draining"
+        ]
+        bad = [t for t in serving if t.get("TargetHealth", {}).get("State") != "healthy"]
+        if serving and not bad:
+            return CheckResult(name, True, f"{len(serving)}/{len(serving)} targets healthy")
+        if polling.clock() >= stop_at:
+            if not serving:
+                return CheckResult(name, False, "no targets registered in the target group")
+            listed = "; ".join(_describe_target(t) for t in bad[:5])
+            return CheckResult(
+                name, False, f"{len(bad)} of {len(serving)} targets not healthy: {listed}"
+            )
+        polling.wait_until(stop_at)
+
+
+def _describe_target(description: Mapping[str, Any]) -> str:
+    target, health = description.get("Target", {}), description.get("TargetHealth", {})
+    where = f"{target.get('Id')}:{target.get('Port')}"
+    reason = health.get("Reason") or ""
+    return f"{where} {health.get('State')}" + (f" ({reason})" if reason else "")
+
+
+def check_health(
+    url: str,
+    *,
+    client: httpx.Client,
+    deadline_seconds: float = 0.0,
+    polling: Polling = DEFAULT_POLLING,
+) -> CheckResult:
+    endpoint = _join(url, "/health")
+
+    def judge(response: httpx.Response) -> str | None:
+        return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+    return _poll_http("health", endpoint, judge, client, deadline_seconds, polling)
+
+
+def check_version(
+    url: str,
+    expected: str,
+    *,
+    client: httpx.Client,
+    deadline_seconds: float = 0.0,
+    polling: Polling = DEFAULT_POLLING,
+) -> CheckResult:
+    endpoint = _join(url, "/version")
+
+    def judge(response: httpx.Response) -> str | None:
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        try:
+            body = response.json()
+        except ValueError:
+            return f"not JSON: {response.text[:80]!r}"
+        reported = body.get("version") if isinstance(body, dict) else None
+        if reported is None:
+            return "the JSON has no `version` field"
+        if reported != expected:
+            return f"reports version {reported!r}, expected {expected!r}"
+        return None
+
+    result = _poll_http("version", endpoint, judge, client, deadline_seconds, polling)
+    if result.ok:
+        return CheckResult(result.name, True, f"{endpoint} reports {expected}")
+    return result
+
+
+def _poll_http(
+    name: str,
+    endpoint: str,
+    judge: Callable[[httpx.Response], str | None],
+    client: httpx.Client,
+    deadline_seconds: float,
+    polling: Polling,
+) -> CheckResult:
+    stop_at = polling.clock() + deadline_seconds
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            problem = judge(client.get(endpoint))
+        except httpx.HTTPError as error:
+            problem = f"{type(error).__name__}: {error}"
+        if problem is None:
+            return CheckResult(name, True, f"{endpoint} OK")
+        if polling.clock() >= stop_at:
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            return CheckResult(name, False, f"{endpoint}{tries}: {problem}")
+        polling.wait_until(stop_at)
+
+
+def _join(url: str, path: str) -> str:
+    return url.rstrip("/") + path
+
+
+def _aws_detail(doing: str, error: Exception) -> str:
+    marker = boto_credentials_marker(error)
+    if marker is not None:
+        return credentials_message(marker)
+    return f"{doing} failed: {error}"
+
+
+REQUIRED_OUTPUTS = (
+    names.CLUSTER_NAME,
+    names.SERVICE_NAME,
+    names.TARGET_GROUP_ARN,
+    names.SERVICE_URL,
+)
+
+
+def verify_deployment(
+    outputs: Mapping[str, Any],
+    expected_version: str,
+    session: boto3.Session,
+    *,
+    client: httpx.Client | None = None,
+    timing: VerifyTiming | None = None,
+) -> VerificationReport:
+    """Run every check against the deployment the stack outputs describe."""
+    timing = timing or VerifyTiming()
+    missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
+    if missing:
+        return VerificationReport(
+            (CheckResult("stack-outputs", False, f"stack outputs missing: {', '.join(missing)}"),)
+        )
+    url = str(outputs[names.SERVICE_URL])
+    own_client = client is None
+    http = client or httpx.Client(timeout=timing.request_timeout_seconds)
+    try:
+        service = check_service_steady(
+            session.client("ecs"),
+            str(outputs[names.CLUSTER_NAME]),
+            str(outputs[names.SERVICE_NAME]),
+            waiter_config={
+                "Delay": timing.service_delay_seconds,
+                "MaxAttempts": timing.service_max_attempts,
+            },
+        )
+        targets = check_targets_healthy(
+            session.client("elbv2"),
+            str(outputs[names.TARGET_GROUP_ARN]),
+            deadline_seconds=timing.targets_deadline_seconds,
+            polling=timing.polling,
+        )
+        health = check_health(
+            url,
+            client=http,
+            deadline_seconds=timing.http_deadline_seconds,
+            polling=timing.polling,
+        )
+        version = check_version(
+            url,
+            expected_version,
+            client=http,
+            deadline_seconds=timing.http_deadline_seconds,
+            polling=timing.polling,
+        )
+    finally:
+        if own_client:
+            http.close()
+    return VerificationReport((service, targets, health, version))

@@ -1,0 +1,163 @@
+"""A fake of the Pulumi seam (`StackHandle`), behaving like a stack in a backend would.
+
+A successful `up` records the run's config in the history (non-secret values only, as the real
+seam hands them out) and updates the `version` output, so deploy -> rollback sequences behave as
+they would against a real backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from automation.errors import AutomationError
+from automation.pulumi_seam import (
+    HistoryEntry,
+    OnEvent,
+    OnOutput,
+    OutputValue,
+    RunSummary,
+    StackLocked,
+)
+
+PROJECT = "alunos-api"
+
+
+def key(name: str) -> str:
+    return f"{PROJECT}:{name}"
+
+
+def deployed(
+    version: str,
+    tag: str | None = None,
+    *,
+    update: int = 1,
+    result: str = "succeeded",
+    kind: str = "update",
+    extra: Mapping[str, str] | None = None,
+) -> HistoryEntry:
+    config = {
+        key("version"): version,
+        key("imageTag"): tag or version,
+        key("revision"): f"{update:040x}",
+        key("created"): "2024-05-01T10:00:00Z",
+        "aws:region": "us-east-2",
+        **(extra or {}),
+    }
+    return HistoryEntry(
+        update=update,
+        kind=kind,
+        result=result,
+        start_time=datetime(2024, 5, 1, tzinfo=UTC),
+        config=config,
+    )
+
+
+@dataclass
+class FakeStack:
+    name: str = "dev"
+    project: str = PROJECT
+    config: dict[str, str] = field(default_factory=lambda: {"aws:region": "us-east-2"})
+    stack_outputs: dict[str, OutputValue] = field(default_factory=dict)
+    entries: list[HistoryEntry] = field(default_factory=list)  # newest first
+    locked_times: int = 0
+    up_failure: AutomationError | None = None
+    block_until_cancelled: bool = False
+    cancel_failure: AutomationError | None = None
+    after_up: Callable[[Mapping[str, str]], None] | None = None
+    up_calls: list[dict[str, str]] = field(default_factory=list)
+    preview_calls: list[dict[str, str]] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    blocking: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancel_calls: int = 0
+    history_pages: list[tuple[int, int]] = field(default_factory=list)
+    # Bookkeeping for tests: the ECR images pushed for this stack.
+    repository_url: str = ""
+    digests: dict[str, str] = field(default_factory=dict)
+
+    def get_config(self, key: str) -> str | None:
+        return self.config.get(key)
+
+    def preview(
+        self,
+        *,
+        run_config: Mapping[str, str],
+        message: str,
+        on_output: OnOutput,
+        on_event: OnEvent | None = None,
+    ) -> RunSummary:
+        self._maybe_locked()
+        self.preview_calls.append(dict(run_config))
+        self.messages.append(message)
+        on_output(f"Previewing update ({self.name})")
+        return RunSummary(changes={"update": 1, "same": 20})
+
+    def up(
+        self,
+        *,
+        run_config: Mapping[str, str],
+        message: str,
+        on_output: OnOutput,
+        on_event: OnEvent | None = None,
+    ) -> RunSummary:
+        self._maybe_locked()
+        self.up_calls.append(dict(run_config))
+        self.messages.append(message)
+        on_output(f"Updating ({self.name})")
+        if self.block_until_cancelled:
+            # Like a long `pulumi up`: only a cancel (or the test's timeout) ends it.
+            self.blocking.set()
+            if not self.cancelled.wait(timeout=10):
+                raise AssertionError("up was never cancelled")
+            raise AutomationError("update cancelled")
+        if self.up_failure is not None:
+            failure, self.up_failure = self.up_failure, None
+            raise failure
+        update = (self.entries[0].update or 0) + 1 if self.entries else 1
+        self.entries.insert(
+            0,
+            HistoryEntry(
+                update=update,
+                kind="update",
+                result="succeeded",
+                start_time=datetime.now(UTC),
+                config=dict(run_config),
+            ),
+        )
+        version = run_config.get(key("version"))
+        if version:
+            self.stack_outputs["version"] = OutputValue(version, secret=False)
+        if self.after_up is not None:
+            self.after_up(run_config)
+        return RunSummary(changes={"update": 2, "same": 19})
+
+    def cancel(self) -> None:
+        self.cancel_calls += 1
+        self.cancelled.set()
+        if self.cancel_failure is not None:
+            raise self.cancel_failure
+
+    def outputs(self) -> dict[str, OutputValue]:
+        return dict(self.stack_outputs)
+
+    def history(self, *, page_size: int, page: int) -> list[HistoryEntry]:
+        self.history_pages.append((page_size, page))
+        start = (page - 1) * page_size
+        return self.entries[start : start + page_size]
+
+    def _maybe_locked(self) -> None:
+        if self.locked_times > 0:
+            self.locked_times -= 1
+            raise StackLocked(f"stack {self.name!r} is locked: another update is in progress")
+
+
+def outputs_for(
+    values: Mapping[str, Any], secrets: Mapping[str, Any] | None = None
+) -> dict[str, OutputValue]:
+    shown = {k: OutputValue(v, secret=False) for k, v in values.items()}
+    shown.update({k: OutputValue(v, secret=True) for k, v in (secrets or {}).items()})
+    return shown

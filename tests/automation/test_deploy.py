@@ -1,0 +1,192 @@
+"""`up` and `rollback` end to end: a fake stack, AWS on moto, the service on a local HTTP server."""
+
+import pytest
+
+from automation.deploy import Console, DeploySettings, require_deployable, rollback, up
+from automation.errors import AutomationError, UsageProblem
+from automation.pulumi_seam import CommandFailed
+from automation.updates import LockRetry
+from automation.verify import Polling, VerifyTiming
+from automation.version import BuildVersion
+from infra import outputs as names
+from tests.automation.fakes import FakeStack, deployed, key
+
+
+def build(version, *, release=False, dirty=False):
+    return BuildVersion(
+        version=version,
+        image_tag=version if release else f"{version}.gabc1234",
+        revision="abc1234" + "0" * 33,
+        created="2024-05-01T10:00:00Z",
+        dirty=dirty,
+        release=release,
+    )
+
+
+def fast_settings(**overrides):
+    quick = Polling(interval_seconds=0.01)
+    return DeploySettings(
+        lock=LockRetry(sleep=lambda s: None),
+        verify=VerifyTiming.within(0.3, polling=quick),
+        **overrides,
+    )
+
+
+class Lines:
+    def __init__(self):
+        self.said: list[str] = []
+        self.pulumi: list[str] = []
+        self.console = Console(self.said.append, self.pulumi.append)
+
+
+def serve_what_is_deployed(stack, service):
+    stack.after_up = lambda config: setattr(service, "version", config[key("version")])
+
+
+def test_up_stamps_deploys_and_verifies(stage, service):
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    outcome = up(stage, build("1.4.3-dev.1"), console=lines.console, settings=fast_settings())
+    assert outcome.ok, outcome.failure
+    assert stage.up_calls[0][key("version")] == "1.4.3-dev.1"
+    assert stage.up_calls[0][key("imageTag")] == "1.4.3-dev.1.gabc1234"
+    assert stage.up_calls[0][key("rollbackImage")] == ""
+    assert outcome.verification.ok
+    assert outcome.to_json()["verification"]["ok"] is True
+    assert lines.pulumi == ["Updating (dev)"]
+    assert any("ok   version" in line for line in lines.said)
+
+
+def test_a_deploy_that_does_not_serve_its_version_fails(stage, service):
+    lines = Lines()  # the service keeps answering 1.4.2
+    outcome = up(stage, build("1.4.3-dev.1"), console=lines.console, settings=fast_settings())
+    assert not outcome.ok
+    assert "reports version '1.4.2', expected '1.4.3-dev.1'" in outcome.failure
+    assert outcome.rolled_back_to is None
+    assert len(stage.up_calls) == 1
+
+
+def test_rollback_on_failure_redeploys_the_previous_image_by_digest(stage, service):
+    def serve(config):
+        # The new version is broken (its /version never says so); a rollback serves its image.
+        if config[key("rollbackImage")]:
+            service.version = config[key("version")]
+
+    stage.after_up = serve
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+    )
+    assert not outcome.ok  # the deploy failed, even though the rollback worked
+    assert outcome.failure.endswith("rolled back to 1.4.2")
+    assert outcome.rolled_back_to.version == "1.4.2"
+    second = stage.up_calls[1]
+    assert second[key("rollbackImage")] == f"{stage.repository_url}@{stage.digests['1.4.2']}"
+    assert second[key("version")] == "1.4.2"
+    assert second[key("imageTag")] == "1.4.2"
+    assert service.version == "1.4.2"
+
+
+def test_rollback_on_failure_after_a_failed_update(stage, service):
+    serve_what_is_deployed(stage, service)
+    stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+    )
+    assert "boom" in outcome.failure
+    assert outcome.rolled_back_to.version == "1.4.2"  # what ran before the failed update
+
+
+def test_a_failed_update_without_rollback_reports_it(stage):
+    stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
+    outcome = up(stage, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+    assert outcome.failure == "pulumi up failed for stack 'dev': error: boom"
+    assert outcome.verification is None
+
+
+def test_skip_verify(stage):
+    lines = Lines()
+    outcome = up(
+        stage, build("1.4.3-dev.1"), console=lines.console, settings=DeploySettings(verify=None)
+    )
+    assert outcome.ok
+    assert outcome.verification is None
+    assert "verification skipped (--skip-verify)" in lines.said
+
+
+def test_rollback_to_a_chosen_version(stage, service):
+    serve_what_is_deployed(stage, service)
+    outcome = rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+    assert outcome.ok, outcome.failure
+    assert stage.up_calls[0][key("rollbackImage")].endswith(stage.digests["1.4.1"])
+    assert stage.up_calls[0][key("revision")] == f"{1:040x}"
+    assert service.version == "1.4.1"
+
+
+def test_rollback_when_the_image_is_gone(stage, aws):
+    stage.entries.insert(0, deployed("1.5.0", update=3))
+    stage.entries.insert(0, deployed("1.6.0", update=4))  # 1.5.0 was never pushed to this ECR
+    with pytest.raises(AutomationError, match=r"1\.5\.0 is no longer in ECR"):
+        rollback(stage, console=Lines().console, settings=fast_settings(), to=None)
+    assert stage.up_calls == []
+
+
+def test_rollback_without_a_region_is_a_usage_problem(stage):
+    del stage.stack_outputs[names.REGION]
+    stage.config.clear()
+    with pytest.raises(UsageProblem, match="no region"):
+        rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+
+
+def test_the_region_falls_back_to_the_aws_region_config(stage, service):
+    serve_what_is_deployed(stage, service)
+    del stage.stack_outputs[names.REGION]
+    outcome = rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+    assert outcome.ok, outcome.failure
+
+
+@pytest.mark.parametrize(
+    ("candidate", "allowed"),
+    [
+        (build("1.4.2", release=True), True),
+        (build("1.4.3-dev.1"), False),
+        (BuildVersion("1.4.2", "1.4.2.dirty", "a" * 40, "x", dirty=True, release=False), False),
+    ],
+)
+def test_prod_deploys_only_clean_release_tags(candidate, allowed):
+    if allowed:
+        require_deployable("prod", candidate)
+        require_deployable("acme/alunos-api/prod", candidate)
+    else:
+        with pytest.raises(UsageProblem, match="Production deploys only a clean checkout") as no:
+            require_deployable("acme/alunos-api/prod", candidate)
+        assert no.value.exit_code == 2
+    require_deployable("dev", candidate)  # dev takes anything
+
+
+def test_up_to_prod_refuses_a_dev_build_before_running_anything():
+    stack = FakeStack(name="prod")
+    with pytest.raises(UsageProblem):
+        up(stack, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+    assert stack.up_calls == []
+
+
+def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failure(stage):
+    stage.entries = []  # the first deployment of this stack
+    outcome = up(
+        stage,
+        build("1.0.0-dev.1"),
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+    )
+    assert outcome.failure.startswith("verification of 1.0.0-dev.1 on dev failed")
+    assert outcome.failure.endswith(
+        "could not roll back: no version was deployed before 1.0.0-dev.1: nothing to roll back to"
+    )
+    assert outcome.rolled_back_to is None

@@ -1,0 +1,168 @@
+import os
+import signal
+import threading
+
+import pytest
+
+from automation.errors import AutomationError
+from automation.interrupts import Interrupted
+from automation.pulumi_seam import StackLocked
+from automation.updates import LockRetry, run_preview, run_up, stamp
+from automation.version import BuildVersion
+from tests.automation.fakes import FakeStack, key
+
+BUILD = BuildVersion(
+    version="1.4.3-dev.3",
+    image_tag="1.4.3-dev.3.gabc1234",
+    revision="abc1234" + "0" * 33,
+    created="2024-05-01T10:00:00Z",
+    dirty=False,
+    release=False,
+)
+
+
+def run(stack, retry, said=None):
+    return run_up(
+        stack,
+        stamp(stack.project, BUILD),
+        message="deploy",
+        output=lambda line: None,
+        say=(said if said is not None else []).append,
+        retry=retry,
+    )
+
+
+def test_stamp_sets_every_key_and_clears_the_rollback_image():
+    assert stamp("alunos-api", BUILD) == {
+        key("version"): "1.4.3-dev.3",
+        key("imageTag"): "1.4.3-dev.3.gabc1234",
+        key("revision"): BUILD.revision,
+        key("created"): "2024-05-01T10:00:00Z",
+        key("rollbackImage"): "",
+    }
+
+
+def test_a_locked_stack_is_retried_with_exponential_backoff():
+    sleeps: list[float] = []
+    said: list[str] = []
+    stack = FakeStack(locked_times=4)
+    summary = run(stack, LockRetry(retries=5, sleep=sleeps.append), said)
+    assert summary.changes["update"] == 2
+    assert sleeps == [10, 20, 40, 80]
+    assert len(stack.up_calls) == 1
+    assert sum("is locked" in line and "waiting" in line for line in said) == 4
+
+
+def test_backoff_is_capped():
+    assert LockRetry(retries=6).delays() == [10, 20, 40, 80, 120, 120]
+
+
+def test_still_locked_after_the_last_retry_fails_with_how_to_unlock():
+    sleeps: list[float] = []
+    stack = FakeStack(locked_times=10)
+    with pytest.raises(StackLocked, match="pulumi cancel --stack dev") as failure:
+        run(stack, LockRetry(retries=3, sleep=sleeps.append))
+    assert sleeps == [10, 20, 40]
+    assert failure.value.exit_code == 1
+    assert stack.up_calls == []
+
+
+def test_zero_retries_fails_at_once():
+    stack = FakeStack(locked_times=1)
+    with pytest.raises(StackLocked):
+        run(stack, LockRetry(retries=0, sleep=pytest.fail))
+
+
+def test_preview_retries_a_locked_stack_too():
+    sleeps: list[float] = []
+    stack = FakeStack(locked_times=1)
+    run_preview(
+        stack,
+        stamp(stack.project, BUILD),
+        message="preview",
+        output=lambda line: None,
+        say=lambda m: None,
+        retry=LockRetry(sleep=sleeps.append),
+    )
+    assert sleeps == [10]
+    assert stack.preview_calls[0][key("version")] == BUILD.version
+
+
+def signal_once_blocked(stack, signum):
+    """Deliver `signum` to this process once the fake `up` is running (like Ctrl-C mid-update)."""
+
+    def deliver():
+        if stack.blocking.wait(timeout=5):
+            os.kill(os.getpid(), signum)
+
+    threading.Thread(target=deliver, daemon=True).start()
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
+def test_a_signal_during_up_cancels_the_update(signum, code):
+    stack = FakeStack(block_until_cancelled=True)
+    said: list[str] = []
+    signal_once_blocked(stack, signum)
+    with pytest.raises(Interrupted) as stopped:
+        run(stack, LockRetry(), said)
+    assert stack.cancel_calls == 1
+    assert stopped.value.exit_code == code
+    assert "cancelled: the stack is unlocked" in str(stopped.value)
+    assert any("cancelling the update of dev" in line for line in said)
+
+
+def test_handlers_are_restored_afterwards():
+    before = signal.getsignal(signal.SIGTERM)
+    run(FakeStack(), LockRetry())
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_failed_cancel_says_how_to_unlock():
+    stack = FakeStack(block_until_cancelled=True, cancel_failure=AutomationError("no network"))
+    signal_once_blocked(stack, signal.SIGTERM)
+    with pytest.raises(Interrupted, match=r"run `pulumi cancel --stack dev`") as stopped:
+        run(stack, LockRetry())
+    assert stopped.value.exit_code == 143
+
+
+def test_a_signal_while_waiting_for_the_lock_exits_without_cancelling():
+    stack = FakeStack(locked_times=5)
+
+    def sleep(seconds):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Interrupted) as stopped:
+        run(stack, LockRetry(sleep=sleep))
+    assert stack.cancel_calls == 0
+    assert stopped.value.exit_code == 143
+
+
+def test_a_signal_delivered_to_the_worker_thread_still_interrupts_promptly():
+    """The kernel may hand a process signal to any thread: the main thread must still act on it
+    while the update runs, not once it ends."""
+    from automation.interrupts import Background, signals_raise
+
+    worker: list[int] = []
+    release = threading.Event()
+    finished = threading.Event()
+
+    def long_update():
+        worker.append(threading.get_ident())
+        release.wait(timeout=10)
+        finished.set()
+        return "done"
+
+    def deliver_to_worker():
+        while not worker:
+            threading.Event().wait(0.01)
+        signal.pthread_kill(worker[0], signal.SIGTERM)
+
+    threading.Thread(target=deliver_to_worker, daemon=True).start()
+    try:
+        with pytest.raises(Interrupted), signals_raise():
+            Background(long_update, name="test-update").result()
+        assert not finished.is_set()  # interrupted while the update was still running
+    finally:
+        release.set()

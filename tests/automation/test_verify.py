@@ -1,0 +1,293 @@
+"""Verification against a moto server (ECS, ELBv2) and a real local HTTP server for /version."""
+
+import boto3
+import httpx
+import pytest
+
+from automation.verify import (
+    Polling,
+    VerifyTiming,
+    check_health,
+    check_service_steady,
+    check_targets_healthy,
+    check_version,
+    verify_deployment,
+)
+from infra import outputs as names
+from tests.automation.conftest import REGION, make_service, make_target_group
+
+FAST_WAITER = {"Delay": 0, "MaxAttempts": 2}
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def polling(self, interval: float = 5.0) -> Polling:
+        return Polling(interval_seconds=interval, sleep=self.sleep, clock=self.clock)
+
+
+@pytest.fixture
+def http():
+    with httpx.Client(timeout=2.0) as client:
+        yield client
+
+
+# --- ECS ---------------------------------------------------------------------------------------
+
+
+def test_a_service_running_its_desired_count_is_steady(aws):
+    svc = make_service(aws, desired=2, running=True)
+    result = check_service_steady(
+        aws.client("ecs"), svc.cluster, svc.service, waiter_config=FAST_WAITER
+    )
+    assert result.ok, result.detail
+    assert "2/2" in result.detail
+
+
+def test_a_service_still_starting_tasks_is_not_steady(aws):
+    svc = make_service(aws, desired=2, running=False)  # moto: 0 running, 2 pending
+    result = check_service_steady(
+        aws.client("ecs"), svc.cluster, svc.service, waiter_config=FAST_WAITER
+    )
+    assert not result.ok
+    assert "0 of 2 tasks running" in result.detail
+
+
+def test_a_service_scaled_to_zero_serves_nothing(aws):
+    svc = make_service(aws, desired=0, running=True)
+    result = check_service_steady(
+        aws.client("ecs"), svc.cluster, svc.service, waiter_config=FAST_WAITER
+    )
+    assert not result.ok
+    assert "0 tasks" in result.detail
+
+
+def test_a_missing_service_is_reported_not_raised(aws):
+    svc = make_service(aws, desired=1, running=True)
+    result = check_service_steady(
+        aws.client("ecs"), svc.cluster, "no-such-service", waiter_config=FAST_WAITER
+    )
+    assert not result.ok
+    assert "not found" in result.detail
+
+
+def test_a_missing_cluster_is_reported_not_raised(aws):
+    result = check_service_steady(
+        aws.client("ecs"), "no-such-cluster", "svc", waiter_config=FAST_WAITER
+    )
+    assert not result.ok
+
+
+def test_expired_credentials_are_named(moto_endpoint):
+    """A real boto3 client, a real HTTP endpoint that answers 403 ExpiredToken."""
+    import http.server
+    import threading
+
+    class Expired(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b'{"__type":"ExpiredTokenException","message":"The security token is expired"}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Expired)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        ecs = boto3.Session(region_name=REGION).client(
+            "ecs", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"
+        )
+        result = check_service_steady(ecs, "c", "s", waiter_config=FAST_WAITER)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.ok
+    assert "AWS credentials are missing or expired" in result.detail
+
+
+# --- ELBv2 -------------------------------------------------------------------------------------
+
+
+def test_registered_ip_targets_are_healthy(aws):
+    arn = make_target_group(aws)
+    aws.client("elbv2").register_targets(
+        TargetGroupArn=arn,
+        Targets=[{"Id": "10.0.1.5", "Port": 8000}, {"Id": "10.0.2.6", "Port": 8000}],
+    )
+    result = check_targets_healthy(aws.client("elbv2"), arn)
+    assert result.ok, result.detail
+    assert result.detail == "2/2 targets healthy"
+
+
+def test_an_empty_target_group_is_not_healthy(aws):
+    arn = make_target_group(aws)
+    result = check_targets_healthy(aws.client("elbv2"), arn)
+    assert not result.ok
+    assert "no targets" in result.detail
+
+
+def test_a_stopped_instance_target_fails_and_is_named(aws):
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    arn = make_target_group(aws, target_type="instance")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"]
+    ]
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in ids])
+    ec2.stop_instances(InstanceIds=[ids[0]])
+    clock = FakeTime()
+    result = check_targets_healthy(
+        elbv2, arn, deadline_seconds=12, polling=clock.polling(interval=5)
+    )
+    assert not result.ok
+    assert f"{ids[0]}:8000 unused (Target.InvalidState)" in result.detail
+    assert "1 of 2" in result.detail
+    assert clock.sleeps == [5, 5, 2]  # polled until the deadline, never past it
+
+
+def test_an_unknown_target_group_is_reported(aws):
+    arn = make_target_group(aws).replace("targetgroup/", "targetgroup/x")
+    result = check_targets_healthy(aws.client("elbv2"), arn)
+    assert not result.ok
+    assert "describing target health failed" in result.detail
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+def test_the_right_version_passes(service, http):
+    service.version = "1.4.3-dev.3"
+    result = check_version(service.url, "1.4.3-dev.3", client=http)
+    assert result.ok
+    assert service.requests == ["/version"]
+
+
+def test_a_wrong_version_fails_after_retrying_until_the_deadline(service, http):
+    service.version = "1.4.2"
+    clock = FakeTime()
+    result = check_version(
+        service.url, "1.4.3", client=http, deadline_seconds=10, polling=clock.polling()
+    )
+    assert not result.ok
+    assert "reports version '1.4.2', expected '1.4.3'" in result.detail
+    assert len(service.requests) == 3  # t=0, 5, 10
+
+
+def test_the_version_arriving_late_passes(service, http):
+    """The ALB may keep routing to the old tasks for a moment after a deploy."""
+    service.version = "1.0.0"
+    clock = FakeTime()
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        service.version = "2.0.0"
+
+    polling = Polling(interval_seconds=5, sleep=sleep, clock=clock.clock)
+    result = check_version(service.url, "2.0.0", client=http, deadline_seconds=60, polling=polling)
+    assert result.ok
+    assert len(service.requests) == 2
+
+
+def test_a_server_error_fails_with_the_status(service, http):
+    service.version_status = 500
+    result = check_version(service.url, "1.0.0", client=http)
+    assert not result.ok
+    assert "HTTP 500" in result.detail
+
+
+def test_a_body_without_a_version_fails(service, http):
+    service.version_body = '{"build": "x"}'
+    result = check_version(service.url, "1.0.0", client=http)
+    assert not result.ok
+    assert "no `version` field" in result.detail
+
+
+def test_a_non_json_body_fails(service, http):
+    service.version_body = "<html>hello</html>"
+    result = check_version(service.url, "1.0.0", client=http)
+    assert not result.ok
+    assert "not JSON" in result.detail
+
+
+def test_connection_refused_is_reported_not_raised(refused_url, http):
+    clock = FakeTime()
+    result = check_version(
+        refused_url, "1.0.0", client=http, deadline_seconds=4, polling=clock.polling()
+    )
+    assert not result.ok
+    assert "ConnectError" in result.detail
+    assert "after 2 attempts" in result.detail
+
+
+def test_health_checks_status(service, http):
+    assert check_health(service.url, client=http).ok
+    service.health_status = 503
+    result = check_health(service.url + "/", client=http)
+    assert not result.ok
+    assert "HTTP 503" in result.detail
+
+
+# --- all together ------------------------------------------------------------------------------
+
+
+def healthy_outputs(aws, url):
+    svc = make_service(aws, desired=2, running=True)
+    arn = make_target_group(aws)
+    aws.client("elbv2").register_targets(
+        TargetGroupArn=arn, Targets=[{"Id": "10.0.1.9", "Port": 8000}]
+    )
+    return {
+        names.CLUSTER_NAME: svc.cluster,
+        names.SERVICE_NAME: svc.service,
+        names.TARGET_GROUP_ARN: arn,
+        names.SERVICE_URL: url,
+        names.REGION: REGION,
+    }
+
+
+def fast_timing():
+    return VerifyTiming.within(2, polling=FakeTime().polling())
+
+
+def test_a_healthy_deployment_verifies(aws, service):
+    service.version = "3.0.0"
+    report = verify_deployment(
+        healthy_outputs(aws, service.url), "3.0.0", aws, timing=fast_timing()
+    )
+    assert report.ok, report.to_json()
+    assert [c.name for c in report.checks] == [
+        "ecs-service-steady",
+        "alb-targets-healthy",
+        "health",
+        "version",
+    ]
+
+
+def test_every_failure_is_reported_at_once(aws, refused_url):
+    outputs = healthy_outputs(aws, refused_url)
+    outputs[names.SERVICE_NAME] = make_service(aws, desired=1, running=False).service
+    report = verify_deployment(outputs, "3.0.0", aws, timing=fast_timing())
+    assert not report.ok
+    assert {c.name for c in report.failures()} == {"ecs-service-steady", "health", "version"}
+
+
+def test_missing_outputs_fail_clearly(aws):
+    report = verify_deployment({names.SERVICE_URL: "http://x"}, "1.0.0", aws)
+    assert not report.ok
+    assert "clusterName" in report.checks[0].detail
