@@ -3,12 +3,15 @@
 import pulumi
 
 from infra import outputs, settings
+from infra.alarms import Alarms, AlarmsArgs, alarm_names
+from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs
+from infra.waf import Waf, WafArgs
 
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
@@ -110,8 +113,45 @@ service = Service(
         container_insights=cfg.service.container_insights,
         health_check_grace_period=cfg.service.health_check_grace_period,
         stop_timeout=cfg.service.stop_timeout,
+        spot_percent=cfg.capacity.spot_percent,
+        on_demand_base=cfg.capacity.on_demand_base,
+        execute_command=cfg.service.execute_command,
+        # Created below (they watch this service); ECS refers to them by name.
+        deployment_alarm_names=alarm_names(name).deployment,
     ),
 )
+
+Autoscaling(
+    name,
+    AutoscalingArgs(
+        cluster_name=service.cluster.name,
+        service_name=service.service.name,
+        load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+        target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+        min_count=cfg.autoscaling.min_count,
+        max_count=cfg.autoscaling.max_count,
+        cpu_percent=cfg.autoscaling.cpu_percent,
+        requests_per_target=cfg.autoscaling.requests_per_target,
+    ),
+)
+
+Alarms(
+    name,
+    AlarmsArgs(
+        load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+        target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+        cluster_name=service.cluster.name,
+        service_name=service.service.name,
+        topic_arn=cfg.alarms.topic_arn,
+        http_5xx_percent=cfg.alarms.http_5xx_percent,
+    ),
+)
+
+if cfg.waf.enabled:
+    Waf(
+        name,
+        WafArgs(load_balancer_arn=load_balancer.load_balancer.arn, rate_limit=cfg.waf.rate_limit),
+    )
 
 pulumi.export(outputs.SERVICE_URL, load_balancer.url)
 pulumi.export(outputs.ALB_DNS_NAME, load_balancer.load_balancer.dns_name)

@@ -36,6 +36,11 @@ def _hex(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+def _uuid(*parts: str) -> str:
+    digest = _hex(*parts, length=32)
+    return "-".join((digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:]))
+
+
 def _clean(value: Any) -> Any:
     """Inputs as a reader expects them: secrets masked (they never leave the mock engine in
     clear), and integers back from the wire's doubles."""
@@ -156,6 +161,36 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "arn": f"{arn_base.format(service='rds')}:db:{physical}",
                 "masterUserSecrets": [{"secretArn": secret, "secretStatus": "active"}],
             }
+        elif typ == "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders":
+            resource_id = str(inputs.get("clusterName", physical))
+        elif typ == "aws:appautoscaling/target:Target":
+            resource_id = str(inputs.get("resourceId", physical))
+            target = f"scalable-target/{_hex(name, length=32)}"
+            outputs |= {"arn": f"{arn_base.format(service='application-autoscaling')}:{target}"}
+        elif typ == "aws:appautoscaling/policy:Policy":
+            policy = f"{_hex(name, length=8)}-{_hex(typ, name, length=4)}"
+            outputs |= {
+                "name": physical,
+                "arn": f"{arn_base.format(service='autoscaling')}:scalingPolicy:{policy}"
+                f":resource/ecs/{inputs.get('resourceId')}:policyName/{physical}",
+                "alarmArns": [],
+            }
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            outputs |= {
+                "name": physical,
+                "arn": f"{arn_base.format(service='cloudwatch')}:alarm:{physical}",
+            }
+            resource_id = physical
+        elif typ == "aws:wafv2/webAcl:WebAcl":
+            acl_id = _uuid(name)
+            outputs |= {
+                "name": physical,
+                "arn": f"{arn_base.format(service='wafv2')}:regional/webacl/{physical}/{acl_id}",
+                "lockToken": _uuid(name, "lock"),
+            }
+            resource_id = acl_id
+        elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
+            resource_id = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
         elif "name" not in inputs and args.custom:
             outputs |= {"name": physical}
         return resource_id, outputs
@@ -188,6 +223,7 @@ class PlannedResource:
     custom: bool
     inputs: dict[str, Any]
     protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -232,6 +268,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=request.custom,
                     inputs=_clean(dict(inputs)),
                     protect=bool(request.protect),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response

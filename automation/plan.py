@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from automation.offline import Plan, PlannedResource
@@ -52,10 +53,80 @@ def _container(inputs: dict[str, Any]) -> str:
     except (ValueError, IndexError):
         return ""
     secrets = ",".join(s["name"] for s in container.get("secrets", []))
+    dropped = ",".join(_get(container, "linuxParameters.capabilities.drop") or []) or "none"
     return (
         f"cpu={inputs.get('cpu')} memory={inputs.get('memory')} image={container.get('image')} "
-        f"readOnlyRoot={container.get('readonlyRootFilesystem')} secrets={secrets}"
+        f"user={container.get('user', 'image default')} "
+        f"readOnlyRoot={container.get('readonlyRootFilesystem')} dropCaps={dropped} "
+        f"secrets={secrets}"
     )
+
+
+def _strategy(items: Any) -> str:
+    """FARGATE(base 2, weight 1)+FARGATE_SPOT(weight 1)."""
+    parts = []
+    for item in items or []:
+        base = f"base {item['base']}, " if item.get("base") else ""
+        parts.append(f"{item.get('capacityProvider')}({base}weight {item.get('weight', 0)})")
+    return "+".join(parts)
+
+
+def _service(inputs: dict[str, Any]) -> str:
+    alarms = _get(inputs, "alarms.alarmNames") or []
+    rollback = _get(inputs, "alarms.rollback")
+    capacity = _strategy(inputs.get("capacityProviderStrategies")) or inputs.get("launchType")
+    return " ".join(
+        part
+        for part in (
+            f"desired={inputs.get('desiredCount')}",
+            f"capacity={capacity}",
+            f"publicIp={_get(inputs, 'networkConfiguration.assignPublicIp')}",
+            f"circuitBreaker={_get(inputs, 'deploymentCircuitBreaker.rollback')}",
+            f"minHealthy={inputs.get('deploymentMinimumHealthyPercent')}",
+            f"max={inputs.get('deploymentMaximumPercent')}",
+            f"exec={bool(inputs.get('enableExecuteCommand'))}",
+            f"rollbackAlarms={','.join(alarms)}" if alarms and rollback else "",
+        )
+        if part
+    )
+
+
+def _alarm(inputs: dict[str, Any]) -> str:
+    returned = [q for q in inputs.get("metricQueries") or [] if q.get("returnData")]
+    watched = returned[0].get("expression") if returned else inputs.get("metricName")
+    operator = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": ">="}.get(
+        str(inputs.get("comparisonOperator")), inputs.get("comparisonOperator")
+    )
+    actions = len(inputs.get("alarmActions") or [])
+    return (
+        f"{inputs.get('name')}: {watched} {operator} {inputs.get('threshold')} "
+        f"({inputs.get('datapointsToAlarm')} of {inputs.get('evaluationPeriods')} x "
+        f"{inputs.get('period', 60)}s) notify={actions or 'none'}"
+    )
+
+
+def _scaling_policy(inputs: dict[str, Any]) -> str:
+    config = inputs.get("targetTrackingScalingPolicyConfiguration") or {}
+    return (
+        f"{_get(config, 'predefinedMetricSpecification.predefinedMetricType')} "
+        f"target={config.get('targetValue')} scaleOutCooldown={config.get('scaleOutCooldown')}s "
+        f"scaleInCooldown={config.get('scaleInCooldown')}s"
+    )
+
+
+def _web_acl(inputs: dict[str, Any]) -> str:
+    rules = sorted(inputs.get("rules") or [], key=lambda rule: rule.get("priority", 0))
+    limit = next(
+        (
+            _get(rule, "statement.rateBasedStatement.limit")
+            for rule in rules
+            if _get(rule, "statement.rateBasedStatement")
+        ),
+        None,
+    )
+    names = ",".join(str(rule.get("name")) for rule in rules)
+    default = next(iter(inputs.get("defaultAction") or {}), "?")
+    return f"scope={inputs.get('scope')} default={default} rateLimit={limit} rules={names}"
 
 
 def _vpc(inputs: dict[str, Any]) -> str:
@@ -107,14 +178,20 @@ SUMMARIES: dict[str, Summary] = {
     ),
     "aws:iam/role:Role": _fields(("description", "description")),
     "aws:ecs/taskDefinition:TaskDefinition": _container,
-    "aws:ecs/service:Service": _fields(
-        ("desired", "desiredCount"),
-        ("launch", "launchType"),
-        ("publicIp", "networkConfiguration.assignPublicIp"),
-        ("circuitBreaker", "deploymentCircuitBreaker.rollback"),
-        ("minHealthy", "deploymentMinimumHealthyPercent"),
-        ("max", "deploymentMaximumPercent"),
+    "aws:ecs/service:Service": _service,
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": lambda inputs: (
+        f"providers={','.join(inputs.get('capacityProviders') or [])} "
+        f"default={_strategy(inputs.get('defaultCapacityProviderStrategies'))}"
     ),
+    "aws:appautoscaling/target:Target": _fields(
+        ("min", "minCapacity"),
+        ("max", "maxCapacity"),
+        ("dimension", "scalableDimension"),
+    ),
+    "aws:appautoscaling/policy:Policy": _scaling_policy,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:wafv2/webAclAssociation:WebAclAssociation": _fields(("resource", "resourceArn")),
     "aws:rds/instance:Instance": _fields(
         ("engine", "engine"),
         ("version", "engineVersion"),
@@ -166,6 +243,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
                 "parent": r.parent or None,
                 "component": not r.custom,
                 "protect": r.protect,
+                "ignore_changes": list(r.ignore_changes),
                 "summary": summarize(r),
                 "properties": r.inputs,
             }
@@ -185,7 +263,8 @@ def print_table(plan: Plan, console: Console) -> None:
     table.add_column("key properties", overflow="fold")
     for resource in sorted(plan.resources, key=lambda r: (r.custom, r.type, r.name)):
         kind = resource.type if resource.custom else f"{resource.type} (component)"
-        table.add_row(kind, resource.name, summarize(resource))
+        # Summaries hold metric math such as MAX([a, b]): text, not rich markup.
+        table.add_row(kind, resource.name, escape(summarize(resource)))
     console.print(table)
     tally = counts(plan)
     console.print(

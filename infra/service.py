@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,23 @@ from infra.database import DatabaseConnection
 from infra.tags import tags
 
 CONTAINER_NAME = "app"
-# A read-only root filesystem: the app gets a writable, task-scoped /tmp and nothing else.
+# The image's non-root user and group (app/Dockerfile creates them with these ids). Numeric, so
+# ECS needs no /etc/passwd lookup and a rebuilt image cannot silently switch the task to root.
+CONTAINER_USER = "10001:10001"
+# A read-only root filesystem: the app gets a writable, task-scoped /tmp and nothing else. ECS
+# creates the volume root-owned 0755 unless the image declares `VOLUME /tmp` (then it copies the
+# image's /tmp, mode 1777): the Dockerfile does, so the non-root user can write there.
 TMP_VOLUME = "tmp"
+FARGATE = "FARGATE"
+FARGATE_SPOT = "FARGATE_SPOT"
+# The channels an ECS Exec session opens. AWS grants these on "*" only (no resource-level
+# permissions for ssmmessages), so the statement exists only while ECS Exec is on.
+EXEC_ACTIONS = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+]
 # The slim image has no curl: probe /health with the interpreter the app already runs on.
 HEALTH_CHECK_COMMAND = [
     "CMD",
@@ -56,7 +72,17 @@ class ServiceArgs:
     memory: int = 512
     """Fargate memory (MiB), a size Fargate offers for `cpu`."""
     desired_count: int = 1
-    """Running tasks (>= 1)."""
+    """Tasks at creation (>= 1); afterwards the autoscaler owns the count and `pulumi up` ignores
+    it."""
+    spot_percent: int = 0
+    """Percent of the tasks above `on_demand_base` on Fargate Spot (0 = all on-demand)."""
+    on_demand_base: int = 0
+    """Tasks always on on-demand Fargate, before any Spot share."""
+    execute_command: bool = False
+    """ECS Exec: ssmmessages permissions for the task role, a writable root filesystem (AWS does
+    not support ECS Exec with a read-only one) and an init process reaping the agent's children."""
+    deployment_alarm_names: Sequence[str] = ()
+    """CloudWatch alarms that roll a deployment back when they fire during it."""
     container_port: int = 8000
     """PORT the app listens on."""
     log_retention_days: int = 14
@@ -94,6 +120,19 @@ class Service(pulumi.ComponentResource):
             tags=tags(f"{name}-cluster"),
             opts=child,
         )
+        strategy = capacity_strategy(args.spot_percent, args.on_demand_base)
+        # FARGATE and FARGATE_SPOT exist in every account but must be associated with the
+        # cluster before a service may use them; the cluster default serves one-off tasks.
+        self.capacity_providers = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity",
+            cluster_name=self.cluster.name,
+            capacity_providers=[FARGATE, FARGATE_SPOT],
+            default_capacity_provider_strategies=[
+                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(**item)
+                for item in strategy
+            ],
+            opts=child,
+        )
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/ecs/{name}",
@@ -119,14 +158,24 @@ class Service(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # The app calls no AWS API: its task role has no permissions at all.
+        # The app calls no AWS API: its task role has no permissions at all, unless ECS Exec is
+        # on (the agent in the container then opens its session channels with this role).
         self.task_role = aws.iam.Role(
             f"{name}-task",
-            description=f"{name}: identity of the app's containers (no AWS permissions)",
+            description=f"{name}: identity of the app's containers"
+            + (" (ECS Exec channels only)" if args.execute_command else " (no AWS permissions)"),
             assume_role_policy=trust,
             tags=tags(f"{name}-task"),
             opts=child,
         )
+        self.exec_policy: aws.iam.RolePolicy | None = None
+        if args.execute_command:
+            self.exec_policy = aws.iam.RolePolicy(
+                f"{name}-task-exec",
+                role=self.task_role.id,
+                policy=execute_command_policy(),
+                opts=child,
+            )
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-tasks-sg",
@@ -172,7 +221,15 @@ class Service(pulumi.ComponentResource):
             cluster=self.cluster.arn,
             task_definition=self.task_definition.arn,
             desired_count=args.desired_count,
-            launch_type="FARGATE",
+            # A capacity provider strategy instead of launch_type FARGATE (the two conflict):
+            # Spot and on-demand shares change in place, with a new deployment.
+            capacity_provider_strategies=[
+                aws.ecs.ServiceCapacityProviderStrategyArgs(**item) for item in strategy
+            ],
+            # The provider updates a strategy only with this set (older versions replace the
+            # service instead, newer ones refuse). It also rolls ECS Exec on/off in the tasks.
+            force_new_deployment=True,
+            enable_execute_command=args.execute_command,
             platform_version="LATEST",
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.subnet_ids,
@@ -189,6 +246,11 @@ class Service(pulumi.ComponentResource):
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
                 enable=True, rollback=True
             ),
+            alarms=aws.ecs.ServiceAlarmsArgs(
+                alarm_names=list(args.deployment_alarm_names), enable=True, rollback=True
+            )
+            if args.deployment_alarm_names
+            else None,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             health_check_grace_period_seconds=args.health_check_grace_period,
@@ -197,7 +259,13 @@ class Service(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             tags=tags(f"{name}-service", {"version": args.version}),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*args.listeners, self.execution_policy]
+                parent=self,
+                depends_on=[*args.listeners, self.execution_policy, self.capacity_providers]
+                + ([self.exec_policy] if self.exec_policy else []),
+                # The pulumi-aws pattern for a service under Application Auto Scaling: desiredCount
+                # seeds the service at creation; afterwards `pulumi up` leaves the autoscaler's
+                # count alone instead of resetting it (scaling prod in with every deploy).
+                ignore_changes=["desiredCount"],
             ),
         )
         self.register_outputs(
@@ -345,6 +413,33 @@ def execution_policy(repository_arn: str, log_group_arn: str, secret_arn: str) -
     )  # fmt: skip
 
 
+def capacity_strategy(spot_percent: int, on_demand_base: int) -> list[dict[str, Any]]:
+    """ECS places `on_demand_base` tasks on FARGATE, then splits the rest by weight. Weights are
+    the percentages reduced (75/25 -> 3/1); a provider with no share and no base is left out."""
+    on_demand = 100 - spot_percent
+    divisor = math.gcd(on_demand, spot_percent) or 1
+    strategy: list[dict[str, Any]] = []
+    if on_demand or on_demand_base:
+        strategy.append(
+            {"capacity_provider": FARGATE, "base": on_demand_base, "weight": on_demand // divisor}
+        )
+    if spot_percent:
+        strategy.append({"capacity_provider": FARGATE_SPOT, "weight": spot_percent // divisor})
+    return strategy
+
+
+def execute_command_policy() -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "EcsExecChannels", "Effect": "Allow", "Action": EXEC_ACTIONS,
+                 "Resource": "*"},
+            ],
+        }
+    )  # fmt: skip
+
+
 def container_definitions(
     *, image: str, log_group: str, db_host: str, db_secret_arn: str, args: ServiceArgs
 ) -> list[dict[str, Any]]:
@@ -370,9 +465,19 @@ def container_definitions(
                 {"name": "USER", "valueFrom": f"{db_secret_arn}:username::"},
                 {"name": "PASSWORD", "valueFrom": f"{db_secret_arn}:password::"},
             ],
-            "readonlyRootFilesystem": True,
+            "user": CONTAINER_USER,
+            # AWS: "the SSM agent requires that the container file system can be written to ...
+            # making the root file system read-only ... isn't supported" with ECS Exec.
+            "readonlyRootFilesystem": not args.execute_command,
             "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp"}],  # noqa: S108
             "privileged": False,
+            "linuxParameters": {
+                # Fargate lets a task drop every capability (it may add only SYS_PTRACE).
+                "capabilities": {"drop": ["ALL"]},
+                # AWS recommends an init process with ECS Exec: it reaps the exited children of
+                # the agent's sessions. Without ECS Exec the app is PID 1 and handles SIGTERM.
+                "initProcessEnabled": args.execute_command,
+            },
             "stopTimeout": args.stop_timeout,
             "healthCheck": {
                 "command": HEALTH_CHECK_COMMAND,
@@ -403,3 +508,5 @@ def _validate(args: ServiceArgs) -> None:
     v.in_range("health_check_grace_period", args.health_check_grace_period, 0, 600)
     v.in_range("stop_timeout", args.stop_timeout, 2, 120)
     v.in_range("database.port", args.database.port, 1, 65535)
+    v.in_range("spot_percent", args.spot_percent, 0, 100)
+    v.in_range("on_demand_base", args.on_demand_base, 0, v.MAX_TASKS)

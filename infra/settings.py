@@ -74,6 +74,33 @@ class ServiceSettings:
     container_insights: str
     health_check_grace_period: int
     stop_timeout: int
+    execute_command: bool
+
+
+@dataclass(frozen=True)
+class CapacitySettings:
+    spot_percent: int
+    on_demand_base: int
+
+
+@dataclass(frozen=True)
+class AutoscalingSettings:
+    min_count: int
+    max_count: int
+    cpu_percent: int
+    requests_per_target: int
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    topic_arn: str
+    http_5xx_percent: int
+
+
+@dataclass(frozen=True)
+class WafSettings:
+    enabled: bool
+    rate_limit: int
 
 
 @dataclass(frozen=True)
@@ -109,6 +136,10 @@ class Settings:
     registry: RegistrySettings
     load_balancer: LoadBalancerSettings
     service: ServiceSettings
+    capacity: CapacitySettings
+    autoscaling: AutoscalingSettings
+    alarms: AlarmSettings
+    waf: WafSettings
     database: DatabaseSettings
     legacy: LegacySettings
 
@@ -202,6 +233,11 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
 
     load_balancer = _load_balancer(cfg, key)
     service = _service(cfg, key, production)
+    autoscaling = _autoscaling(cfg, key, production, service.desired_count)
+    capacity = _capacity(cfg, key, production, autoscaling.max_count)
+    alarms = _alarms(cfg, key)
+    waf = WafSettings(enabled=cfg.boolean("wafEnabled"), rate_limit=cfg.integer("wafRateLimit"))
+    v.in_range(key("wafRateLimit"), waf.rate_limit, v.WAF_RATE_LIMIT[0], v.WAF_RATE_LIMIT[1])
     database = _database(cfg, key)
     legacy = _legacy(cfg, key)
     if (
@@ -226,6 +262,10 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         registry=registry,
         load_balancer=load_balancer,
         service=service,
+        capacity=capacity,
+        autoscaling=autoscaling,
+        alarms=alarms,
+        waf=waf,
         database=database,
         legacy=legacy,
     )
@@ -330,6 +370,7 @@ def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
         container_insights=cfg.string("containerInsights"),
         health_check_grace_period=cfg.integer("healthCheckGracePeriod"),
         stop_timeout=cfg.integer("stopTimeout"),
+        execute_command=cfg.boolean("enableExecuteCommand"),
     )
     v.fargate_size(key("cpu"), settings.cpu, key("memory"), settings.memory)
     if settings.desired_count < 1:
@@ -345,6 +386,62 @@ def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
     v.one_of(key("containerInsights"), settings.container_insights, v.CONTAINER_INSIGHTS)
     v.in_range(key("healthCheckGracePeriod"), settings.health_check_grace_period, 0, 600)
     v.in_range(key("stopTimeout"), settings.stop_timeout, 2, 120)
+    return settings
+
+
+def _autoscaling(
+    cfg: _Reader, key: Any, production: bool, desired_count: int
+) -> AutoscalingSettings:
+    settings = AutoscalingSettings(
+        min_count=cfg.integer("autoscalingMinCount"),
+        max_count=cfg.integer("autoscalingMaxCount"),
+        cpu_percent=cfg.integer("autoscalingCpuPercent"),
+        requests_per_target=cfg.integer("autoscalingRequestsPerTarget"),
+    )
+    if settings.min_count < 1:
+        raise v.fail(key("autoscalingMinCount"), settings.min_count, "an integer >= 1")
+    if production and settings.min_count < 2:
+        raise v.fail(
+            key("autoscalingMinCount"),
+            settings.min_count,
+            "at least 2 in production (the autoscaler must never leave one task in one AZ)",
+        )
+    v.in_range(key("autoscalingMaxCount"), settings.max_count, settings.min_count, v.MAX_TASKS)
+    if not settings.min_count <= desired_count <= settings.max_count:
+        raise v.fail(
+            key("desiredCount"),
+            desired_count,
+            f"a count within autoscalingMinCount..autoscalingMaxCount "
+            f"({settings.min_count}..{settings.max_count})",
+        )
+    v.in_range(key("autoscalingCpuPercent"), settings.cpu_percent, 10, 90)
+    v.in_range(key("autoscalingRequestsPerTarget"), settings.requests_per_target, 1, 1_000_000)
+    return settings
+
+
+def _capacity(cfg: _Reader, key: Any, production: bool, max_count: int) -> CapacitySettings:
+    settings = CapacitySettings(
+        spot_percent=cfg.integer("spotPercent"), on_demand_base=cfg.integer("onDemandBase")
+    )
+    v.in_range(key("spotPercent"), settings.spot_percent, 0, 100)
+    v.in_range(key("onDemandBase"), settings.on_demand_base, 0, max_count)
+    if production and settings.spot_percent and settings.on_demand_base < 2:
+        raise v.fail(
+            key("onDemandBase"),
+            settings.on_demand_base,
+            "at least 2 in production when spotPercent > 0 (a Spot reclaim must never take "
+            "the last on-demand tasks); or spotPercent: 0",
+        )
+    return settings
+
+
+def _alarms(cfg: _Reader, key: Any) -> AlarmSettings:
+    settings = AlarmSettings(
+        topic_arn=cfg.string("alarmTopicArn"), http_5xx_percent=cfg.integer("alarm5xxPercent")
+    )
+    if settings.topic_arn:
+        v.arn(key("alarmTopicArn"), settings.topic_arn, "sns")
+    v.in_range(key("alarm5xxPercent"), settings.http_5xx_percent, 1, 100)
     return settings
 
 

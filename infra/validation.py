@@ -45,6 +45,11 @@ MODERN_SSL_POLICIES = (
 )
 
 NAT_STRATEGIES = ("None", "Single", "OnePerAz")
+# Upper bound on the autoscaler's range: a guard against a typo (1000 for 10) reaching AWS.
+MAX_TASKS = 100
+# Requests per 5 minutes a WAF rate-based rule accepts as its limit.
+# https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
+WAF_RATE_LIMIT = (10, 2_000_000_000)
 CONTAINER_INSIGHTS = ("disabled", "enabled", "enhanced")
 
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(?P<service>[a-z0-9-]+):[a-z0-9-]*:\d{12}:.+$")

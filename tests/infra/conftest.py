@@ -28,9 +28,12 @@ class PlanView:
         return [r for r in self.plan.resources if r.type == type_]
 
     def one(self, type_: str, name: str | None = None) -> dict[str, Any]:
+        return self.resource(type_, name).inputs
+
+    def resource(self, type_: str, name: str | None = None) -> PlannedResource:
         found = [r for r in self.of_type(type_) if name is None or r.name == name]
         assert len(found) == 1, f"expected one {type_} {name or ''}, got {[r.name for r in found]}"
-        return found[0].inputs
+        return found[0]
 
     def types(self) -> set[str]:
         return {r.type for r in self.plan.resources}
@@ -38,6 +41,18 @@ class PlanView:
     def container(self) -> dict[str, Any]:
         task = self.one("aws:ecs/taskDefinition:TaskDefinition")
         return json.loads(task["containerDefinitions"])[0]
+
+
+@pytest.fixture(scope="session")
+def dev() -> PlanView:
+    """The dev stack as its config file describes it (planned once per test session)."""
+    return PlanView(offline.run(ROOT, "dev"))
+
+
+@pytest.fixture(scope="session")
+def prod() -> PlanView:
+    """The prod stack as its config file describes it."""
+    return PlanView(offline.run(ROOT, "prod"))
 
 
 @pytest.fixture

@@ -6,13 +6,16 @@ import json
 
 import pytest
 
+from infra.alarms import Alarms, AlarmsArgs, alarm_names
+from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs, rolling_deploy_seconds
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
-from infra.service import Service, ServiceArgs
+from infra.service import Service, ServiceArgs, capacity_strategy
 from infra.validation import InvalidConfig
+from infra.waf import Waf, WafArgs
 from tests.infra.conftest import run_component
 
 DIGEST = "sha256:" + "a" * 64
@@ -275,8 +278,165 @@ def _sg(view: object) -> str:
         ({"desired_count": 0}, "desired_count"),
         ({"stop_timeout": 300}, "stop_timeout"),
         ({"container_insights": "on"}, "container_insights"),
+        ({"spot_percent": 101}, "spot_percent"),
+        ({"on_demand_base": -1}, "on_demand_base"),
     ],
 )
 def test_service_argument_validation(overrides: dict[str, object], fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
         Service("svc", _service_args(**overrides))
+
+
+def test_service_without_deployment_alarms_has_no_alarms_block() -> None:
+    view = run_component(lambda: Service("svc", _service_args()))
+    service = view.one("aws:ecs/service:Service")
+    assert "alarms" not in service
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service["enableExecuteCommand"] is False
+    assert len(view.of_type("aws:iam/rolePolicy:RolePolicy")) == 1  # the execution role's
+
+
+@pytest.mark.parametrize(
+    ("spot_percent", "base", "expected"),
+    [
+        (0, 0, [{"capacity_provider": "FARGATE", "base": 0, "weight": 1}]),
+        (0, 2, [{"capacity_provider": "FARGATE", "base": 2, "weight": 1}]),
+        (100, 0, [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]),
+        (
+            100,
+            2,
+            [
+                {"capacity_provider": "FARGATE", "base": 2, "weight": 0},
+                {"capacity_provider": "FARGATE_SPOT", "weight": 1},
+            ],
+        ),
+        (
+            50,
+            2,
+            [
+                {"capacity_provider": "FARGATE", "base": 2, "weight": 1},
+                {"capacity_provider": "FARGATE_SPOT", "weight": 1},
+            ],
+        ),
+        (
+            30,
+            0,
+            [
+                {"capacity_provider": "FARGATE", "base": 0, "weight": 7},
+                {"capacity_provider": "FARGATE_SPOT", "weight": 3},
+            ],
+        ),
+    ],
+)
+def test_capacity_strategy(spot_percent: int, base: int, expected: list[dict[str, object]]) -> None:
+    assert capacity_strategy(spot_percent, base) == expected
+
+
+def _autoscaling(**overrides: object) -> Autoscaling:
+    values: dict[str, object] = {
+        "cluster_name": "c",
+        "service_name": "s",
+        "load_balancer_arn_suffix": "app/lb/1",
+        "target_group_arn_suffix": "targetgroup/tg/2",
+    }
+    return Autoscaling("as", AutoscalingArgs(**(values | overrides)))  # type: ignore[arg-type]
+
+
+def test_autoscaling_component_wires_target_and_policies() -> None:
+    view = run_component(lambda: _autoscaling(min_count=2, max_count=3, scale_in_cooldown=600))
+    target = view.one("aws:appautoscaling/target:Target")
+    assert target["resourceId"] == "service/c/s"
+    assert (target["minCapacity"], target["maxCapacity"]) == (2, 3)
+    labels = {
+        r.name: r.inputs["targetTrackingScalingPolicyConfiguration"]
+        for r in view.of_type("aws:appautoscaling/policy:Policy")
+    }
+    requests = labels["as-scale-requests"]["predefinedMetricSpecification"]
+    assert requests["resourceLabel"] == "app/lb/1/targetgroup/tg/2"
+    assert labels["as-scale-cpu"]["scaleInCooldown"] == 600
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"min_count": 0}, "min_count: 0 is not valid; allowed: an integer >= 1"),
+        ({"min_count": 3, "max_count": 2}, "max_count: 2 is not valid; allowed: an integer from 3"),
+        ({"cpu_percent": 5}, "cpu_percent"),
+        ({"scale_in_cooldown": -1}, "scale_in_cooldown"),
+    ],
+)
+def test_autoscaling_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        _autoscaling(**overrides)
+
+
+def _alarms(**overrides: object) -> Alarms:
+    values: dict[str, object] = {
+        "load_balancer_arn_suffix": "app/lb/1",
+        "target_group_arn_suffix": "targetgroup/tg/2",
+        "cluster_name": "c",
+        "service_name": "s",
+    }
+    return Alarms("al", AlarmsArgs(**(values | overrides)))  # type: ignore[arg-type]
+
+
+def test_alarm_names_are_the_ones_the_service_is_given() -> None:
+    view = run_component(lambda: _alarms(http_5xx_percent=10, min_5xx_count=20))
+    names = alarm_names("al")
+    assert {r.inputs["name"] for r in view.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")} == {
+        names.http_5xx,
+        names.unhealthy_targets,
+        names.cpu_high,
+        names.memory_high,
+    }
+    assert names.deployment == ("al-http-5xx-rate", "al-unhealthy-targets")
+    rate = view.one("aws:cloudwatch/metricAlarm:MetricAlarm", "al-http-5xx")
+    assert rate["threshold"] == 10
+    (returned,) = [q for q in rate["metricQueries"] if q.get("returnData")]
+    assert returned["expression"].startswith("IF(errors >= 20, ")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"topic_arn": "arn:aws:sqs:us-east-2:123456789012:q"}, "topic_arn"),
+        ({"http_5xx_percent": 0}, "http_5xx_percent"),
+        ({"memory_percent": 101}, "memory_percent"),
+    ],
+)
+def test_alarms_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        _alarms(**overrides)
+
+
+def test_waf_rules_follow_the_configured_groups() -> None:
+    arn = "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/lb/1"
+    view = run_component(
+        lambda: Waf(
+            "fw",
+            WafArgs(
+                load_balancer_arn=arn,
+                rate_limit=100,
+                managed_rule_groups=["AWSManagedRulesCommonRuleSet"],
+            ),
+        )
+    )
+    acl = view.one("aws:wafv2/webAcl:WebAcl")
+    assert [(r["priority"], r["name"]) for r in acl["rules"]] == [
+        (0, "rate-limit-per-ip"),
+        (1, "AWSManagedRulesCommonRuleSet"),
+    ]
+    assert view.one("aws:wafv2/webAclAssociation:WebAclAssociation")["resourceArn"] == arn
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"rate_limit": 9}, "rate_limit: 9 is not valid; allowed: an integer from 10"),
+        ({"managed_rule_groups": []}, "at least one AWS managed rule group"),
+        ({"managed_rule_groups": ["Common Rule Set"]}, "managed_rule_groups"),
+    ],
+)
+def test_waf_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        Waf("fw", WafArgs(load_balancer_arn="arn", **overrides))  # type: ignore[arg-type]
