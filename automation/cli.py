@@ -188,6 +188,17 @@ def _open_stack(repo: Path, stack: str, org: str | None, create: bool) -> StackH
     return LocalPulumi(repo.resolve(), org=org).open_stack(stack, create=create)
 
 
+def _production_in_stack_file(repo: Path, stack: str) -> bool:
+    """The stack file's `production` flag, read without the Pulumi CLI (False if no file)."""
+    from automation import stack_config
+    from automation.deploy import short_name
+
+    name = short_name(stack)
+    if not (repo / f"Pulumi.{name}.yaml").exists():
+        return False
+    return stack_config.load(repo, name).get("production") is True
+
+
 def _build_version(repo: Path) -> BuildVersion:
     from automation.version import derive_version
 
@@ -278,7 +289,7 @@ def up(
     from automation.verify import VerifyTiming
 
     build = _build_version(repo)
-    deploy.require_deployable(stack, build)
+    deploy.require_deployable(stack, build, production=_production_in_stack_file(repo, stack))
     handle = _open_stack(repo, stack, org, create)
     settings = deploy.DeploySettings(
         lock=LockRetry(retries=lock_retries),

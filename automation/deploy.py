@@ -36,6 +36,8 @@ from automation.verify import VerificationReport, VerifyTiming, verify_deploymen
 from automation.version import BuildVersion
 from infra import outputs as names
 
+# Production is the `production` flag of the stack's config; a stack named prod is production
+# even if its file forgot the flag.
 PROTECTED_STACKS = frozenset({"prod"})
 
 
@@ -87,8 +89,12 @@ def short_name(stack: str) -> str:
     return stack.rsplit("/", 1)[-1]
 
 
-def require_deployable(stack: str, build: BuildVersion) -> None:
-    if short_name(stack) in PROTECTED_STACKS and not build.release:
+def is_production(stack: str, production_flag: str | bool | None) -> bool:
+    return short_name(stack) in PROTECTED_STACKS or str(production_flag).lower() == "true"
+
+
+def require_deployable(stack: str, build: BuildVersion, *, production: bool = False) -> None:
+    if (production or is_production(stack, None)) and not build.release:
         state = "a dirty working tree" if build.dirty else "not a release tag"
         raise UsageProblem(
             f"refusing to deploy {build.version} ({build.image_tag}) to {short_name(stack)}: "
@@ -126,7 +132,8 @@ def up(
     settings: DeploySettings,
     on_event: OnEvent | None = None,
 ) -> DeployOutcome:
-    require_deployable(handle.name, build)
+    flag = handle.get_config(qualified(handle.project, "production"))
+    require_deployable(handle.name, build, production=is_production(handle.name, flag))
     outcome = DeployOutcome(handle.name, "up", build.version, build.image_tag)
     console.say(f"deploying {build.version} ({build.image_tag}) to {handle.name}")
     try:

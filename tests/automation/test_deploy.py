@@ -190,3 +190,10 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
         "could not roll back: no version was deployed before 1.0.0-dev.1: nothing to roll back to"
     )
     assert outcome.rolled_back_to is None
+
+
+def test_a_stack_flagged_production_is_protected_whatever_its_name():
+    stack = FakeStack(name="live", config={"alunos-api:production": "true"})
+    with pytest.raises(UsageProblem, match="Production deploys only a clean checkout"):
+        up(stack, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+    assert stack.up_calls == []
