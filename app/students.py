@@ -7,6 +7,7 @@ DELETE only stamps `deleted_at`, and every read skips stamped rows, as GORM's sc
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +20,10 @@ _LIST = """
     SELECT id, created_at, updated_at, deleted_at, coalesce(nome, ''), coalesce(rg, ''),
            coalesce(cpf, '')
     FROM alunos WHERE deleted_at IS NULL ORDER BY id"""
-_BY_ID = """
+_BY_IDS = """
     SELECT id, created_at, updated_at, deleted_at, coalesce(nome, ''), coalesce(rg, ''),
            coalesce(cpf, '')
-    FROM alunos WHERE id = %s AND deleted_at IS NULL"""
+    FROM alunos WHERE id = ANY(%s::bigint[]) AND deleted_at IS NULL"""
 _BY_CPF = """
     SELECT id, created_at, updated_at, deleted_at, coalesce(nome, ''), coalesce(rg, ''),
            coalesce(cpf, '')
@@ -48,10 +49,9 @@ def format_time(moment: datetime | None) -> str | None:
     """RFC 3339 in UTC the way Go's time.Time marshals (RFC3339Nano: trailing zeros dropped)."""
     if moment is None:
         return None
-    utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{utc.microsecond:06d}".rstrip("0")
-    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
+    # isoformat: YYYY-MM-DDTHH:MM:SS.ffffff+00:00, always that long with timespec set.
+    text = moment.astimezone(UTC).isoformat(timespec="microseconds")[:26]
+    return text.rstrip("0").rstrip(".") + "Z"
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,63 @@ def _student(row: tuple[Any, ...] | None) -> Student | None:
     return None if row is None else Student(*row)
 
 
+class _ByIdLoader:
+    """Coalesces the lookups by id made in the same event-loop turn into one query.
+
+    The hottest route is `GET /alunos/{id}`, and a query's cost in this process is mostly fixed
+    (pool checkout, send, socket wait, fetch), not per row. Under concurrent load the requests
+    parsed in one loop turn share one `WHERE id = ANY(...)`; alone, a request waits for nothing
+    more than one loop turn. The same snapshot semantics as one query per request: each answer
+    is the row as committed when its query ran.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._waiting: dict[int, list[asyncio.Future[Student | None]]] = {}
+        self._running: set[asyncio.Task[None]] = set()  # strong references until done
+
+    async def get(self, student_id: int) -> Student | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Student | None] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._dispatch)  # runs after the tasks already ready in this turn
+        self._waiting.setdefault(student_id, []).append(future)
+        return await future
+
+    def _dispatch(self) -> None:
+        batch, self._waiting = self._waiting, {}
+        task = asyncio.get_running_loop().create_task(self._load(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _load(self, batch: dict[int, list[asyncio.Future[Student | None]]]) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(_BY_IDS, (list(batch),))
+                rows = await cursor.fetchall()
+        except BaseException as error:  # not swallowed: every waiter receives it
+            for futures in batch.values():
+                for future in futures:
+                    if future.done():
+                        continue
+                    if isinstance(error, Exception):
+                        future.set_exception(error)
+                    else:
+                        future.cancel()
+            if not isinstance(error, Exception):
+                raise  # cancellation or exit: let it through
+            return
+        found = {row[0]: Student(*row) for row in rows}
+        for student_id, futures in batch.items():
+            for future in futures:
+                if not future.done():  # a waiter cancelled meanwhile
+                    future.set_result(found.get(student_id))
+
+
 class StudentStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        self._by_id = _ByIdLoader(pool)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -108,7 +162,7 @@ class StudentStore:
             return [Student(*row) for row in await cursor.fetchall()]
 
     async def get(self, student_id: int) -> Student | None:
-        return await self._one(_BY_ID, (student_id,))
+        return await self._by_id.get(student_id)
 
     async def get_by_cpf(self, cpf: str) -> Student | None:
         return await self._one(_BY_CPF, (cpf,))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import BuildInfo
-from app.logs import fields, request_id_var
+from app.logs import fields, log_request, request_id_var
 from app.pages import index_page, not_found_page
 from app.students import StudentStore
 from app.validation import InvalidInput, parse_cpf, parse_id, parse_student
@@ -185,7 +185,7 @@ class RequestLog:
             value = headers.get(name, b"").decode("latin-1")
             if _REQUEST_ID.fullmatch(value):
                 return value
-        return uuid.uuid4().hex
+        return secrets.token_hex(16)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -207,14 +207,11 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request",
-                extra=fields(
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                ),
+            log_request(
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             request_id_var.reset(token)
 
