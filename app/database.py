@@ -149,8 +149,14 @@ async def prepare_database(database: Database, timeout_s: float) -> None:
     )
 
 
-async def open_pool(database: Database, min_size: int, max_size: int) -> AsyncConnectionPool:
-    """A pool of autocommit connections: each statement of the API is a transaction of its own."""
+async def open_pool(
+    database: Database, min_size: int, max_size: int, checkout_timeout_s: float = 5.0
+) -> AsyncConnectionPool:
+    """A pool of autocommit connections: each statement of the API is a transaction of its own.
+
+    A request that waits longer than `checkout_timeout_s` for a connection gets a 503 instead
+    of hanging (the database is down, or the pool is exhausted by slow queries).
+    """
     pool = AsyncConnectionPool(
         database.conninfo,
         min_size=min_size,
@@ -158,7 +164,7 @@ async def open_pool(database: Database, min_size: int, max_size: int) -> AsyncCo
         kwargs={"autocommit": True},
         open=False,
         name="alunos",
-        timeout=5.0,  # waiting for a free connection longer than this: 503, not a hung request
+        timeout=checkout_timeout_s,
         max_idle=300.0,
     )
     await pool.open(wait=min_size > 0, timeout=30.0)
