@@ -29,11 +29,7 @@ async def outage_db(new_database: Callable[[], str], pg_server: str) -> AsyncIte
     conninfo = new_database()
     await prepare_database(Database(conninfo=conninfo), timeout_s=10)
     yield conninfo
-    name = conninfo_to_dict(conninfo)["dbname"]
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
-        )
+    _set_outage(pg_server, conninfo, down=False)  # even when the test failed half-way
 
 
 def _set_outage(pg_server: str, conninfo: str, down: bool) -> None:
