@@ -61,11 +61,19 @@ class JsonFormatter(logging.Formatter):
         return self.render(line)
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp(created: float) -> str:
-    """RFC 3339 UTC with milliseconds, e.g. 2025-01-31T12:00:00.123Z."""
+    """RFC 3339 UTC with milliseconds, e.g. 2025-01-31T12:00:00.123Z.
+
+    The date and time part is formatted once a second (this runs for every request).
+    """
+    global _second
     whole = int(created)
-    millis = int((created - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
 
 
 _request_logger = logging.getLogger("app.request")

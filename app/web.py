@@ -9,6 +9,7 @@ A trailing slash is redirected to the path without it (gin did the same).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -39,6 +40,10 @@ MAX_BODY_BYTES = 64 * 1024
 NOT_FOUND = {"Not Found": "Aluno não encontrado"}
 # Request ids from clients or the ALB end up in logs and headers: accept a safe alphabet only.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=/+@-]{1,200}")
+# Ids made here: random per process (unique across tasks), then a counter (cheaper than
+# randomness for every request; an id need not be secret, only unique).
+_ID_PREFIX = secrets.token_hex(12)
+_ID_COUNTER = itertools.count(1)
 
 
 class ApiError(Exception):
@@ -185,7 +190,7 @@ class RequestLog:
             value = headers.get(name, b"").decode("latin-1")
             if _REQUEST_ID.fullmatch(value):
                 return value
-        return secrets.token_hex(16)
+        return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
