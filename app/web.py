@@ -65,7 +65,7 @@ async def _read_body(request: Request) -> bytes:
     """The body, refusing more than MAX_BODY_BYTES before reading it all into memory."""
     too_large = ApiError(413, f"corpo da requisição muito grande: máximo {MAX_BODY_BYTES} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isdigit() and (len(declared) > 9 or int(declared) > MAX_BODY_BYTES):
         raise too_large
     chunks: list[bytes] = []
     size = 0
