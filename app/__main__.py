@@ -1,7 +1,7 @@
 """`python -m app`: configure, reach the database, migrate, serve until SIGTERM, then drain.
 
-Exit codes: 0 after a graceful shutdown, 1 when the database stays unreachable or the server
-cannot start (port taken), 2 for a configuration error.
+Exit codes: 0 after a graceful shutdown, 1 when the database stays unreachable, 2 for a
+configuration error, 3 when the server cannot start (port taken: uvicorn's own code).
 """
 
 from __future__ import annotations
