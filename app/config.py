@@ -1,0 +1,145 @@
+"""Settings read once from the environment, validated, with every default in one place.
+
+The database comes from `DATABASE_URL`, or, when `HOST` is set, from the variables the EC2
+deployment used (`HOST`, `USER`, `PASSWORD`, `DBNAME`, `DBPORT`; the ECS task receives USER and
+PASSWORD as secrets under those names). `USER` is also an ordinary shell variable, which is why
+none of them is read unless `HOST` is set. With neither, the app runs an embedded PostgreSQL.
+TLS follows libpq's own `PGSSLMODE` (and friends), which libpq reads from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+DEFAULT_PORT = 8000
+DEFAULT_DB_PORT = 5432
+DEFAULT_POOL_MIN = 2
+DEFAULT_POOL_MAX = 10
+DEFAULT_DB_STARTUP_TIMEOUT_S = 60.0
+# ECS sends SIGKILL `stopTimeout` (30 s by default) after SIGTERM: finish in-flight work before.
+DEFAULT_SHUTDOWN_TIMEOUT_S = 25
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / ".data" / "pg"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What `/version` reports: baked into the image by the build args of the same names."""
+
+    version: str | None
+    revision: str | None
+    created: str | None
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the database is. `conninfo` holds the password: never log it, log `describe()`."""
+
+    conninfo: str = field(repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def describe(self) -> str:
+        """A loggable target (`user@host:port/dbname`), password left out."""
+        parts = conninfo_to_dict(self.conninfo)
+        host = parts.get("host") or "localhost"
+        port = parts.get("port") or DEFAULT_DB_PORT
+        return f"{parts.get('user') or ''}@{host}:{port}/{parts.get('dbname') or ''}".lstrip("@")
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int
+    database: Database | None  # None: start the embedded PostgreSQL
+    build: BuildInfo
+    pool_min: int = DEFAULT_POOL_MIN
+    pool_max: int = DEFAULT_POOL_MAX
+    db_startup_timeout_s: float = DEFAULT_DB_STARTUP_TIMEOUT_S
+    shutdown_timeout_s: int = DEFAULT_SHUTDOWN_TIMEOUT_S
+    data_dir: Path = DEFAULT_DATA_DIR
+    # All interfaces in a container; loopback only in the local embedded-database mode.
+    listen_host: str = "0.0.0.0"  # noqa: S104
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer ({low}..{high})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range ({low}..{high})")
+    return value
+
+
+def _database(env: Mapping[str, str]) -> Database | None:
+    url = env.get("DATABASE_URL", "").strip()
+    host = env.get("HOST", "").strip()
+    if url and host:
+        raise ConfigError("set either DATABASE_URL or HOST (with USER, PASSWORD, DBNAME), not both")
+    if url:
+        try:
+            parts = conninfo_to_dict(url)
+        except psycopg.ProgrammingError:
+            # The parser's message may quote the URL, password included: do not repeat it.
+            raise ConfigError(
+                "DATABASE_URL is not a valid PostgreSQL URL "
+                "(postgresql://user:password@host:port/dbname)"
+            ) from None
+        password = parts.get("password")
+        # As written in the URL (percent-encoded) and as decoded: either may end up in a message.
+        secrets = (str(password), quote(str(password), safe="")) if password else ()
+        return Database(conninfo=url, secrets=secrets)
+    if not host:
+        return None
+    missing = [name for name in ("USER", "DBNAME") if not env.get(name, "").strip()]
+    if missing:
+        raise ConfigError(f"HOST is set, so {' and '.join(missing)} must be set too")
+    port = _int(env, "DBPORT", DEFAULT_DB_PORT, 1, 65535)
+    password = env.get("PASSWORD", "")
+    conninfo = make_conninfo(
+        host=host,
+        port=port,
+        user=env["USER"].strip(),
+        dbname=env["DBNAME"].strip(),
+        **({"password": password} if password else {}),
+    )
+    return Database(conninfo=conninfo, secrets=(password,) if password else ())
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    pool_min = _int(env, "DB_POOL_MIN", DEFAULT_POOL_MIN, 0, 100)
+    pool_max = _int(env, "DB_POOL_MAX", DEFAULT_POOL_MAX, 1, 100)
+    if pool_max < max(pool_min, 1):
+        raise ConfigError(f"DB_POOL_MAX={pool_max} must be at least DB_POOL_MIN={pool_min}")
+    data_dir = env.get("APP_DATA_DIR", "").strip()
+    database = _database(env)
+    return Settings(
+        port=_int(env, "PORT", DEFAULT_PORT, 1, 65535),
+        database=database,
+        build=BuildInfo(
+            version=env.get("APP_VERSION") or None,
+            revision=env.get("APP_REVISION") or None,
+            created=env.get("APP_CREATED") or None,
+        ),
+        pool_min=pool_min,
+        pool_max=pool_max,
+        db_startup_timeout_s=float(
+            _int(env, "DB_STARTUP_TIMEOUT", int(DEFAULT_DB_STARTUP_TIMEOUT_S), 1, 3600)
+        ),
+        shutdown_timeout_s=_int(env, "SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0, 3600),
+        data_dir=Path(data_dir).expanduser() if data_dir else DEFAULT_DATA_DIR,
+        listen_host="127.0.0.1" if database is None else "0.0.0.0",  # noqa: S104
+    )

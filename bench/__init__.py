@@ -1,0 +1,1 @@
+"""Benchmark scripts (not tests): run from the repository root with `python -m bench.<name>`."""
