@@ -21,7 +21,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from automation import stack_config
 from automation.changes import Change, ChangeSet, Operation
@@ -298,6 +298,9 @@ def execute(
     secret_keys: Sequence[str] = (),
 ) -> Plan:
     """Run `program` under the mock engine with `config` (engine form: strings) and record it."""
+    # The mock engine runs on this thread's event loop; a caller that ran asyncio.run() before
+    # (which clears it) would otherwise break it.
+    _ensure_event_loop()
     plan = Plan(stack=stack)
     mocks = OfflineMocks(region=config.get("aws:region") or "us-east-2")
     monitor = _RecordingMonitor(mocks, plan)

@@ -34,13 +34,7 @@ EXEC_ACTIONS = [
     "ssmmessages:OpenDataChannel",
 ]
 # The slim image has no curl: probe /health with the interpreter the app already runs on.
-HEALTH_CHECK_COMMAND = [
-    "CMD",
-    "python",
-    "-c",
-    "import os, urllib.request; urllib.request.urlopen("
-    "'http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/health', timeout=3)",
-]
+HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]
 
 
 @dataclass

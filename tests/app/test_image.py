@@ -59,7 +59,12 @@ def test_dockerfile_keeps_the_contract_with_the_infrastructure() -> None:
         re.MULTILINE,
     )
     assert "--require-hashes" in DOCKERFILE
-    assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.MULTILINE)
+    from infra.service import CONTAINER_USER, HEALTH_CHECK_COMMAND
+
+    assert re.search(rf"^USER {CONTAINER_USER}$", DOCKERFILE, re.MULTILINE)  # the task's user
+    assert re.search(r'^VOLUME \["/tmp"\]$', DOCKERFILE, re.MULTILINE)  # the task's tmp mount
+    assert HEALTH_CHECK_COMMAND[1:] == ["python", "-m", "app.healthcheck"]
+    assert (ROOT / "app" / "healthcheck.py").exists()
     assert re.search(r"^EXPOSE 8000$", DOCKERFILE, re.MULTILINE)
     assert re.search(r'^ENTRYPOINT \["python", "-m", "app"\]$', DOCKERFILE, re.MULTILINE)
     assert DOCKERFILE.count("\nFROM ") >= 2  # multi-stage: the build tools stay behind

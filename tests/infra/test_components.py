@@ -243,7 +243,7 @@ def test_service_container_is_read_only_non_privileged_and_logs_to_its_group() -
     assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp"}]
     assert container["stopTimeout"] == 45
     assert container["healthCheck"]["command"][0] == "CMD"
-    assert "/health" in container["healthCheck"]["command"][-1]
+    assert container["healthCheck"]["command"] == ["CMD", "python", "-m", "app.healthcheck"]
     assert container["logConfiguration"]["options"] == {
         "awslogs-group": "/ecs/svc",
         "awslogs-region": "us-east-2",
