@@ -33,7 +33,7 @@ lint: setup
 	$(RUN) ruff format --check .
 
 typecheck: setup
-	$(RUN) mypy infra automation $(wildcard app)
+	$(RUN) mypy infra automation policy $(wildcard app)
 
 test: lint typecheck
 	$(RUN) pytest -q

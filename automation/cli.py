@@ -432,6 +432,10 @@ def diagram(
     raw: Annotated[
         bool, typer.Option("--raw", help="Plain Mermaid, without the ```mermaid fence.")
     ] = False,
+    readme: Annotated[
+        Path | None,
+        typer.Option("--readme", help="Regenerate the stack's diagram section in this README."),
+    ] = None,
     repo: RepoOption = Path("."),
 ) -> None:
     """Architecture diagram (Mermaid) of a stack, drawn from its offline plan."""
@@ -440,6 +444,12 @@ def diagram(
 
     planned = offline.run(repo.resolve(), stack)
     text = drawing.mermaid(planned) if raw else drawing.markdown(planned)
+    if readme is not None:
+        try:
+            current = readme.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageProblem(f"--readme {readme}: cannot read: {error.strerror}") from None
+        output, text = readme, drawing.replace_in_readme(current, stack, planned)
     if output is None:
         sys.stdout.write(text)
         return

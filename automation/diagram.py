@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from automation.errors import UsageProblem
 from automation.offline import Plan, PlannedResource
 
 _ESCAPES = {
@@ -206,7 +207,8 @@ def mermaid(plan: Plan) -> str:
                 "round",
             )
     if vpc is not None and _nat_strategy(vpc) != "None":
-        graph.node("nat", label("NAT gateway(s)"), "round")
+        per_az = _nat_strategy(vpc) == "OnePerAz"
+        graph.node("nat", label("NAT gateway" + (" in each AZ" if per_az else "")), "round")
     if public_tasks and service is not None:
         graph.node(
             "tasks", _tasks_label(service, task, scaling, container, public_tasks, task_subnets)
@@ -368,3 +370,21 @@ def _tasks_label(
 def markdown(plan: Plan) -> str:
     """The diagram as a fenced block GitHub renders."""
     return f"```mermaid\n{mermaid(plan)}```\n"
+
+
+def readme_markers(stack: str) -> tuple[str, str]:
+    return (
+        f"<!-- diagram:{stack} (python -m automation diagram --stack {stack} "
+        "--readme README.md) -->",
+        f"<!-- /diagram:{stack} -->",
+    )
+
+
+def replace_in_readme(readme: str, stack: str, plan: Plan) -> str:
+    """The README with the stack's diagram (between its markers) regenerated."""
+    start, end = readme_markers(stack)
+    before, found, rest = readme.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not found or not found_end:
+        raise UsageProblem(f"the README has no {start} ... {end} section for the {stack} diagram")
+    return f"{before}{start}\n{markdown(plan)}{end}{after}"
