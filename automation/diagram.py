@@ -9,7 +9,6 @@ renders the ```mermaid block in READMEs and PR comments.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,11 +35,6 @@ def label(*lines: str) -> str:
     """A quoted Mermaid label: special characters as entity codes, lines joined by <br/>."""
     escaped = ["".join(_ESCAPES.get(ch, ch) for ch in line) for line in lines if line]
     return '"' + "<br/>".join(escaped) + '"'
-
-
-def node_id(text: str) -> str:
-    """A Mermaid node id (letters, digits, underscores) from a resource name."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
 def _plural(count: int, word: str) -> str:
@@ -140,6 +134,13 @@ def mermaid(plan: Plan) -> str:
         view.all("aws:lb/listener:Listener"), key=lambda r: int(r.inputs.get("port") or 0)
     )
     container = _container(task)
+    # The service's capacity provider strategy, else its cluster's default.
+    providers = view.first("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    strategy = list(
+        (service.inputs.get("capacityProviderStrategies") if service else None)
+        or (providers.inputs.get("defaultCapacityProviderStrategies") if providers else None)
+        or []
+    )
     network = (service.inputs.get("networkConfiguration") or {}) if service else {}
     public_tasks = bool(network.get("assignPublicIp"))
     task_subnets = len(network.get("subnets") or [])
@@ -211,14 +212,16 @@ def mermaid(plan: Plan) -> str:
         graph.node("nat", label("NAT gateway" + (" in each AZ" if per_az else "")), "round")
     if public_tasks and service is not None:
         graph.node(
-            "tasks", _tasks_label(service, task, scaling, container, public_tasks, task_subnets)
+            "tasks",
+            _tasks_label(service, strategy, task, scaling, container, public_tasks, task_subnets),
         )
     graph.close()
 
     if not public_tasks and service is not None:
         graph.open("private", label(f"private subnets x{task_subnets}", "no public IPs"))
         graph.node(
-            "tasks", _tasks_label(service, task, scaling, container, public_tasks, task_subnets)
+            "tasks",
+            _tasks_label(service, strategy, task, scaling, container, public_tasks, task_subnets),
         )
         graph.close()
 
@@ -339,6 +342,7 @@ def mermaid(plan: Plan) -> str:
 
 def _tasks_label(
     service: PlannedResource,
+    strategy: list[Mapping[str, Any]],
     task: PlannedResource | None,
     scaling: PlannedResource | None,
     container: Mapping[str, Any],
@@ -356,7 +360,6 @@ def _tasks_label(
     if task is not None:
         vcpu = int(task.inputs.get("cpu") or 0) / 1024
         size = f"{vcpu:g} vCPU / {int(task.inputs.get('memory') or 0)} MiB"
-    strategy = list(service.inputs.get("capacityProviderStrategies") or [])
     return label(
         f"ECS service {service.name}",
         f"{count} across {subnets} subnets",

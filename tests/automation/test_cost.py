@@ -210,6 +210,18 @@ def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) ->
     assert line(cost.estimate(no_strategy, table), "Fargate", "vCPU").item == "vCPU, Spot"
 
 
+def test_multi_az_doubles_the_database(table: PriceTable) -> None:
+    single = cost.estimate(plan("dev"), table)
+    multi = cost.estimate(
+        edited(plan("dev"), "aws:rds/instance:Instance", lambda i: i.update(multiAz=True)), table
+    )
+    instance = line(multi, "RDS", "db.t4g.micro Multi-AZ")
+    assert instance.monthly == pytest.approx(2 * line(single, "RDS", "db.t4g.micro").monthly)  # type: ignore[operator]
+    assert line(multi, "RDS", "gp3").monthly == pytest.approx(
+        2 * 20 * usd(table, "rds_gp3_gb_month")
+    )
+
+
 def test_an_unknown_price_is_reported_not_guessed(table: PriceTable, tmp_path: Path) -> None:
     data = yaml.safe_load(table.path.read_text())
     data["rds_instance_hour"] = {}
@@ -363,3 +375,5 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "**Legacy EC2** (1 x t3.small" in out
     assert main(["cost", "--stack", "dev", "--assume", "nope=1"]) == 2
     assert "unknown assumption 'nope'" in capsys.readouterr().err
+    assert main(["cost", "--stack", "dev", "--prices", "/nonexistent/prices.yaml"]) == 2
+    assert "price file /nonexistent/prices.yaml does not exist" in capsys.readouterr().err

@@ -83,7 +83,6 @@ def test_labels_are_mermaid_safe() -> None:
         '"say #quot;hi#quot; #91;x#93; #40;y#41; #123;z#125; #lt;b#gt; #124; #35;1; #96;c#96;"'
     )
     assert diagram.label("a", "", "b") == '"a<br/>b"'
-    assert diagram.node_id("alunos-dev.alb/1") == "alunos_dev_alb_1"
     hostile = copy.deepcopy(plan("prod"))
     for resource in hostile.resources:
         resource.name += ' "x" [y]'
