@@ -34,7 +34,7 @@ lint: setup
 	$(RUN) hadolint app/Dockerfile
 
 typecheck: setup
-	$(RUN) mypy infra automation $(wildcard app)
+	$(RUN) mypy infra automation policy $(wildcard app)
 
 test: lint typecheck
 	$(RUN) pytest -q

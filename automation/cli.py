@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from automation.errors import AutomationError
+from automation.errors import AutomationError, UsageProblem
 from automation.interrupts import signals_raise
 
 if TYPE_CHECKING:
@@ -358,3 +358,103 @@ def outputs(
     else:
         for key, value in sorted(shown.items()):
             sys.stdout.write(f"{key}: {value}\n")
+
+
+# --- Know before you deploy: cost, policy checks, architecture diagram (offline plan) -----------
+
+
+@app.command()
+def cost(
+    stack: StackOption,
+    as_json: JsonOption = False,
+    repo: RepoOption = Path("."),
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices", help="Price file (default: automation/prices/<the stack's region>.yaml)."
+        ),
+    ] = None,
+    assume: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assume",
+            metavar="KEY=VALUE",
+            help="Override a usage assumption of the price file, e.g. --assume alb_lcu=3.",
+        ),
+    ] = None,
+) -> None:
+    """Monthly cost estimate from the offline plan, with the legacy EC2 footprint beside it."""
+    from automation import cost as costing
+    from automation import offline, stack_config
+
+    overrides = costing.parse_assumptions(assume or [])
+    root = repo.resolve()
+    config = stack_config.load(root, stack)
+    plan_ = offline.run(root, stack)
+    region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
+    table = costing.load_prices(prices or costing.price_file(region))
+    project_keys = {
+        key.split(":", 1)[1]: value
+        for key, value in config.values.items()
+        if key.startswith(f"{config.project}:")
+    }
+    result = costing.estimate(
+        plan_, table, legacy=costing.legacy_footprint(project_keys), overrides=overrides
+    )
+    if as_json:
+        emit_json(costing.to_json(result))
+    else:
+        sys.stdout.write(costing.cost_markdown(result))
+
+
+@app.command()
+def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Path(".")) -> None:
+    """Security and reliability rules over the offline plan (exit 1 on a violation)."""
+    from automation import checks, offline, stack_config
+
+    root = repo.resolve()
+    production = stack_config.load(root, stack).get("production") is True
+    report = checks.run_checks(offline.run(root, stack), production=production)
+    if as_json:
+        emit_json(checks.to_json(report))
+    else:
+        sys.stdout.write(checks.text_report(report))
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def diagram(
+    stack: StackOption,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the diagram to FILE, not stdout.")
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Plain Mermaid, without the ```mermaid fence.")
+    ] = False,
+    readme: Annotated[
+        Path | None,
+        typer.Option("--readme", help="Regenerate the stack's diagram section in this README."),
+    ] = None,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Architecture diagram (Mermaid) of a stack, drawn from its offline plan."""
+    from automation import diagram as drawing
+    from automation import offline
+
+    planned = offline.run(repo.resolve(), stack)
+    text = drawing.mermaid(planned) if raw else drawing.markdown(planned)
+    if readme is not None:
+        try:
+            current = readme.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageProblem(f"--readme {readme}: cannot read: {error.strerror}") from None
+        output, text = readme, drawing.replace_in_readme(current, stack, planned)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageProblem(f"--output {output}: cannot write: {error.strerror}") from None
+    err.print(f"wrote the {stack} diagram to {output}")

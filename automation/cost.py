@@ -1,0 +1,898 @@
+"""What a stack would cost a month, from its offline plan and one price table.
+
+Everything countable comes from the plan (task sizes, task counts, capacity providers, NAT
+strategy, instance classes, rules, retention); everything the plan cannot know (traffic, log
+volume, image size) is a named assumption in the price file, shown next to the figures. A price
+the file does not have is reported as not priced, never guessed: the total then says it is
+incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automation.errors import UsageProblem
+from automation.offline import Plan, PlannedResource
+
+PRICES_DIR = Path(__file__).resolve().parent / "prices"
+
+SERVICE = "aws:ecs/service:Service"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+CLUSTER = "aws:ecs/cluster:Cluster"
+CAPACITY_PROVIDERS = "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
+SCALABLE_TARGET = "aws:appautoscaling/target:Target"
+SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+VPC = "awsx:ec2:Vpc"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+REPOSITORY = "aws:ecr/repository:Repository"
+LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+
+FARGATE = "FARGATE"
+FARGATE_SPOT = "FARGATE_SPOT"
+# Application Auto Scaling creates (and CloudWatch bills) a scale-out and a scale-in alarm for
+# every target tracking policy.
+ALARMS_PER_TARGET_TRACKING_POLICY = 2
+# Log storage when a group never expires: a year's worth, and the line says it keeps growing.
+NEVER_EXPIRES_MONTHS = 12
+
+
+# --- the price table --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Price:
+    key: str
+    usd: float | None
+    """None: no source gave this price; lines that need it are reported as not priced."""
+    unit: str
+    source: str | None
+    """The source's URL."""
+    region_confirmed: bool
+
+
+@dataclass(frozen=True)
+class Assumption:
+    key: str
+    value: float
+    unit: str
+    why: str
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    path: Path
+    region: str
+    currency: str
+    read: str
+    hours_per_month: float
+    prices: Mapping[str, Price]
+    rds_instance_hour: Mapping[str, Price]
+    ec2_instance_hour: Mapping[str, Price]
+    default_assumptions: Mapping[str, Assumption]
+    stack_assumptions: Mapping[str, Mapping[str, float]]
+
+    def price(self, key: str) -> Price:
+        try:
+            return self.prices[key]
+        except KeyError:
+            raise UsageProblem(f"{self.path}: prices.{key} is missing; add it") from None
+
+    def assumptions(
+        self, stack: str, overrides: Mapping[str, float] | None = None
+    ) -> dict[str, Assumption]:
+        """The default assumptions, then the stack's, then the caller's overrides."""
+        chosen = dict(self.default_assumptions)
+        for source, values in (
+            (f"assumptions.stacks.{stack}", self.stack_assumptions.get(stack, {})),
+            ("--assume", overrides or {}),
+        ):
+            for key, value in values.items():
+                if key not in chosen:
+                    raise UsageProblem(
+                        f"{source}: unknown assumption {key!r}; known: {', '.join(sorted(chosen))}"
+                    )
+                chosen[key] = replace(chosen[key], value=value)
+        return chosen
+
+
+def price_file(region: str, directory: Path = PRICES_DIR) -> Path:
+    path = directory / f"{region}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "none"
+        raise UsageProblem(
+            f"no price table for region {region!r} ({path} does not exist); tables: {known}"
+        )
+    return path
+
+
+def load_prices(path: Path) -> PriceTable:
+    """Read and check a price file; every problem names the file and the key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"price file {path} does not exist") from None
+    except yaml.YAMLError as error:
+        raise UsageProblem(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"{path}: expected a mapping at the top level")
+
+    def need(mapping: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+        value = mapping.get(key) if isinstance(mapping, dict) else None
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise UsageProblem(f"{path}: {where}{key} is {value!r}; expected {_kind(kind)}")
+        return value
+
+    sources = need(data, "sources", dict, "")
+    urls = {name: need(entry, "url", str, f"sources.{name}.") for name, entry in sources.items()}
+
+    def read_price(key: str, entry: Any, where: str, unit: str | None = None) -> Price:
+        usd = entry.get("usd") if isinstance(entry, dict) else None
+        if usd is not None and (isinstance(usd, bool) or not isinstance(usd, int | float)):
+            raise UsageProblem(f"{path}: {where}{key}.usd is {usd!r}; expected a number or null")
+        if isinstance(usd, int | float) and usd < 0:
+            raise UsageProblem(f"{path}: {where}{key}.usd is {usd}; expected >= 0")
+        source = entry.get("source") if isinstance(entry, dict) else None
+        if usd is not None and source not in urls:
+            raise UsageProblem(
+                f"{path}: {where}{key}.source is {source!r}; a priced entry must cite one of "
+                f"the sources: {', '.join(sorted(urls))}"
+            )
+        return Price(
+            key=key,
+            usd=None if usd is None else float(usd),
+            unit=unit or need(entry, "unit", str, f"{where}{key}."),
+            source=urls.get(source) if source else None,
+            region_confirmed=entry.get("region_confirmed") is True,
+        )
+
+    prices = {
+        key: read_price(key, entry, "prices.")
+        for key, entry in need(data, "prices", dict, "").items()
+    }
+    rds = {
+        key: read_price(key, entry, "rds_instance_hour.", unit="instance-hour")
+        for key, entry in need(data, "rds_instance_hour", dict, "").items()
+    }
+    ec2 = {
+        key: read_price(key, entry, "ec2_instance_hour.", unit="instance-hour")
+        for key, entry in need(data, "ec2_instance_hour", dict, "").items()
+    }
+    assumptions = need(data, "assumptions", dict, "")
+    defaults = {
+        key: Assumption(
+            key=key,
+            value=float(need(entry, "value", (int, float), f"assumptions.default.{key}.")),
+            unit=need(entry, "unit", str, f"assumptions.default.{key}."),
+            why=need(entry, "why", str, f"assumptions.default.{key}."),
+        )
+        for key, entry in need(assumptions, "default", dict, "assumptions.").items()
+    }
+    per_stack: dict[str, dict[str, float]] = {}
+    for stack, entries in (assumptions.get("stacks") or {}).items():
+        if not isinstance(entries, dict):
+            raise UsageProblem(f"{path}: assumptions.stacks.{stack} must be a mapping")
+        per_stack[stack] = {
+            key: float(need(entry, "value", (int, float), f"assumptions.stacks.{stack}.{key}."))
+            for key, entry in entries.items()
+        }
+    return PriceTable(
+        path=path,
+        region=need(data, "region", str, ""),
+        currency=need(data, "currency", str, ""),
+        read=str(need(data, "read", str, "")),
+        hours_per_month=float(need(data, "hours_per_month", (int, float), "")),
+        prices=prices,
+        rds_instance_hour=rds,
+        ec2_instance_hour=ec2,
+        default_assumptions=defaults,
+        stack_assumptions=per_stack,
+    )
+
+
+def _kind(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {dict: "a mapping", str: "a string", int: "a number", float: "a number"}
+    return " or ".join(sorted({names.get(k, k.__name__) for k in kinds}))
+
+
+def parse_assumptions(items: Iterable[str]) -> dict[str, float]:
+    """`KEY=VALUE` flags as numbers."""
+    parsed: dict[str, float] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not sep or not key or math.isnan(value) or value < 0:
+            raise UsageProblem(f"--assume {item!r}: expected KEY=NUMBER (>= 0), e.g. alb_lcu=2")
+        parsed[key.strip()] = value
+    return parsed
+
+
+# --- the estimate -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """One billed dimension: quantity x unit price a month, at the baseline and at the maximum."""
+
+    component: str
+    item: str
+    quantity: float | None
+    """None: the plan cannot tell (the note says why); the line is not priced."""
+    unit: str
+    price: Price | None
+    quantity_max: float | None = None
+    note: str = ""
+
+    @property
+    def unit_price(self) -> float | None:
+        return self.price.usd if self.price else None
+
+    @property
+    def monthly(self) -> float | None:
+        if self.quantity is None:
+            return None
+        if self.quantity == 0:
+            return 0.0
+        return None if self.unit_price is None else self.quantity * self.unit_price
+
+    @property
+    def monthly_max(self) -> float | None:
+        if self.quantity_max is None:
+            return self.monthly
+        return None if self.unit_price is None else self.quantity_max * self.unit_price
+
+    @property
+    def priced(self) -> bool:
+        return self.monthly is not None
+
+
+@dataclass(frozen=True)
+class LegacyFootprint:
+    """The EC2 deployment a stack replaces, from its config (legacyInstance* keys)."""
+
+    instance_type: str
+    count: int
+    volume_gib: int
+
+
+@dataclass
+class Estimate:
+    stack: str
+    table: PriceTable
+    lines: list[Line]
+    assumptions: dict[str, Assumption]
+    legacy: LegacyFootprint | None = None
+    legacy_lines: list[Line] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(line.monthly or 0.0 for line in self.lines)
+
+    @property
+    def total_max(self) -> float:
+        return sum(line.monthly_max or 0.0 for line in self.lines)
+
+    @property
+    def legacy_total(self) -> float:
+        return sum(line.monthly or 0.0 for line in self.legacy_lines)
+
+    @property
+    def not_priced(self) -> list[Line]:
+        return [line for line in [*self.lines, *self.legacy_lines] if not line.priced]
+
+    @property
+    def unconfirmed_prices(self) -> list[Price]:
+        """Prices used whose source does not state the region itself."""
+        used = {
+            line.price.key: line.price
+            for line in [*self.lines, *self.legacy_lines]
+            if line.price and line.price.usd is not None and line.monthly
+        }
+        return [price for _, price in sorted(used.items()) if not price.region_confirmed]
+
+
+def legacy_footprint(config: Mapping[str, Any]) -> LegacyFootprint | None:
+    """From a stack's config values (short key -> value); None when no legacy type is set."""
+    instance_type = str(config.get("legacyInstanceType") or "").strip()
+    count = config.get("legacyInstanceCount") or 0
+    volume = config.get("legacyVolumeGiB") or 0
+    for key, value in (("legacyInstanceCount", count), ("legacyVolumeGiB", volume)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UsageProblem(f"{key} is {value!r}; allowed: an integer >= 0")
+    if not instance_type or not count:
+        return None
+    return LegacyFootprint(instance_type=instance_type, count=count, volume_gib=volume)
+
+
+def estimate(
+    plan: Plan,
+    table: PriceTable,
+    *,
+    legacy: LegacyFootprint | None = None,
+    overrides: Mapping[str, float] | None = None,
+) -> Estimate:
+    assumptions = table.assumptions(plan.stack, overrides)
+    pricing = _Pricing(plan, table, {k: a.value for k, a in assumptions.items()})
+    lines = [
+        *pricing.fargate(),
+        *pricing.load_balancers(),
+        *pricing.nat_gateways(),
+        *pricing.databases(),
+        *pricing.logs(),
+        *pricing.alarms(),
+        *pricing.registry(),
+        *pricing.waf(),
+    ]
+    used = {key: a for key, a in assumptions.items() if key in pricing.used_assumptions}
+    result = Estimate(plan.stack, table, lines, used, legacy)
+    if legacy:
+        result.legacy_lines = _legacy_lines(legacy, table)
+    return result
+
+
+class _Pricing:
+    """Reads the plan once; each method returns the lines of one component."""
+
+    def __init__(self, plan: Plan, table: PriceTable, assumptions: Mapping[str, float]) -> None:
+        self.plan = plan
+        self.table = table
+        self.hours = table.hours_per_month
+        self._assumptions = assumptions
+        self.used_assumptions: set[str] = set()
+
+    def assume(self, key: str) -> float:
+        self.used_assumptions.add(key)
+        return self._assumptions[key]
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.plan.resources if r.type == type_]
+
+    def companion(self, resource: PlannedResource, type_: str) -> PlannedResource | None:
+        """The resource of `type_` that belongs with `resource`: from the same component (the
+        program's components hold one of each), or the only one in the plan."""
+        candidates = self.of_type(type_)
+        component = _component_name(resource.parent)
+        same = [c for c in candidates if _component_name(c.parent) == component]
+        if len(same) == 1:
+            return same[0]
+        return candidates[0] if len(candidates) == 1 else None
+
+    # --- Fargate ---
+
+    def fargate(self) -> list[Line]:
+        lines: list[Line] = []
+        for service in self.of_type(SERVICE):
+            task = self._task_definition(service)
+            if task is None:
+                continue
+            vcpu = int(task.inputs.get("cpu") or 0) / 1024
+            memory_gb = int(task.inputs.get("memory") or 0) / 1024
+            low, high = self._task_counts(service)
+            strategy = self._strategy(service)
+            od_low, spot_low = split_tasks(low, strategy)
+            od_high, spot_high = split_tasks(high, strategy)
+            counts = f"{low} task{'s' if low != 1 else ''}" + (
+                f" (up to {high})" if high != low else ""
+            )
+            spot_share = spot_low / low if low else 0
+            size = f"{vcpu:g} vCPU / {memory_gb:g} GB per task"
+            component = f"Fargate ({service.name})"
+            for kind, od_n, od_max, spot_n, spot_max in (
+                ("vCPU", od_low * vcpu, od_high * vcpu, spot_low * vcpu, spot_high * vcpu),
+                ("memory", od_low * memory_gb, od_high * memory_gb,
+                 spot_low * memory_gb, spot_high * memory_gb),
+            ):  # fmt: skip
+                unit = "vCPU-hours" if kind == "vCPU" else "GB-hours"
+                key = "fargate_vcpu_hour" if kind == "vCPU" else "fargate_gb_hour"
+                if od_n or od_max:
+                    lines.append(
+                        Line(component, f"{kind}, on-demand", od_n * self.hours, unit,
+                             self.table.price(key), od_max * self.hours,
+                             note=f"{counts}, {size}, {self.hours:g} h")
+                    )  # fmt: skip
+                if spot_n or spot_max:
+                    lines.append(
+                        Line(component, f"{kind}, Spot", spot_n * self.hours, unit,
+                             self.table.price(key.replace("fargate_", "fargate_spot_")),
+                             spot_max * self.hours,
+                             note=f"{counts}, {spot_share:.0%} on Fargate Spot")
+                    )  # fmt: skip
+            network = service.inputs.get("networkConfiguration") or {}
+            if network.get("assignPublicIp"):
+                lines.append(
+                    Line(component, "public IPv4 per task", low * self.hours, "address-hours",
+                         self.table.price("public_ipv4_hour"), high * self.hours,
+                         note="assignPublicIp: every task has a public address")
+                )  # fmt: skip
+            cluster = self.companion(service, CLUSTER)
+            insights = {
+                s.get("name"): s.get("value") for s in (cluster.inputs.get("settings") or [])
+            } if cluster else {}  # fmt: skip
+            if insights.get("containerInsights") in ("enabled", "enhanced"):
+                lines.append(
+                    Line(component, f"Container Insights ({insights['containerInsights']})",
+                         float(low), "task-months",
+                         self.table.price("container_insights_task_month"), float(high),
+                         note="CloudWatch custom metrics and performance logs per task")
+                )  # fmt: skip
+        return lines
+
+    def _task_definition(self, service: PlannedResource) -> PlannedResource | None:
+        arn = str(service.inputs.get("taskDefinition") or "")
+        tasks = self.of_type(TASK_DEFINITION)
+        for task in tasks:
+            family = task.inputs.get("family")
+            if family and f":task-definition/{family}:" in arn:
+                return task
+        return self.companion(service, TASK_DEFINITION)
+
+    def _task_counts(self, service: PlannedResource) -> tuple[int, int]:
+        """The autoscaler's min (the baseline) and max; the desired count without one."""
+        targets = [
+            t for t in self.of_type(SCALABLE_TARGET)
+            if t.inputs.get("scalableDimension") == "ecs:service:DesiredCount"
+        ]  # fmt: skip
+        component = _component_name(service.parent)
+        target = next((t for t in targets if _component_name(t.parent) == component), None)
+        if target is None and len(targets) == 1:
+            target = targets[0]
+        if target is not None:
+            return int(target.inputs["minCapacity"]), int(target.inputs["maxCapacity"])
+        desired = int(service.inputs.get("desiredCount") or 0)
+        return desired, desired
+
+    def _strategy(self, service: PlannedResource) -> list[Mapping[str, Any]]:
+        """The service's capacity provider strategy, else its cluster's default, else the
+        launch type (FARGATE: all on-demand)."""
+        own = service.inputs.get("capacityProviderStrategies") or []
+        if own:
+            return list(own)
+        providers = self.companion(service, CAPACITY_PROVIDERS)
+        default = (
+            (providers.inputs.get("defaultCapacityProviderStrategies") or []) if providers else []
+        )
+        return list(default) or [{"capacityProvider": FARGATE, "weight": 1}]
+
+    # --- load balancers ---
+
+    def load_balancers(self) -> list[Line]:
+        lines: list[Line] = []
+        for alb in self.of_type(LOAD_BALANCER):
+            if alb.inputs.get("loadBalancerType", "application") != "application":
+                continue
+            component = f"Load balancer ({alb.name})"
+            lcu = self.assume("alb_lcu")
+            lines += [
+                Line(component, "ALB hours", self.hours, "ALB-hours",
+                     self.table.price("alb_hour")),
+                Line(component, "capacity units (assumed)", lcu * self.hours, "LCU-hours",
+                     self.table.price("alb_lcu_hour"), note=f"assumption alb_lcu = {lcu:g}"),
+            ]  # fmt: skip
+            if not alb.inputs.get("internal"):
+                subnets = len(alb.inputs.get("subnets") or [])
+                lines.append(
+                    Line(component, "public IPv4 (one per AZ)", subnets * self.hours,
+                         "address-hours", self.table.price("public_ipv4_hour"),
+                         note=f"internet-facing in {subnets} subnets")
+                )  # fmt: skip
+        return lines
+
+    # --- NAT gateways ---
+
+    def nat_gateways(self) -> list[Line]:
+        vpcs = self.of_type(VPC)
+        if not vpcs:
+            return [
+                Line("NAT gateways", "not managed here", 0, "gateways", None,
+                     note="the stack reuses an existing VPC: its NAT gateways are billed to it")
+            ]  # fmt: skip
+        lines: list[Line] = []
+        for vpc in vpcs:
+            strategy = str((vpc.inputs.get("natGateways") or {}).get("strategy") or "Single")
+            azs = int(vpc.inputs.get("numberOfAvailabilityZones") or 3)
+            count = {"None": 0, "Single": 1, "OnePerAz": azs}.get(strategy, 1)
+            component = f"NAT gateways ({vpc.name})"
+            if not count:
+                lines.append(
+                    Line(component, "none", 0, "gateways", None,
+                         note="natGateways: None (tasks use public subnets)")
+                )  # fmt: skip
+                continue
+            processed = self.assume("nat_processed_gb")
+            lines += [
+                Line(component, f"{count} gateway-month(s)", count * self.hours, "gateway-hours",
+                     self.table.price("nat_gateway_hour"),
+                     note=f"natGateways: {strategy} x {azs} AZs"),
+                Line(component, "data processed (assumed)", count * processed, "GB",
+                     self.table.price("nat_gateway_gb"),
+                     note=f"assumption nat_processed_gb = {processed:g} per gateway"),
+                Line(component, "public IPv4 (one per gateway)", count * self.hours,
+                     "address-hours", self.table.price("public_ipv4_hour")),
+            ]  # fmt: skip
+        return lines
+
+    # --- databases ---
+
+    def databases(self) -> list[Line]:
+        instances = self.of_type(RDS_INSTANCE)
+        if not instances:
+            return [
+                Line("PostgreSQL", "not managed here", 0, "instances", None,
+                     note="the stack uses an existing database (dbHost)")
+            ]  # fmt: skip
+        lines: list[Line] = []
+        for db in instances:
+            inputs = db.inputs
+            copies = 2 if inputs.get("multiAz") else 1
+            deployment = "Multi-AZ (x2)" if copies == 2 else "Single-AZ"
+            component = f"RDS ({db.name})"
+            instance_class = str(inputs.get("instanceClass"))
+            price = self.table.rds_instance_hour.get(instance_class) or Price(
+                instance_class, None, "instance-hour", None, False
+            )
+            lines.append(
+                Line(component, f"{instance_class} {deployment}", copies * self.hours,
+                     "instance-hours", price,
+                     note="" if price.usd is not None else
+                     f"no price for {instance_class} in the price table")
+            )  # fmt: skip
+            storage_type = str(inputs.get("storageType") or "gp2")
+            gib = float(inputs.get("allocatedStorage") or 0)
+            storage_price = (
+                self.table.price("rds_gp3_gb_month") if storage_type == "gp3"
+                else Price(f"rds_{storage_type}_gb_month", None, "GB-month", None, False)
+            )  # fmt: skip
+            lines.append(
+                Line(component, f"{storage_type} storage", copies * gib, "GB-months",
+                     storage_price, note=f"{gib:g} GiB {deployment}")
+            )  # fmt: skip
+            if inputs.get("manageMasterUserPassword"):
+                lines.append(
+                    Line(component, "master password secret", 1, "secret-months",
+                         self.table.price("secret_month"),
+                         note="managed by RDS in Secrets Manager")
+                )  # fmt: skip
+        return lines
+
+    # --- CloudWatch ---
+
+    def logs(self) -> list[Line]:
+        lines: list[Line] = []
+        for group in self.of_type(LOG_GROUP):
+            ingested = self.assume("logs_ingested_gb")
+            retention = group.inputs.get("retentionInDays")
+            months = (int(retention) / 30) if retention else NEVER_EXPIRES_MONTHS
+            kept = "never expires: grows every month" if not retention else f"{retention} days"
+            component = f"CloudWatch Logs ({group.inputs.get('name') or group.name})"
+            lines += [
+                Line(component, "ingestion (assumed)", ingested, "GB",
+                     self.table.price("logs_ingested_gb"),
+                     note=f"assumption logs_ingested_gb = {ingested:g}"),
+                Line(component, "storage", ingested * months, "GB-months",
+                     self.table.price("logs_stored_gb_month"), note=f"retention {kept}"),
+            ]  # fmt: skip
+        return lines
+
+    def alarms(self) -> list[Line]:
+        alarms = self.of_type(METRIC_ALARM)
+        metrics = sum(_alarm_metrics(alarm.inputs) for alarm in alarms)
+        policies = [
+            p for p in self.of_type(SCALING_POLICY)
+            if p.inputs.get("targetTrackingScalingPolicyConfiguration")
+        ]  # fmt: skip
+        lines: list[Line] = []
+        if alarms:
+            lines.append(
+                Line("CloudWatch alarms", f"{len(alarms)} alarms", float(metrics),
+                     "alarm metric-months", self.table.price("alarm_metric_month"),
+                     note="metric math alarms bill each metric they read")
+            )  # fmt: skip
+        if policies:
+            count = ALARMS_PER_TARGET_TRACKING_POLICY * len(policies)
+            lines.append(
+                Line("CloudWatch alarms", f"{count} target tracking alarms", float(count),
+                     "alarm metric-months", self.table.price("alarm_metric_month"),
+                     note=f"{ALARMS_PER_TARGET_TRACKING_POLICY} per autoscaling policy")
+            )  # fmt: skip
+        return lines
+
+    # --- ECR ---
+
+    def registry(self) -> list[Line]:
+        lines: list[Line] = []
+        for repository in self.of_type(REPOSITORY):
+            policy = self.companion(repository, LIFECYCLE_POLICY)
+            kept = kept_images(policy.inputs.get("policy")) if policy else None
+            per_image = self.assume("ecr_gb_per_image")
+            component = f"ECR ({repository.name})"
+            lines.append(
+                Line(component, "image storage", None if kept is None else kept * per_image,
+                     "GB-months", self.table.price("ecr_gb_month"),
+                     note=(f"at most {kept} kept images x {per_image:g} GB (assumption "
+                           "ecr_gb_per_image)") if kept is not None
+                     else "no lifecycle policy counts images: storage grows with every push")
+            )  # fmt: skip
+        return lines
+
+    # --- WAF ---
+
+    def waf(self) -> list[Line]:
+        lines: list[Line] = []
+        for acl in self.of_type(WEB_ACL):
+            rules = len(acl.inputs.get("rules") or [])
+            requests = self.assume("waf_million_requests")
+            component = f"WAF ({acl.name})"
+            lines += [
+                Line(component, "web ACL", 1, "web ACL-months",
+                     self.table.price("waf_web_acl_month")),
+                Line(component, f"{rules} rules and rule groups", float(rules), "rule-months",
+                     self.table.price("waf_rule_month")),
+                Line(component, "requests inspected (assumed)", requests, "million requests",
+                     self.table.price("waf_million_requests"),
+                     note=f"assumption waf_million_requests = {requests:g}"),
+            ]  # fmt: skip
+        return lines
+
+
+def _legacy_lines(legacy: LegacyFootprint, table: PriceTable) -> list[Line]:
+    hours = table.hours_per_month
+    price = table.ec2_instance_hour.get(legacy.instance_type) or Price(
+        legacy.instance_type, None, "instance-hour", None, False
+    )
+    return [
+        Line("Legacy EC2", f"{legacy.count} x {legacy.instance_type}", legacy.count * hours,
+             "instance-hours", price,
+             note="" if price.usd is not None
+             else f"no price for {legacy.instance_type} in the price table"),
+        Line("Legacy EC2", "EBS gp2 volumes", float(legacy.count * legacy.volume_gib),
+             "GB-months", table.price("ebs_gp2_gb_month"),
+             note=f"{legacy.volume_gib} GiB per instance"),
+    ]  # fmt: skip
+
+
+def split_tasks(count: int, strategy: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
+    """(on-demand, Spot) tasks out of `count`: ECS places each provider's `base` first, then
+    the rest by weight (as an average: ECS rounds per task)."""
+    items = list(strategy)
+    on_demand = spot = 0.0
+    remaining = float(count)
+    for item in items:
+        base = min(float(item.get("base") or 0), remaining)
+        remaining -= base
+        if item.get("capacityProvider") == FARGATE_SPOT:
+            spot += base
+        else:
+            on_demand += base
+    weights = sum(float(item.get("weight") or 0) for item in items)
+    if remaining and weights:
+        for item in items:
+            share = remaining * float(item.get("weight") or 0) / weights
+            if item.get("capacityProvider") == FARGATE_SPOT:
+                spot += share
+            else:
+                on_demand += share
+    return on_demand, spot
+
+
+def kept_images(policy: Any) -> int | None:
+    """Most images an ECR lifecycle policy keeps: the sum of its `imageCountMoreThan` limits
+    (None when no rule limits the count)."""
+    try:
+        rules = json.loads(policy).get("rules", []) if isinstance(policy, str) else []
+    except json.JSONDecodeError:
+        return None
+    counts = [
+        int(rule["selection"]["countNumber"])
+        for rule in rules
+        if rule.get("selection", {}).get("countType") == "imageCountMoreThan"
+    ]
+    return sum(counts) if counts else None
+
+
+def _alarm_metrics(inputs: Mapping[str, Any]) -> int:
+    """CloudWatch bills an alarm per metric it reads; math expressions are free."""
+    queries = inputs.get("metricQueries") or []
+    return sum(1 for query in queries if query.get("metric")) if queries else 1
+
+
+def _component_name(parent_urn: str) -> str:
+    return parent_urn.split("::")[-1] if parent_urn else ""
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _money(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _line_json(line: Line) -> dict[str, Any]:
+    return {
+        "component": line.component,
+        "item": line.item,
+        "quantity": line.quantity,
+        "quantity_max": line.quantity_max if line.quantity_max is not None else line.quantity,
+        "unit": line.unit,
+        "price_key": line.price.key if line.price else None,
+        "unit_price": line.unit_price,
+        "region_confirmed": line.price.region_confirmed if line.price else None,
+        "monthly": _money(line.monthly),
+        "monthly_max": _money(line.monthly_max),
+        "note": line.note,
+    }
+
+
+def to_json(result: Estimate) -> dict[str, Any]:
+    table = result.table
+    comparison = None
+    if result.legacy:
+        comparison = {
+            "legacy": _money(result.legacy_total),
+            "new_baseline": _money(result.total),
+            "new_max": _money(result.total_max),
+            "difference_baseline": _money(result.total - result.legacy_total),
+            "difference_max": _money(result.total_max - result.legacy_total),
+        }
+    return {
+        "stack": result.stack,
+        "region": table.region,
+        "currency": table.currency,
+        "prices_read": table.read,
+        "price_file": table.path.name,
+        "hours_per_month": table.hours_per_month,
+        "total": {"baseline": _money(result.total), "max": _money(result.total_max)},
+        "complete": not result.not_priced,
+        "lines": [_line_json(line) for line in result.lines],
+        "not_priced": [
+            {"component": line.component, "item": line.item, "note": line.note}
+            for line in result.not_priced
+        ],
+        "unconfirmed_prices": [price.key for price in result.unconfirmed_prices],
+        "assumptions": {
+            key: {"value": a.value, "unit": a.unit, "why": a.why}
+            for key, a in sorted(result.assumptions.items())
+        },
+        "legacy": None
+        if result.legacy is None
+        else {
+            "instance_type": result.legacy.instance_type,
+            "count": result.legacy.count,
+            "volume_gib": result.legacy.volume_gib,
+            "lines": [_line_json(line) for line in result.legacy_lines],
+            "total": _money(result.legacy_total),
+        },
+        "comparison": comparison,
+    }
+
+
+def _usd(value: float | None) -> str:
+    return "not priced" if value is None else f"${value:,.2f}"
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is None or high is None or abs(high - low) < 0.005:
+        return _usd(low)
+    return f"{_usd(low)} – {_usd(high)}"
+
+
+def _cell(text: str) -> str:
+    """Markdown table cells: no pipes or line breaks."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def cost_markdown(result: Estimate) -> str:
+    """The estimate as Markdown (a PR comment section or a job summary)."""
+    table = result.table
+    total = _range(result.total, result.total_max)
+    out = [
+        f"### Monthly cost estimate: `{result.stack}` {total}",
+        "",
+        f"List prices for {table.region} read {table.read} ({table.path.name}), "
+        f"{table.hours_per_month:g} hours a month; a range runs from the autoscaling minimum "
+        "to the maximum.",
+        "",
+        "| component | item | quantity | monthly |",
+        "|---|---|---|---|",
+    ]
+    for line in result.lines:
+        quantity = "?" if line.quantity is None else f"{line.quantity:,.4g} {line.unit}"
+        out.append(
+            f"| {_cell(line.component)} | {_cell(line.item)} | {_cell(quantity)} | "
+            f"{_range(line.monthly, line.monthly_max)} |"
+        )
+    if result.legacy:
+        legacy = result.legacy
+        out += [
+            "",
+            f"**Legacy EC2** ({legacy.count} x {legacy.instance_type}, {legacy.volume_gib} GiB "
+            f"gp2 each): {_usd(result.legacy_total)} a month; this stack "
+            f"{_signed(result.total - result.legacy_total)} at its baseline.",
+        ]
+    out += _caveats(result)
+    return "\n".join(out) + "\n"
+
+
+def _signed(delta: float) -> str:
+    return f"+${delta:,.2f}" if delta >= 0 else f"-${-delta:,.2f}"
+
+
+def _caveats(result: Estimate) -> list[str]:
+    notes: list[str] = []
+    if result.not_priced:
+        items = "; ".join(
+            f"{line.component}: {line.item}" + (f" ({line.note})" if line.note else "")
+            for line in result.not_priced
+        )
+        notes.append(f"Not priced (the total leaves them out): {items}.")
+    if result.assumptions:
+        notes.append(
+            "Assumptions: "
+            + ", ".join(f"{key} = {a.value:g} {a.unit}" for key, a in result.assumptions.items())
+            + "."
+        )
+    unconfirmed = result.unconfirmed_prices
+    if unconfirmed:
+        notes.append(
+            "Prices whose source states US East (N. Virginia), not this region: "
+            + ", ".join(price.key for price in unconfirmed)
+            + "."
+        )
+    return ["", *(f"- {_cell(note)}" for note in notes)] if notes else []
+
+
+def cost_delta_markdown(
+    base: Plan,
+    head: Plan,
+    *,
+    table: PriceTable | None = None,
+    overrides: Mapping[str, float] | None = None,
+) -> str:
+    """Base vs head estimates for a PR comment: totals, then every line that changed."""
+    region = str(head.outputs.get("region") or "us-east-2")
+    table = table or load_prices(price_file(region))
+    before = estimate(base, table, overrides=overrides)
+    after = estimate(head, table, overrides=overrides)
+    title = (
+        f"### Monthly cost: `{head.stack}` {_range(after.total, after.total_max)} "
+        f"({_signed(after.total - before.total)} vs base "
+        f"{_range(before.total, before.total_max)})"
+    )
+    old = {(line.component, line.item): line for line in before.lines}
+    new = {(line.component, line.item): line for line in after.lines}
+    rows: list[str] = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        was, now = old.get(key), new.get(key)
+        was_cost = (was.monthly, was.monthly_max) if was else (0.0, 0.0)
+        now_cost = (now.monthly, now.monthly_max) if now else (0.0, 0.0)
+        if was_cost == now_cost and (was.quantity if was else None) == (
+            now.quantity if now else None
+        ):
+            continue
+        delta = (now_cost[0] or 0.0) - (was_cost[0] or 0.0)
+        rows.append(
+            f"| {_cell(key[0])} | {_cell(key[1])} | {_range(*was_cost) if was else 'none'} | "
+            f"{_range(*now_cost) if now else 'removed'} | {_signed(delta)} |"
+        )
+    out = [title, ""]
+    if rows:
+        out += ["| component | item | base | head | change |", "|---|---|---|---|---|", *rows]
+    else:
+        out.append("No change to the estimate.")
+    out.append("")
+    out.append(f"List prices for {table.region} read {table.read}; baseline = autoscaling minimum.")
+    out += _caveats(after)
+    return "\n".join(out) + "\n"

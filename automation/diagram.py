@@ -1,0 +1,393 @@
+"""`automation diagram`: the stack's architecture as a Mermaid flowchart, drawn from its plan.
+
+Every box comes from a planned resource and every label from its inputs (ports, subnets, sizes,
+counts), so the picture changes when the config does: add a certificate and an HTTPS listener
+appears with the redirect; reuse a database and the RDS box becomes the existing host. GitHub
+renders the ```mermaid block in READMEs and PR comments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from automation.errors import UsageProblem
+from automation.offline import Plan, PlannedResource
+
+_ESCAPES = {
+    "#": "#35;",
+    '"': "#quot;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "[": "#91;",
+    "]": "#93;",
+    "(": "#40;",
+    ")": "#41;",
+    "{": "#123;",
+    "}": "#125;",
+    "|": "#124;",
+    "`": "#96;",
+}
+
+
+def label(*lines: str) -> str:
+    """A quoted Mermaid label: special characters as entity codes, lines joined by <br/>."""
+    escaped = ["".join(_ESCAPES.get(ch, ch) for ch in line) for line in lines if line]
+    return '"' + "<br/>".join(escaped) + '"'
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.lines: list[str] = ["flowchart LR"]
+        self.depth = 1
+
+    def add(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def node(self, ident: str, text: str, shape: str = "box") -> None:
+        opening, closing = {
+            "box": ("[", "]"),
+            "round": ("(", ")"),
+            "circle": ("((", "))"),
+            "db": ("[(", ")]"),
+            "store": ("[/", "/]"),
+        }[shape]
+        self.add(f"{ident}{opening}{text}{closing}")
+
+    def open(self, ident: str, text: str) -> None:
+        self.add(f"subgraph {ident} [{text}]")
+        self.depth += 1
+
+    def close(self) -> None:
+        self.depth -= 1
+        self.add("end")
+
+    def edge(self, source: str, target: str, text: str = "", dotted: bool = False) -> None:
+        arrow = "-.->" if dotted else "-->"
+        self.add(
+            f"{source} {arrow}|{label(text)}| {target}" if text else f"{source} {arrow} {target}"
+        )
+
+
+class _View:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def all(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.plan.resources if r.type == type_]
+
+    def first(self, type_: str) -> PlannedResource | None:
+        found = self.all(type_)
+        return found[0] if found else None
+
+
+def _container(task: PlannedResource | None) -> Mapping[str, Any]:
+    if task is None:
+        return {}
+    raw = task.inputs.get("containerDefinitions")
+    try:
+        containers = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        return {}
+    return containers[0] if isinstance(containers, list) and containers else {}
+
+
+def _nat_strategy(vpc: PlannedResource) -> str:
+    return str((vpc.inputs.get("natGateways") or {}).get("strategy") or "Single")
+
+
+def _spot_share(strategy: list[Mapping[str, Any]]) -> str:
+    if not strategy:
+        return "Fargate on-demand"
+    spot = sum(
+        float(i.get("weight") or 0) for i in strategy if i.get("capacityProvider") == "FARGATE_SPOT"
+    )
+    total = sum(float(i.get("weight") or 0) for i in strategy)
+    base = sum(int(i.get("base") or 0) for i in strategy if i.get("capacityProvider") == "FARGATE")
+    if not spot:
+        return "Fargate on-demand"
+    share = f"{spot / total:.0%} Fargate Spot" if total else "Fargate Spot"
+    return f"{base} on-demand, then {share}" if base else share
+
+
+def mermaid(plan: Plan) -> str:
+    """The Mermaid flowchart text (without the ``` fence)."""
+    view = _View(plan)
+    graph = _Graph()
+    vpc = view.first("awsx:ec2:Vpc")
+    alb = view.first("aws:lb/loadBalancer:LoadBalancer")
+    target_group = view.first("aws:lb/targetGroup:TargetGroup")
+    service = view.first("aws:ecs/service:Service")
+    task = view.first("aws:ecs/taskDefinition:TaskDefinition")
+    scaling = view.first("aws:appautoscaling/target:Target")
+    rds = view.first("aws:rds/instance:Instance")
+    repository = view.first("aws:ecr/repository:Repository")
+    log_group = view.first("aws:cloudwatch/logGroup:LogGroup")
+    alarms = view.all("aws:cloudwatch/metricAlarm:MetricAlarm")
+    web_acl = view.first("aws:wafv2/webAcl:WebAcl")
+    listeners = sorted(
+        view.all("aws:lb/listener:Listener"), key=lambda r: int(r.inputs.get("port") or 0)
+    )
+    container = _container(task)
+    # The service's capacity provider strategy, else its cluster's default.
+    providers = view.first("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    strategy = list(
+        (service.inputs.get("capacityProviderStrategies") if service else None)
+        or (providers.inputs.get("defaultCapacityProviderStrategies") if providers else None)
+        or []
+    )
+    network = (service.inputs.get("networkConfiguration") or {}) if service else {}
+    public_tasks = bool(network.get("assignPublicIp"))
+    task_subnets = len(network.get("subnets") or [])
+    alb_subnets = len(alb.inputs.get("subnets") or []) if alb else 0
+
+    graph.node("internet", label("Internet"), "circle")
+    entry = "internet"
+    if web_acl is not None:
+        rules = web_acl.inputs.get("rules") or []
+        limit = next(
+            (
+                (r.get("statement") or {}).get("rateBasedStatement", {}).get("limit")
+                for r in rules
+                if (r.get("statement") or {}).get("rateBasedStatement")
+            ),
+            None,
+        )
+        graph.node(
+            "waf",
+            label(
+                f"WAF {web_acl.name}",
+                f"{_plural(len(rules), 'rule')}",
+                f"rate limit {limit} requests / 5 min per IP" if limit else "",
+            ),
+        )
+        entry = "waf"
+
+    if vpc is not None:
+        azs = int(vpc.inputs.get("numberOfAvailabilityZones") or 0)
+        nat = _nat_strategy(vpc)
+        nat_text = {"None": "no NAT", "Single": "1 NAT gateway", "OnePerAz": f"{azs} NAT gateways"}
+        graph.open(
+            "vpc",
+            label(f"new VPC {vpc.inputs.get('cidrBlock')}", f"{azs} AZs, {nat_text.get(nat, nat)}"),
+        )
+    else:
+        vpc_id = target_group.inputs.get("vpcId") if target_group else None
+        graph.open("vpc", label(f"existing VPC {vpc_id or ''}".strip(), "not managed here"))
+
+    # The load balancer in its public subnets.
+    graph.open("public", label(f"public subnets x{alb_subnets}", "one per AZ"))
+    if alb is not None:
+        scheme = "internal" if alb.inputs.get("internal") else "internet-facing"
+        graph.node(
+            "alb",
+            label(
+                f"ALB {alb.name}",
+                scheme,
+                "drops invalid headers" if alb.inputs.get("dropInvalidHeaderFields") else "",
+                "deletion protection" if alb.inputs.get("enableDeletionProtection") else "",
+            ),
+        )
+        for listener in listeners:
+            port = listener.inputs.get("port")
+            protocol = listener.inputs.get("protocol")
+            action = (listener.inputs.get("defaultActions") or [{}])[0]
+            if action.get("type") == "redirect":
+                redirect = action.get("redirect") or {}
+                what = f"redirect to {redirect.get('protocol')} :{redirect.get('port')}"
+            else:
+                what = str(action.get("type") or "")
+            graph.node(
+                f"listener_{port}",
+                label(f"{protocol} :{port}", what, str(listener.inputs.get("sslPolicy") or "")),
+                "round",
+            )
+    if vpc is not None and _nat_strategy(vpc) != "None":
+        per_az = _nat_strategy(vpc) == "OnePerAz"
+        graph.node("nat", label("NAT gateway" + (" in each AZ" if per_az else "")), "round")
+    if public_tasks and service is not None:
+        graph.node(
+            "tasks",
+            _tasks_label(service, strategy, task, scaling, container, public_tasks, task_subnets),
+        )
+    graph.close()
+
+    if not public_tasks and service is not None:
+        graph.open("private", label(f"private subnets x{task_subnets}", "no public IPs"))
+        graph.node(
+            "tasks",
+            _tasks_label(service, strategy, task, scaling, container, public_tasks, task_subnets),
+        )
+        graph.close()
+
+    if rds is not None:
+        graph.open("isolated", label("isolated subnets", "no route to the internet"))
+        multi = "Multi-AZ" if rds.inputs.get("multiAz") else "Single-AZ"
+        graph.node(
+            "database",
+            label(
+                f"RDS PostgreSQL {rds.inputs.get('engineVersion')}",
+                f"{rds.inputs.get('instanceClass')}, {multi}",
+                f"{rds.inputs.get('allocatedStorage')} GiB {rds.inputs.get('storageType', '')}, "
+                + ("encrypted" if rds.inputs.get("storageEncrypted") else "NOT encrypted"),
+            ),
+            "db",
+        )
+        graph.close()
+    else:
+        env = {e.get("name"): e.get("value") for e in container.get("environment") or []}
+        graph.node(
+            "database",
+            label(
+                "existing PostgreSQL",
+                f"{env.get('HOST', '?')}:{env.get('DBPORT', '?')}",
+                "not managed here",
+            ),
+            "db",
+        )
+    graph.close()  # vpc
+
+    if target_group is not None:
+        health = (target_group.inputs.get("healthCheck") or {}).get("path")
+        graph.node(
+            "target_group",
+            label(
+                f"target group {target_group.name}",
+                f"{target_group.inputs.get('targetType')} :{target_group.inputs.get('port')}",
+                f"health {health}" if health else "",
+            ),
+        )
+    if repository is not None:
+        graph.node(
+            "ecr",
+            label(
+                f"ECR {repository.name}",
+                "immutable tags"
+                if repository.inputs.get("imageTagMutability") == "IMMUTABLE"
+                else "mutable tags",
+                "scan on push"
+                if (repository.inputs.get("imageScanningConfiguration") or {}).get("scanOnPush")
+                else "",
+            ),
+            "store",
+        )
+    if log_group is not None:
+        retention = log_group.inputs.get("retentionInDays")
+        graph.node(
+            "logs",
+            label(
+                f"CloudWatch Logs {log_group.inputs.get('name') or log_group.name}",
+                f"{retention} days" if retention else "never expire",
+            ),
+        )
+    topics = sorted({a for alarm in alarms for a in alarm.inputs.get("alarmActions") or []})
+    rollback = (service.inputs.get("alarms") or {}).get("alarmNames") if service else None
+    if alarms:
+        graph.node(
+            "alarms",
+            label(
+                f"CloudWatch alarms x{len(alarms)}",
+                f"{len(rollback)} roll deployments back" if rollback else "",
+            ),
+        )
+    for index, topic in enumerate(topics):
+        graph.node(f"sns_{index}", label(f"SNS {topic.rsplit(':', 1)[-1]}"), "round")
+
+    # Edges: the request path, then what the tasks use, then operations.
+    ports = ", ".join(
+        f"{listener.inputs.get('protocol')} :{listener.inputs.get('port')}"
+        for listener in listeners
+    )
+    if web_acl is not None:
+        graph.edge("internet", "waf", ports)
+    if alb is not None:
+        graph.edge(entry, "alb", "allowed requests" if web_acl is not None else ports)
+        for listener in listeners:
+            graph.edge("alb", f"listener_{listener.inputs.get('port')}")
+            action = (listener.inputs.get("defaultActions") or [{}])[0]
+            if action.get("type") == "redirect":
+                target = (action.get("redirect") or {}).get("port")
+                if any(str(other.inputs.get("port")) == str(target) for other in listeners):
+                    graph.edge(
+                        f"listener_{listener.inputs.get('port')}",
+                        f"listener_{target}",
+                        "301",
+                        dotted=True,
+                    )
+            elif action.get("type") == "forward" and target_group is not None:
+                graph.edge(f"listener_{listener.inputs.get('port')}", "target_group", "forward")
+    if target_group is not None and service is not None:
+        graph.edge("target_group", "tasks", f"port {target_group.inputs.get('port')}")
+    if service is not None:
+        db_port = rds.inputs.get("port") if rds is not None else None
+        env = {e.get("name"): e.get("value") for e in container.get("environment") or []}
+        graph.edge("tasks", "database", f"PostgreSQL :{db_port or env.get('DBPORT', '?')}")
+        if repository is not None:
+            graph.edge("ecr", "tasks", "image by digest", dotted=True)
+        if log_group is not None:
+            graph.edge("tasks", "logs", "awslogs", dotted=True)
+        if not public_tasks and vpc is not None and _nat_strategy(vpc) != "None":
+            graph.edge("tasks", "nat", "HTTPS to AWS APIs", dotted=True)
+    if alarms and service is not None and rollback:
+        graph.edge("alarms", "tasks", "roll back a deployment", dotted=True)
+    for index in range(len(topics)):
+        graph.edge("alarms", f"sns_{index}", "notify", dotted=True)
+    return "\n".join(graph.lines) + "\n"
+
+
+def _tasks_label(
+    service: PlannedResource,
+    strategy: list[Mapping[str, Any]],
+    task: PlannedResource | None,
+    scaling: PlannedResource | None,
+    container: Mapping[str, Any],
+    public: bool,
+    subnets: int,
+) -> str:
+    if scaling is not None:
+        low, high = scaling.inputs.get("minCapacity"), scaling.inputs.get("maxCapacity")
+        count = (
+            f"{low}–{high} tasks (autoscaled)" if low != high else _plural(int(low or 0), "task")
+        )
+    else:
+        count = _plural(int(service.inputs.get("desiredCount") or 0), "task")
+    size = ""
+    if task is not None:
+        vcpu = int(task.inputs.get("cpu") or 0) / 1024
+        size = f"{vcpu:g} vCPU / {int(task.inputs.get('memory') or 0)} MiB"
+    return label(
+        f"ECS service {service.name}",
+        f"{count} across {subnets} subnets",
+        size,
+        _spot_share(strategy),
+        "public IPs" if public else "",
+        "read-only root filesystem" if container.get("readonlyRootFilesystem") else "",
+    )
+
+
+def markdown(plan: Plan) -> str:
+    """The diagram as a fenced block GitHub renders."""
+    return f"```mermaid\n{mermaid(plan)}```\n"
+
+
+def readme_markers(stack: str) -> tuple[str, str]:
+    return (
+        f"<!-- diagram:{stack} (python -m automation diagram --stack {stack} "
+        "--readme README.md) -->",
+        f"<!-- /diagram:{stack} -->",
+    )
+
+
+def replace_in_readme(readme: str, stack: str, plan: Plan) -> str:
+    """The README with the stack's diagram (between its markers) regenerated."""
+    start, end = readme_markers(stack)
+    before, found, rest = readme.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not found or not found_end:
+        raise UsageProblem(f"the README has no {start} ... {end} section for the {stack} diagram")
+    return f"{before}{start}\n{markdown(plan)}{end}{after}"

@@ -1,0 +1,169 @@
+"""Plans for the cost, check and diagram tests: each stack planned once per test run (the mock
+engine takes about 2 s a plan), and copies of them edited resource by resource."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automation import offline
+from automation.offline import Plan, PlannedResource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@functools.cache
+def plan(stack: str) -> Plan:
+    """The stack as its config file describes it (shared by every test: do not mutate)."""
+    return offline.run(ROOT, stack)
+
+
+@functools.cache
+def _variant(stack: str, overrides_json: str) -> Plan:
+    overrides: dict[str, Any] = json.loads(overrides_json)
+    project = Path(tempfile.mkdtemp(prefix=f"knowbefore-{stack}-"))
+    shutil.copy(ROOT / "Pulumi.yaml", project)
+    shutil.copy(ROOT / "__main__.py", project)
+    (project / "infra").symlink_to(ROOT / "infra")
+    source = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in overrides.items():
+        qualified = key if ":" in key else f"alunos-api:{key}"
+        if value is None:
+            source["config"].pop(qualified, None)
+        else:
+            source["config"][qualified] = value
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(source))
+    try:
+        return offline.run(project, stack)
+    finally:
+        shutil.rmtree(project)
+
+
+def plan_with(stack: str, **overrides: Any) -> Plan:
+    """The stack planned with its config file changed (key -> value; None removes the key)."""
+    return _variant(stack, json.dumps(overrides, sort_keys=True))
+
+
+# dev behind HTTPS, with a NAT gateway per AZ (private tasks) and an existing database.
+DEV_HTTPS_NAT_EXISTING_DB = {
+    "certificateArn": "arn:aws:acm:us-east-2:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+    "natGateways": "OnePerAz",
+    "createDatabase": None,
+    "dbHost": "legacy-db.internal.example.com",
+    "dbSecretArn": "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos-api/dev/db-Zz99Yy",
+}
+
+
+def find(plan_: Plan, type_: str, name: str | None = None) -> PlannedResource:
+    found = [r for r in plan_.resources if r.type == type_ and (name is None or r.name == name)]
+    assert len(found) == 1, f"expected one {type_} {name or ''}: {[r.name for r in found]}"
+    return found[0]
+
+
+def edited(
+    plan_: Plan, type_: str, mutate: Callable[[dict[str, Any]], None], name: str | None = None
+) -> Plan:
+    """A deep copy of `plan_` whose one resource of `type_` had its inputs changed by `mutate`."""
+    copied = copy.deepcopy(plan_)
+    mutate(find(copied, type_, name).inputs)
+    return copied
+
+
+def edit_container(mutate: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """A mutation of a task definition's (JSON) first container."""
+
+    def apply(inputs: dict[str, Any]) -> None:
+        containers = json.loads(inputs["containerDefinitions"])
+        mutate(containers[0])
+        inputs["containerDefinitions"] = json.dumps(containers)
+
+    return apply
+
+
+# --- crafted violations: (rule that must fire, stack, production flag, resource type, name, edit)
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+SERVICE = "aws:ecs/service:Service"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def _open_tasks_to_world(inputs: dict[str, Any]) -> None:
+    inputs.pop("referencedSecurityGroupId")
+    inputs["cidrIpv4"] = "0.0.0.0/0"
+
+
+def _ssh_on_alb_group(inputs: dict[str, Any]) -> None:
+    inputs.update(fromPort=22, toPort=22)
+
+
+def _all_traffic_ipv6(inputs: dict[str, Any]) -> None:
+    inputs.pop("cidrIpv4")
+    inputs.update(cidrIpv6="::/0", ipProtocol="-1", fromPort=None, toPort=None)
+
+
+VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]], None]]] = [
+    ("no-world-open-ingress", "dev", False, INGRESS, "alunos-dev-in-alb", _open_tasks_to_world),
+    ("no-world-open-ingress", "dev", False, INGRESS, "alunos-dev-in-80", _ssh_on_alb_group),
+    ("no-world-open-ingress", "prod", True, INGRESS, "alunos-prod-in-443", _all_traffic_ipv6),
+    ("no-public-tasks-in-production", "prod", True, SERVICE, None,
+     lambda i: i["networkConfiguration"].update(assignPublicIp=True)),
+    ("no-plain-secrets", "dev", False, TASK_DEFINITION, None,
+     edit_container(lambda c: c["environment"].append({"name": "DB_PASSWORD", "value": "hunter2"}))),
+    ("no-plain-secrets", "prod", True, TASK_DEFINITION, None,
+     edit_container(lambda c: c["environment"].append(
+         {"name": "DATABASE_URL", "value": "postgres://app:hunter2@db:5432/alunos"}))),
+    ("image-by-digest", "dev", False, TASK_DEFINITION, None,
+     edit_container(lambda c: c.update(image="123456789012.dkr.ecr.us-east-2.amazonaws.com/app:1.4.2"))),
+    ("ecr-immutable-and-scanned", "dev", False, "aws:ecr/repository:Repository", None,
+     lambda i: i.update(imageTagMutability="MUTABLE")),
+    ("ecr-immutable-and-scanned", "prod", True, "aws:ecr/repository:Repository", None,
+     lambda i: i["imageScanningConfiguration"].update(scanOnPush=False)),
+    ("log-retention", "dev", False, "aws:cloudwatch/logGroup:LogGroup", None,
+     lambda i: i.pop("retentionInDays")),
+    ("deployment-circuit-breaker", "dev", False, SERVICE, None,
+     lambda i: i["deploymentCircuitBreaker"].update(rollback=False)),
+    ("deletion-protection-in-production", "prod", True, "aws:lb/loadBalancer:LoadBalancer", None,
+     lambda i: i.update(enableDeletionProtection=False)),
+    ("deletion-protection-in-production", "prod-rds", True, "aws:rds/instance:Instance", None,
+     lambda i: i.update(deletionProtection=False)),
+    ("modern-tls", "prod", True, "aws:lb/listener:Listener", "alunos-prod-https",
+     lambda i: i.update(sslPolicy="ELBSecurityPolicy-2016-08")),
+    ("rds-encrypted-and-private", "dev", False, "aws:rds/instance:Instance", None,
+     lambda i: i.update(storageEncrypted=False)),
+    ("rds-encrypted-and-private", "dev", False, "aws:rds/instance:Instance", None,
+     lambda i: i.update(publiclyAccessible=True)),
+    ("drop-invalid-headers", "dev", False, "aws:lb/loadBalancer:LoadBalancer", None,
+     lambda i: i.update(dropInvalidHeaderFields=False)),
+    ("no-privileged-containers", "dev", False, TASK_DEFINITION, None,
+     edit_container(lambda c: c.update(privileged=True))),
+    ("read-only-root-in-production", "prod", True, TASK_DEFINITION, None,
+     edit_container(lambda c: c.update(readonlyRootFilesystem=False))),
+]  # fmt: skip
+
+
+# prod creating its own RDS instance (in the existing VPC's private subnets).
+PROD_WITH_RDS = {
+    "createDatabase": True,
+    "dbHost": None,
+    "dbSecretArn": None,
+    "dbSecurityGroupId": None,
+}
+
+
+def stack_plan(stack: str) -> Plan:
+    """A stack by name; "prod-rds" is prod with PROD_WITH_RDS."""
+    return plan_with("prod", **PROD_WITH_RDS) if stack == "prod-rds" else plan(stack)
+
+
+def violating_plan(
+    stack: str, type_: str, name: str | None, mutate: Callable[[dict[str, Any]], None]
+) -> Plan:
+    return edited(stack_plan(stack), type_, mutate, name)
