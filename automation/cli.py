@@ -349,9 +349,6 @@ def outputs(
             sys.stdout.write(f"{key}: {value}\n")
 
 
-DecommissionFlag = Annotated[str | None, typer.Option(show_default=False)]
-
-
 def _decommission_environment(repo: Path, stack: str, org: str | None) -> Any:
     """What the run talks to: tests replace this with fast waits and a controlled clock."""
     from automation.decommission.command import Environment

@@ -78,7 +78,7 @@ def plan_instance(
     if isinstance(surveyed, SurveyFailure):
         return stays(Status.FAILED, surveyed.reason)
     if surveyed is None:
-        return stays(Status.FAILED, "not surveyed")
+        return stays(Status.FAILED, "internal error: the instance was not surveyed")
     if instance.state == "pending":
         return stays(Status.REFUSED, "it is starting (pending): run again once it is running")
     if instance.root_device_type == "instance-store":

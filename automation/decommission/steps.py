@@ -8,6 +8,7 @@ is for a step that finds something it must not touch.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,16 +55,18 @@ class Context:
         )
 
 
-class Step:
+class Step(ABC):
     name: ClassVar[str]
     progress: ClassVar[str | None] = None
     """The `step` tag recorded once the step is done (None: nothing to record)."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """What the step will do, for the plan."""
 
+    @abstractmethod
     def run(self, ctx: Context) -> str:
-        raise NotImplementedError
+        """Do it (or find it already done); what was done, for the report."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -344,7 +344,7 @@ def test_an_unknown_instance_id_is_reported_with_the_found_ones(legacy):
     report = run(request, fast_environment(legacy.aws, legacy.clock))
     items = by_id(report)
     assert items[web].status is Status.PLANNED
-    assert items[web].selected_by == ("tags", "id") or items[web].selected_by == ("id",)
+    assert items[web].selected_by == ("id",)  # flags replace the config's tags
     assert items[ghost].status is Status.SKIPPED
     assert "no such instance" in items[ghost].reason
 
@@ -371,3 +371,24 @@ def test_a_flag_overrides_a_stack_output(legacy, refused_url):
     report = run(request, fast_environment(legacy.aws, legacy.clock, open_stack=lambda: stack))
     assert report.gates is not None
     assert {c.name for c in report.gates.failures()} == {"health", "version"}
+
+
+def test_a_failing_region_wide_scan_stops_the_run_before_any_change(legacy):
+    from automation.errors import AutomationError
+
+    web = legacy.fleet.instance("web")
+    fail_call(
+        legacy.aws,
+        "DescribeLoadBalancers",
+        "AccessDenied",
+        "User is not authorized to perform: elasticloadbalancing:DescribeLoadBalancers",
+    )
+    with pytest.raises(AutomationError) as raised:
+        legacy.run(execute=True)
+    assert str(raised.value) == (
+        "listing classic load balancers failed: AccessDenied: User is not authorized to perform: "
+        "elasticloadbalancing:DescribeLoadBalancers; nothing was changed"
+    )
+    assert raised.value.exit_code == 1
+    assert legacy.calls.changes() == []
+    assert legacy.fleet.state(web) == "running"
