@@ -458,3 +458,120 @@ def diagram(
     except OSError as error:
         raise UsageProblem(f"--output {output}: cannot write: {error.strerror}") from None
     err.print(f"wrote the {stack} diagram to {output}")
+
+
+def _decommission_environment(repo: Path, stack: str, org: str | None) -> Any:
+    """What the run talks to: tests replace this with fast waits and a controlled clock."""
+    from automation.decommission.command import Environment
+
+    return Environment(open_stack=lambda: _open_stack(repo, stack, org, False), say=_say)
+
+
+@app.command()
+def decommission(
+    stack: StackOption,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            help="KEY=VALUE, repeatable: instances carrying all of them. With --tag or "
+            "--instance-id the stack config's legacyTags/legacyInstanceIds are not used.",
+        ),
+    ] = None,
+    instance_id: Annotated[
+        list[str] | None,
+        typer.Option("--instance-id", help="An instance (i-...) to decommission, repeatable."),
+    ] = None,
+    execute: Annotated[
+        bool,
+        typer.Option("--execute", help="Carry out the plan (default: a dry run, nothing changes)."),
+    ] = False,
+    terminate_now: Annotated[
+        bool,
+        typer.Option(
+            "--terminate-now", help="Terminate in this run instead of a later one (no retention)."
+        ),
+    ] = False,
+    retain_days: Annotated[
+        int,
+        typer.Option(
+            "--retain-days",
+            min=0,
+            max=3650,
+            help="Days a stopped instance is kept before a later run terminates it.",
+        ),
+    ] = 7,
+    force_protected: Annotated[
+        bool,
+        typer.Option(
+            "--force-protected",
+            help="Remove termination/stop protection and go on (default: refuse such instances).",
+        ),
+    ] = False,
+    skip_gates: Annotated[
+        bool,
+        typer.Option(
+            "--skip-gates",
+            help="Do not check that the new service serves first. Refused (exit 2) when the "
+            "stack config sets `production: true` (the flag decides, not the stack's name).",
+        ),
+    ] = False,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="Gate: ECS cluster (default: stack output).")
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", help="Gate: ECS service (default: stack output).")
+    ] = None,
+    target_group_arn: Annotated[
+        str | None,
+        typer.Option("--target-group-arn", help="Gate: the service's target group ARN."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Gate: the service URL (/health, /version).")
+    ] = None,
+    expected_version: Annotated[
+        str | None,
+        typer.Option("--expected-version", help="Gate: the version /version must report."),
+    ] = None,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retire the legacy EC2 instances once the Fargate service serves (dry run by default).
+
+    Per instance, with --execute: out of its load balancers (drained), out of its Auto Scaling
+    group, an AMI backup, stopped; a later run terminates it after --retain-days and releases its
+    Elastic IPs. Progress is tagged on the instance, so any run can be repeated or resumed.
+    Exit 0: every selected instance handled; 1: gates failed or an instance refused/failed.
+    """
+    from automation.decommission import command
+    from automation.decommission.plan import Options
+    from automation.decommission.report import render
+    from infra import outputs as names
+
+    request = command.Request(
+        stack=stack,
+        repo=repo.resolve(),
+        tags=tuple(tag or ()),
+        instance_ids=tuple(instance_id or ()),
+        execute=execute,
+        options=Options(
+            terminate_now=terminate_now, retain_days=retain_days, force_protected=force_protected
+        ),
+        skip_gates=skip_gates,
+        gate_flags={
+            names.CLUSTER_NAME: cluster,
+            names.SERVICE_NAME: service,
+            names.TARGET_GROUP_ARN: target_group_arn,
+            names.SERVICE_URL: url,
+            names.VERSION: expected_version,
+        },
+    )
+    with signals_raise():  # Ctrl-C between steps: a clean exit; the tags say where to resume
+        report = command.run(request, _decommission_environment(repo, stack, org))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        render(report, Console(width=max(160, Console().width), soft_wrap=False))
+    if report.exit_code:
+        raise AutomationError(report.problem())

@@ -1,0 +1,96 @@
+"""The AWS clients a run uses, how long it waits, and AWS errors as one line a person can act on."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from automation.aws_credentials import boto_credentials_marker, credentials_message
+from automation.verify import DEFAULT_POLLING, Polling
+
+# Standard retries ride out throttling (a fleet-wide scan makes many describe calls).
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+
+
+@dataclass(frozen=True, slots=True)
+class Aws:
+    ec2: Any
+    elbv2: Any
+    elb: Any
+    autoscaling: Any
+
+    @classmethod
+    def from_session(cls, session: boto3.Session) -> Aws:
+        """Clients in the session's region; `AWS_ENDPOINT_URL` is honoured by boto3 itself."""
+        return cls(
+            ec2=session.client("ec2", config=CLIENT_CONFIG),
+            elbv2=session.client("elbv2", config=CLIENT_CONFIG),
+            elb=session.client("elb", config=CLIENT_CONFIG),
+            autoscaling=session.client("autoscaling", config=CLIENT_CONFIG),
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """How long each wait may last. Waiters poll every `delay_seconds`; the defaults cover the
+    slowest normal case (a load balancer's drain timeout, a large AMI), and a wait that gives up
+    fails only that instance: the next run resumes it."""
+
+    delay_seconds: int = 15
+    draining_margin_seconds: int = 120  # beyond the load balancer's own drain timeout
+    draining_max_seconds: int = 3600 + 120  # the longest drain timeout AWS allows, and margin
+    image_seconds: int = 3600
+    state_seconds: int = 900  # stopping or terminating
+    detach_seconds: int = 300
+    polling: Polling = DEFAULT_POLLING  # for the waits boto3 has no waiter for (detaching)
+    now: Callable[[], datetime] = field(default=utc_now, repr=False)
+    """Wall clock (UTC) for the recorded stop time and the retention."""
+
+    def config(self, seconds: float) -> dict[str, int]:
+        """A waiter's `WaiterConfig` that gives up after about `seconds`."""
+        attempts = math.ceil(seconds / self.delay_seconds) if self.delay_seconds else seconds
+        return {"Delay": self.delay_seconds, "MaxAttempts": max(1, int(attempts)) + 1}
+
+    def draining(self, drain_timeout_seconds: float) -> dict[str, int]:
+        seconds = drain_timeout_seconds + self.draining_margin_seconds
+        return self.config(min(seconds, self.draining_max_seconds))
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def describe_error(error: Exception, doing: str) -> str:
+    """`doing`: what failed, then the AWS error code and message (no traceback)."""
+    marker = boto_credentials_marker(error)
+    if marker is not None:
+        return f"{doing}: {credentials_message(marker)}"
+    if isinstance(error, WaiterError):
+        last = (error.last_response or {}).get("Error") or {}
+        extra = f" ({last.get('Code')}: {last.get('Message')})" if last else ""
+        return f"{doing}: {error.kwargs.get('reason', error)}{extra}; run again to resume"
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{doing}: {info.get('Code', 'error')}: {info.get('Message', error)}"
+    if isinstance(error, BotoCoreError):
+        return f"{doing}: {error}"
+    return f"{doing}: {type(error).__name__}: {error}"
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    """`items` in slices of at most `size`: the API's limit on ids or filter values per call."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

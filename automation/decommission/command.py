@@ -1,0 +1,180 @@
+"""A whole decommission run: config, selection, gates, plan, then (with --execute) the steps.
+
+Usage and configuration problems (exit 2) are all found before the first AWS call; the gates
+run before the first change. Only then, one instance at a time, the plan is carried out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automation import stack_config
+from automation.aws_credentials import (
+    CredentialsProblem,
+    boto_credentials_marker,
+    credentials_message,
+)
+from automation.decommission import gates
+from automation.decommission.aws import Aws, Waits, describe_error
+from automation.decommission.execute import execute, planned_actions
+from automation.decommission.plan import InstancePlan, Options, Status, plan_instance
+from automation.decommission.report import InstanceReport, Report
+from automation.decommission.selection import Selection, Selectors, select, selectors_from
+from automation.decommission.steps import Context
+from automation.decommission.survey import survey
+from automation.errors import AutomationError, UsageProblem
+from automation.pulumi_seam import StackHandle, validate_stack_name
+from automation.verify import VerifyTiming
+
+FINISHED_STATES = frozenset({"terminated", "shutting-down"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    stack: str
+    repo: Path
+    tags: tuple[str, ...] = ()
+    instance_ids: tuple[str, ...] = ()
+    execute: bool = False
+    options: Options = field(default_factory=Options)
+    skip_gates: bool = False
+    gate_flags: Mapping[str, str | None] = field(default_factory=dict)
+    """Gate identifiers given as flags, keyed by stack output name (`infra.outputs`)."""
+
+
+def _session(region: str) -> boto3.Session:
+    return boto3.Session(region_name=region)
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """What a run talks to and how long it waits; tests replace the parts they control."""
+
+    open_stack: Callable[[], StackHandle] | None = None
+    session: Callable[[str], boto3.Session] = _session
+    waits: Waits = field(default_factory=Waits)
+    gate_timing: VerifyTiming = gates.GATE_TIMING
+    say: Callable[[str], None] = _quiet
+
+
+def run(request: Request, env: Environment) -> Report:
+    validate_stack_name(request.stack)
+    short = request.stack.rsplit("/", 1)[-1]
+    config = stack_config.load(request.repo, short)
+    region = config.get("aws:region")
+    if not region:
+        raise UsageProblem(
+            f"Pulumi.{short}.yaml sets no aws:region: the legacy instances are looked for in the "
+            "stack's region"
+        )
+    selectors = selectors_from(config, request.tags, request.instance_ids)
+    if selectors.empty:
+        raise UsageProblem(
+            f"nothing to select: no --tag or --instance-id given, and Pulumi.{short}.yaml sets "
+            "neither legacyTags nor legacyInstanceIds"
+        )
+    if request.skip_gates and config.get("production"):
+        raise UsageProblem(
+            f"--skip-gates is refused for stack {request.stack}: its config sets "
+            "`production: true`; the gates must pass before production instances are touched"
+        )
+    targets = None if request.skip_gates else gates.resolve(request.gate_flags, env.open_stack)
+
+    session = env.session(str(region))
+    aws = Aws.from_session(session)
+    env.say(f"selecting instances in {region}: {selectors.describe()}")
+    selection = _select(aws, selectors)
+    if not selection.instances:
+        raise UsageProblem(
+            f"no instance in {region} matches {selectors.describe()}: check the selectors "
+            "(once every legacy instance is gone, remove legacyTags and legacyInstanceIds from "
+            "the stack config: the migration is complete)"
+        )
+    acting = [i for i in selection.instances if not i.keep and i.state not in FINISHED_STATES]
+    surveyed = survey(aws, acting)
+    verification = None
+    if targets is not None:
+        env.say("checking the gates: is the new service serving the deployed version?")
+        verification = gates.check(targets, session, env.gate_timing)
+    now = env.waits.now()
+    acting_ids = {i.instance_id for i in acting}
+    plans = [
+        plan_instance(i, surveyed.get(i.instance_id), request.options, now, acting_ids)
+        for i in selection.instances
+    ]
+    proceed = verification is None or verification.ok
+    reports = []
+    for plan in plans:
+        if plan.status is not Status.PLANNED:
+            reports.append(_as_is(plan))
+        elif not proceed:
+            reports.append(_as_is(plan, Status.REFUSED, "the gates failed: nothing was changed"))
+        elif not request.execute:
+            reports.append(_as_is(plan))
+        else:
+            ctx = Context(aws, env.waits, plan.instance, request.stack, env.say)
+            outcome = execute(plan, ctx, request.options)
+            reports.append(
+                InstanceReport(
+                    plan.instance.instance_id,
+                    plan.instance.name,
+                    outcome.state,
+                    outcome.status,
+                    outcome.reason,
+                    outcome.actions,
+                    plan.instance.selected_by,
+                )
+            )
+    reports += [
+        InstanceReport(
+            iid,
+            "",
+            "not found",
+            Status.SKIPPED,
+            f"no such instance in {region} (terminated over an hour ago, or a wrong id)",
+            selected_by=("id",),
+        )
+        for iid in selection.missing_ids
+    ]
+    return Report(
+        stack=request.stack,
+        region=str(region),
+        execute=request.execute,
+        selectors=selectors,
+        options=request.options,
+        gates=verification,
+        instances=tuple(sorted(reports, key=lambda r: r.instance_id)),
+    )
+
+
+def _as_is(plan: InstancePlan, status: Status | None = None, reason: str = "") -> InstanceReport:
+    instance = plan.instance
+    return InstanceReport(
+        instance.instance_id,
+        instance.name,
+        instance.state,
+        status or plan.status,
+        f"{reason}; planned: {plan.reason}" if reason else plan.reason,
+        planned_actions(plan),
+        instance.selected_by,
+    )
+
+
+def _select(aws: Aws, selectors: Selectors) -> Selection:
+    try:
+        return select(aws.ec2, selectors)
+    except (ClientError, BotoCoreError) as error:
+        marker = boto_credentials_marker(error)
+        if marker is not None:
+            raise CredentialsProblem(credentials_message(marker)) from error
+        doing = "listing the selected instances failed"
+        raise AutomationError(describe_error(error, doing)) from error

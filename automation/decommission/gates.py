@@ -1,0 +1,77 @@
+"""The gates: nothing legacy is touched unless the new service demonstrably serves.
+
+They are the post-deploy verification (`automation.verify`): ECS service steady with running =
+desired, ALB targets healthy, `GET <url>/health` 200, `/version` equal to the deployed version.
+The identifiers come from flags, or from the stack outputs through the Pulumi seam for whatever
+the flags leave out; so with every flag given the command needs no Pulumi CLI at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import boto3
+
+from automation.errors import AutomationError, UsageProblem
+from automation.interrupts import Interrupted
+from automation.pulumi_seam import StackHandle, plain_outputs
+from automation.verify import VerificationReport, VerifyTiming, verify_deployment
+from infra import outputs as names
+
+# Stack output -> the flag that gives it instead.
+FLAGS = {
+    names.CLUSTER_NAME: "--cluster",
+    names.SERVICE_NAME: "--service",
+    names.TARGET_GROUP_ARN: "--target-group-arn",
+    names.SERVICE_URL: "--url",
+    names.VERSION: "--expected-version",
+}
+
+GATE_TIMING = VerifyTiming.within(60)
+"""The service should already be steady: give each check a minute, not a deploy's ten."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateTargets:
+    """What the gates check: the outputs `verify_deployment` reads, and the expected version."""
+
+    outputs: Mapping[str, str]
+    expected_version: str
+
+
+def resolve(
+    given: Mapping[str, str | None], open_stack: Callable[[], StackHandle] | None
+) -> GateTargets:
+    """Flags first; the stack outputs fill in the rest. Exit 2 naming what is still missing."""
+    values = {key: value for key, value in given.items() if value}
+    why_not = ""
+    if any(key not in values for key in FLAGS):
+        if open_stack is None:
+            why_not = "no stack to read outputs from"
+        else:
+            try:
+                outputs = plain_outputs(open_stack().outputs())
+            except Interrupted:
+                raise
+            except AutomationError as error:
+                why_not = f"the stack outputs could not be read: {error}"
+            else:
+                for key in FLAGS:
+                    if not values.get(key) and outputs.get(key):
+                        values[key] = str(outputs[key])
+                why_not = "the stack outputs do not have them"
+    missing = [flag for key, flag in FLAGS.items() if not values.get(key)]
+    if missing:
+        raise UsageProblem(
+            f"the gates need {', '.join(missing)}: not given, and {why_not}. Pass them as flags "
+            "(the command then needs no Pulumi CLI), or --skip-gates on a non-production stack"
+        )
+    expected = values.pop(names.VERSION)
+    return GateTargets(values, expected)
+
+
+def check(
+    targets: GateTargets, session: boto3.Session, timing: VerifyTiming = GATE_TIMING
+) -> VerificationReport:
+    return verify_deployment(targets.outputs, targets.expected_version, session, timing=timing)

@@ -1,0 +1,282 @@
+"""`python -m automation decommission` through `automation.cli.main`, as CI runs it: exit codes,
+JSON and human reports, the production guard, configuration errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from automation import cli
+from automation.cli import main
+from automation.errors import AutomationError
+from automation.pulumi_seam import INSTALL_PULUMI
+from tests.automation.conftest import FakeService, make_service
+from tests.automation.legacy_fleet import (
+    ApiCalls,
+    Clock,
+    Fleet,
+    fast_environment,
+    gate_args,
+    healthy_gates,
+    new_session,
+    project,
+)
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> boto3.Session:
+    return new_session()
+
+
+@pytest.fixture
+def fleet(aws: boto3.Session) -> Fleet:
+    return Fleet(aws)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, fleet: Fleet) -> Path:
+    return project(tmp_path / "repo", legacy_tags=fleet.selector_tags)
+
+
+@pytest.fixture
+def gates(aws: boto3.Session, service: FakeService) -> list[str]:
+    return gate_args(healthy_gates(aws, service))
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch, aws: boto3.Session) -> ApiCalls:
+    """Runs use the test's session, fast waits and a fixed clock; its calls are recorded."""
+    clock = Clock()
+    monkeypatch.setattr(
+        cli, "_decommission_environment", lambda repo, stack, org: fast_environment(aws, clock)
+    )
+    return ApiCalls.on(aws)
+
+
+def decommission(repo: Path, *args: str) -> int:
+    return main(["decommission", "--stack", "dev", "--repo", str(repo), *args])
+
+
+def test_the_json_report_has_a_stable_shape(repo, fleet, gates, calls, capsys):
+    web = fleet.instance("web-1")
+    kept = fleet.instance("kept", extra={"DoNotDecommission": "yes"})
+
+    code = decommission(repo, *gates, "--json")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert set(report) == {
+        "schema",
+        "stack",
+        "region",
+        "mode",
+        "selection",
+        "options",
+        "gates",
+        "proceed",
+        "ok",
+        "counts",
+        "instances",
+    }
+    assert report["schema"] == 1
+    assert report["mode"] == "dry-run"
+    assert report["selection"] == {
+        "tags": fleet.selector_tags,
+        "instance_ids": [],
+        "source": "Pulumi.dev.yaml",
+    }
+    assert report["options"] == {"terminate_now": False, "retain_days": 7, "force_protected": False}
+    assert report["gates"]["checked"] is True
+    assert report["gates"]["ok"] is True
+    assert [c["name"] for c in report["gates"]["checks"]] == [
+        "ecs-service-steady",
+        "alb-targets-healthy",
+        "health",
+        "version",
+    ]
+    assert report["counts"] == {"planned": 1, "done": 0, "skipped": 1, "refused": 0, "failed": 0}
+    instances = {i["instance_id"]: i for i in report["instances"]}
+    assert set(instances[web]) == {
+        "instance_id",
+        "name",
+        "state",
+        "status",
+        "reason",
+        "actions",
+        "selected_by",
+    }
+    assert instances[web]["status"] == "planned"
+    assert instances[web]["name"] == "web-1"
+    assert instances[web]["selected_by"] == ["tags"]
+    assert [a["step"] for a in instances[web]["actions"]] == ["backup", "stop"]
+    assert all(
+        set(a) == {"step", "detail", "done"} and not a["done"] for a in instances[web]["actions"]
+    )
+    assert instances[kept]["status"] == "skipped"
+    assert instances[kept]["actions"] == []
+    assert calls.changes() == []
+
+
+def test_the_human_report_is_a_table_on_stdout(repo, fleet, gates, calls, capsys):
+    web = fleet.instance("web-1")
+    assert decommission(repo, *gates) == 0
+    out = capsys.readouterr().out
+    assert "dry run (nothing changed; --execute to carry it out)" in out
+    assert web in out
+    assert "planned" in out
+    assert "ok   version" in out
+
+
+def test_execute_exits_1_when_an_instance_is_refused_and_the_others_proceed(
+    repo, fleet, gates, calls, capsys
+):
+    web = fleet.instance("web")
+    guarded = fleet.instance("guarded")
+    fleet.protect(guarded, stop=True)
+
+    code = decommission(repo, *gates, "--execute", "--json")
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "error: 1 instance(s) refused and 0 failed of 2 selected" in captured.err
+    statuses = {i["instance_id"]: i["status"] for i in json.loads(captured.out)["instances"]}
+    assert statuses == {web: "done", guarded: "refused"}
+    assert fleet.state(web) == "stopped"
+    assert fleet.state(guarded) == "running"
+
+
+@pytest.mark.parametrize("broken", ["health", "version", "ecs"])
+def test_gates_that_fail_refuse_with_exit_1_and_nothing_changes(
+    broken, repo, fleet, aws, service, calls, capsys
+):
+    flags = healthy_gates(aws, service)
+    if broken == "health":
+        service.health_status = 503
+    elif broken == "version":
+        flags["version"] = "2.0.0"  # expected; the service still reports 1.4.2
+    else:
+        flags["serviceName"] = make_service(aws, desired=2, running=False).service
+    web = fleet.instance("web")
+    before = fleet.tags(web)
+    calls.clear()
+
+    code = decommission(repo, *gate_args(flags), "--execute")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error: the gates failed, nothing was changed" in err
+    assert calls.changes() == []
+    assert fleet.state(web) == "running"
+    assert fleet.tags(web) == before
+
+
+def test_skip_gates_is_refused_with_exit_2_on_a_production_stack(tmp_path, fleet, calls, capsys):
+    """The guard follows the `production` config flag, whatever the stack is called."""
+    fleet.instance("web")
+    repo = project(
+        tmp_path / "repo", stack="staging", production=True, legacy_tags=fleet.selector_tags
+    )
+    code = main(
+        ["decommission", "--stack", "staging", "--repo", str(repo), "--skip-gates", "--execute"]
+    )
+    assert code == 2
+    assert "--skip-gates is refused for stack staging" in capsys.readouterr().err
+    assert calls.calls == []  # refused before any AWS call
+
+
+def test_skip_gates_on_a_non_production_stack_decommissions_without_gates(
+    repo, fleet, calls, capsys
+):
+    web = fleet.instance("web")
+    code = decommission(repo, "--skip-gates", "--execute", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["gates"] == {"checked": False, "ok": None, "checks": []}
+    assert report["instances"][0]["status"] == "done"
+    assert fleet.state(web) == "stopped"
+
+
+def test_selectors_that_match_nothing_exit_2_naming_them(repo, fleet, gates, calls, capsys):
+    code = decommission(repo, *gates)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (
+        f"no instance in us-east-2 matches tags app=alunos-api, environment={fleet.environment}"
+        in err
+    )
+    assert "(from Pulumi.dev.yaml)" in err
+
+
+def test_no_selector_at_all_exits_2(tmp_path, gates, calls, capsys):
+    repo = project(tmp_path / "repo")
+    assert main(["decommission", "--stack", "dev", "--repo", str(repo), *gates]) == 2
+    assert "nothing to select" in capsys.readouterr().err
+    assert calls.calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tag", "app"], "'app' is not KEY=VALUE"),
+        (["--tag", "environment=dev*"], "contains a wildcard"),
+        (["--instance-id", "web-1"], "'web-1' is not an instance id"),
+        (["--retain-days", "-1"], "Invalid value for '--retain-days'"),
+    ],
+)
+def test_bad_flags_exit_2(args, message, repo, gates, calls, capsys):
+    assert decommission(repo, *gates, *args) == 2
+    assert message in capsys.readouterr().err
+    assert calls.calls == []
+
+
+def test_flags_replace_the_stack_config_selectors(repo, fleet, gates, calls, capsys):
+    fleet.instance("from-config")
+    other = fleet.instance("other", environment="qa-" + fleet.environment)
+    code = decommission(
+        repo,
+        *gates,
+        "--tag",
+        "app=alunos-api",
+        "--tag",
+        f"environment=qa-{fleet.environment}",
+        "--json",
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [i["instance_id"] for i in report["instances"]] == [other]
+    assert report["selection"]["source"] == "flags"
+
+
+def test_gate_identifiers_missing_without_the_pulumi_cli_exit_2(repo, fleet, monkeypatch, capsys):
+    fleet.instance("web")
+
+    def no_pulumi(repo, stack, org, create):
+        raise AutomationError(INSTALL_PULUMI)
+
+    monkeypatch.setattr(cli, "_open_stack", no_pulumi)
+    code = decommission(repo, "--url", "http://127.0.0.1:9")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (
+        "the gates need --cluster, --service, --target-group-arn, --expected-version: not given, "
+        "and the stack outputs could not be read: the Pulumi CLI is not installed" in err
+    )
+
+
+def test_missing_credentials_are_named(repo, fleet, monkeypatch, tmp_path, capsys):
+    fleet.instance("web")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    code = decommission(repo, "--skip-gates")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "AWS credentials are missing or expired (NoCredentialsError)" in err
+    assert "Traceback" not in err
