@@ -484,9 +484,16 @@ def change_set_from_events(
     a preview of one stack is never published as another's. The version defaults to the
     `<project>:version` config the automation stamps, as the prelude event reports it.
     """
+    return change_set_from_json((event_to_json(event) for event in events), stack, version)
+
+
+def change_set_from_json(
+    events: Iterable[Event], stack: str, version: str | None = None
+) -> ChangeSet:
+    """Fold engine events already in the engine's JSON shape (see `change_set_from_events`)."""
     fold = _Fold(stack)
     for event in events:
-        fold.event(event_to_json(event))
+        fold.event(event)
     return fold.change_set(version)
 
 
