@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from automation.errors import AutomationError
+from automation.errors import AutomationError, UsageProblem
 from automation.interrupts import signals_raise
 
 if TYPE_CHECKING:
@@ -172,16 +173,75 @@ def plan(
     stack: StackOption,
     as_json: JsonOption = False,
     repo: RepoOption = Path("."),
+    diff_against: Annotated[
+        str | None,
+        typer.Option(
+            "--diff-against",
+            metavar="REF",
+            help="Show what changes against the program at this git ref (branch, tag, sha), "
+            "as the Markdown a pull request comment shows.",
+        ),
+    ] = None,
+    comment: Annotated[
+        bool,
+        typer.Option(
+            "--comment",
+            help="With --diff-against: upsert it as this pull request's comment, and job summary.",
+        ),
+    ] = False,
+    run_url: RunUrlOption = None,
 ) -> None:
     """Offline plan: run the program under the mock engine and show what it would create."""
     from automation import offline
     from automation import plan as planning
 
+    if diff_against is not None:
+        _plan_diff(stack, repo, diff_against, comment, run_url, as_json)
+        return
+    if comment:
+        raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
     result = offline.run(repo.resolve(), stack)
     if as_json:
         emit_json(planning.to_json(result))
     else:
         planning.print_table(result, Console(width=max(160, Console().width)))
+
+
+def _plan_diff(
+    stack: str, repo: Path, ref: str, comment: bool, run_url: str | None, as_json: bool
+) -> None:
+    from automation.github import commenting_context, run_url_from_env
+    from automation.plan_diff import diff_against
+    from automation.render import check_stack_name, is_shown, render_markdown, validate_run_url
+
+    check_stack_name(stack)
+    run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
+    if comment:
+        commenting_context(os.environ)  # fail before planning, not after
+    found = diff_against(repo.resolve(), stack, ref)
+    markdown = render_markdown(found.change_set, run_url=run_url, notes=found.notes)
+    shown = [change for change in found.change_set.changes if is_shown(change)]
+    tally = Counter(str(change.operation) for change in shown)
+    summary = ", ".join(f"{op} {n}" for op, n in sorted(tally.items())) or "no changes"
+    err.print(
+        Text(
+            f"offline plan of {stack} against {ref} ({found.base.commit[:12]}, "
+            f"base {found.base.status}): {summary}",
+            style="cyan",
+        )
+    )
+    result = found.to_json()
+    if comment:
+        published = _publish(markdown, as_json)
+        result["comment"] = {
+            "action": published.action,
+            "url": published.comment_url,
+            "warning": published.warning,
+        }
+    if as_json:
+        emit_json(result)
+    elif not comment:
+        sys.stdout.write(markdown)
 
 
 def _say(message: str) -> None:
