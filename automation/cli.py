@@ -150,7 +150,7 @@ def comment(
     _publish(_preview_markdown(stack, events, version, run_url))
 
 
-def _publish(markdown: str, stdout_is_json: bool = False) -> Published:
+def _publish(markdown: str, stdout_is_json: bool = False, kind: str = "preview") -> Published:
     """Upsert the PR comment and the job summary; a 403 (fork PR) is a warning, not a failure.
 
     The warning is also a `::warning::` workflow command (an annotation on the run), on stdout,
@@ -162,9 +162,9 @@ def _publish(markdown: str, stdout_is_json: bool = False) -> Published:
         (sys.stderr if stdout_is_json else sys.stdout).write(warning_command(published.warning))
         err.print(f"[yellow]warning:[/] {escape(published.warning)}")
     else:
-        err.print(f"{published.action} the comment: {published.comment_url or '?'}")
+        err.print(f"{published.action} the {kind} comment: {published.comment_url or '?'}")
     if published.summary_written:
-        err.print("appended it to the job summary")
+        err.print(f"appended the {kind} to the job summary")
     return published
 
 
@@ -232,7 +232,7 @@ def _plan_diff(
     )
     result = found.to_json()
     if comment:
-        published = _publish(markdown, as_json)
+        published = _publish(markdown, as_json, kind="offline plan")
         result["comment"] = {
             "action": published.action,
             "url": published.comment_url,
