@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pulumi.automation.events import BaseEvent, DiffKind, EngineEvent, OpType
 
 from automation.changes import Change, ChangeSet, Operation, urn_name, urn_type
@@ -566,11 +567,10 @@ class _EventLog:
     def fold_into(self, fold: _Fold) -> None:
         path = self.path
         step_start, folded, fold_event = _STEP_START.match, fold.folded, fold.event
-        # The decoder's own entry point: `json.loads` adds two regex scans per line around it.
-        raw_decode = _DECODER.raw_decode
+        number = 0
         try:
             with path.open(encoding="utf-8") as lines:
-                for self.line, text in enumerate(lines, start=1):
+                for number, text in enumerate(lines, start=1):
                     # A skipped line must at least be whole: a log cut off mid-line still fails.
                     repeated = step_start(text)
                     if repeated is not None and text.endswith(("}\n", "}")):
@@ -581,16 +581,14 @@ class _EventLog:
                     if text.isspace():
                         continue
                     try:
-                        event, end = raw_decode(text)
-                        whole = end == len(text) or text[end:].isspace()
-                    except json.JSONDecodeError:
-                        whole = False
-                    if not whole:  # leading blanks, or not JSON: `json.loads` says which
-                        event = _decode(f"{path}:{self.line}", text)
+                        event = orjson.loads(text)
+                    except orjson.JSONDecodeError:
+                        # The standard decoder accepts a little more (NaN, integers beyond 64
+                        # bits, lone surrogates) and words its errors as before.
+                        event = _decode(f"{path}:{number}", text)
                     if not isinstance(event, dict):
                         raise UsageProblem(
-                            f"{path}:{self.line}: expected a JSON object, "
-                            f"found {type(event).__name__}"
+                            f"{path}:{number}: expected a JSON object, found {type(event).__name__}"
                         )
                     fold_event(event)
         except FileNotFoundError:
@@ -601,16 +599,15 @@ class _EventLog:
             raise UsageProblem(f"event log {path} is not readable (permission denied)") from None
         except UnicodeDecodeError as error:
             raise UsageProblem(
-                f"event log {path} is not UTF-8 text (line {self.line + 1}, byte {error.start}); "
+                f"event log {path} is not UTF-8 text (line {number + 1}, byte {error.start}); "
                 "pass the file `pulumi preview --event-log` wrote"
             ) from None
-
-
-_DECODER = json.JSONDecoder()
+        finally:
+            self.line = number
 
 
 def _decode(where: str, line: str) -> Any:
-    """`json.loads`, for the lines the fast path cannot take (leading blanks, errors)."""
+    """`json.loads`, for the lines orjson refuses; a usage error naming the line if it does too."""
     try:
         return json.loads(line)
     except json.JSONDecodeError as error:

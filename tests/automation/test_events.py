@@ -323,3 +323,18 @@ def test_a_repeated_step_cut_off_mid_line_is_still_an_error(tmp_path: Path):
     log.write_text("".join(lines[:3]))
     with pytest.raises(UsageProblem, match=re.escape(f"{log}:3: not a JSON engine event")):
         load_change_set(log, "dev")
+
+
+def test_json_only_the_standard_decoder_reads_still_reads_the_same(tmp_path: Path):
+    """NaN, integers beyond 64 bits and lone surrogates: valid for Python's decoder."""
+    log = write_log(
+        tmp_path / "e.jsonl",
+        steps("create", "aws:s3/bucket:Bucket", "b", new={"ratio": 0.5, "big": 1, "name": "x"}),
+    )
+    text = log.read_text()
+    text = text.replace('"ratio": 0.5', '"ratio": NaN').replace('"big": 1', f'"big": {10**30}')
+    log.write_text(text.replace('"name": "x"', '"name": "\\ud800"'))
+    (change,) = load_change_set(log, "dev").changes
+    assert change.properties["big"] == 10**30
+    assert change.properties["ratio"] != change.properties["ratio"]  # NaN
+    assert change.properties["name"] == "\ud800"
