@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +19,7 @@ from automation.interrupts import signals_raise
 
 if TYPE_CHECKING:
     from automation.deploy import DeployOutcome
+    from automation.github import Published
     from automation.pulumi_seam import StackHandle
     from automation.version import BuildVersion
 
@@ -145,16 +147,25 @@ def comment(
     run_url: RunUrlOption = None,
 ) -> None:
     """Upsert the preview comment for STACK on this pull request, and the job summary."""
+    _publish(_preview_markdown(stack, events, version, run_url))
+
+
+def _publish(markdown: str, stdout_is_json: bool = False, kind: str = "preview") -> Published:
+    """Upsert the PR comment and the job summary; a 403 (fork PR) is a warning, not a failure.
+
+    The warning is also a `::warning::` workflow command (an annotation on the run), on stdout,
+    or on stderr when stdout carries JSON (the runner reads commands from both)."""
     from automation.github import publish, warning_command
 
-    published = publish(_preview_markdown(stack, events, version, run_url), os.environ)
+    published = publish(markdown, os.environ)
     if published.warning:
-        sys.stdout.write(warning_command(published.warning))
+        (sys.stderr if stdout_is_json else sys.stdout).write(warning_command(published.warning))
         err.print(f"[yellow]warning:[/] {escape(published.warning)}")
     else:
-        err.print(f"{published.action} the preview comment: {published.comment_url or '?'}")
+        err.print(f"{published.action} the {kind} comment: {published.comment_url or '?'}")
     if published.summary_written:
-        err.print("appended the preview to the job summary")
+        err.print(f"appended the {kind} to the job summary")
+    return published
 
 
 @app.command()
@@ -162,16 +173,75 @@ def plan(
     stack: StackOption,
     as_json: JsonOption = False,
     repo: RepoOption = Path("."),
+    diff_against: Annotated[
+        str | None,
+        typer.Option(
+            "--diff-against",
+            metavar="REF",
+            help="Show what changes against the program at this git ref (branch, tag, sha), "
+            "as the Markdown a pull request comment shows.",
+        ),
+    ] = None,
+    comment: Annotated[
+        bool,
+        typer.Option(
+            "--comment",
+            help="With --diff-against: upsert it as this pull request's comment, and job summary.",
+        ),
+    ] = False,
+    run_url: RunUrlOption = None,
 ) -> None:
     """Offline plan: run the program under the mock engine and show what it would create."""
     from automation import offline
     from automation import plan as planning
 
+    if diff_against is not None:
+        _plan_diff(stack, repo, diff_against, comment, run_url, as_json)
+        return
+    if comment:
+        raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
     result = offline.run(repo.resolve(), stack)
     if as_json:
         emit_json(planning.to_json(result))
     else:
         planning.print_table(result, Console(width=max(160, Console().width)))
+
+
+def _plan_diff(
+    stack: str, repo: Path, ref: str, comment: bool, run_url: str | None, as_json: bool
+) -> None:
+    from automation.github import commenting_context, run_url_from_env
+    from automation.plan_diff import diff_against
+    from automation.render import check_stack_name, is_shown, render_markdown, validate_run_url
+
+    check_stack_name(stack)
+    run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
+    if comment:
+        commenting_context(os.environ)  # fail before planning, not after
+    found = diff_against(repo.resolve(), stack, ref)
+    markdown = render_markdown(found.change_set, run_url=run_url, notes=found.notes)
+    shown = [change for change in found.change_set.changes if is_shown(change)]
+    tally = Counter(str(change.operation) for change in shown)
+    summary = ", ".join(f"{op} {n}" for op, n in sorted(tally.items())) or "no changes"
+    err.print(
+        Text(
+            f"offline plan of {stack} against {ref} ({found.base.commit[:12]}, "
+            f"base {found.base.status}): {summary}",
+            style="cyan",
+        )
+    )
+    result = found.to_json()
+    if comment:
+        published = _publish(markdown, as_json, kind="offline plan")
+        result["comment"] = {
+            "action": published.action,
+            "url": published.comment_url,
+            "warning": published.warning,
+        }
+    if as_json:
+        emit_json(result)
+    elif not comment:
+        sys.stdout.write(markdown)
 
 
 def _say(message: str) -> None:
@@ -237,27 +307,60 @@ def preview(
     org: OrgOption = None,
     create: CreateOption = False,
     lock_retries: LockRetriesOption = 5,
+    comment: Annotated[
+        bool,
+        typer.Option(
+            "--comment",
+            help="Upsert the changes as this pull request's comment for STACK, and job summary.",
+        ),
+    ] = False,
+    events_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--events-out",
+            help="Also save the engine events as an event log (JSON lines, values masked).",
+        ),
+    ] = None,
+    run_url: RunUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Preview a stack with the version stamped (progress on stderr)."""
     from automation import deploy
+    from automation.event_recorder import recording
+    from automation.github import commenting_context, run_url_from_env
+    from automation.render import check_stack_name, render_markdown, validate_run_url
     from automation.updates import LockRetry
 
+    if comment:  # everything the comment needs is checked before minutes of preview
+        check_stack_name(stack)
+        run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
+        commenting_context(os.environ)
     build = _build_version(repo)
     handle = _open_stack(repo, stack, org, create)
-    with signals_raise():
+    with signals_raise(), recording(events_out) as recorder:
         summary = deploy.preview(
             handle,
             build,
             console=deploy.Console(_say, _pulumi_line),
             settings=deploy.DeploySettings(lock=LockRetry(retries=lock_retries)),
+            on_event=recorder if comment or events_out else None,
         )
-    result = {
+    result: dict[str, Any] = {
         "stack": handle.name,
         "version": build.version,
         "image_tag": build.image_tag,
         "changes": dict(summary.changes),
     }
+    if events_out is not None:
+        err.print(f"saved the engine events to {events_out}")
+    if comment:
+        change_set = recorder.change_set(stack, build.version)
+        published = _publish(render_markdown(change_set, run_url=run_url), as_json)
+        result["comment"] = {
+            "action": published.action,
+            "url": published.comment_url,
+            "warning": published.warning,
+        }
     if as_json:
         emit_json(result)
     else:

@@ -16,11 +16,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
+import orjson
+from pulumi.automation.events import BaseEvent, DiffKind, EngineEvent, OpType
 
 from automation.changes import Change, ChangeSet, Operation, urn_name, urn_type
 from automation.errors import UsageProblem
@@ -97,25 +99,42 @@ def is_hidden_key(key: str) -> bool:
 def mask(value: Any) -> Any:
     """A copy of a property value that is safe to show: no secret, no engine signature object."""
     if isinstance(value, dict):
-        if SIGNATURE_KEY in value:
-            return _mask_signature(value)
-        masked: dict[str, Any] = {}
-        secret_pair = _names_a_secret(value)
-        for key, item in value.items():
-            if is_hidden_key(key):
-                continue
-            if looks_secret(key) or (secret_pair and key == "value"):
-                masked[key] = SECRET
-            else:
-                masked[key] = mask(item)
-        return masked
+        return _mask_object(value)
     if isinstance(value, list):
         return [mask(item) for item in value]
     if isinstance(value, str):
-        if value == UNKNOWN:
-            return UNKNOWN_VALUE
-        if "@" in value and "://" in value:
-            return _URL_PASSWORD.sub(r"\1" + SECRET + "@", value)
+        return _mask_text(value)
+    return value
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _mask_object(value: dict[str, Any]) -> Any:
+    # `mask` inlined for the common leaves (tens of thousands of resources go through here).
+    if SIGNATURE_KEY in value:
+        return _mask_signature(value)
+    masked: dict[str, Any] = {}
+    secret_pair = "value" in value and _names_a_secret(value)
+    for key, item in value.items():
+        if key.startswith("__"):  # is_hidden_key
+            continue
+        if looks_secret(key) or (secret_pair and key == "value"):
+            masked[key] = SECRET
+        elif item.__class__ is str:
+            masked[key] = _mask_text(item) if item == UNKNOWN or "@" in item else item
+        elif item.__class__ in _PLAIN:
+            masked[key] = item
+        else:
+            masked[key] = mask(item)
+    return masked
+
+
+def _mask_text(value: str) -> str:
+    if value == UNKNOWN:
+        return UNKNOWN_VALUE
+    if "@" in value and "://" in value:
+        return _URL_PASSWORD.sub(r"\1" + SECRET + "@", value)
     return value
 
 
@@ -154,6 +173,14 @@ def top_level_key(path: str) -> str:
 
 _NEVER = (-1, None)
 
+# The step events (the SDK's `EngineEvent` prefers them in this order when one has several).
+PRE_EVENT, OUTPUTS_EVENT, FAILED_EVENT = "resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"
+_OPERATIONS: Mapping[str, Operation] = {op.value: STEP_OPERATIONS[op] for op in OpType}
+_DIFF_KINDS = frozenset(kind.value for kind in DiffKind)
+
+Event = Mapping[str, Any]
+"""An engine event in the engine's own JSON shape (one line of `--event-log`)."""
+
 
 @dataclass(slots=True)
 class _Resource:
@@ -178,36 +205,52 @@ class _Resource:
     outputs_before: tuple[int, Mapping[str, Any] | None] = _NEVER
     outputs_after: tuple[int, Mapping[str, Any] | None] = _NEVER
 
-    def add(self, sequence: int, step: StepEventMetadata, outputs_event: bool) -> None:
-        self.first_sequence = min(self.first_sequence, sequence)
-        self.operations.add(STEP_OPERATIONS[step.op])
-        for keys in (step.diffs, step.keys, step.detailed_diff):
-            for key in keys or ():
-                self.changed.setdefault(top_level_key(key))
-        for state in (step.old, step.new):
-            if state is not None and state.parent and sequence > self.parent[0]:
-                self.parent = (sequence, state.parent)
-        old, new = step.old, step.new
-        if old is not None:
-            if old.inputs is not None and sequence > self.old_inputs[0]:
-                self.old_inputs = (sequence, old.inputs)
-            if old.outputs is not None and sequence > self.old_outputs[0]:
-                self.old_outputs = (sequence, old.outputs)
-        if new is not None:
-            if new.inputs is not None and sequence > self.new_inputs[0]:
-                self.new_inputs = (sequence, new.inputs)
-            if new.outputs is not None:
-                slot = self.outputs_after if outputs_event else self.outputs_before
-                if sequence > slot[0]:
-                    if outputs_event:
-                        self.outputs_after = (sequence, new.outputs)
-                    else:
-                        self.outputs_before = (sequence, new.outputs)
+    def add(
+        self,
+        sequence: int,
+        operation: Operation,
+        step: Mapping[str, Any],
+        outputs_event: bool,
+    ) -> None:
+        """Fold one step's metadata (already checked by `_step_problem`)."""
+        if sequence < self.first_sequence:
+            self.first_sequence = sequence
+        self.operations.add(operation)
+        get = step.get
+        for name in ("diffs", "keys", "detailedDiff"):
+            keys = get(name)
+            if keys:
+                for key in keys:
+                    self.changed.setdefault(top_level_key(key))
+        old, new = get("old"), get("new")
+        if old:
+            if old.get("parent") and sequence > self.parent[0]:
+                self.parent = (sequence, old["parent"])
+            inputs, outputs = old.get("inputs"), old.get("outputs")
+            if inputs is not None and sequence > self.old_inputs[0]:
+                self.old_inputs = (sequence, inputs)
+            if outputs is not None and sequence > self.old_outputs[0]:
+                self.old_outputs = (sequence, outputs)
+        if new:
+            if new.get("parent") and sequence > self.parent[0]:
+                self.parent = (sequence, new["parent"])
+            inputs, outputs = new.get("inputs"), new.get("outputs")
+            if inputs is not None and sequence > self.new_inputs[0]:
+                self.new_inputs = (sequence, inputs)
+            if outputs is not None:
+                if outputs_event:
+                    if sequence > self.outputs_after[0]:
+                        self.outputs_after = (sequence, outputs)
+                elif sequence > self.outputs_before[0]:
+                    self.outputs_before = (sequence, outputs)
 
     def operation(self) -> Operation:
-        if {Operation.CREATE, Operation.DELETE} <= self.operations:
+        operations = self.operations
+        if len(operations) == 1:
+            return next(iter(operations))
+        if {Operation.CREATE, Operation.DELETE} <= operations:
             return Operation.REPLACE
-        return max(self.operations, key=_PRECEDENCE.__getitem__)
+        return max(operations, key=_PRECEDENCE.__getitem__)
 
     def to_change(self) -> Change:
         operation = self.operation()
@@ -225,7 +268,7 @@ class _Resource:
             name=urn_name(self.urn),
             operation=operation,
             changed=tuple(changed),
-            properties=mask(dict(inputs or {})),
+            properties=mask(inputs) if inputs else {},
             parent_urn=self.parent[1],
         )
 
@@ -279,119 +322,275 @@ def _urn_parts(urn: str) -> tuple[str, str] | None:
     return stack, project
 
 
-def _step(event: EngineEvent) -> tuple[StepEventMetadata, bool] | None:
-    """The step an event reports, and whether it is the after-the-step (outputs) event."""
-    if event.resource_pre_event is not None:
-        return event.resource_pre_event.metadata, False
-    if event.res_outputs_event is not None:
-        return event.res_outputs_event.metadata, True
-    if event.res_op_failed_event is not None:
-        return event.res_op_failed_event.metadata, False
+class MalformedEvent(UsageProblem):
+    """An engine event whose shape the reader cannot use (exit 2, like any bad input)."""
+
+
+class _Fold:
+    """Folds engine events, in the engine's JSON shape, into one `_Resource` per URN.
+
+    The log file and the Automation API's `on_event` objects both come here (the objects
+    through `event_to_json`), so the two can never disagree.
+
+    A resource's step is reported twice, before it runs and after (`resourcePreEvent`,
+    `resOutputsEvent`), with the same operation, diff and inputs: the second report of a
+    (URN, operation) step only counts for its sequence number. The stack is the exception: its
+    outputs are only known after, so both of its reports are folded.
+    """
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.expected_stack = stack.rsplit("/", 1)[-1]
+        self.resources: dict[str, _Resource] = {}
+        self.config: Mapping[str, Any] = {}
+        self.project: str | None = None
+        self.folded: set[tuple[str, str]] = set()  # (urn, op) steps of resources, not the stack
+
+    def repeated(self, sequence: int, urn: str) -> None:
+        """A step of `urn` folded already was reported again: only its sequence counts."""
+        resource = self.resources[urn]
+        if sequence < resource.first_sequence:
+            resource.first_sequence = sequence
+
+    def event(self, event: Event) -> None:
+        get = event.get
+        prelude = get("preludeEvent")
+        if prelude:
+            if not isinstance(prelude, dict):
+                raise MalformedEvent(_wrong_type(event, "preludeEvent", prelude))
+            config = prelude.get("config")
+            if isinstance(config, dict):
+                self.config = config
+        kind = PRE_EVENT
+        found = get(PRE_EVENT)
+        if not found:
+            kind, found = OUTPUTS_EVENT, get(OUTPUTS_EVENT)
+            if not found:
+                kind, found = FAILED_EVENT, get(FAILED_EVENT)
+                if not found:
+                    return
+        if not isinstance(found, dict):
+            raise MalformedEvent(_wrong_type(event, kind, found))
+        step = found.get("metadata", {})
+        if not isinstance(step, dict):
+            raise MalformedEvent(_wrong_type(event, f"{kind}.metadata", step))
+        sequence = get("sequence", 0)
+        problem = _step_problem(sequence, step)
+        if problem is not None:
+            raise MalformedEvent(f"engine event {sequence!r}: {problem}")
+        urn, op = step.get("urn", ""), step["op"]
+        if kind is FAILED_EVENT:
+            step_of_resource = None
+        else:
+            step_of_resource = (urn, op)
+            if step_of_resource in self.folded:
+                self.repeated(sequence, urn)
+                return
+        resource = self.resources.get(urn) or self._new_resource(sequence, urn, step)
+        resource.add(sequence, _OPERATIONS[op], step, kind is OUTPUTS_EVENT)
+        if step_of_resource is not None and resource.type != STACK_TYPE:
+            self.folded.add(step_of_resource)
+
+    def _new_resource(self, sequence: int, urn: str, step: Mapping[str, Any]) -> _Resource:
+        parts = _urn_parts(urn)
+        if parts is None:
+            raise MalformedEvent(
+                f"engine event {sequence}: {urn!r} is not a Pulumi URN "
+                "(urn:pulumi:STACK::PROJECT::TYPE::NAME)"
+            )
+        if parts[0] != self.expected_stack:
+            raise UsageProblem(
+                f"the events are a preview of stack {parts[0]!r}, not {self.stack!r}: "
+                "pass the event log of the stack named by --stack"
+            )
+        self.project = self.project or parts[1]
+        resource = self.resources[urn] = _Resource(
+            urn=urn, type=step.get("type") or urn_type(urn), first_sequence=sequence
+        )
+        return resource
+
+    def change_set(self, version: str | None) -> ChangeSet:
+        if version is None and self.project is not None:
+            stamped = self.config.get(f"{self.project}:version")
+            version = stamped if isinstance(stamped, str) and stamped else None
+        ordered = sorted(self.resources.values(), key=lambda found: found.first_sequence)
+        return ChangeSet(
+            stack=self.stack,
+            changes=[resource.to_change() for resource in ordered],
+            version=version,
+        )
+
+
+def _wrong_type(event: Event, where: str, value: Any) -> str:
+    return (
+        f"engine event {event.get('sequence', 0)!r}: {where} has the wrong type "
+        f"(expected an object, found {type(value).__name__})"
+    )
+
+
+def _step_problem(sequence: Any, step: Mapping[str, Any]) -> str | None:
+    """What is wrong with a resource step's shape, checked before the fold relies on it."""
+    if not isinstance(sequence, int):
+        return "sequence must be a number"
+    get = step.get
+    op = get("op", "")
+    if not isinstance(op, str) or op not in _OPERATIONS:
+        return f"{op!r} is not an operation the engine defines ({', '.join(_OPERATIONS)})"
+    if not isinstance(get("urn", ""), str):
+        return "urn must be a string"
+    if not isinstance(get("type", ""), str):
+        return "type must be a string"
+    for name in ("diffs", "keys"):
+        keys = get(name)
+        if keys is not None and not (
+            isinstance(keys, list) and all(isinstance(key, str) for key in keys)
+        ):
+            return f"{name} must be a list of property names"
+    detailed = get("detailedDiff")
+    if detailed:
+        if not isinstance(detailed, dict):
+            return "detailedDiff must be an object"
+        for path, diff in detailed.items():
+            kind = diff.get("diffKind") if isinstance(diff, dict) else None
+            if kind not in _DIFF_KINDS:
+                return f"detailedDiff {path!r}: {kind!r} is not a diff kind the engine defines"
+    for name in ("old", "new"):
+        state = get(name)
+        if state:
+            problem = _state_problem(name, state)
+            if problem is not None:
+                return problem
     return None
 
 
-class MalformedEvent(UsageProblem):
-    """An engine event whose shape the reader cannot use (exit 2, like any bad input)."""
+def _state_problem(name: str, state: Any) -> str | None:
+    if not isinstance(state, dict):
+        return f"{name} must be an object"
+    inputs, outputs = state.get("inputs"), state.get("outputs")
+    if inputs is not None and not isinstance(inputs, dict):
+        return "inputs must be an object"
+    if outputs is not None and not isinstance(outputs, dict):
+        return "outputs must be an object"
+    if not isinstance(state.get("parent", ""), str):
+        return "parent must be a URN string"
+    return None
 
 
 def change_set_from_events(
     events: Iterable[EngineEvent], stack: str, version: str | None = None
 ) -> ChangeSet:
-    """Fold engine events (from a log file or collected through `on_event`) into a ChangeSet.
+    """Fold the Automation API's engine events (collected through `on_event`) into a ChangeSet.
 
     `stack` may be fully qualified (`org/project/dev`); the events must be from that stack, so
     a preview of one stack is never published as another's. The version defaults to the
     `<project>:version` config the automation stamps, as the prelude event reports it.
     """
-    expected_stack = stack.rsplit("/", 1)[-1]
-    resources: dict[str, _Resource] = {}
-    config: Mapping[str, Any] = {}
-    project: str | None = None
+    return change_set_from_json((event_to_json(event) for event in events), stack, version)
+
+
+def change_set_from_json(
+    events: Iterable[Event], stack: str, version: str | None = None
+) -> ChangeSet:
+    """Fold engine events already in the engine's JSON shape (see `change_set_from_events`)."""
+    fold = _Fold(stack)
     for event in events:
-        if event.prelude_event is not None and isinstance(event.prelude_event.config, dict):
-            config = event.prelude_event.config
-        found = _step(event)
-        if found is None:
-            continue
-        step, outputs_event = found
-        problem = _step_problem(event.sequence, step)
-        if problem is not None:
-            raise MalformedEvent(f"engine event {event.sequence!r}: {problem}")
-        resource = resources.get(step.urn)
-        if resource is None:
-            parts = _urn_parts(step.urn)
-            if parts is None:
-                raise MalformedEvent(
-                    f"engine event {event.sequence}: {step.urn!r} is not a Pulumi URN "
-                    "(urn:pulumi:STACK::PROJECT::TYPE::NAME)"
-                )
-            if parts[0] != expected_stack:
-                raise UsageProblem(
-                    f"the events are a preview of stack {parts[0]!r}, not {stack!r}: "
-                    "pass the event log of the stack named by --stack"
-                )
-            project = project or parts[1]
-            resource = resources[step.urn] = _Resource(
-                urn=step.urn, type=step.type or urn_type(step.urn), first_sequence=event.sequence
-            )
-        resource.add(event.sequence, step, outputs_event)
-    if version is None and project is not None:
-        stamped = config.get(f"{project}:version")
-        version = stamped if isinstance(stamped, str) and stamped else None
-    return ChangeSet(
-        stack=stack,
-        changes=[
-            resource.to_change()
-            for resource in sorted(resources.values(), key=lambda found: found.first_sequence)
-        ],
-        version=version,
-    )
+        fold.event(event)
+    return fold.change_set(version)
 
 
-def _step_problem(sequence: Any, step: StepEventMetadata) -> str | None:
-    """What is wrong with a resource step's shape, checked before the fold relies on it."""
-    if not isinstance(sequence, int):
-        return "sequence must be a number"
-    if not isinstance(step.urn, str):
-        return "urn must be a string"
-    if not isinstance(step.type, str):
-        return "type must be a string"
-    for name, keys in (("diffs", step.diffs), ("keys", step.keys)):
-        if keys is not None and not (
-            isinstance(keys, list) and all(isinstance(key, str) for key in keys)
-        ):
-            return f"{name} must be a list of property names"
-    for state in (step.old, step.new):
-        if state is None:
-            continue
-        if state.inputs is not None and not isinstance(state.inputs, dict):
-            return "inputs must be an object"
-        if state.outputs is not None and not isinstance(state.outputs, dict):
-            return "outputs must be an object"
-        if not isinstance(state.parent, str):
-            return "parent must be a URN string"
-    return None
+# --- The SDK's event objects back to the engine's JSON (the `--event-log` line format).
+
+# JSON names of the SDK's attributes: the one that is not its camelCase form, then a cache.
+_JSON_NAMES = {"policy_packs": "PolicyPacks"}
+
+
+def _json_name(attribute: str) -> str:
+    found = _JSON_NAMES.get(attribute)
+    if found is None:
+        head, *rest = attribute.split("_")
+        found = _JSON_NAMES[attribute] = head + "".join(part.title() for part in rest)
+    return found
+
+
+def event_to_json(event: EngineEvent) -> dict[str, Any]:
+    """An `EngineEvent` as the engine wrote it: `EngineEvent.from_json` reads it back the same.
+
+    The SDK's classes mirror the engine's JSON types field by field (apitype/events.go), so the
+    conversion is generic: attribute names back to camelCase, enums to their values, unset
+    (None) fields left out. Property values (inputs, outputs, config) are copied as they are.
+    """
+    return _object_to_json(event)
+
+
+def _object_to_json(value: BaseEvent) -> dict[str, Any]:
+    return {
+        _json_name(name): _to_json(item) for name, item in vars(value).items() if item is not None
+    }
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, BaseEvent):
+        return _object_to_json(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        # Property maps hold plain JSON values: only a detailed diff's values are objects.
+        return {
+            key.value if isinstance(key, Enum) else key: _to_json(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_to_json(item) for item in value]
+    return value
+
+
+# --- Event log files.
+
+# The start of a step event as the engine writes it (apitype's field order: sequence,
+# timestamp, the event, then op and urn; compact, or with Python's default separators). A line
+# that starts so, for a step already folded, is not decoded at all: that halves the work on a
+# large log. Anything else (another field order, escaped characters in the URN) is decoded and
+# folded as usual, so this is only a shortcut.
+_STEP_START = re.compile(
+    r'\{"sequence": ?(\d+), ?"timestamp": ?-?\d+, ?"res(?:ourcePre|Outputs)Event": ?'
+    r'\{"metadata": ?\{"op": ?"([a-z-]+)", ?"urn": ?"([^"\\]+)"'
+)
 
 
 class _EventLog:
-    """The events of a log file, remembering which line the latest one came from."""
+    """An event log file, folded line by line, remembering which line it is at."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.line = 0
 
-    def __iter__(self) -> Iterator[EngineEvent]:
+    def fold_into(self, fold: _Fold) -> None:
         path = self.path
-        announced: set[tuple[str, str]] = set()
+        step_start, folded, fold_event = _STEP_START.match, fold.folded, fold.event
+        number = 0
         try:
             with path.open(encoding="utf-8") as lines:
-                for self.line, text in enumerate(lines, start=1):
+                for number, text in enumerate(lines, start=1):
+                    # A skipped line must at least be whole: a log cut off mid-line still fails.
+                    repeated = step_start(text)
+                    if repeated is not None and text.endswith(("}\n", "}")):
+                        sequence, op, urn = repeated.group(1, 2, 3)
+                        if (urn, op) in folded:
+                            fold.repeated(int(sequence), urn)
+                            continue
                     if text.isspace():
                         continue
-                    data = _parse_json(f"{path}:{self.line}", text)
-                    if _repeats_announced_step(data, announced):
-                        continue
-                    yield _engine_event(f"{path}:{self.line}", data)
+                    try:
+                        event = orjson.loads(text)
+                    except orjson.JSONDecodeError:
+                        # The standard decoder accepts a little more (NaN, integers beyond 64
+                        # bits, lone surrogates) and words its errors as before.
+                        event = _decode(f"{path}:{number}", text)
+                    if not isinstance(event, dict):
+                        raise UsageProblem(
+                            f"{path}:{number}: expected a JSON object, found {type(event).__name__}"
+                        )
+                    fold_event(event)
         except FileNotFoundError:
             raise UsageProblem(f"event log {path} does not exist") from None
         except IsADirectoryError:
@@ -400,54 +599,22 @@ class _EventLog:
             raise UsageProblem(f"event log {path} is not readable (permission denied)") from None
         except UnicodeDecodeError as error:
             raise UsageProblem(
-                f"event log {path} is not UTF-8 text (line {self.line + 1}, byte {error.start}); "
+                f"event log {path} is not UTF-8 text (line {number + 1}, byte {error.start}); "
                 "pass the file `pulumi preview --event-log` wrote"
             ) from None
+        finally:
+            self.line = number
 
 
-def _parse_json(where: str, line: str) -> dict[str, Any]:
+def _decode(where: str, line: str) -> Any:
+    """`json.loads`, for the lines orjson refuses; a usage error naming the line if it does too."""
     try:
-        data = json.loads(line)
+        return json.loads(line)
     except json.JSONDecodeError as error:
         raise UsageProblem(
             f"{where}: not a JSON engine event ({error.msg} at column {error.colno}); "
             "an event log holds one JSON object per line"
         ) from None
-    if not isinstance(data, dict):
-        raise UsageProblem(f"{where}: expected a JSON object, found {type(data).__name__}")
-    return data
-
-
-def _repeats_announced_step(data: dict[str, Any], announced: set[tuple[str, str]]) -> bool:
-    """Whether an event only repeats a step already read: a resource's outputs event says
-    nothing its pre-event for the same step did not (operation, diff, inputs), except for the
-    stack, whose outputs are only known then. Skipping those halves the work on a large log."""
-    pre = data.get("resourcePreEvent")
-    if isinstance(pre, dict) and isinstance(metadata := pre.get("metadata"), dict):
-        urn, op = metadata.get("urn"), metadata.get("op")
-        if isinstance(urn, str) and isinstance(op, str) and metadata.get("type") != STACK_TYPE:
-            announced.add((urn, op))
-        return False
-    outputs = data.get("resOutputsEvent")
-    if isinstance(outputs, dict) and isinstance(metadata := outputs.get("metadata"), dict):
-        return (metadata.get("urn"), metadata.get("op")) in announced
-    return False
-
-
-def _engine_event(where: str, data: dict[str, Any]) -> EngineEvent:
-    try:
-        return EngineEvent.from_json(data)
-    except ValueError as error:  # an operation or diff kind the engine does not define
-        raise UsageProblem(f"{where}: not a valid engine event: {error}") from None
-    except (AttributeError, TypeError):  # a field of the wrong JSON type
-        raise UsageProblem(
-            f"{where}: not a valid engine event (a field has the wrong type)"
-        ) from None
-
-
-def read_event_log(path: Path) -> Iterator[EngineEvent]:
-    """Parse an event log line by line; a malformed line is a usage error naming its number."""
-    return iter(_EventLog(path))
 
 
 @contextmanager
@@ -472,6 +639,14 @@ def load_change_set(path: Path, stack: str, version: str | None = None) -> Chang
     log = _EventLog(path)
     try:
         with _collector_paused():
-            return change_set_from_events(log, stack, version)
+            return _fold_log(log, stack, version)
     except MalformedEvent as problem:
         raise MalformedEvent(f"{path}:{log.line}: not a valid engine event: {problem}") from None
+
+
+def _fold_log(log: _EventLog, stack: str, version: str | None) -> ChangeSet:
+    """The fold and the decoded events it holds are freed on return, while the collector is
+    still paused: only the change set is left for it to scan when it resumes."""
+    fold = _Fold(stack)
+    log.fold_into(fold)
+    return fold.change_set(version)

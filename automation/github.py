@@ -279,6 +279,19 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def commenting_context(env: Mapping[str, str]) -> tuple[PullRequest, str]:
+    """The pull request to comment on and the token to do it with; a usage error (exit 2) when
+    either is missing. `preview --comment` checks this before it runs the preview."""
+    pull_request = pull_request_from_env(env)
+    token = env.get("GITHUB_TOKEN", "").strip()
+    if not token:
+        raise UsageProblem(
+            "GITHUB_TOKEN is not set: pass the job's token to this step "
+            "(env: GITHUB_TOKEN: ${{ github.token }}, with `pull-requests: write` permission)"
+        )
+    return pull_request, token
+
+
 def publish(markdown: str, env: Mapping[str, str], *, backoff: float = 1.0) -> Published:
     """Write the job summary, then upsert the PR comment.
 
@@ -286,16 +299,8 @@ def publish(markdown: str, env: Mapping[str, str], *, backoff: float = 1.0) -> P
     failure (fork PRs get a read-only token): the result carries a warning instead.
     """
     summary_written = write_step_summary(markdown, env)
-    pull_request = pull_request_from_env(env)
-    token = env.get("GITHUB_TOKEN", "")
-    if not token.strip():
-        raise UsageProblem(
-            "GITHUB_TOKEN is not set: pass the job's token to this step "
-            "(env: GITHUB_TOKEN: ${{ github.token }}, with `pull-requests: write` permission)"
-        )
-    comments = IssueComments(
-        pull_request.api_url, pull_request.repository, token.strip(), backoff=backoff
-    )
+    pull_request, token = commenting_context(env)
+    comments = IssueComments(pull_request.api_url, pull_request.repository, token, backoff=backoff)
     try:
         with comments:
             done = comments.upsert(pull_request.number, markdown)

@@ -8,6 +8,7 @@ the same plan and a plan diff shows only real changes.
 from __future__ import annotations
 
 import hashlib
+import json
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -126,7 +127,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
         elif typ == "docker:index/image:Image":
             image_name = str(inputs.get("imageName", name))
             repository = image_name.rsplit(":", 1)[0]
-            digest = hashlib.sha256(repr(sorted(inputs.items())).encode()).hexdigest()
+            # Derived from the inputs, as a rebuild with other build args gives another digest;
+            # canonical JSON, because nested inputs arrive in whatever order they resolved.
+            canonical = json.dumps(inputs, sort_keys=True, default=repr)
+            digest = hashlib.sha256(canonical.encode()).hexdigest()
             outputs |= {"repoDigest": f"{repository}@sha256:{digest}", "baseImageName": image_name}
             resource_id = f"sha256:{digest}"
         elif typ == "aws:ecs/cluster:Cluster":

@@ -253,6 +253,26 @@ def to_json(plan: Plan) -> dict[str, Any]:
     }
 
 
+def from_json(data: dict[str, Any]) -> Plan:
+    """A plan back from `to_json` (how a plan run in another process is handed over)."""
+    return Plan(
+        stack=data["stack"],
+        resources=[
+            PlannedResource(
+                urn=item["urn"],
+                type=item["type"],
+                name=item["name"],
+                parent=item["parent"] or "",
+                custom=not item["component"],
+                inputs=item["properties"],
+                protect=item["protect"],
+            )
+            for item in data["resources"]
+        ],
+        outputs=data["outputs"],
+    )
+
+
 def print_table(plan: Plan, console: Console) -> None:
     table = Table(
         title=f"Offline plan of stack {plan.stack} (mock engine: what `pulumi up` would create)",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -197,14 +197,20 @@ def classify(change: Change) -> Classification | None:
 
 
 def render_markdown(
-    change_set: ChangeSet, run_url: str | None = None, limit: int = COMMENT_LIMIT
+    change_set: ChangeSet,
+    run_url: str | None = None,
+    limit: int = COMMENT_LIMIT,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The pull-request comment for one stack's changes, at most `limit` characters long."""
+    """The pull-request comment for one stack's changes, at most `limit` characters long.
+
+    `notes` are short Markdown paragraphs (already escaped) shown under the title, such as what
+    an offline plan diff was compared with."""
     rows = sorted(
         (change for change in change_set.changes if is_shown(change)),
         key=lambda change: (_ROW_ORDER[change.operation], change.type, change.name),
     )
-    head = "\n\n".join(_head(change_set, rows, run_url))
+    head = "\n\n".join(_head(change_set, rows, run_url, notes))
     link = f"[the workflow run]({run_url})" if run_url else "the CI job's log"
     budget = limit - size(head) - _RESERVED - (size(run_url) if run_url else 0)
     shown: list[str] = []
@@ -238,7 +244,9 @@ def validate_run_url(url: str) -> str:
     return url
 
 
-def _head(change_set: ChangeSet, rows: list[Change], run_url: str | None) -> Iterator[str]:
+def _head(
+    change_set: ChangeSet, rows: list[Change], run_url: str | None, notes: Sequence[str]
+) -> Iterator[str]:
     stack = check_stack_name(change_set.stack)
     if run_url is not None:
         validate_run_url(run_url)
@@ -252,6 +260,7 @@ def _head(change_set: ChangeSet, rows: list[Change], run_url: str | None) -> Ite
             "without cloud credentials or state. It shows what the program declares; values "
             "only the cloud knows are unknown, and drift is not seen."
         )
+    yield from notes
     yield _counts(change_set, rows)
     outputs = [c for c in change_set.changes if c.type == STACK_TYPE and c.changed]
     if outputs:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pulumi.automation import EngineEvent
+
 from automation.errors import AutomationError
 from automation.pulumi_seam import (
     HistoryEntry,
@@ -70,6 +72,8 @@ class FakeStack:
     after_up: Callable[[Mapping[str, str]], None] | None = None
     up_calls: list[dict[str, str]] = field(default_factory=list)
     preview_calls: list[dict[str, str]] = field(default_factory=list)
+    # What `preview` delivers through `on_event`, as the Automation API would.
+    preview_events: list[EngineEvent] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     blocking: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -94,6 +98,9 @@ class FakeStack:
         self.preview_calls.append(dict(run_config))
         self.messages.append(message)
         on_output(f"Previewing update ({self.name})")
+        if on_event is not None:
+            for event in self.preview_events:
+                on_event(event)
         return RunSummary(changes={"update": 1, "same": 20})
 
     def up(

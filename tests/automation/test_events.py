@@ -12,7 +12,7 @@ from pulumi.automation.events import EngineEvent
 from automation.changes import Operation
 from automation.cli import main
 from automation.errors import UsageProblem
-from automation.events import change_set_from_events, load_change_set, mask, read_event_log
+from automation.events import change_set_from_events, event_to_json, load_change_set, mask
 from tests.automation.engine_events import (
     SECRET_SIG,
     fixture_logs,
@@ -242,8 +242,99 @@ def test_cli_exits_2_with_the_line_number(tmp_path: Path, capsys):
 
 def test_missing_file_and_wrong_stack_are_usage_problems(tmp_path: Path):
     with pytest.raises(UsageProblem, match="does not exist"):
-        list(read_event_log(tmp_path / "missing.jsonl"))
+        load_change_set(tmp_path / "missing.jsonl", "dev")
     log = write_log(tmp_path / "e.jsonl", steps("create", "aws:s3/bucket:Bucket", "b"))
     with pytest.raises(UsageProblem, match="preview of stack 'dev', not 'prod'"):
         load_change_set(log, "prod")
     assert load_change_set(log, "acme/alunos-api/dev").stack == "acme/alunos-api/dev"
+
+
+@pytest.mark.parametrize("log", FIXTURES, ids=lambda path: path.name)
+def test_sdk_event_objects_and_the_file_fold_alike_on_every_recorded_log(log: Path):
+    stack = _stack_of(log)
+    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    delivered = [EngineEvent.from_json(json.loads(line)) for line in lines]
+    assert change_set_from_events(delivered, stack) == load_change_set(log, stack)
+    # Back to the engine's JSON: the SDK reads it back to the same event.
+    for event in delivered:
+        again = event_to_json(EngineEvent.from_json(event_to_json(event)))
+        assert again == event_to_json(event)
+
+
+def test_event_to_json_writes_the_engines_field_names():
+    line = {
+        "sequence": 7,
+        "timestamp": 1,
+        "resOutputsEvent": {
+            "metadata": {
+                "op": "update",
+                "urn": "urn:pulumi:dev::p::aws:s3/bucket:Bucket::b",
+                "type": "aws:s3/bucket:Bucket",
+                "provider": "",
+                "old": {"type": "t", "urn": "u", "id": "i", "parent": "", "provider": ""},
+                "detailedDiff": {"tags.a": {"diffKind": "update", "inputDiff": True}},
+                "logical": True,
+            },
+            "planning": True,
+        },
+    }
+    converted = event_to_json(EngineEvent.from_json(line))
+    metadata = converted["resOutputsEvent"]["metadata"]
+    assert metadata["op"] == "update"
+    assert metadata["detailedDiff"] == {"tags.a": {"diffKind": "update", "inputDiff": True}}
+    assert metadata["old"]["id"] == "i"
+    assert "new" not in metadata
+    summary = {"sequence": 9, "timestamp": 1, "summaryEvent": {"PolicyPacks": {"p": "1"}}}
+    assert event_to_json(EngineEvent.from_json(summary))["summaryEvent"]["PolicyPacks"] == {
+        "p": "1"
+    }
+
+
+def test_a_log_the_fast_path_cannot_read_gives_the_same_change_set(tmp_path: Path):
+    """Lines whose fields come in another order (or after blanks) are decoded in full."""
+    events = [
+        *stack_events({"serviceUrl": "http://old"}, {"serviceUrl": "http://new"}),
+        *steps("update", "aws:ecs/service:Service", "api", old={"n": 1}, new={"n": 2}),
+        *steps(
+            "replace",
+            "aws:rds/instance:Instance",
+            "db",
+            old={"engineVersion": "15"},
+            new={"engineVersion": "16"},
+            diffs=["engineVersion"],
+        ),
+    ]
+    engine_order = write_log(tmp_path / "a.jsonl", events, reverse=True)
+    sorted_keys = tmp_path / "b.jsonl"
+    sorted_keys.write_text(
+        "".join(
+            "  " + json.dumps(json.loads(line), sort_keys=True) + "\n"
+            for line in engine_order.read_text().splitlines()
+        )
+    )
+    assert load_change_set(engine_order, "dev") == load_change_set(sorted_keys, "dev")
+
+
+def test_a_repeated_step_cut_off_mid_line_is_still_an_error(tmp_path: Path):
+    log = write_log(tmp_path / "e.jsonl", steps("create", "aws:s3/bucket:Bucket", "b"))
+    lines = log.read_text().splitlines(keepends=True)
+    assert '"resOutputsEvent"' in lines[2]
+    lines[2] = lines[2][: len(lines[2]) // 2]  # the outputs event, repeating the pre event
+    log.write_text("".join(lines[:3]))
+    with pytest.raises(UsageProblem, match=re.escape(f"{log}:3: not a JSON engine event")):
+        load_change_set(log, "dev")
+
+
+def test_json_only_the_standard_decoder_reads_still_reads_the_same(tmp_path: Path):
+    """NaN, integers beyond 64 bits and lone surrogates: valid for Python's decoder."""
+    log = write_log(
+        tmp_path / "e.jsonl",
+        steps("create", "aws:s3/bucket:Bucket", "b", new={"ratio": 0.5, "big": 1, "name": "x"}),
+    )
+    text = log.read_text()
+    text = text.replace('"ratio": 0.5', '"ratio": NaN').replace('"big": 1', f'"big": {10**30}')
+    log.write_text(text.replace('"name": "x"', '"name": "\\ud800"'))
+    (change,) = load_change_set(log, "dev").changes
+    assert change.properties["big"] == 10**30
+    assert change.properties["ratio"] != change.properties["ratio"]  # NaN
+    assert change.properties["name"] == "\ud800"
