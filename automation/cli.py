@@ -211,15 +211,16 @@ def _plan_diff(
     stack: str, repo: Path, ref: str, comment: bool, run_url: str | None, as_json: bool
 ) -> None:
     from automation.github import commenting_context, run_url_from_env
+    from automation.plan_comment import compose
     from automation.plan_diff import diff_against
-    from automation.render import check_stack_name, is_shown, render_markdown, validate_run_url
+    from automation.render import check_stack_name, is_shown, validate_run_url
 
     check_stack_name(stack)
     run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
     if comment:
         commenting_context(os.environ)  # fail before planning, not after
     found = diff_against(repo.resolve(), stack, ref)
-    markdown = render_markdown(found.change_set, run_url=run_url, notes=found.notes)
+    markdown = compose(found, repo.resolve(), run_url)
     shown = [change for change in found.change_set.changes if is_shown(change)]
     tally = Counter(str(change.operation) for change in shown)
     summary = ", ".join(f"{op} {n}" for op, n in sorted(tally.items())) or "no changes"
@@ -496,13 +497,8 @@ def cost(
     plan_ = offline.run(root, stack)
     region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
     table = costing.load_prices(prices or costing.price_file(region))
-    project_keys = {
-        key.split(":", 1)[1]: value
-        for key, value in config.values.items()
-        if key.startswith(f"{config.project}:")
-    }
     result = costing.estimate(
-        plan_, table, legacy=costing.legacy_footprint(project_keys), overrides=overrides
+        plan_, table, legacy=costing.legacy_footprint(config.project_values()), overrides=overrides
     )
     if as_json:
         emit_json(costing.to_json(result))

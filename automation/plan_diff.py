@@ -138,6 +138,7 @@ class Base:
 @dataclass
 class PlanDiff:
     base: Base
+    head: offline.Plan
     change_set: ChangeSet
     notes: list[str] = field(default_factory=list)
 
@@ -180,7 +181,7 @@ def diff_against(project_dir: Path, stack: str, ref: str) -> PlanDiff:
             if running is not None:
                 running.stop()
     change_set = diff_plans(base.plan, head, stack)
-    return PlanDiff(base=base, change_set=change_set, notes=_notes(base))
+    return PlanDiff(base=base, head=head, change_set=change_set, notes=_notes(base))
 
 
 def diff_plans(base: offline.Plan | None, head: offline.Plan, stack: str) -> ChangeSet:

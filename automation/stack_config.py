@@ -38,6 +38,11 @@ class StackConfig:
         name = key if ":" in key else f"{self.project}:{key}"
         return self.values.get(name, default)
 
+    def project_values(self) -> dict[str, Any]:
+        """This project's keys by short name (`cpu`), without the other namespaces."""
+        prefix = f"{self.project}:"
+        return {k[len(prefix) :]: v for k, v in self.values.items() if k.startswith(prefix)}
+
     def as_engine_config(self) -> dict[str, str]:
         """Values as the engine passes them to a program: strings, JSON for structures."""
         return {key: _engine_string(value) for key, value in self.values.items()}

@@ -281,3 +281,25 @@ def test_only_in_the_base_is_a_delete_and_bookkeeping_keys_are_no_change():
     assert changes["alunos-api-dev"].operation is Operation.SAME  # outputs unchanged
     markdown = render_markdown(diff_plans(base, head, "dev"))
     assert "[!CAUTION]" in markdown  # the database replaced, the log group deleted
+
+
+def test_the_comment_adds_the_cost_delta_and_the_policy_checks(published):
+    _, comments, _ = published
+    body = next(c["body"] for c in comments if c["body"].startswith("<!-- alunos-api:plan:dev -->"))
+    assert len(body) <= 65_536
+    cost = body[body.index("### Monthly cost: `dev`") :]
+    # Twice the tasks, each twice the size: the Fargate line of the estimate changes.
+    assert "vs base" in cost.splitlines()[0]
+    assert any("Fargate" in line and line.startswith("| ") for line in cost.splitlines())
+    assert "### Policy checks: `dev` (non-production): ✅" in body
+    assert body.index("Monthly cost") > body.index("changed resources")  # changes come first
+
+
+def test_a_base_without_the_stack_shows_the_head_estimate_and_checks(history):
+    from automation.plan_comment import compose
+
+    found = diff_against(history.path, "staging", "base")
+    body = compose(found, history.path, None)
+    assert body.startswith("<!-- alunos-api:plan:staging -->")
+    assert "Monthly" in body and "vs base" not in body
+    assert "### Policy checks: `staging`" in body
