@@ -301,5 +301,6 @@ def test_a_base_without_the_stack_shows_the_head_estimate_and_checks(history):
     found = diff_against(history.path, "staging", "base")
     body = compose(found, history.path, None)
     assert body.startswith("<!-- alunos-api:plan:staging -->")
-    assert "Monthly" in body and "vs base" not in body
+    assert "Monthly" in body
+    assert "vs base" not in body
     assert "### Policy checks: `staging`" in body
