@@ -18,12 +18,11 @@ _REPLACE_STEPS = ("create-replacement", "replace", "delete-replaced")
 
 
 def fixtures_dir() -> Path:
-    """The shared recorded event logs: `shared/` sits beside the repository (or a parent)."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "fixtures" / "pulumi-engine-events"
-        if candidate.is_dir():
-            return candidate
-    pytest.fail("shared/fixtures/pulumi-engine-events not found beside the repository")
+    """Real recorded engine event logs, kept in the repository (see their README for the source)."""
+    directory = Path(__file__).resolve().parents[1] / "fixtures" / "pulumi-engine-events"
+    if not any(directory.glob("*.jsonl")):
+        pytest.fail(f"no recorded event logs in {directory}")
+    return directory
 
 
 def fixture_logs() -> list[Path]:
