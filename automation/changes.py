@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# What every reader shows instead of a secret value (engine-marked or secret-looking).
+SECRET_MASK = "[secret]"  # noqa: S105 - the mask, not a secret
+
 
 class Operation(StrEnum):
     """What the engine will do to one resource; replace folds create/delete-replaced steps."""

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from pulumi.automation.events import BaseEvent, DiffKind, EngineEvent, OpType
 
-from automation.changes import Change, ChangeSet, Operation, urn_name, urn_type
+from automation.changes import SECRET_MASK, Change, ChangeSet, Operation, urn_name, urn_type
 from automation.errors import UsageProblem
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -39,7 +39,6 @@ ARCHIVE_SIGNATURE = "0def7320c3a5731c473e5ecbe6d01bc7"
 OUTPUT_VALUE_SIGNATURE = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
-SECRET = "[secret]"  # noqa: S105 (the mask shown instead of a secret)
 UNKNOWN_VALUE = "[unknown]"
 
 # Each engine step folds into the operation a reviewer cares about. The replacement steps all
@@ -120,7 +119,7 @@ def _mask_object(value: dict[str, Any]) -> Any:
         if key.startswith("__"):  # is_hidden_key
             continue
         if looks_secret(key) or (secret_pair and key == "value"):
-            masked[key] = SECRET
+            masked[key] = SECRET_MASK
         elif item.__class__ is str:
             masked[key] = _mask_text(item) if item == UNKNOWN or "@" in item else item
         elif item.__class__ in _PLAIN:
@@ -134,7 +133,7 @@ def _mask_text(value: str) -> str:
     if value == UNKNOWN:
         return UNKNOWN_VALUE
     if "@" in value and "://" in value:
-        return _URL_PASSWORD.sub(r"\1" + SECRET + "@", value)
+        return _URL_PASSWORD.sub(r"\1" + SECRET_MASK + "@", value)
     return value
 
 
@@ -156,7 +155,7 @@ def _mask_signature(value: Mapping[str, Any]) -> Any:
     if signature == OUTPUT_VALUE_SIGNATURE and not value.get("secret"):
         return mask(value["value"]) if "value" in value else UNKNOWN_VALUE
     # Secrets, secret output values, and any signature this reader does not know: never shown.
-    return SECRET
+    return SECRET_MASK
 
 
 def top_level_key(path: str) -> str:

@@ -25,12 +25,10 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from automation import stack_config
-from automation.changes import Change, ChangeSet, Operation
+from automation.changes import SECRET_MASK, Change, ChangeSet, Operation
 from automation.errors import UsageProblem
 
 ACCOUNT = "123456789012"
-SECRET = "[secret]"
-_SECRET_SIG = {rpc._special_sig_key: rpc._special_secret_sig}
 
 
 def _hex(*parts: str, length: int = 17) -> str:
@@ -46,7 +44,7 @@ def _clean(value: Any) -> Any:
     """Inputs as a reader expects them: secrets masked (they never leave the mock engine in
     clear), and integers back from the wire's doubles."""
     if rpc.is_rpc_secret(value):
-        return SECRET
+        return SECRET_MASK
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -350,5 +348,5 @@ async def _resolve_exports() -> dict[str, Any]:
     for name, value in exports.items():
         output = pulumi.Output.from_input(value)
         secret = await output.is_secret()
-        resolved[name] = SECRET if secret else await output.future()
+        resolved[name] = SECRET_MASK if secret else await output.future()
     return resolved

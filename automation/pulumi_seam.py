@@ -25,6 +25,7 @@ from pulumi import automation as auto
 from pulumi.automation import EngineEvent
 
 from automation.aws_credentials import CredentialsProblem, credentials_marker, credentials_message
+from automation.changes import SECRET_MASK
 from automation.errors import AutomationError, UsageProblem
 
 OnOutput = Callable[[str], None]
@@ -319,7 +320,7 @@ def translated(stack: str, action: str) -> Iterator[None]:
 
 def masked_outputs(outputs: Mapping[str, OutputValue]) -> dict[str, Any]:
     """Outputs fit to print: a secret output shows as `[secret]`, never its value."""
-    return {key: "[secret]" if out.secret else out.value for key, out in outputs.items()}
+    return {key: SECRET_MASK if out.secret else out.value for key, out in outputs.items()}
 
 
 def plain_outputs(outputs: Mapping[str, OutputValue]) -> dict[str, Any]:
