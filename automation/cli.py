@@ -267,7 +267,7 @@ def _production_in_stack_file(repo: Path, stack: str) -> bool:
     name = short_name(stack)
     if not (repo / f"Pulumi.{name}.yaml").exists():
         return False
-    return stack_config.load(repo, name).get("production") is True
+    return stack_config.load(repo, name).production
 
 
 def _build_version(repo: Path) -> BuildVersion:
@@ -512,7 +512,7 @@ def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Pa
     from automation import checks, offline, stack_config
 
     root = repo.resolve()
-    production = stack_config.load(root, stack).get("production") is True
+    production = stack_config.load(root, stack).production
     report = checks.run_checks(offline.run(root, stack), production=production)
     if as_json:
         emit_json(checks.to_json(report))

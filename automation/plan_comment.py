@@ -30,8 +30,7 @@ def extra_sections(found: PlanDiff, project_dir: Path) -> str:
         cost = cost_markdown(
             estimate(found.head, table, legacy=legacy_footprint(config.project_values()))
         )
-    production = config.get("production") is True
-    checks = check_markdown([run_checks(found.head, production=production)])
+    checks = check_markdown([run_checks(found.head, production=config.production)])
     return cost.rstrip("\n") + "\n\n" + checks.rstrip("\n") + "\n"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from automation.changes import SECRET_MASK
 from automation.errors import UsageProblem
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -37,6 +38,11 @@ class StackConfig:
         """A project key by its short name, or any fully qualified key."""
         name = key if ":" in key else f"{self.project}:{key}"
         return self.values.get(name, default)
+
+    @property
+    def production(self) -> bool:
+        """The stack's `production` flag: the guard rails every command applies to prod."""
+        return self.get("production") is True
 
     def project_values(self) -> dict[str, Any]:
         """This project's keys by short name (`cpu`), without the other namespaces."""
@@ -110,7 +116,7 @@ def load(project_dir: Path, stack: str) -> StackConfig:
             )
         if isinstance(value, dict) and set(value) == {"secure"}:
             secret_keys.append(qualified)
-            value = "[secret]"
+            value = SECRET_MASK
         values[qualified] = value
 
     for key, declaration in declared.items():

@@ -82,7 +82,7 @@ def run(request: Request, env: Environment) -> Report:
             f"nothing to select: no --tag or --instance-id given, and Pulumi.{short}.yaml sets "
             "neither legacyTags nor legacyInstanceIds"
         )
-    if request.skip_gates and config.get("production"):
+    if request.skip_gates and config.production:
         raise UsageProblem(
             f"--skip-gates is refused for stack {request.stack}: its config sets "
             "`production: true`; the gates must pass before production instances are touched"
