@@ -31,6 +31,7 @@ plan: setup
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 	$(RUN) hadolint app/Dockerfile
 
 typecheck: setup

@@ -1,1 +1,16 @@
-"""The CI tool: `python -m automation <command>` (see `python -m automation --help`)."""
+"""The CI tool: `python -m automation <command>` (see `python -m automation --help`).
+
+One package per capability; imports only go downward in this list (import-linter checks it,
+see `[tool.importlinter]` in pyproject.toml):
+
+- `cli`: the command line, the one module that knows every package below;
+- `decommission/`: retiring the legacy EC2 instances once the new service serves;
+- `pr/` and `deploy/` (independent of each other): what a pull request shows (engine events,
+  offline plan diff, Markdown, GitHub comments), and running Pulumi for real (the seam,
+  preview/up, verification, rollback);
+- `insights/`: what a plan costs, whether it passes the policy rules, what it looks like;
+- `offline/`: the program under Pulumi's mock engine, and its plan;
+- `release/`: which version and which stacks a run is about, and their configuration;
+- `changes` and `errors`: the change model every reader of a change set shares, and the errors
+  the CLI turns into exit codes.
+"""

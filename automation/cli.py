@@ -14,14 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from automation.deploy.interrupts import signals_raise
 from automation.errors import AutomationError, UsageProblem
-from automation.interrupts import signals_raise
 
 if TYPE_CHECKING:
-    from automation.deploy import DeployOutcome
-    from automation.github import Published
-    from automation.pulumi_seam import StackHandle
-    from automation.version import BuildVersion
+    from automation.deploy.pipeline import DeployOutcome
+    from automation.deploy.pulumi_seam import StackHandle
+    from automation.pr.github import Published
+    from automation.release.version import BuildVersion
 
 app = typer.Typer(
     name="python -m automation",
@@ -120,9 +120,9 @@ RunUrlOption = Annotated[
 
 
 def _preview_markdown(stack: str, events: Path, version: str | None, run_url: str | None) -> str:
-    from automation.events import load_change_set
-    from automation.github import run_url_from_env
-    from automation.render import check_stack_name, render_markdown
+    from automation.pr.events import load_change_set
+    from automation.pr.github import run_url_from_env
+    from automation.pr.render import check_stack_name, render_markdown
 
     change_set = load_change_set(events, check_stack_name(stack), version)
     return render_markdown(change_set, run_url=run_url or run_url_from_env(os.environ))
@@ -155,7 +155,7 @@ def _publish(markdown: str, stdout_is_json: bool = False, kind: str = "preview")
 
     The warning is also a `::warning::` workflow command (an annotation on the run), on stdout,
     or on stderr when stdout carries JSON (the runner reads commands from both)."""
-    from automation.github import publish, warning_command
+    from automation.pr.github import publish, warning_command
 
     published = publish(markdown, os.environ)
     if published.warning:
@@ -192,15 +192,15 @@ def plan(
     run_url: RunUrlOption = None,
 ) -> None:
     """Offline plan: run the program under the mock engine and show what it would create."""
-    from automation import offline
-    from automation import plan as planning
+    from automation.offline import engine
+    from automation.offline import plan as planning
 
     if diff_against is not None:
         _plan_diff(stack, repo, diff_against, comment, run_url, as_json)
         return
     if comment:
         raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
-    result = offline.run(repo.resolve(), stack)
+    result = engine.run(repo.resolve(), stack)
     if as_json:
         emit_json(planning.to_json(result))
     else:
@@ -210,10 +210,10 @@ def plan(
 def _plan_diff(
     stack: str, repo: Path, ref: str, comment: bool, run_url: str | None, as_json: bool
 ) -> None:
-    from automation.github import commenting_context, run_url_from_env
-    from automation.plan_comment import compose
-    from automation.plan_diff import diff_against
-    from automation.render import check_stack_name, is_shown, validate_run_url
+    from automation.pr.github import commenting_context, run_url_from_env
+    from automation.pr.plan_comment import compose
+    from automation.pr.plan_diff import diff_against
+    from automation.pr.render import check_stack_name, is_shown, validate_run_url
 
     check_stack_name(stack)
     run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
@@ -254,15 +254,15 @@ def _pulumi_line(line: str) -> None:
 
 
 def _open_stack(repo: Path, stack: str, org: str | None, create: bool) -> StackHandle:
-    from automation.pulumi_seam import LocalPulumi
+    from automation.deploy.pulumi_seam import LocalPulumi
 
     return LocalPulumi(repo.resolve(), org=org).open_stack(stack, create=create)
 
 
 def _production_in_stack_file(repo: Path, stack: str) -> bool:
     """The stack file's `production` flag, read without the Pulumi CLI (False if no file)."""
-    from automation import stack_config
-    from automation.deploy import short_name
+    from automation.deploy.pipeline import short_name
+    from automation.release import stack_config
 
     name = short_name(stack)
     if not (repo / f"Pulumi.{name}.yaml").exists():
@@ -271,7 +271,7 @@ def _production_in_stack_file(repo: Path, stack: str) -> bool:
 
 
 def _build_version(repo: Path) -> BuildVersion:
-    from automation.version import derive_version
+    from automation.release.version import derive_version
 
     return derive_version(
         repo.resolve(), warn=lambda message: err.print(Text(f"warning: {message}"))
@@ -291,7 +291,7 @@ def version(repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
 @app.command()
 def stack(as_json: JsonOption = False) -> None:
     """Which stacks this GitHub Actions run previews or deploys (from GITHUB_* variables)."""
-    from automation.ci_context import context_from_env, decide
+    from automation.release.ci_context import context_from_env, decide
 
     decision = decide(context_from_env())
     if as_json:
@@ -326,11 +326,11 @@ def preview(
     as_json: JsonOption = False,
 ) -> None:
     """Preview a stack with the version stamped (progress on stderr)."""
-    from automation import deploy
-    from automation.event_recorder import recording
-    from automation.github import commenting_context, run_url_from_env
-    from automation.render import check_stack_name, render_markdown, validate_run_url
-    from automation.updates import LockRetry
+    from automation.deploy import pipeline
+    from automation.deploy.updates import LockRetry
+    from automation.pr.event_recorder import recording
+    from automation.pr.github import commenting_context, run_url_from_env
+    from automation.pr.render import check_stack_name, render_markdown, validate_run_url
 
     if comment:  # everything the comment needs is checked before minutes of preview
         check_stack_name(stack)
@@ -339,11 +339,11 @@ def preview(
     build = _build_version(repo)
     handle = _open_stack(repo, stack, org, create)
     with signals_raise(), recording(events_out) as recorder:
-        summary = deploy.preview(
+        summary = pipeline.preview(
             handle,
             build,
-            console=deploy.Console(_say, _pulumi_line),
-            settings=deploy.DeploySettings(lock=LockRetry(retries=lock_retries)),
+            console=pipeline.Console(_say, _pulumi_line),
+            settings=pipeline.DeploySettings(lock=LockRetry(retries=lock_retries)),
             on_event=recorder if comment or events_out else None,
         )
     result: dict[str, Any] = {
@@ -388,21 +388,21 @@ def up(
     as_json: JsonOption = False,
 ) -> None:
     """Deploy the checked-out version to a stack, then verify it serves that version."""
-    from automation import deploy
-    from automation.updates import LockRetry
-    from automation.verify import VerifyTiming
+    from automation.deploy import pipeline
+    from automation.deploy.updates import LockRetry
+    from automation.deploy.verify import VerifyTiming
 
     build = _build_version(repo)
-    deploy.require_deployable(stack, build, production=_production_in_stack_file(repo, stack))
+    pipeline.require_deployable(stack, build, production=_production_in_stack_file(repo, stack))
     handle = _open_stack(repo, stack, org, create)
-    settings = deploy.DeploySettings(
+    settings = pipeline.DeploySettings(
         lock=LockRetry(retries=lock_retries),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
         rollback_on_failure=rollback_on_failure,
     )
     with signals_raise():  # Ctrl-C/SIGTERM while verifying: a clean exit 130/143, no traceback
-        outcome = deploy.up(
-            handle, build, console=deploy.Console(_say, _pulumi_line), settings=settings
+        outcome = pipeline.up(
+            handle, build, console=pipeline.Console(_say, _pulumi_line), settings=settings
         )
     _finish(outcome, as_json)
 
@@ -422,18 +422,18 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it."""
-    from automation import deploy
-    from automation.updates import LockRetry
-    from automation.verify import VerifyTiming
+    from automation.deploy import pipeline
+    from automation.deploy.updates import LockRetry
+    from automation.deploy.verify import VerifyTiming
 
     handle = _open_stack(repo, stack, org, False)
-    settings = deploy.DeploySettings(
+    settings = pipeline.DeploySettings(
         lock=LockRetry(retries=lock_retries),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
     )
     with signals_raise():
-        outcome = deploy.rollback(
-            handle, console=deploy.Console(_say, _pulumi_line), settings=settings, to=to
+        outcome = pipeline.rollback(
+            handle, console=pipeline.Console(_say, _pulumi_line), settings=settings, to=to
         )
     _finish(outcome, as_json)
 
@@ -454,7 +454,7 @@ def outputs(
     as_json: JsonOption = False,
 ) -> None:
     """The stack's outputs; secret outputs are masked, never printed."""
-    from automation.pulumi_seam import masked_outputs
+    from automation.deploy.pulumi_seam import masked_outputs
 
     shown = masked_outputs(_open_stack(repo, stack, org, False).outputs())
     if as_json:
@@ -488,13 +488,14 @@ def cost(
     ] = None,
 ) -> None:
     """Monthly cost estimate from the offline plan, with the legacy EC2 footprint beside it."""
-    from automation import cost as costing
-    from automation import offline, stack_config
+    from automation.insights import cost as costing
+    from automation.offline import engine
+    from automation.release import stack_config
 
     overrides = costing.parse_assumptions(assume or [])
     root = repo.resolve()
     config = stack_config.load(root, stack)
-    plan_ = offline.run(root, stack)
+    plan_ = engine.run(root, stack)
     region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
     table = costing.load_prices(prices or costing.price_file(region))
     result = costing.estimate(
@@ -509,11 +510,13 @@ def cost(
 @app.command()
 def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Path(".")) -> None:
     """Security and reliability rules over the offline plan (exit 1 on a violation)."""
-    from automation import checks, offline, stack_config
+    from automation.insights import checks
+    from automation.offline import engine
+    from automation.release import stack_config
 
     root = repo.resolve()
     production = stack_config.load(root, stack).production
-    report = checks.run_checks(offline.run(root, stack), production=production)
+    report = checks.run_checks(engine.run(root, stack), production=production)
     if as_json:
         emit_json(checks.to_json(report))
     else:
@@ -538,10 +541,10 @@ def diagram(
     repo: RepoOption = Path("."),
 ) -> None:
     """Architecture diagram (Mermaid) of a stack, drawn from its offline plan."""
-    from automation import diagram as drawing
-    from automation import offline
+    from automation.insights import diagram as drawing
+    from automation.offline import engine
 
-    planned = offline.run(repo.resolve(), stack)
+    planned = engine.run(repo.resolve(), stack)
     text = drawing.mermaid(planned) if raw else drawing.markdown(planned)
     if readme is not None:
         try:

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from automation.events import load_change_set
-from automation.render import render_markdown, size
+from automation.pr.events import load_change_set
+from automation.pr.render import render_markdown, size
 
 STACK_URN = "urn:pulumi:dev::alunos-api::pulumi:pulumi:Stack::alunos-api-dev"
 TYPES = [

@@ -12,8 +12,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from automation.aws_credentials import boto_credentials_marker, credentials_message
-from automation.verify import DEFAULT_POLLING, Polling
+from automation.deploy.aws_credentials import boto_credentials_marker, credentials_message
+from automation.deploy.verify import DEFAULT_POLLING, Polling
 
 # Standard retries ride out throttling (a fleet-wide scan makes many describe calls).
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})

@@ -13,12 +13,6 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automation import stack_config
-from automation.aws_credentials import (
-    CredentialsProblem,
-    boto_credentials_marker,
-    credentials_message,
-)
 from automation.decommission import gates
 from automation.decommission.aws import Aws, Waits, describe_error
 from automation.decommission.execute import execute, planned_actions
@@ -27,9 +21,15 @@ from automation.decommission.report import InstanceReport, Report
 from automation.decommission.selection import Selection, Selectors, select, selectors_from
 from automation.decommission.steps import Context
 from automation.decommission.survey import survey
+from automation.deploy.aws_credentials import (
+    CredentialsProblem,
+    boto_credentials_marker,
+    credentials_message,
+)
+from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
+from automation.deploy.verify import VerifyTiming
 from automation.errors import AutomationError, UsageProblem
-from automation.pulumi_seam import StackHandle, validate_stack_name
-from automation.verify import VerifyTiming
+from automation.release import stack_config
 
 FINISHED_STATES = frozenset({"terminated", "shutting-down"})
 

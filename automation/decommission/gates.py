@@ -1,9 +1,9 @@
 """The gates: nothing legacy is touched unless the new service demonstrably serves.
 
-They are the post-deploy verification (`automation.verify`): ECS service steady with running =
-desired, ALB targets healthy, `GET <url>/health` 200, `/version` equal to the deployed version.
-The identifiers come from flags, or from the stack outputs through the Pulumi seam for whatever
-the flags leave out; so with every flag given the command needs no Pulumi CLI at all.
+They are the post-deploy verification (`automation.deploy.verify`): ECS service steady with
+running = desired, ALB targets healthy, `GET <url>/health` 200, `/version` equal to the deployed
+version. The identifiers come from flags, or from the stack outputs through the Pulumi seam for
+whatever the flags leave out; so with every flag given the command needs no Pulumi CLI at all.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import boto3
 
+from automation.deploy.interrupts import Interrupted
+from automation.deploy.pulumi_seam import StackHandle, plain_outputs
+from automation.deploy.verify import VerificationReport, VerifyTiming, verify_deployment
 from automation.errors import AutomationError, UsageProblem
-from automation.interrupts import Interrupted
-from automation.pulumi_seam import StackHandle, plain_outputs
-from automation.verify import VerificationReport, VerifyTiming, verify_deployment
 from infra import outputs as names
 
 # Stack output -> the flag that gives it instead.

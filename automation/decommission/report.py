@@ -19,7 +19,7 @@ from rich.table import Table
 from automation.decommission.execute import Action
 from automation.decommission.plan import Options, Status
 from automation.decommission.selection import Selectors
-from automation.verify import VerificationReport
+from automation.deploy.verify import VerificationReport
 
 SCHEMA = 1
 STYLES = {

@@ -18,7 +18,7 @@ from typing import Any
 from automation.decommission.aws import chunks
 from automation.decommission.progress import KEEP_TAG, Progress
 from automation.errors import UsageProblem
-from automation.stack_config import StackConfig
+from automation.release.stack_config import StackConfig
 
 INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 FILTER_VALUES_PER_CALL = 200  # the EC2 limit on the values of one filter

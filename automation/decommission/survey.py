@@ -16,14 +16,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automation.aws_credentials import (
+from automation.decommission.aws import Aws, chunks, describe_error, error_code
+from automation.decommission.progress import SOURCE_INSTANCE, parse_time
+from automation.decommission.selection import Instance
+from automation.deploy.aws_credentials import (
     CredentialsProblem,
     boto_credentials_marker,
     credentials_message,
 )
-from automation.decommission.aws import Aws, chunks, describe_error, error_code
-from automation.decommission.progress import SOURCE_INSTANCE, parse_time
-from automation.decommission.selection import Instance
 from automation.errors import AutomationError
 
 AUTO_SCALING_IDS_PER_CALL = 50

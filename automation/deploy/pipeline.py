@@ -13,10 +13,9 @@ from typing import Any
 
 import boto3
 
-from automation import updates
-from automation.errors import AutomationError, UsageProblem
-from automation.interrupts import Interrupted
-from automation.pulumi_seam import (
+from automation.deploy import updates
+from automation.deploy.interrupts import Interrupted
+from automation.deploy.pulumi_seam import (
     CommandFailed,
     OnEvent,
     OnOutput,
@@ -24,16 +23,17 @@ from automation.pulumi_seam import (
     StackHandle,
     plain_outputs,
 )
-from automation.rollback import (
+from automation.deploy.rollback import (
     Deployed,
     choose_target,
     deployed_versions,
     history_entries,
     image_digest,
 )
-from automation.updates import LockRetry, Say, qualified, run_preview, run_up, stamp
-from automation.verify import VerificationReport, VerifyTiming, verify_deployment
-from automation.version import BuildVersion
+from automation.deploy.updates import LockRetry, Say, qualified, run_preview, run_up, stamp
+from automation.deploy.verify import VerificationReport, VerifyTiming, verify_deployment
+from automation.errors import AutomationError, UsageProblem
+from automation.release.version import BuildVersion
 from infra import outputs as names
 
 # Production is the `production` flag of the stack's config; a stack named prod is production

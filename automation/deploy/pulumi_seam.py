@@ -24,8 +24,12 @@ from typing import Any, Protocol
 from pulumi import automation as auto
 from pulumi.automation import EngineEvent
 
-from automation.aws_credentials import CredentialsProblem, credentials_marker, credentials_message
 from automation.changes import SECRET_MASK
+from automation.deploy.aws_credentials import (
+    CredentialsProblem,
+    credentials_marker,
+    credentials_message,
+)
 from automation.errors import AutomationError, UsageProblem
 
 OnOutput = Callable[[str], None]

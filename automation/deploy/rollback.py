@@ -15,14 +15,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automation.aws_credentials import (
+from automation.deploy.aws_credentials import (
     CredentialsProblem,
     boto_credentials_marker,
     credentials_message,
 )
+from automation.deploy.pulumi_seam import HistoryEntry, StackHandle
+from automation.deploy.updates import CREATED, IMAGE_TAG, REVISION, VERSION, qualified
 from automation.errors import AutomationError, UsageProblem
-from automation.pulumi_seam import HistoryEntry, StackHandle
-from automation.updates import CREATED, IMAGE_TAG, REVISION, VERSION, qualified
 
 HISTORY_PAGE_SIZE = 100
 HISTORY_MAX_PAGES = 10  # the last 1,000 operations

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from automation import interrupts
+from automation.deploy import interrupts
+from automation.deploy.interrupts import Background, Interrupted, signals_ignored, signals_raise
+from automation.deploy.pulumi_seam import OnEvent, OnOutput, RunSummary, StackHandle, StackLocked
 from automation.errors import AutomationError
-from automation.interrupts import Background, Interrupted, signals_ignored, signals_raise
-from automation.pulumi_seam import OnEvent, OnOutput, RunSummary, StackHandle, StackLocked
-from automation.version import BuildVersion
+from automation.release.version import BuildVersion
 
 VERSION = "version"
 IMAGE_TAG = "imageTag"

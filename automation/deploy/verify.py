@@ -31,7 +31,7 @@ import boto3
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from automation.aws_credentials import boto_credentials_marker, credentials_message
+from automation.deploy.aws_credentials import boto_credentials_marker, credentials_message
 from infra import outputs as names
 
 Sleep = Callable[[float], None]

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from automation.errors import UsageProblem
-from automation.offline import Plan, PlannedResource
+from automation.offline.engine import Plan, PlannedResource
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
 

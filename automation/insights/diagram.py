@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from automation.errors import UsageProblem
-from automation.offline import Plan, PlannedResource
+from automation.offline.engine import Plan, PlannedResource
 
 _ESCAPES = {
     "#": "#35;",

@@ -24,9 +24,9 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from automation import stack_config
 from automation.changes import SECRET_MASK, Change, ChangeSet, Operation
 from automation.errors import UsageProblem
+from automation.release import stack_config
 
 ACCOUNT = "123456789012"
 
@@ -74,7 +74,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return {"name": self.region, "region": self.region}
         raise NotImplementedError(
             f"the offline engine has no mock for the data source {args.token}; add one in "
-            "automation/offline.py so plans stay faithful"
+            "automation/offline/engine.py so plans stay faithful"
         )
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:

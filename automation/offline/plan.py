@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from automation.offline import Plan, PlannedResource
+from automation.offline.engine import Plan, PlannedResource
 
 Summary = Callable[[dict[str, Any]], str]
 

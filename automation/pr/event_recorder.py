@@ -21,7 +21,7 @@ from pulumi.automation import EngineEvent
 
 from automation.changes import ChangeSet
 from automation.errors import UsageProblem
-from automation.events import (
+from automation.pr.events import (
     FAILED_EVENT,
     OUTPUTS_EVENT,
     PRE_EVENT,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from automation import stack_config
-from automation.checks import check_markdown, run_checks
-from automation.cost import (
+from automation.insights.checks import check_markdown, run_checks
+from automation.insights.cost import (
     cost_delta_markdown,
     cost_markdown,
     estimate,
@@ -15,8 +14,9 @@ from automation.cost import (
     load_prices,
     price_file,
 )
-from automation.plan_diff import PlanDiff
-from automation.render import COMMENT_LIMIT, render_markdown, size
+from automation.pr.plan_diff import PlanDiff
+from automation.pr.render import COMMENT_LIMIT, render_markdown, size
+from automation.release import stack_config
 
 
 def extra_sections(found: PlanDiff, project_dir: Path) -> str:

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import automation
-from automation import offline, plan
 from automation.changes import Change, ChangeSet, Operation
 from automation.errors import AutomationError, UsageProblem
-from automation.events import STACK_TYPE, is_hidden_key, mask
-from automation.render import code, escape
+from automation.offline import engine, plan
+from automation.pr.events import STACK_TYPE, is_hidden_key, mask
+from automation.pr.render import code, escape
 
 # Input properties whose change makes the provider replace the resource (create the new one, then
 # delete the old), for the resource types this program declares. Source: the `ForceNew` attributes
@@ -131,14 +131,14 @@ class Base:
     ref: str
     commit: str
     status: BaseStatus
-    plan: offline.Plan | None = None
+    plan: engine.Plan | None = None
     problem: str | None = None  # why the base did not plan (FAILED)
 
 
 @dataclass
 class PlanDiff:
     base: Base
-    head: offline.Plan
+    head: engine.Plan
     change_set: ChangeSet
     notes: list[str] = field(default_factory=list)
 
@@ -174,7 +174,7 @@ def diff_against(project_dir: Path, stack: str, ref: str) -> PlanDiff:
         try:
             # Through the same JSON as the base's plan, so equal inputs compare equal.
             head = plan.from_json(
-                json.loads(json.dumps(plan.to_json(offline.run(project_dir, stack)), default=str))
+                json.loads(json.dumps(plan.to_json(engine.run(project_dir, stack)), default=str))
             )
             base = _base(ref, commit, base_dir, stack, running)
         finally:
@@ -184,7 +184,7 @@ def diff_against(project_dir: Path, stack: str, ref: str) -> PlanDiff:
     return PlanDiff(base=base, head=head, change_set=change_set, notes=_notes(base))
 
 
-def diff_plans(base: offline.Plan | None, head: offline.Plan, stack: str) -> ChangeSet:
+def diff_plans(base: engine.Plan | None, head: engine.Plan, stack: str) -> ChangeSet:
     """The structural difference of two plans of one stack (no base: everything is created)."""
     old = {resource.urn: resource for resource in base.resources} if base else {}
     new = {resource.urn: resource for resource in head.resources}
@@ -223,7 +223,7 @@ def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def _change(
-    resource: offline.PlannedResource, operation: Operation, changed: list[str] | None = None
+    resource: engine.PlannedResource, operation: Operation, changed: list[str] | None = None
 ) -> Change:
     return Change(
         urn=resource.urn,
@@ -236,7 +236,7 @@ def _change(
     )
 
 
-def _stack_change(base: offline.Plan, head: offline.Plan) -> Change:
+def _stack_change(base: engine.Plan, head: engine.Plan) -> Change:
     """The stack itself, naming the outputs that differ (never their values)."""
     changed = differing_keys(base.outputs, head.outputs)
     urn = _stack_urn(head) or _stack_urn(base) or ""
@@ -249,7 +249,7 @@ def _stack_change(base: offline.Plan, head: offline.Plan) -> Change:
     )
 
 
-def _stack_urn(planned: offline.Plan) -> str | None:
+def _stack_urn(planned: engine.Plan) -> str | None:
     """`urn:pulumi:STACK::PROJECT::pulumi:pulumi:Stack::PROJECT-STACK`, from any resource's URN."""
     for resource in planned.resources:
         parts = resource.urn.split("::", 2)
@@ -351,7 +351,7 @@ class _BasePlan:
     def start(cls, base_dir: Path, stack: str) -> _BasePlan:
         # This working tree's automation code plans the base: `-m` puts the working directory
         # first on sys.path, so the base's own automation/ (if any) is never imported; the base
-        # program's `infra` package is put first by offline.run.
+        # program's `infra` package is put first by engine.run.
         code_root = Path(automation.__file__).resolve().parent.parent
         python_path = os.pathsep.join(
             [str(code_root), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -368,7 +368,7 @@ class _BasePlan:
             )
         )
 
-    def result(self) -> tuple[offline.Plan | None, str | None]:
+    def result(self) -> tuple[engine.Plan | None, str | None]:
         """The base's plan, or why there is none."""
         try:
             out, err = self.process.communicate(timeout=BASE_PLAN_TIMEOUT)

@@ -20,7 +20,7 @@ from typing import Any
 
 from automation.changes import Change, ChangeSet, Operation
 from automation.errors import UsageProblem
-from automation.events import STACK_TYPE, looks_secret, mask
+from automation.pr.events import STACK_TYPE, looks_secret, mask
 
 COMMENT_LIMIT = 65_536
 """GitHub's maximum comment body, in characters (counted here in UTF-16 units, the stricter)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from automation.errors import UsageProblem
-from automation.version import is_release_tag
+from automation.release.version import is_release_tag
 
 MAIN_BRANCH = "main"
 TAG_PREFIX = "refs/tags/"

@@ -15,8 +15,7 @@ from typing import Any
 
 from pulumi.automation import EngineEvent
 
-from automation.errors import AutomationError
-from automation.pulumi_seam import (
+from automation.deploy.pulumi_seam import (
     HistoryEntry,
     OnEvent,
     OnOutput,
@@ -24,6 +23,7 @@ from automation.pulumi_seam import (
     RunSummary,
     StackLocked,
 )
+from automation.errors import AutomationError
 
 PROJECT = "alunos-api"
 

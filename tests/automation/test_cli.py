@@ -9,11 +9,11 @@ from functools import partial
 import pytest
 
 from automation import cli
-from automation.aws_credentials import CredentialsProblem, credentials_message
 from automation.cli import main
-from automation.updates import LockRetry
+from automation.deploy.aws_credentials import CredentialsProblem, credentials_message
+from automation.deploy.updates import LockRetry
+from tests.automation.deploy.test_pulumi_seam import FakeCli, history_json
 from tests.automation.fakes import FakeStack, deployed, key, outputs_for
-from tests.automation.test_pulumi_seam import FakeCli, history_json
 
 SECRET = "hunter2-database-password"
 
@@ -146,7 +146,9 @@ def test_a_locked_stack_is_retried_then_gives_up(opened, dev_repo, capsys, monke
     holder, _ = opened
     holder["stack"].locked_times = 99
     sleeps: list[float] = []
-    monkeypatch.setattr("automation.updates.LockRetry", partial(LockRetry, sleep=sleeps.append))
+    monkeypatch.setattr(
+        "automation.deploy.updates.LockRetry", partial(LockRetry, sleep=sleeps.append)
+    )
     code = main(
         [
             "up",

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from automation import offline
-from automation.offline import Plan, PlannedResource
+from automation.offline import engine
+from automation.offline.engine import Plan, PlannedResource
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,13 +46,13 @@ class PlanView:
 @pytest.fixture(scope="session")
 def dev() -> PlanView:
     """The dev stack as its config file describes it (planned once per test session)."""
-    return PlanView(offline.run(ROOT, "dev"))
+    return PlanView(engine.run(ROOT, "dev"))
 
 
 @pytest.fixture(scope="session")
 def prod() -> PlanView:
     """The prod stack as its config file describes it."""
-    return PlanView(offline.run(ROOT, "prod"))
+    return PlanView(engine.run(ROOT, "prod"))
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def stack_plan(tmp_path: Path) -> Callable[..., PlanView]:
             else:
                 config[qualified] = value
         (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(source))
-        return PlanView(offline.run(project, stack))
+        return PlanView(engine.run(project, stack))
 
     return run
 
@@ -88,7 +88,7 @@ def run_component(build: Callable[[], object], config: dict[str, str] | None = N
         build()
 
     return PlanView(
-        offline.execute(
+        engine.execute(
             program,
             project="alunos-api",
             stack="test",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from automation import plan as plan_table
+from automation.offline import plan as plan_table
 from infra import outputs
 from tests.infra.conftest import PlanView
 

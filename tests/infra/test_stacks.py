@@ -146,9 +146,9 @@ def test_version_tags_only_on_deploy_scoped_resources(dev: PlanView) -> None:
 def test_plan_is_deterministic(dev: PlanView) -> None:
     from pathlib import Path
 
-    from automation import offline
+    from automation.offline import engine
 
-    again = offline.run(Path(__file__).resolve().parents[2], "dev")
+    again = engine.run(Path(__file__).resolve().parents[2], "dev")
     assert [(r.urn, r.inputs) for r in again.resources] == [
         (r.urn, r.inputs) for r in dev.plan.resources
     ]

@@ -29,11 +29,11 @@ from botocore.exceptions import ClientError
 
 from automation.decommission.aws import Waits
 from automation.decommission.command import Environment
-from automation.verify import Polling, VerifyTiming
+from automation.deploy.verify import Polling, VerifyTiming
 from infra import outputs as names
 from tests.automation.conftest import REGION, FakeService, make_service, make_target_group, unique
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 READ_PREFIXES = ("Describe", "List", "Get")
 _MODELS = botocore.loaders.create_loader()
 

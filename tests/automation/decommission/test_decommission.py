@@ -14,7 +14,7 @@ from automation.decommission.plan import Options, Status
 from automation.decommission.report import Report
 from infra import outputs as names
 from tests.automation.conftest import FakeService, unique
-from tests.automation.legacy_fleet import (
+from tests.automation.decommission.legacy_fleet import (
     ApiCalls,
     Clock,
     Fleet,

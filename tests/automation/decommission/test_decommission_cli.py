@@ -11,10 +11,10 @@ import pytest
 
 from automation import cli
 from automation.cli import main
+from automation.deploy.pulumi_seam import INSTALL_PULUMI
 from automation.errors import AutomationError
-from automation.pulumi_seam import INSTALL_PULUMI
 from tests.automation.conftest import FakeService, make_service
-from tests.automation.legacy_fleet import (
+from tests.automation.decommission.legacy_fleet import (
     ApiCalls,
     Clock,
     Fleet,

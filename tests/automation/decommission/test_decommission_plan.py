@@ -12,7 +12,7 @@ from automation.decommission.progress import BACKUP, STOPPED_AT, format_time
 from automation.decommission.selection import Instance, selectors_from
 from automation.decommission.survey import Address, Backup, Group, Protection, Survey, SurveyFailure
 from automation.errors import UsageProblem
-from automation.stack_config import StackConfig
+from automation.release.stack_config import StackConfig
 
 NOW = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
 LAUNCHED = datetime(2024, 1, 1, tzinfo=UTC)

@@ -2,12 +2,12 @@
 
 import pytest
 
-from automation.deploy import Console, DeploySettings, require_deployable, rollback, up
+from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
+from automation.deploy.pulumi_seam import CommandFailed
+from automation.deploy.updates import LockRetry
+from automation.deploy.verify import Polling, VerifyTiming
 from automation.errors import AutomationError, UsageProblem
-from automation.pulumi_seam import CommandFailed
-from automation.updates import LockRetry
-from automation.verify import Polling, VerifyTiming
-from automation.version import BuildVersion
+from automation.release.version import BuildVersion
 from infra import outputs as names
 from tests.automation.fakes import FakeStack, deployed, key
 

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from automation.aws_credentials import CredentialsProblem
-from automation.errors import AutomationError, UsageProblem
-from automation.pulumi_seam import (
+from automation.deploy.aws_credentials import CredentialsProblem
+from automation.deploy.pulumi_seam import (
     CommandFailed,
     LocalPulumi,
     StackLocked,
     masked_outputs,
     translated,
 )
+from automation.errors import AutomationError, UsageProblem
 
-HERE = Path(__file__).parent
+SHARED = Path(__file__).resolve().parents[1]  # tests/automation: the stand-in pulumi and its data
 STAMPS = {"alunos-api:version": "1.2.3", "alunos-api:rollbackImage": ""}
 STACK_FILE = "config:\n  aws:region: us-east-2\n"
 
@@ -35,7 +35,7 @@ class FakeCli:
         bin_dir.mkdir()
         script = bin_dir / "pulumi"
         script.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "fake_pulumi_cli.py"}" "$@"\n'
+            f'#!/bin/sh\nexec "{sys.executable}" "{SHARED / "fake_pulumi_cli.py"}" "$@"\n'
         )
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
         self.log = root / "calls.jsonl"
@@ -291,7 +291,7 @@ def test_preview_streams_engine_events_and_reads_the_summary(project, cli, monke
     """A recorded engine event log, replayed through the SDK's own event-log watcher."""
     monkeypatch.setenv("FAKE_PULUMI_VERSION", "3.200.0")
     monkeypatch.setenv(
-        "FAKE_PULUMI_EVENTS", str(HERE / "data" / "engine-events-up-interrupted.jsonl")
+        "FAKE_PULUMI_EVENTS", str(SHARED / "data" / "engine-events-up-interrupted.jsonl")
     )
     events = []
     summary = (

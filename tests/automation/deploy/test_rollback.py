@@ -1,12 +1,12 @@
 import pytest
 
-from automation.errors import AutomationError, UsageProblem
-from automation.rollback import (
+from automation.deploy.rollback import (
     choose_target,
     deployed_versions,
     history_entries,
     image_digest,
 )
+from automation.errors import AutomationError, UsageProblem
 from tests.automation.conftest import make_repository, push_image
 from tests.automation.fakes import PROJECT, FakeStack, deployed, key
 

@@ -4,11 +4,11 @@ import threading
 
 import pytest
 
+from automation.deploy.interrupts import Interrupted
+from automation.deploy.pulumi_seam import StackLocked
+from automation.deploy.updates import LockRetry, run_preview, run_up, stamp
 from automation.errors import AutomationError
-from automation.interrupts import Interrupted
-from automation.pulumi_seam import StackLocked
-from automation.updates import LockRetry, run_preview, run_up, stamp
-from automation.version import BuildVersion
+from automation.release.version import BuildVersion
 from tests.automation.fakes import FakeStack, key
 
 BUILD = BuildVersion(
@@ -142,7 +142,7 @@ def test_a_signal_while_waiting_for_the_lock_exits_without_cancelling():
 def test_a_signal_delivered_to_the_worker_thread_still_interrupts_promptly():
     """The kernel may hand a process signal to any thread: the main thread must still act on it
     while the update runs, not once it ends."""
-    from automation.interrupts import Background, signals_raise
+    from automation.deploy.interrupts import Background, signals_raise
 
     worker: list[int] = []
     release = threading.Event()

@@ -4,7 +4,7 @@ import boto3
 import httpx
 import pytest
 
-from automation.verify import (
+from automation.deploy.verify import (
     Polling,
     VerifyTiming,
     check_health,

@@ -14,16 +14,16 @@ from typing import Any
 
 import yaml
 
-from automation import offline
-from automation.offline import Plan, PlannedResource
+from automation.offline import engine
+from automation.offline.engine import Plan, PlannedResource
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @functools.cache
 def plan(stack: str) -> Plan:
     """The stack as its config file describes it (shared by every test: do not mutate)."""
-    return offline.run(ROOT, stack)
+    return engine.run(ROOT, stack)
 
 
 @functools.cache
@@ -42,7 +42,7 @@ def _variant(stack: str, overrides_json: str) -> Plan:
             source["config"][qualified] = value
     (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(source))
     try:
-        return offline.run(project, stack)
+        return engine.run(project, stack)
     finally:
         shutil.rmtree(project)
 

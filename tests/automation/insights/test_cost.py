@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from automation import cost
 from automation.cli import main
-from automation.cost import Estimate, Line, PriceTable
 from automation.errors import UsageProblem
-from tests.automation.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
+from automation.insights import cost
+from automation.insights.cost import Estimate, Line, PriceTable
+from tests.automation.insights.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
 
 SERVICE = "aws:ecs/service:Service"
 

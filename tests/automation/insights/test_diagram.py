@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from automation import diagram
 from automation.cli import main
 from automation.errors import UsageProblem
-from tests.automation.know_before import (
+from automation.insights import diagram
+from tests.automation.insights.know_before import (
     DEV_HTTPS_NAT_EXISTING_DB,
     PROD_WITH_RDS,
     ROOT,

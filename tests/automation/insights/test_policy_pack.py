@@ -23,10 +23,10 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from automation.offline import Plan
+from automation.offline.engine import Plan
 from policy import pack
 from policy.rules import RULES
-from tests.automation.know_before import ROOT, VIOLATIONS, stack_plan, violating_plan
+from tests.automation.insights.know_before import ROOT, VIOLATIONS, stack_plan, violating_plan
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])

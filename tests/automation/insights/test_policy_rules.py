@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from automation import checks
 from automation.cli import main
+from automation.insights import checks
 from infra import validation
 from policy import rules
 from policy.rules import RULES, Context, Resource
-from tests.automation.know_before import (
+from tests.automation.insights.know_before import (
     VIOLATIONS,
     edit_container,
     edited,
@@ -174,12 +174,12 @@ def test_check_command_exit_codes(
     assert main(["check", "--stack", "prod"]) == 0
     assert capsys.readouterr().out == "check prod (production): all 13 rules passed\n"
 
-    from automation import offline
+    from automation.offline import engine
 
     bad = violating_plan(
         "prod", "aws:cloudwatch/logGroup:LogGroup", None, lambda i: i.pop("retentionInDays")
     )
-    monkeypatch.setattr(offline, "run", lambda root, stack: bad)
+    monkeypatch.setattr(engine, "run", lambda root, stack: bad)
     assert main(["check", "--stack", "prod", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert [v["rule"] for v in document["violations"]] == ["log-retention"]

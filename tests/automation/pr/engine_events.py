@@ -19,7 +19,7 @@ _REPLACE_STEPS = ("create-replacement", "replace", "delete-replaced")
 
 def fixtures_dir() -> Path:
     """Real recorded engine event logs, kept in the repository (see their README for the source)."""
-    directory = Path(__file__).resolve().parents[1] / "fixtures" / "pulumi-engine-events"
+    directory = Path(__file__).resolve().parents[2] / "fixtures" / "pulumi-engine-events"
     if not any(directory.glob("*.jsonl")):
         pytest.fail(f"no recorded event logs in {directory}")
     return directory

@@ -12,8 +12,8 @@ from pulumi.automation.events import EngineEvent
 from automation.changes import Operation
 from automation.cli import main
 from automation.errors import UsageProblem
-from automation.events import change_set_from_events, event_to_json, load_change_set, mask
-from tests.automation.engine_events import (
+from automation.pr.events import change_set_from_events, event_to_json, load_change_set, mask
+from tests.automation.pr.engine_events import (
     SECRET_SIG,
     fixture_logs,
     fixtures_dir,

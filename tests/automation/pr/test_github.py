@@ -10,14 +10,14 @@ import pytest
 
 from automation.cli import main
 from automation.errors import AutomationError, UsageProblem
-from automation.github import (
+from automation.pr.github import (
     IssueComments,
     pull_request_from_env,
     run_url_from_env,
     warning_command,
 )
-from tests.automation.engine_events import SECRET_SIG, steps, write_log
-from tests.automation.fake_github import TOKEN, FakeGitHub
+from tests.automation.pr.engine_events import SECRET_SIG, steps, write_log
+from tests.automation.pr.fake_github import TOKEN, FakeGitHub
 
 PR = 7
 MARKER = "<!-- alunos-api:preview:dev -->"

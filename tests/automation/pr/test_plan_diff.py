@@ -20,17 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from automation import offline
 from automation.changes import Operation
 from automation.cli import main
 from automation.errors import UsageProblem
-from automation.offline import Plan, PlannedResource
-from automation.plan_diff import BaseStatus, checkout, diff_against, diff_plans, operation_for
-from automation.render import render_markdown
+from automation.offline import engine
+from automation.offline.engine import Plan, PlannedResource
+from automation.pr.plan_diff import BaseStatus, checkout, diff_against, diff_plans, operation_for
+from automation.pr.render import render_markdown
 from tests.automation.conftest import ScratchRepo
-from tests.automation.fake_github import TOKEN, FakeGitHub
+from tests.automation.pr.fake_github import TOKEN, FakeGitHub
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CERTIFICATE = "arn:aws:acm:us-east-2:123456789012:certificate/5f0c1b3e-2d7a-4c61-9d1e-0a8e6f2b7c44"
 PR = 12
 
@@ -185,7 +185,7 @@ def test_a_stack_missing_at_the_base_is_all_creates(history):
     assert found.base.status is BaseStatus.STACK_MISSING
     operations = {change.operation for change in found.change_set.changes}
     assert operations == {Operation.CREATE}
-    planned = offline.run(history.path, "staging").resources
+    planned = engine.run(history.path, "staging").resources
     assert len(found.change_set.changes) == len(planned)
     markdown = render_markdown(found.change_set, notes=found.notes)
     assert "The stack did not exist at <code>base</code>" in markdown
@@ -296,7 +296,7 @@ def test_the_comment_adds_the_cost_delta_and_the_policy_checks(published):
 
 
 def test_a_base_without_the_stack_shows_the_head_estimate_and_checks(history):
-    from automation.plan_comment import compose
+    from automation.pr.plan_comment import compose
 
     found = diff_against(history.path, "staging", "base")
     body = compose(found, history.path, None)

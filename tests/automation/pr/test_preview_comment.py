@@ -14,15 +14,15 @@ from pulumi.automation import EngineEvent
 
 from automation import cli
 from automation.cli import main
-from tests.automation.engine_events import SECRET_SIG, stack_events, steps, write_log
-from tests.automation.fake_github import FakeGitHub
 from tests.automation.fakes import FakeStack
-from tests.automation.test_github import actions_env
+from tests.automation.pr.engine_events import SECRET_SIG, stack_events, steps, write_log
+from tests.automation.pr.fake_github import FakeGitHub
+from tests.automation.pr.test_github import actions_env
 
 PR = 7
 MARKER = "<!-- alunos-api:preview:dev -->"
 PASSWORD = "pw-hunter2-never-shown"  # test data that must never be printed
-HERE = Path(__file__).parent
+SHARED = Path(__file__).resolve().parents[1]  # tests/automation: the stand-in pulumi and its data
 
 
 def preview_log(path: Path) -> Path:
@@ -195,7 +195,9 @@ def test_preview_comment_through_the_real_seam(git_repo, github, pr_env, tmp_pat
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "pulumi"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HERE / "fake_pulumi_cli.py"}" "$@"\n')
+    script.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{SHARED / "fake_pulumi_cli.py"}" "$@"\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_PULUMI_STACKS", "dev")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from automation.changes import Change, ChangeSet, Operation
 from automation.cli import main
 from automation.errors import UsageProblem
-from automation.events import load_change_set, mask
-from automation.render import (
+from automation.pr.events import load_change_set, mask
+from automation.pr.render import (
     CALLOUTS_PER_RISK,
     CLASSIFICATION,
     COMMENT_LIMIT,
@@ -21,7 +21,7 @@ from automation.render import (
     render_markdown,
     size,
 )
-from tests.automation.engine_events import (
+from tests.automation.pr.engine_events import (
     SECRET_SIG,
     fixture_logs,
     fixtures_dir,

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from automation.ci_context import StackOperation, context_from_env, decide
 from automation.cli import main
 from automation.errors import UsageProblem
+from automation.release.ci_context import StackOperation, context_from_env, decide
 
 
 def decision_for(env, tmp_path=None, event=None):

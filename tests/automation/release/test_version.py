@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from automation.cli import main
 from automation.errors import UsageProblem
-from automation.version import DOCKER_TAG, derive_version, is_release_tag
+from automation.release.version import DOCKER_TAG, derive_version, is_release_tag
 
 
 def sorts_before(a: str, b: str) -> bool:
@@ -212,7 +212,7 @@ def test_dev_versions_sort_after_their_tag_and_before_the_next_release(
 ):
     """The rule itself, over many tags: no git needed, it is plain string composition."""
 
-    from automation.version import _build_version
+    from automation.release.version import _build_version
 
     found = Version(
         f"{major}.{minor}.{patch}",

@@ -16,7 +16,7 @@ import yaml
 
 from automation.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 AWS_ACTION = "aws-actions/configure-aws-credentials@"
@@ -156,7 +156,7 @@ def test_deploys_never_overlap_per_stack_and_prod_waits_for_reviewers(stack: str
 
 
 def test_the_deploy_follows_the_mapping_table() -> None:
-    from automation.ci_context import context_from_env, decide
+    from automation.release.ci_context import context_from_env, decide
 
     deploy = load(ROOT / ".github/workflows/deploy.yml")["jobs"]
     for ref, stack in (("refs/heads/main", "dev"), ("refs/tags/v1.2.3", "prod")):
