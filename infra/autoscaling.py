@@ -113,10 +113,10 @@ class Autoscaling(pulumi.ComponentResource):
 
 
 def _validate(args: AutoscalingArgs) -> None:
-    if args.min_count < 1:
-        raise v.fail("min_count", args.min_count, "an integer >= 1")
-    v.in_range("max_count", args.max_count, args.min_count, v.MAX_TASKS)
-    v.in_range("cpu_percent", args.cpu_percent, 10, 90)
-    v.in_range("requests_per_target", args.requests_per_target, 1, 1_000_000)
-    v.in_range("scale_out_cooldown", args.scale_out_cooldown, 0, 3600)
-    v.in_range("scale_in_cooldown", args.scale_in_cooldown, 0, 3600)
+    if args.min_count < v.TASKS.low:
+        raise v.fail("min_count", args.min_count, f"an integer >= {v.TASKS.low}")
+    v.in_range("max_count", args.max_count, args.min_count, v.TASKS.high)
+    v.AUTOSCALING_CPU_PERCENT.check("cpu_percent", args.cpu_percent)
+    v.REQUESTS_PER_TARGET.check("requests_per_target", args.requests_per_target)
+    v.SCALING_COOLDOWN.check("scale_out_cooldown", args.scale_out_cooldown)
+    v.SCALING_COOLDOWN.check("scale_in_cooldown", args.scale_in_cooldown)

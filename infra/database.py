@@ -64,9 +64,9 @@ class Database(pulumi.ComponentResource):
     ) -> None:
         if not args.name.isidentifier():
             raise v.fail("name", args.name, "a PostgreSQL identifier (letters, digits, _)")
-        v.in_range("allocated_storage", args.allocated_storage, 20, 65536)
-        v.in_range("backup_retention_days", args.backup_retention_days, 1, 35)
-        v.in_range("port", args.port, 1, 65535)
+        v.DB_ALLOCATED_STORAGE.check("allocated_storage", args.allocated_storage)
+        v.DB_BACKUP_RETENTION_DAYS.check("backup_retention_days", args.backup_retention_days)
+        v.DATABASE_PORT.check("port", args.port)
         super().__init__("alunos-api:infra:Database", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.subnet_group = aws.rds.SubnetGroup(

@@ -11,15 +11,6 @@ import pulumi_aws as aws
 from infra import validation as v
 from infra.tags import tags
 
-ALB_DEFAULT_HEALTH_CHECK_INTERVAL = 30
-ALB_DEFAULT_HEALTHY_THRESHOLD = 5
-ALB_DEFAULT_DEREGISTRATION_DELAY = 300
-
-
-def rolling_deploy_seconds(interval: int, healthy_threshold: int, deregistration: int) -> int:
-    """Load balancer time a rolling deploy waits per task: become healthy, then drain the old."""
-    return interval * healthy_threshold + deregistration
-
 
 @dataclass
 class LoadBalancerArgs:
@@ -168,11 +159,11 @@ def _validate(name: str, args: LoadBalancerArgs) -> None:
     # Load balancer and target group names are at most 32 characters; autonaming adds 8.
     if len(f"{name}-alb") > 24:
         raise v.fail("name", name, "at most 20 characters (AWS limits load balancer names)")
-    v.in_range("container_port", args.container_port, 1, 65535)
-    v.in_range("health_check_interval", args.health_check_interval, 5, 300)
-    v.in_range("healthy_threshold", args.healthy_threshold, 2, 10)
-    v.in_range("unhealthy_threshold", args.unhealthy_threshold, 2, 10)
-    v.in_range("deregistration_delay", args.deregistration_delay, 0, 3600)
+    v.CONTAINER_PORT.check("container_port", args.container_port)
+    v.HEALTH_CHECK_INTERVAL.check("health_check_interval", args.health_check_interval)
+    v.HEALTH_CHECK_THRESHOLD.check("healthy_threshold", args.healthy_threshold)
+    v.HEALTH_CHECK_THRESHOLD.check("unhealthy_threshold", args.unhealthy_threshold)
+    v.DEREGISTRATION_DELAY.check("deregistration_delay", args.deregistration_delay)
     if not args.health_check_path.startswith("/"):
         raise v.fail("health_check_path", args.health_check_path, "a path starting with /")
     if args.certificate_arn:

@@ -103,5 +103,5 @@ def _validate(args: NetworkArgs) -> None:
                 "at least 2 subnets in different AZs",
             )
     else:
-        v.in_range("availability_zones", args.availability_zones, 2, 6)
+        v.AVAILABILITY_ZONES.check("availability_zones", args.availability_zones)
         v.private_cidr("cidr_block", args.cidr_block)

@@ -75,9 +75,9 @@ class Registry(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        v.in_range("keep_release_images", args.keep_release_images, 1, 1000)
-        v.in_range("keep_dev_images", args.keep_dev_images, 1, 1000)
-        v.in_range("untagged_image_days", args.untagged_image_days, 1, 365)
+        v.IMAGES_KEPT.check("keep_release_images", args.keep_release_images)
+        v.IMAGES_KEPT.check("keep_dev_images", args.keep_dev_images)
+        v.UNTAGGED_IMAGE_DAYS.check("untagged_image_days", args.untagged_image_days)
         super().__init__("alunos-api:infra:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(

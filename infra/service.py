@@ -494,13 +494,13 @@ def container_definitions(
 
 def _validate(args: ServiceArgs) -> None:
     v.fargate_size("cpu", args.cpu, "memory", args.memory)
-    if args.desired_count < 1:
-        raise v.fail("desired_count", args.desired_count, "an integer >= 1")
-    v.in_range("container_port", args.container_port, 1024, 65535)
+    if args.desired_count < v.TASKS.low:
+        raise v.fail("desired_count", args.desired_count, f"an integer >= {v.TASKS.low}")
+    v.CONTAINER_PORT.check("container_port", args.container_port)
     v.one_of("log_retention_days", args.log_retention_days, v.LOG_RETENTION_DAYS)
     v.one_of("container_insights", args.container_insights, v.CONTAINER_INSIGHTS)
-    v.in_range("health_check_grace_period", args.health_check_grace_period, 0, 600)
-    v.in_range("stop_timeout", args.stop_timeout, 2, 120)
-    v.in_range("database.port", args.database.port, 1, 65535)
-    v.in_range("spot_percent", args.spot_percent, 0, 100)
-    v.in_range("on_demand_base", args.on_demand_base, 0, v.MAX_TASKS)
+    v.HEALTH_CHECK_GRACE_PERIOD.check("health_check_grace_period", args.health_check_grace_period)
+    v.STOP_TIMEOUT.check("stop_timeout", args.stop_timeout)
+    v.DATABASE_PORT.check("database.port", args.database.port)
+    v.SPOT_PERCENT.check("spot_percent", args.spot_percent)
+    v.in_range("on_demand_base", args.on_demand_base, 0, v.TASKS.high)

@@ -114,8 +114,7 @@ def _managed_group(group: str) -> aws.wafv2.WebAclRuleStatementManagedRuleGroupS
 
 
 def _validate(name: str, args: WafArgs) -> None:
-    low, high = v.WAF_RATE_LIMIT
-    v.in_range("rate_limit", args.rate_limit, low, high)
+    v.WAF_RATE_LIMIT.check("rate_limit", args.rate_limit)
     if not args.managed_rule_groups:
         raise v.fail("managed_rule_groups", [], "at least one AWS managed rule group")
     for group in args.managed_rule_groups:

@@ -10,7 +10,7 @@ from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
-from infra.load_balancer import LoadBalancer, LoadBalancerArgs, rolling_deploy_seconds
+from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs, capacity_strategy
@@ -130,14 +130,11 @@ def test_http_only_load_balancer_forwards_on_80_and_opens_nothing_else() -> None
     assert group["healthCheck"]["timeout"] < group["healthCheck"]["interval"]
 
 
-def test_rolling_deploy_time_against_alb_defaults() -> None:
-    assert rolling_deploy_seconds(10, 2, 15) == 35
-    assert rolling_deploy_seconds(30, 5, 300) == 450
-
-
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
+        # The tasks run as non-root: below 1024 they could not listen where the ALB forwards.
+        ({"container_port": 80}, "container_port: 80 is not valid; allowed: an integer from 1024"),
         ({"health_check_interval": 2}, "health_check_interval"),
         ({"healthy_threshold": 1}, "healthy_threshold"),
         ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificate_arn"),
@@ -276,6 +273,7 @@ def _sg(view: object) -> str:
     [
         ({"cpu": 1024, "memory": 1024}, "memory: 1024 MiB is not offered by Fargate with cpu=1024"),
         ({"desired_count": 0}, "desired_count"),
+        ({"container_port": 80}, "container_port: 80 is not valid; allowed: an integer from 1024"),
         ({"stop_timeout": 300}, "stop_timeout"),
         ({"container_insights": "on"}, "container_insights"),
         ({"spot_percent": 101}, "spot_percent"),

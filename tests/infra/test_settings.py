@@ -25,6 +25,7 @@ BAD_CONFIG = [
     pytest.param("prod", {"existingPublicSubnetIds": ["subnet-0a1b2c3d4e5f60001"]}, ["existingPublicSubnetIds", "at least 2"], id="one-alb-subnet"),
     pytest.param("prod", {"existingPrivateSubnetIds": []}, ["production tasks must run in private subnets"], id="prod-public-tasks"),
     pytest.param("dev", {"vpcCidr": "8.8.0.0/16"}, ["alunos-api:vpcCidr", "RFC 1918"], id="public-cidr"),
+    pytest.param("dev", {"containerPort": 80}, ["alunos-api:containerPort", "from 1024 to 65535"], id="privileged-port"),
     pytest.param("dev", {"logRetentionDays": 10}, ["alunos-api:logRetentionDays", "14"], id="retention"),
     pytest.param("prod", {"sslPolicy": "ELBSecurityPolicy-2016-08"}, ["alunos-api:sslPolicy", "TLS13"], id="old-tls"),
     pytest.param("prod", {"forceDeleteRepository": True}, ["forceDeleteRepository", "not allowed in production"], id="prod-force-delete"),
