@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pulumi
 
 from infra import validation as v
+from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
 from infra.validation import InvalidConfig
 
 REQUIRED_DEFAULT_TAGS = ("project", "environment", "managed-by")
@@ -25,23 +26,6 @@ class Release:
     revision: str
     created: str
     rollback_image: str
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    availability_zones: int
-    vpc_cidr: str
-    nat_gateways: str
-    existing_vpc_id: str
-    existing_public_subnet_ids: tuple[str, ...]
-    existing_private_subnet_ids: tuple[str, ...]
-
-    @property
-    def tasks_in_private_subnets(self) -> bool:
-        """Tasks need a route out (ECR, logs, secrets): private only where a NAT gives one."""
-        if self.existing_vpc_id:
-            return bool(self.existing_private_subnet_ids)
-        return self.nat_gateways != "None"
 
 
 @dataclass(frozen=True)
@@ -132,7 +116,9 @@ class Settings:
     production: bool
     default_tags: dict[str, str]
     release: Release
-    network: NetworkSettings
+    network: NetworkArgs
+    """The network's own argument types: every field is a config key, and `tasks_public` of
+    infra.network decides from them alone."""
     registry: RegistrySettings
     load_balancer: LoadBalancerSettings
     service: ServiceSettings
@@ -242,8 +228,8 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     legacy = _legacy(cfg, key)
     if (
         database.mode == "rds"
-        and network.existing_vpc_id
-        and not network.existing_private_subnet_ids
+        and isinstance(network, ExistingVpcArgs)
+        and not network.private_subnet_ids
     ):
         raise InvalidConfig(
             f"{key('createDatabase')}: a new database in an existing VPC needs "
@@ -292,48 +278,85 @@ def _default_tags(stack: str) -> dict[str, str]:
     return {str(name): str(value) for name, value in tags.items()}
 
 
-def _network(cfg: _Reader, key: Any, production: bool) -> NetworkSettings:
-    network = NetworkSettings(
-        availability_zones=cfg.integer("availabilityZones"),
-        vpc_cidr=cfg.string("vpcCidr"),
-        nat_gateways=cfg.string("natGateways"),
-        existing_vpc_id=cfg.string("existingVpcId"),
-        existing_public_subnet_ids=cfg.strings("existingPublicSubnetIds"),
-        existing_private_subnet_ids=cfg.strings("existingPrivateSubnetIds"),
-    )
-    v.AVAILABILITY_ZONES.check(key("availabilityZones"), network.availability_zones)
-    v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
-    if network.existing_vpc_id:
-        v.aws_id(key("existingVpcId"), network.existing_vpc_id, "vpc")
-        if len(network.existing_public_subnet_ids) < 2:
-            raise v.fail(
-                key("existingPublicSubnetIds"),
-                list(network.existing_public_subnet_ids),
-                "at least 2 public subnets of existingVpcId in different AZs (the ALB needs 2)",
-            )
-        subnets = network.existing_public_subnet_ids + network.existing_private_subnet_ids
-        for subnet in subnets:
-            v.aws_id(key("existingPublicSubnetIds/existingPrivateSubnetIds"), subnet, "subnet")
-        if network.existing_private_subnet_ids and len(network.existing_private_subnet_ids) < 2:
-            raise v.fail(
-                key("existingPrivateSubnetIds"),
-                list(network.existing_private_subnet_ids),
-                "none, or at least 2 private subnets in different AZs",
-            )
+def _network(cfg: _Reader, key: Any, production: bool) -> NetworkArgs:
+    """A new VPC or an existing one, never a mix: the keys of the other mode must stay unset,
+    since the network would silently ignore them."""
+    vpc_id = cfg.string("existingVpcId")
+    # Pulumi.yaml leaves these unset (0 or ""): a new VPC needs each, an existing one none.
+    new_vpc_keys: dict[str, int | str] = {
+        "natGateways": cfg.string("natGateways"),
+        "vpcCidr": cfg.string("vpcCidr"),
+        "availabilityZones": cfg.integer("availabilityZones"),
+    }
+    network: NetworkArgs
+    if vpc_id:
+        for name, value in new_vpc_keys.items():
+            if value:
+                raise InvalidConfig(
+                    f"{key(name)}: {value!r} only shapes a new VPC, but {key('existingVpcId')} "
+                    f"reuses {vpc_id}; allowed: {name} unset with existingVpcId, or no "
+                    "existingVpcId (and no existing subnet ids) to create a VPC."
+                )
+        network = _existing_vpc(cfg, key, vpc_id)
     else:
-        v.private_cidr(key("vpcCidr"), network.vpc_cidr)
-        if network.existing_public_subnet_ids or network.existing_private_subnet_ids:
-            raise InvalidConfig(
-                f"{key('existingPublicSubnetIds')}/{key('existingPrivateSubnetIds')} are set but "
-                f"{key('existingVpcId')} is empty; set existingVpcId to reuse a VPC, or remove "
-                "the subnet ids to create a new VPC."
-            )
-    if production and not network.tasks_in_private_subnets:
+        network = _new_vpc(cfg, key, new_vpc_keys)
+    if production and tasks_public(network):
         raise InvalidConfig(
             f"{key('natGateways')}/{key('existingPrivateSubnetIds')}: production tasks must run "
             "in private subnets without public IPs; allowed: natGateways Single or OnePerAz (or "
             "existingPrivateSubnetIds when reusing a VPC)."
         )
+    return network
+
+
+def _existing_vpc(cfg: _Reader, key: Any, vpc_id: str) -> ExistingVpcArgs:
+    v.aws_id(key("existingVpcId"), vpc_id, "vpc")
+    network = ExistingVpcArgs(
+        vpc_id=vpc_id,
+        public_subnet_ids=cfg.strings("existingPublicSubnetIds"),
+        private_subnet_ids=cfg.strings("existingPrivateSubnetIds"),
+    )
+    if len(network.public_subnet_ids) < 2:
+        raise v.fail(
+            key("existingPublicSubnetIds"),
+            list(network.public_subnet_ids),
+            "at least 2 public subnets of existingVpcId in different AZs (the ALB needs 2)",
+        )
+    for subnet in (*network.public_subnet_ids, *network.private_subnet_ids):
+        v.aws_id(key("existingPublicSubnetIds/existingPrivateSubnetIds"), subnet, "subnet")
+    if network.private_subnet_ids and len(network.private_subnet_ids) < 2:
+        raise v.fail(
+            key("existingPrivateSubnetIds"),
+            list(network.private_subnet_ids),
+            "none, or at least 2 private subnets in different AZs",
+        )
+    return network
+
+
+def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewVpcArgs:
+    if cfg.strings("existingPublicSubnetIds") or cfg.strings("existingPrivateSubnetIds"):
+        raise InvalidConfig(
+            f"{key('existingPublicSubnetIds')}/{key('existingPrivateSubnetIds')} are set but "
+            f"{key('existingVpcId')} is empty; set existingVpcId to reuse a VPC, or remove "
+            "the subnet ids to create a new VPC."
+        )
+    unset = [key(name) for name, value in new_vpc_keys.items() if not value]
+    if unset:
+        raise InvalidConfig(
+            f"{', '.join(unset)} not set: a new VPC ({key('existingVpcId')} empty) needs "
+            f"natGateways (one of {', '.join(v.NAT_STRATEGIES)}), vpcCidr (a private range "
+            f"/{v.VPC_PREFIX_LENGTH.low} to /{v.VPC_PREFIX_LENGTH.high}) and availabilityZones "
+            f"({v.AVAILABILITY_ZONES.low}..{v.AVAILABILITY_ZONES.high}); or set existingVpcId "
+            "to reuse a VPC."
+        )
+    network = NewVpcArgs(
+        availability_zones=cfg.integer("availabilityZones"),
+        cidr_block=cfg.string("vpcCidr"),
+        nat_gateways=cfg.string("natGateways"),
+    )
+    v.AVAILABILITY_ZONES.check(key("availabilityZones"), network.availability_zones)
+    v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
+    v.private_cidr(key("vpcCidr"), network.cidr_block)
     return network
 
 

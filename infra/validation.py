@@ -70,8 +70,9 @@ TASKS = Limit(1, 100)
 # 1024. The load balancer's target group forwards to this same port.
 CONTAINER_PORT = Limit(1024, 65535)
 DATABASE_PORT = Limit(1, 65535)
-# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2).
+# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length.
 AVAILABILITY_ZONES = Limit(2, 6)
+VPC_PREFIX_LENGTH = Limit(16, 24)
 # ECR lifecycle: images kept per rule, and days before untagged images expire.
 IMAGES_KEPT = Limit(1, 1000)
 UNTAGGED_IMAGE_DAYS = Limit(1, 365)
@@ -158,8 +159,11 @@ def private_cidr(key: str, value: str) -> None:
         network = ipaddress.IPv4Network(value)
     except ValueError as error:
         raise fail(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({error})") from None
-    if not network.is_private or not 16 <= network.prefixlen <= 24:
-        raise fail(key, value, "a private IPv4 range (RFC 1918) with a prefix from /16 to /24")
+    low, high = VPC_PREFIX_LENGTH.low, VPC_PREFIX_LENGTH.high
+    if not network.is_private or not low <= network.prefixlen <= high:
+        raise fail(
+            key, value, f"a private IPv4 range (RFC 1918) with a prefix from /{low} to /{high}"
+        )
 
 
 def aws_id(key: str, value: str, prefix: str) -> None:

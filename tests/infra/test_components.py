@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields, replace
 
 import pytest
 
@@ -11,12 +12,12 @@ from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
-from infra.network import Network, NetworkArgs
+from infra.network import ExistingVpcArgs, Network, NetworkArgs, NewVpcArgs, tasks_public
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs, capacity_strategy
 from infra.validation import InvalidConfig
 from infra.waf import Waf, WafArgs
-from tests.infra.conftest import run_component
+from tests.infra.conftest import PlanView, run_component
 
 DIGEST = "sha256:" + "a" * 64
 REPO = "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos"
@@ -157,31 +158,77 @@ def test_load_balancer_name_must_fit_aws_limits() -> None:
         LoadBalancer("alunos-a-very-long-stack-name", LoadBalancerArgs(vpc_id="v", subnet_ids=[]))
 
 
-def test_existing_network_creates_nothing_and_places_tasks_privately() -> None:
+EXISTING_VPC = ExistingVpcArgs(
+    vpc_id="vpc-0123456789abcdef0",
+    public_subnet_ids=["subnet-0000000a", "subnet-0000000b"],
+    private_subnet_ids=["subnet-0000000c", "subnet-0000000d"],
+)
+NEW_VPC = NewVpcArgs(availability_zones=2, cidr_block="10.0.0.0/16", nat_gateways="Single")
+
+
+def _placement(args: ExistingVpcArgs) -> tuple[PlanView, dict[str, object]]:
     seen: dict[str, object] = {}
 
     def build() -> None:
-        network = Network(
-            "net",
-            NetworkArgs(
-                existing_vpc_id="vpc-0123456789abcdef0",
-                existing_public_subnet_ids=["subnet-0000000a", "subnet-0000000b"],
-                existing_private_subnet_ids=["subnet-0000000c", "subnet-0000000d"],
-            ),
-        )
+        network = Network("net", args)
         seen["public"] = network.tasks_public
         network.task_subnet_ids.apply(lambda ids: seen.setdefault("tasks", ids))
 
-    view = run_component(build)
+    return run_component(build), seen
+
+
+def test_existing_network_creates_nothing_and_places_tasks_privately() -> None:
+    view, seen = _placement(EXISTING_VPC)
     assert [r.type for r in view.plan.resources] == ["alunos-api:infra:Network"]
     assert seen == {"public": False, "tasks": ["subnet-0000000c", "subnet-0000000d"]}
 
 
-def test_network_validation() -> None:
-    with pytest.raises(InvalidConfig, match="nat_gateways"):
-        Network("n", NetworkArgs(nat_gateways="none"))
-    with pytest.raises(InvalidConfig, match="existing_public_subnet_ids"):
-        Network("n", NetworkArgs(existing_vpc_id="vpc-0123456789abcdef0"))
+def test_existing_network_without_private_subnets_places_tasks_publicly() -> None:
+    _, seen = _placement(replace(EXISTING_VPC, private_subnet_ids=[]))
+    assert seen == {"public": True, "tasks": ["subnet-0000000a", "subnet-0000000b"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "public"),
+    [
+        (NEW_VPC, False),
+        (replace(NEW_VPC, nat_gateways="None"), True),
+        (EXISTING_VPC, False),
+        (replace(EXISTING_VPC, private_subnet_ids=[]), True),
+    ],
+)
+def test_one_rule_decides_whether_tasks_are_public(args: NetworkArgs, public: bool) -> None:
+    assert tasks_public(args) is public
+
+
+def test_each_network_mode_takes_only_its_own_fields() -> None:
+    # The old single NetworkArgs took both sets: subnet ids given without a VPC id planned a new
+    # VPC and dropped them; a NAT strategy or CIDR given with an existing VPC went unchecked.
+    assert {f.name for f in fields(NewVpcArgs)} == {
+        "availability_zones",
+        "cidr_block",
+        "nat_gateways",
+    }
+    assert {f.name for f in fields(ExistingVpcArgs)} == {
+        "vpc_id",
+        "public_subnet_ids",
+        "private_subnet_ids",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (replace(NEW_VPC, nat_gateways="none"), "nat_gateways"),
+        (replace(NEW_VPC, cidr_block="not-a-cidr"), "cidr_block: 'not-a-cidr' is not valid"),
+        (replace(NEW_VPC, availability_zones=1), "availability_zones: 1 is not valid"),
+        (replace(EXISTING_VPC, public_subnet_ids=[]), "public_subnet_ids"),
+        (replace(EXISTING_VPC, vpc_id="default"), "vpc_id: 'default' is not valid"),
+    ],
+)
+def test_network_validation(args: NetworkArgs, fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        Network("n", args)
 
 
 @pytest.mark.parametrize("production", [True, False])
