@@ -56,9 +56,9 @@ class AlarmsArgs:
     """ClusterName dimension of the ECS service metrics."""
     service_name: pulumi.Input[str]
     """ServiceName dimension of the ECS service metrics."""
-    topic_arn: str = ""
+    topic_arn: str
     """SNS topic notified on ALARM and on OK; empty: no notifications."""
-    http_5xx_percent: int = 5
+    http_5xx_percent: int
     """Share of requests answered 5xx (by the app or the load balancer) that is an alarm."""
     min_5xx_count: int = 5
     """Fewest 5xx in a minute that can raise the alarm: at night, or in dev, 1 error in 3

@@ -32,13 +32,13 @@ class AutoscalingArgs:
     """app/<name>/<id>, first half of the ALBRequestCountPerTarget resource label."""
     target_group_arn_suffix: pulumi.Input[str]
     """targetgroup/<name>/<id>, second half of the resource label."""
-    min_count: int = 1
+    min_count: int
     """Fewest tasks (>= 1)."""
-    max_count: int = 4
+    max_count: int
     """Most tasks (>= min_count)."""
-    cpu_percent: int = 60
+    cpu_percent: int
     """Average CPU the tasks are kept at: headroom for a burst while a new task starts."""
-    requests_per_target: int = 1000
+    requests_per_target: int
     """Requests per task per minute the tasks are kept at."""
     scale_out_cooldown: int = 60
     """Seconds after a scale-out before the next one."""

@@ -23,8 +23,8 @@ class DatabaseConnection:
     name: str
     secret_arn: pulumi.Input[str]
     """Secrets Manager secret: a JSON with `username` and `password` keys."""
-    security_group_id: pulumi.Input[str] | None = None
-    """The database's security group, if known: it then admits only the service."""
+    security_group_id: pulumi.Input[str] | None
+    """The database's security group, if known (None if not): it then admits only the service."""
 
 
 @dataclass
@@ -33,21 +33,21 @@ class DatabaseArgs:
     """VPC of the database's security group."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private or isolated subnets, in at least two AZs."""
-    name: str = "alunos"
+    name: str
     """Database created on the instance."""
-    port: int = 5432
+    port: int
     """PostgreSQL port."""
-    instance_class: str = "db.t4g.micro"
+    instance_class: str
     """RDS instance class."""
-    allocated_storage: int = 20
+    allocated_storage: int
     """Storage in GiB (gp3)."""
-    engine_version: str = "16"
+    engine_version: str
     """PostgreSQL major version (minor upgrades are automatic)."""
-    multi_az: bool = False
+    multi_az: bool
     """A standby in another AZ."""
-    backup_retention_days: int = 7
+    backup_retention_days: int
     """Automated backups kept (1..35)."""
-    production: bool = False
+    production: bool
     """Deletion protection and a final snapshot on delete."""
 
 

@@ -18,24 +18,24 @@ class LoadBalancerArgs:
     """VPC of the target group."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public subnets, in at least two AZs."""
-    container_port: int = 8000
+    container_port: int
     """Port the targets (tasks) listen on."""
-    certificate_arn: str = ""
+    certificate_arn: str
     """ACM certificate: HTTPS on 443 and 80 redirects to it. Empty: plain HTTP on 80."""
-    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    """TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only."""
+    ssl_policy: str
+    """TLS policy of the HTTPS listener: TLS 1.2 and later only."""
+    health_check_interval: int
+    """Seconds between checks (ALB default 30)."""
+    healthy_threshold: int
+    """Passing checks before a task gets traffic (ALB default 5)."""
+    deregistration_delay: int
+    """Seconds an old task drains (ALB default 300); the app finishes requests well within it."""
+    deletion_protection: bool
+    """Refuse deletion of the load balancer (production)."""
     health_check_path: str = "/health"
     """The app's cheap liveness route."""
-    health_check_interval: int = 10
-    """Seconds between checks (ALB default 30)."""
-    healthy_threshold: int = 2
-    """Passing checks before a task gets traffic (ALB default 5)."""
     unhealthy_threshold: int = 3
     """Failing checks before a task is taken out."""
-    deregistration_delay: int = 15
-    """Seconds an old task drains (ALB default 300); the app finishes requests well within it."""
-    deletion_protection: bool = False
-    """Refuse deletion of the load balancer (production)."""
 
 
 class LoadBalancer(pulumi.ComponentResource):

@@ -17,14 +17,14 @@ DEV_TAG_PATTERN = "*-dev.*"
 
 @dataclass
 class RegistryArgs:
-    keep_release_images: int = 30
+    keep_release_images: int
     """Release images kept; older ones expire (rollback can reach any kept one)."""
+    untagged_image_days: int
+    """Days before untagged images (superseded layers, failed pushes) expire."""
+    force_delete: bool
+    """Let `pulumi destroy` delete the repository with its images (dev only)."""
     keep_dev_images: int = 20
     """Dev builds (tags *-dev.*) kept."""
-    untagged_image_days: int = 7
-    """Days before untagged images (superseded layers, failed pushes) expire."""
-    force_delete: bool = False
-    """Let `pulumi destroy` delete the repository with its images (dev only)."""
 
 
 def lifecycle_policy(args: RegistryArgs) -> str:
