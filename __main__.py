@@ -8,7 +8,7 @@ from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
-from infra.network import Network, NetworkArgs
+from infra.network import Network
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs
 from infra.waf import Waf, WafArgs
@@ -16,17 +16,8 @@ from infra.waf import Waf, WafArgs
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
 
-network = Network(
-    name,
-    NetworkArgs(
-        availability_zones=cfg.network.availability_zones,
-        cidr_block=cfg.network.vpc_cidr,
-        nat_gateways=cfg.network.nat_gateways,
-        existing_vpc_id=cfg.network.existing_vpc_id,
-        existing_public_subnet_ids=cfg.network.existing_public_subnet_ids,
-        existing_private_subnet_ids=cfg.network.existing_private_subnet_ids,
-    ),
-)
+# A new VPC or an existing one: settings builds the network's own argument type.
+network = Network(name, cfg.network)
 
 registry = Registry(
     name,

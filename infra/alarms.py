@@ -56,9 +56,9 @@ class AlarmsArgs:
     """ClusterName dimension of the ECS service metrics."""
     service_name: pulumi.Input[str]
     """ServiceName dimension of the ECS service metrics."""
-    topic_arn: str = ""
+    topic_arn: str
     """SNS topic notified on ALARM and on OK; empty: no notifications."""
-    http_5xx_percent: int = 5
+    http_5xx_percent: int
     """Share of requests answered 5xx (by the app or the load balancer) that is an alarm."""
     min_5xx_count: int = 5
     """Fewest 5xx in a minute that can raise the alarm: at night, or in dev, 1 error in 3
@@ -221,7 +221,7 @@ def _validate(name: str, args: AlarmsArgs) -> None:
         raise v.fail("name", name, "letters, digits, '.', '_' and '-' (it names the alarms)")
     if args.topic_arn:
         v.arn("topic_arn", args.topic_arn, "sns")
-    v.in_range("http_5xx_percent", args.http_5xx_percent, 1, 100)
-    v.in_range("min_5xx_count", args.min_5xx_count, 1, 10_000)
-    v.in_range("cpu_percent", args.cpu_percent, 1, 100)
-    v.in_range("memory_percent", args.memory_percent, 1, 100)
+    v.ALARM_PERCENT.check("http_5xx_percent", args.http_5xx_percent)
+    v.MIN_5XX_COUNT.check("min_5xx_count", args.min_5xx_count)
+    v.ALARM_PERCENT.check("cpu_percent", args.cpu_percent)
+    v.ALARM_PERCENT.check("memory_percent", args.memory_percent)

@@ -32,13 +32,13 @@ class AutoscalingArgs:
     """app/<name>/<id>, first half of the ALBRequestCountPerTarget resource label."""
     target_group_arn_suffix: pulumi.Input[str]
     """targetgroup/<name>/<id>, second half of the resource label."""
-    min_count: int = 1
+    min_count: int
     """Fewest tasks (>= 1)."""
-    max_count: int = 4
+    max_count: int
     """Most tasks (>= min_count)."""
-    cpu_percent: int = 60
+    cpu_percent: int
     """Average CPU the tasks are kept at: headroom for a burst while a new task starts."""
-    requests_per_target: int = 1000
+    requests_per_target: int
     """Requests per task per minute the tasks are kept at."""
     scale_out_cooldown: int = 60
     """Seconds after a scale-out before the next one."""
@@ -113,10 +113,10 @@ class Autoscaling(pulumi.ComponentResource):
 
 
 def _validate(args: AutoscalingArgs) -> None:
-    if args.min_count < 1:
-        raise v.fail("min_count", args.min_count, "an integer >= 1")
-    v.in_range("max_count", args.max_count, args.min_count, v.MAX_TASKS)
-    v.in_range("cpu_percent", args.cpu_percent, 10, 90)
-    v.in_range("requests_per_target", args.requests_per_target, 1, 1_000_000)
-    v.in_range("scale_out_cooldown", args.scale_out_cooldown, 0, 3600)
-    v.in_range("scale_in_cooldown", args.scale_in_cooldown, 0, 3600)
+    if args.min_count < v.TASKS.low:
+        raise v.fail("min_count", args.min_count, f"an integer >= {v.TASKS.low}")
+    v.in_range("max_count", args.max_count, args.min_count, v.TASKS.high)
+    v.AUTOSCALING_CPU_PERCENT.check("cpu_percent", args.cpu_percent)
+    v.REQUESTS_PER_TARGET.check("requests_per_target", args.requests_per_target)
+    v.SCALING_COOLDOWN.check("scale_out_cooldown", args.scale_out_cooldown)
+    v.SCALING_COOLDOWN.check("scale_in_cooldown", args.scale_in_cooldown)

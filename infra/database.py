@@ -23,8 +23,8 @@ class DatabaseConnection:
     name: str
     secret_arn: pulumi.Input[str]
     """Secrets Manager secret: a JSON with `username` and `password` keys."""
-    security_group_id: pulumi.Input[str] | None = None
-    """The database's security group, if known: it then admits only the service."""
+    security_group_id: pulumi.Input[str] | None
+    """The database's security group, if known (None if not): it then admits only the service."""
 
 
 @dataclass
@@ -33,21 +33,21 @@ class DatabaseArgs:
     """VPC of the database's security group."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private or isolated subnets, in at least two AZs."""
-    name: str = "alunos"
+    name: str
     """Database created on the instance."""
-    port: int = 5432
+    port: int
     """PostgreSQL port."""
-    instance_class: str = "db.t4g.micro"
+    instance_class: str
     """RDS instance class."""
-    allocated_storage: int = 20
+    allocated_storage: int
     """Storage in GiB (gp3)."""
-    engine_version: str = "16"
+    engine_version: str
     """PostgreSQL major version (minor upgrades are automatic)."""
-    multi_az: bool = False
+    multi_az: bool
     """A standby in another AZ."""
-    backup_retention_days: int = 7
+    backup_retention_days: int
     """Automated backups kept (1..35)."""
-    production: bool = False
+    production: bool
     """Deletion protection and a final snapshot on delete."""
 
 
@@ -64,9 +64,9 @@ class Database(pulumi.ComponentResource):
     ) -> None:
         if not args.name.isidentifier():
             raise v.fail("name", args.name, "a PostgreSQL identifier (letters, digits, _)")
-        v.in_range("allocated_storage", args.allocated_storage, 20, 65536)
-        v.in_range("backup_retention_days", args.backup_retention_days, 1, 35)
-        v.in_range("port", args.port, 1, 65535)
+        v.DB_ALLOCATED_STORAGE.check("allocated_storage", args.allocated_storage)
+        v.DB_BACKUP_RETENTION_DAYS.check("backup_retention_days", args.backup_retention_days)
+        v.DATABASE_PORT.check("port", args.port)
         super().__init__("alunos-api:infra:Database", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.subnet_group = aws.rds.SubnetGroup(

@@ -24,16 +24,17 @@ class ImageArgs:
     """SemVer baked into the image as APP_VERSION and the OCI version label."""
     tag: str
     """Docker tag pushed (immutable in ECR)."""
-    revision: str = "unknown"
+    revision: str
     """Git commit sha (APP_REVISION, OCI revision label)."""
-    created: str = ""
+    created: str
     """RFC 3339 time (APP_CREATED, OCI created label): the commit's, so rebuilds reproduce."""
+    rollback_image: str
+    """An image by digest to run instead of building (set by `automation rollback`); empty:
+    build app/."""
     context: str = "app"
     """Build context directory."""
     dockerfile: str = "app/Dockerfile"
     """Dockerfile path."""
-    rollback_image: str = ""
-    """An image by digest to run instead of building (set by `automation rollback`)."""
 
 
 class Image(pulumi.ComponentResource):

@@ -11,15 +11,6 @@ import pulumi_aws as aws
 from infra import validation as v
 from infra.tags import tags
 
-ALB_DEFAULT_HEALTH_CHECK_INTERVAL = 30
-ALB_DEFAULT_HEALTHY_THRESHOLD = 5
-ALB_DEFAULT_DEREGISTRATION_DELAY = 300
-
-
-def rolling_deploy_seconds(interval: int, healthy_threshold: int, deregistration: int) -> int:
-    """Load balancer time a rolling deploy waits per task: become healthy, then drain the old."""
-    return interval * healthy_threshold + deregistration
-
 
 @dataclass
 class LoadBalancerArgs:
@@ -27,24 +18,24 @@ class LoadBalancerArgs:
     """VPC of the target group."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public subnets, in at least two AZs."""
-    container_port: int = 8000
+    container_port: int
     """Port the targets (tasks) listen on."""
-    certificate_arn: str = ""
+    certificate_arn: str
     """ACM certificate: HTTPS on 443 and 80 redirects to it. Empty: plain HTTP on 80."""
-    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    """TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only."""
+    ssl_policy: str
+    """TLS policy of the HTTPS listener: TLS 1.2 and later only."""
+    health_check_interval: int
+    """Seconds between checks (ALB default 30)."""
+    healthy_threshold: int
+    """Passing checks before a task gets traffic (ALB default 5)."""
+    deregistration_delay: int
+    """Seconds an old task drains (ALB default 300); the app finishes requests well within it."""
+    deletion_protection: bool
+    """Refuse deletion of the load balancer (production)."""
     health_check_path: str = "/health"
     """The app's cheap liveness route."""
-    health_check_interval: int = 10
-    """Seconds between checks (ALB default 30)."""
-    healthy_threshold: int = 2
-    """Passing checks before a task gets traffic (ALB default 5)."""
     unhealthy_threshold: int = 3
     """Failing checks before a task is taken out."""
-    deregistration_delay: int = 15
-    """Seconds an old task drains (ALB default 300); the app finishes requests well within it."""
-    deletion_protection: bool = False
-    """Refuse deletion of the load balancer (production)."""
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -168,11 +159,11 @@ def _validate(name: str, args: LoadBalancerArgs) -> None:
     # Load balancer and target group names are at most 32 characters; autonaming adds 8.
     if len(f"{name}-alb") > 24:
         raise v.fail("name", name, "at most 20 characters (AWS limits load balancer names)")
-    v.in_range("container_port", args.container_port, 1, 65535)
-    v.in_range("health_check_interval", args.health_check_interval, 5, 300)
-    v.in_range("healthy_threshold", args.healthy_threshold, 2, 10)
-    v.in_range("unhealthy_threshold", args.unhealthy_threshold, 2, 10)
-    v.in_range("deregistration_delay", args.deregistration_delay, 0, 3600)
+    v.CONTAINER_PORT.check("container_port", args.container_port)
+    v.HEALTH_CHECK_INTERVAL.check("health_check_interval", args.health_check_interval)
+    v.HEALTH_CHECK_THRESHOLD.check("healthy_threshold", args.healthy_threshold)
+    v.HEALTH_CHECK_THRESHOLD.check("unhealthy_threshold", args.unhealthy_threshold)
+    v.DEREGISTRATION_DELAY.check("deregistration_delay", args.deregistration_delay)
     if not args.health_check_path.startswith("/"):
         raise v.fail("health_check_path", args.health_check_path, "a path starting with /")
     if args.certificate_arn:

@@ -1,5 +1,9 @@
 """The VPC the service runs in: a new awsx VPC, or an existing one (where the database and the
-legacy instances usually live: moving the app must not force moving them)."""
+legacy instances usually live: moving the app must not force moving them).
+
+Two argument types, one per mode, each with only its own fields (as awsx has `Vpc` and
+`DefaultVpc`): subnet ids cannot be handed to a new VPC, nor a NAT strategy to an existing one,
+where either would be silently ignored."""
 
 from __future__ import annotations
 
@@ -13,19 +17,40 @@ from infra import validation as v
 
 
 @dataclass
-class NetworkArgs:
-    availability_zones: int = 2
-    """AZs the new VPC spans (2..6)."""
-    cidr_block: str = "10.0.0.0/16"
-    """IPv4 range of the new VPC."""
-    nat_gateways: str = "Single"
+class NewVpcArgs:
+    """A VPC of the stack's own: public, private (when there is NAT) and isolated subnets."""
+
+    availability_zones: int
+    """AZs the VPC spans (2..6)."""
+    cidr_block: str
+    """IPv4 range of the VPC: a private /16 to /24."""
+    nat_gateways: str
     """None, Single or OnePerAz. None: no private subnets, tasks get public IPs."""
-    existing_vpc_id: str = ""
-    """Reuse this VPC instead of creating one."""
-    existing_public_subnet_ids: Sequence[str] = ()
-    """Public subnets of the existing VPC (the load balancer's)."""
-    existing_private_subnet_ids: Sequence[str] = ()
-    """Private subnets of the existing VPC (tasks and database); empty = tasks in public ones."""
+
+
+@dataclass
+class ExistingVpcArgs:
+    """A VPC someone else manages (the database's, the legacy instances'): nothing is created."""
+
+    vpc_id: str
+    """The VPC to join."""
+    public_subnet_ids: Sequence[str]
+    """Its public subnets, in 2+ AZs: the load balancer's."""
+    private_subnet_ids: Sequence[str]
+    """Its private subnets with a NAT route: the tasks' and the database's. Empty: the tasks run
+    in the public ones, with public IPs."""
+
+
+NetworkArgs = NewVpcArgs | ExistingVpcArgs
+
+
+def tasks_public(args: NetworkArgs) -> bool:
+    """Whether the tasks run in public subnets with public IPs: they need a route out (ECR, logs,
+    secrets), and only a NAT gives private subnets one. The one place that decides it: the
+    network places the tasks by it, the settings refuse it in production."""
+    if isinstance(args, ExistingVpcArgs):
+        return not args.private_subnet_ids
+    return args.nat_gateways == "None"
 
 
 class Network(pulumi.ComponentResource):
@@ -44,17 +69,14 @@ class Network(pulumi.ComponentResource):
         _validate(args)
         super().__init__("alunos-api:infra:Network", name, None, opts)
         self.vpc = None
-        if args.existing_vpc_id:
-            self.tasks_public = not args.existing_private_subnet_ids
-            self.vpc_id = pulumi.Output.from_input(args.existing_vpc_id)
-            self.public_subnet_ids = pulumi.Output.from_input(list(args.existing_public_subnet_ids))
-            private = list(args.existing_private_subnet_ids)
-            self.task_subnet_ids = pulumi.Output.from_input(
-                private or list(args.existing_public_subnet_ids)
-            )
+        self.tasks_public = tasks_public(args)
+        if isinstance(args, ExistingVpcArgs):
+            self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+            self.public_subnet_ids = pulumi.Output.from_input(list(args.public_subnet_ids))
+            private = list(args.private_subnet_ids)
+            self.task_subnet_ids = pulumi.Output.from_input(private or list(args.public_subnet_ids))
             self.database_subnet_ids = pulumi.Output.from_input(private)
         else:
-            self.tasks_public = args.nat_gateways == "None"
             specs = [awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=24)]
             if not self.tasks_public:
                 specs.append(
@@ -93,15 +115,16 @@ class Network(pulumi.ComponentResource):
 
 
 def _validate(args: NetworkArgs) -> None:
-    v.one_of("nat_gateways", args.nat_gateways, v.NAT_STRATEGIES)
-    if args.existing_vpc_id:
-        v.aws_id("existing_vpc_id", args.existing_vpc_id, "vpc")
-        if len(args.existing_public_subnet_ids) < 2:
+    """Each mode checks only its own fields: the other mode's cannot be passed at all."""
+    if isinstance(args, ExistingVpcArgs):
+        v.aws_id("vpc_id", args.vpc_id, "vpc")
+        if len(args.public_subnet_ids) < 2:
             raise v.fail(
-                "existing_public_subnet_ids",
-                list(args.existing_public_subnet_ids),
+                "public_subnet_ids",
+                list(args.public_subnet_ids),
                 "at least 2 subnets in different AZs",
             )
     else:
-        v.in_range("availability_zones", args.availability_zones, 2, 6)
+        v.one_of("nat_gateways", args.nat_gateways, v.NAT_STRATEGIES)
+        v.AVAILABILITY_ZONES.check("availability_zones", args.availability_zones)
         v.private_cidr("cidr_block", args.cidr_block)

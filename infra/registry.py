@@ -17,14 +17,14 @@ DEV_TAG_PATTERN = "*-dev.*"
 
 @dataclass
 class RegistryArgs:
-    keep_release_images: int = 30
+    keep_release_images: int
     """Release images kept; older ones expire (rollback can reach any kept one)."""
+    untagged_image_days: int
+    """Days before untagged images (superseded layers, failed pushes) expire."""
+    force_delete: bool
+    """Let `pulumi destroy` delete the repository with its images (dev only)."""
     keep_dev_images: int = 20
     """Dev builds (tags *-dev.*) kept."""
-    untagged_image_days: int = 7
-    """Days before untagged images (superseded layers, failed pushes) expire."""
-    force_delete: bool = False
-    """Let `pulumi destroy` delete the repository with its images (dev only)."""
 
 
 def lifecycle_policy(args: RegistryArgs) -> str:
@@ -75,9 +75,9 @@ class Registry(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        v.in_range("keep_release_images", args.keep_release_images, 1, 1000)
-        v.in_range("keep_dev_images", args.keep_dev_images, 1, 1000)
-        v.in_range("untagged_image_days", args.untagged_image_days, 1, 365)
+        v.IMAGES_KEPT.check("keep_release_images", args.keep_release_images)
+        v.IMAGES_KEPT.check("keep_dev_images", args.keep_dev_images)
+        v.UNTAGGED_IMAGE_DAYS.check("untagged_image_days", args.untagged_image_days)
         super().__init__("alunos-api:infra:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(

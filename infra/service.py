@@ -59,34 +59,34 @@ class ServiceArgs:
     """Region of the log group (awslogs driver)."""
     version: str
     """Release version: APP_VERSION and a tag on deploy-scoped resources."""
-    listeners: Sequence[pulumi.Resource] = field(default_factory=list)
-    """Listeners that must exist before ECS attaches the target group."""
-    cpu: int = 256
+    cpu: int
     """Fargate CPU units."""
-    memory: int = 512
+    memory: int
     """Fargate memory (MiB), a size Fargate offers for `cpu`."""
-    desired_count: int = 1
+    desired_count: int
     """Tasks at creation (>= 1); afterwards the autoscaler owns the count and `pulumi up` ignores
     it."""
-    spot_percent: int = 0
+    spot_percent: int
     """Percent of the tasks above `on_demand_base` on Fargate Spot (0 = all on-demand)."""
-    on_demand_base: int = 0
+    on_demand_base: int
     """Tasks always on on-demand Fargate, before any Spot share."""
-    execute_command: bool = False
+    execute_command: bool
     """ECS Exec: ssmmessages permissions for the task role, a writable root filesystem (AWS does
     not support ECS Exec with a read-only one) and an init process reaping the agent's children."""
+    container_port: int
+    """PORT the app listens on."""
+    log_retention_days: int
+    """CloudWatch Logs retention."""
+    container_insights: str
+    """disabled, enabled or enhanced."""
+    health_check_grace_period: int
+    """Seconds ECS ignores the load balancer's checks after a task starts."""
+    stop_timeout: int
+    """Seconds between SIGTERM and SIGKILL (the app drains in-flight requests)."""
+    listeners: Sequence[pulumi.Resource] = field(default_factory=list)
+    """Listeners that must exist before ECS attaches the target group."""
     deployment_alarm_names: Sequence[str] = ()
     """CloudWatch alarms that roll a deployment back when they fire during it."""
-    container_port: int = 8000
-    """PORT the app listens on."""
-    log_retention_days: int = 14
-    """CloudWatch Logs retention."""
-    container_insights: str = "disabled"
-    """disabled, enabled or enhanced."""
-    health_check_grace_period: int = 30
-    """Seconds ECS ignores the load balancer's checks after a task starts."""
-    stop_timeout: int = 30
-    """Seconds between SIGTERM and SIGKILL (the app drains in-flight requests)."""
 
 
 class Service(pulumi.ComponentResource):
@@ -494,13 +494,13 @@ def container_definitions(
 
 def _validate(args: ServiceArgs) -> None:
     v.fargate_size("cpu", args.cpu, "memory", args.memory)
-    if args.desired_count < 1:
-        raise v.fail("desired_count", args.desired_count, "an integer >= 1")
-    v.in_range("container_port", args.container_port, 1024, 65535)
+    if args.desired_count < v.TASKS.low:
+        raise v.fail("desired_count", args.desired_count, f"an integer >= {v.TASKS.low}")
+    v.CONTAINER_PORT.check("container_port", args.container_port)
     v.one_of("log_retention_days", args.log_retention_days, v.LOG_RETENTION_DAYS)
     v.one_of("container_insights", args.container_insights, v.CONTAINER_INSIGHTS)
-    v.in_range("health_check_grace_period", args.health_check_grace_period, 0, 600)
-    v.in_range("stop_timeout", args.stop_timeout, 2, 120)
-    v.in_range("database.port", args.database.port, 1, 65535)
-    v.in_range("spot_percent", args.spot_percent, 0, 100)
-    v.in_range("on_demand_base", args.on_demand_base, 0, v.MAX_TASKS)
+    v.HEALTH_CHECK_GRACE_PERIOD.check("health_check_grace_period", args.health_check_grace_period)
+    v.STOP_TIMEOUT.check("stop_timeout", args.stop_timeout)
+    v.DATABASE_PORT.check("database.port", args.database.port)
+    v.SPOT_PERCENT.check("spot_percent", args.spot_percent)
+    v.in_range("on_demand_base", args.on_demand_base, 0, v.TASKS.high)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pulumi
 
 from infra import validation as v
+from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
 from infra.validation import InvalidConfig
 
 REQUIRED_DEFAULT_TAGS = ("project", "environment", "managed-by")
@@ -25,23 +26,6 @@ class Release:
     revision: str
     created: str
     rollback_image: str
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    availability_zones: int
-    vpc_cidr: str
-    nat_gateways: str
-    existing_vpc_id: str
-    existing_public_subnet_ids: tuple[str, ...]
-    existing_private_subnet_ids: tuple[str, ...]
-
-    @property
-    def tasks_in_private_subnets(self) -> bool:
-        """Tasks need a route out (ECR, logs, secrets): private only where a NAT gives one."""
-        if self.existing_vpc_id:
-            return bool(self.existing_private_subnet_ids)
-        return self.nat_gateways != "None"
 
 
 @dataclass(frozen=True)
@@ -132,7 +116,9 @@ class Settings:
     production: bool
     default_tags: dict[str, str]
     release: Release
-    network: NetworkSettings
+    network: NetworkArgs
+    """The network's own argument types: every field is a config key, and `tasks_public` of
+    infra.network decides from them alone."""
     registry: RegistrySettings
     load_balancer: LoadBalancerSettings
     service: ServiceSettings
@@ -223,8 +209,8 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         untagged_image_days=cfg.integer("untaggedImageDays"),
         force_delete=cfg.boolean("forceDeleteRepository"),
     )
-    v.in_range(key("keepReleaseImages"), registry.keep_release_images, 1, 1000)
-    v.in_range(key("untaggedImageDays"), registry.untagged_image_days, 1, 365)
+    v.IMAGES_KEPT.check(key("keepReleaseImages"), registry.keep_release_images)
+    v.UNTAGGED_IMAGE_DAYS.check(key("untaggedImageDays"), registry.untagged_image_days)
     if production and registry.force_delete:
         raise InvalidConfig(
             f"{key('forceDeleteRepository')}: true is not allowed in production (it would let "
@@ -237,13 +223,13 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     capacity = _capacity(cfg, key, production, autoscaling.max_count)
     alarms = _alarms(cfg, key)
     waf = WafSettings(enabled=cfg.boolean("wafEnabled"), rate_limit=cfg.integer("wafRateLimit"))
-    v.in_range(key("wafRateLimit"), waf.rate_limit, v.WAF_RATE_LIMIT[0], v.WAF_RATE_LIMIT[1])
+    v.WAF_RATE_LIMIT.check(key("wafRateLimit"), waf.rate_limit)
     database = _database(cfg, key)
     legacy = _legacy(cfg, key)
     if (
         database.mode == "rds"
-        and network.existing_vpc_id
-        and not network.existing_private_subnet_ids
+        and isinstance(network, ExistingVpcArgs)
+        and not network.private_subnet_ids
     ):
         raise InvalidConfig(
             f"{key('createDatabase')}: a new database in an existing VPC needs "
@@ -292,48 +278,85 @@ def _default_tags(stack: str) -> dict[str, str]:
     return {str(name): str(value) for name, value in tags.items()}
 
 
-def _network(cfg: _Reader, key: Any, production: bool) -> NetworkSettings:
-    network = NetworkSettings(
-        availability_zones=cfg.integer("availabilityZones"),
-        vpc_cidr=cfg.string("vpcCidr"),
-        nat_gateways=cfg.string("natGateways"),
-        existing_vpc_id=cfg.string("existingVpcId"),
-        existing_public_subnet_ids=cfg.strings("existingPublicSubnetIds"),
-        existing_private_subnet_ids=cfg.strings("existingPrivateSubnetIds"),
-    )
-    v.in_range(key("availabilityZones"), network.availability_zones, 2, 6)
-    v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
-    if network.existing_vpc_id:
-        v.aws_id(key("existingVpcId"), network.existing_vpc_id, "vpc")
-        if len(network.existing_public_subnet_ids) < 2:
-            raise v.fail(
-                key("existingPublicSubnetIds"),
-                list(network.existing_public_subnet_ids),
-                "at least 2 public subnets of existingVpcId in different AZs (the ALB needs 2)",
-            )
-        subnets = network.existing_public_subnet_ids + network.existing_private_subnet_ids
-        for subnet in subnets:
-            v.aws_id(key("existingPublicSubnetIds/existingPrivateSubnetIds"), subnet, "subnet")
-        if network.existing_private_subnet_ids and len(network.existing_private_subnet_ids) < 2:
-            raise v.fail(
-                key("existingPrivateSubnetIds"),
-                list(network.existing_private_subnet_ids),
-                "none, or at least 2 private subnets in different AZs",
-            )
+def _network(cfg: _Reader, key: Any, production: bool) -> NetworkArgs:
+    """A new VPC or an existing one, never a mix: the keys of the other mode must stay unset,
+    since the network would silently ignore them."""
+    vpc_id = cfg.string("existingVpcId")
+    # Pulumi.yaml leaves these unset (0 or ""): a new VPC needs each, an existing one none.
+    new_vpc_keys: dict[str, int | str] = {
+        "natGateways": cfg.string("natGateways"),
+        "vpcCidr": cfg.string("vpcCidr"),
+        "availabilityZones": cfg.integer("availabilityZones"),
+    }
+    network: NetworkArgs
+    if vpc_id:
+        for name, value in new_vpc_keys.items():
+            if value:
+                raise InvalidConfig(
+                    f"{key(name)}: {value!r} only shapes a new VPC, but {key('existingVpcId')} "
+                    f"reuses {vpc_id}; allowed: {name} unset with existingVpcId, or no "
+                    "existingVpcId (and no existing subnet ids) to create a VPC."
+                )
+        network = _existing_vpc(cfg, key, vpc_id)
     else:
-        v.private_cidr(key("vpcCidr"), network.vpc_cidr)
-        if network.existing_public_subnet_ids or network.existing_private_subnet_ids:
-            raise InvalidConfig(
-                f"{key('existingPublicSubnetIds')}/{key('existingPrivateSubnetIds')} are set but "
-                f"{key('existingVpcId')} is empty; set existingVpcId to reuse a VPC, or remove "
-                "the subnet ids to create a new VPC."
-            )
-    if production and not network.tasks_in_private_subnets:
+        network = _new_vpc(cfg, key, new_vpc_keys)
+    if production and tasks_public(network):
         raise InvalidConfig(
             f"{key('natGateways')}/{key('existingPrivateSubnetIds')}: production tasks must run "
             "in private subnets without public IPs; allowed: natGateways Single or OnePerAz (or "
             "existingPrivateSubnetIds when reusing a VPC)."
         )
+    return network
+
+
+def _existing_vpc(cfg: _Reader, key: Any, vpc_id: str) -> ExistingVpcArgs:
+    v.aws_id(key("existingVpcId"), vpc_id, "vpc")
+    network = ExistingVpcArgs(
+        vpc_id=vpc_id,
+        public_subnet_ids=cfg.strings("existingPublicSubnetIds"),
+        private_subnet_ids=cfg.strings("existingPrivateSubnetIds"),
+    )
+    if len(network.public_subnet_ids) < 2:
+        raise v.fail(
+            key("existingPublicSubnetIds"),
+            list(network.public_subnet_ids),
+            "at least 2 public subnets of existingVpcId in different AZs (the ALB needs 2)",
+        )
+    for subnet in (*network.public_subnet_ids, *network.private_subnet_ids):
+        v.aws_id(key("existingPublicSubnetIds/existingPrivateSubnetIds"), subnet, "subnet")
+    if network.private_subnet_ids and len(network.private_subnet_ids) < 2:
+        raise v.fail(
+            key("existingPrivateSubnetIds"),
+            list(network.private_subnet_ids),
+            "none, or at least 2 private subnets in different AZs",
+        )
+    return network
+
+
+def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewVpcArgs:
+    if cfg.strings("existingPublicSubnetIds") or cfg.strings("existingPrivateSubnetIds"):
+        raise InvalidConfig(
+            f"{key('existingPublicSubnetIds')}/{key('existingPrivateSubnetIds')} are set but "
+            f"{key('existingVpcId')} is empty; set existingVpcId to reuse a VPC, or remove "
+            "the subnet ids to create a new VPC."
+        )
+    unset = [key(name) for name, value in new_vpc_keys.items() if not value]
+    if unset:
+        raise InvalidConfig(
+            f"{', '.join(unset)} not set: a new VPC ({key('existingVpcId')} empty) needs "
+            f"natGateways (one of {', '.join(v.NAT_STRATEGIES)}), vpcCidr (a private range "
+            f"/{v.VPC_PREFIX_LENGTH.low} to /{v.VPC_PREFIX_LENGTH.high}) and availabilityZones "
+            f"({v.AVAILABILITY_ZONES.low}..{v.AVAILABILITY_ZONES.high}); or set existingVpcId "
+            "to reuse a VPC."
+        )
+    network = NewVpcArgs(
+        availability_zones=cfg.integer("availabilityZones"),
+        cidr_block=cfg.string("vpcCidr"),
+        nat_gateways=cfg.string("natGateways"),
+    )
+    v.AVAILABILITY_ZONES.check(key("availabilityZones"), network.availability_zones)
+    v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
+    v.private_cidr(key("vpcCidr"), network.cidr_block)
     return network
 
 
@@ -354,9 +377,9 @@ def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
         healthy_threshold=cfg.integer("healthyThreshold"),
     )
     v.one_of(key("sslPolicy"), settings.ssl_policy, v.MODERN_SSL_POLICIES)
-    v.in_range(key("deregistrationDelay"), settings.deregistration_delay, 0, 3600)
-    v.in_range(key("healthCheckInterval"), settings.health_check_interval, 5, 300)
-    v.in_range(key("healthyThreshold"), settings.healthy_threshold, 2, 10)
+    v.DEREGISTRATION_DELAY.check(key("deregistrationDelay"), settings.deregistration_delay)
+    v.HEALTH_CHECK_INTERVAL.check(key("healthCheckInterval"), settings.health_check_interval)
+    v.HEALTH_CHECK_THRESHOLD.check(key("healthyThreshold"), settings.healthy_threshold)
     return settings
 
 
@@ -373,19 +396,21 @@ def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
         execute_command=cfg.boolean("enableExecuteCommand"),
     )
     v.fargate_size(key("cpu"), settings.cpu, key("memory"), settings.memory)
-    if settings.desired_count < 1:
-        raise v.fail(key("desiredCount"), settings.desired_count, "an integer >= 1")
+    if settings.desired_count < v.TASKS.low:
+        raise v.fail(key("desiredCount"), settings.desired_count, f"an integer >= {v.TASKS.low}")
     if production and settings.desired_count < 2:
         raise v.fail(
             key("desiredCount"),
             settings.desired_count,
             "at least 2 in production (one task per AZ survives an AZ or task failure)",
         )
-    v.in_range(key("containerPort"), settings.container_port, 1024, 65535)
+    v.CONTAINER_PORT.check(key("containerPort"), settings.container_port)
     v.one_of(key("logRetentionDays"), settings.log_retention_days, v.LOG_RETENTION_DAYS)
     v.one_of(key("containerInsights"), settings.container_insights, v.CONTAINER_INSIGHTS)
-    v.in_range(key("healthCheckGracePeriod"), settings.health_check_grace_period, 0, 600)
-    v.in_range(key("stopTimeout"), settings.stop_timeout, 2, 120)
+    v.HEALTH_CHECK_GRACE_PERIOD.check(
+        key("healthCheckGracePeriod"), settings.health_check_grace_period
+    )
+    v.STOP_TIMEOUT.check(key("stopTimeout"), settings.stop_timeout)
     return settings
 
 
@@ -398,15 +423,15 @@ def _autoscaling(
         cpu_percent=cfg.integer("autoscalingCpuPercent"),
         requests_per_target=cfg.integer("autoscalingRequestsPerTarget"),
     )
-    if settings.min_count < 1:
-        raise v.fail(key("autoscalingMinCount"), settings.min_count, "an integer >= 1")
+    if settings.min_count < v.TASKS.low:
+        raise v.fail(key("autoscalingMinCount"), settings.min_count, f"an integer >= {v.TASKS.low}")
     if production and settings.min_count < 2:
         raise v.fail(
             key("autoscalingMinCount"),
             settings.min_count,
             "at least 2 in production (the autoscaler must never leave one task in one AZ)",
         )
-    v.in_range(key("autoscalingMaxCount"), settings.max_count, settings.min_count, v.MAX_TASKS)
+    v.in_range(key("autoscalingMaxCount"), settings.max_count, settings.min_count, v.TASKS.high)
     if not settings.min_count <= desired_count <= settings.max_count:
         raise v.fail(
             key("desiredCount"),
@@ -414,8 +439,8 @@ def _autoscaling(
             f"a count within autoscalingMinCount..autoscalingMaxCount "
             f"({settings.min_count}..{settings.max_count})",
         )
-    v.in_range(key("autoscalingCpuPercent"), settings.cpu_percent, 10, 90)
-    v.in_range(key("autoscalingRequestsPerTarget"), settings.requests_per_target, 1, 1_000_000)
+    v.AUTOSCALING_CPU_PERCENT.check(key("autoscalingCpuPercent"), settings.cpu_percent)
+    v.REQUESTS_PER_TARGET.check(key("autoscalingRequestsPerTarget"), settings.requests_per_target)
     return settings
 
 
@@ -423,7 +448,7 @@ def _capacity(cfg: _Reader, key: Any, production: bool, max_count: int) -> Capac
     settings = CapacitySettings(
         spot_percent=cfg.integer("spotPercent"), on_demand_base=cfg.integer("onDemandBase")
     )
-    v.in_range(key("spotPercent"), settings.spot_percent, 0, 100)
+    v.SPOT_PERCENT.check(key("spotPercent"), settings.spot_percent)
     v.in_range(key("onDemandBase"), settings.on_demand_base, 0, max_count)
     if production and settings.spot_percent and settings.on_demand_base < 2:
         raise v.fail(
@@ -441,7 +466,7 @@ def _alarms(cfg: _Reader, key: Any) -> AlarmSettings:
     )
     if settings.topic_arn:
         v.arn(key("alarmTopicArn"), settings.topic_arn, "sns")
-    v.in_range(key("alarm5xxPercent"), settings.http_5xx_percent, 1, 100)
+    v.ALARM_PERCENT.check(key("alarm5xxPercent"), settings.http_5xx_percent)
     return settings
 
 
@@ -482,7 +507,7 @@ def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
         multi_az=cfg.boolean("dbMultiAz"),
         backup_retention_days=cfg.integer("dbBackupRetentionDays"),
     )
-    v.in_range(key("dbPort"), settings.port, 1, 65535)
+    v.DATABASE_PORT.check(key("dbPort"), settings.port)
     if not settings.name.isidentifier():
         raise v.fail(key("dbName"), settings.name, "a PostgreSQL identifier (letters, digits, _)")
     if settings.security_group_id:
@@ -490,8 +515,10 @@ def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
     if create:
         if not settings.instance_class.startswith("db."):
             raise v.fail(key("dbInstanceClass"), settings.instance_class, "an RDS class, db.*")
-        v.in_range(key("dbAllocatedStorage"), settings.allocated_storage, 20, 65536)
-        v.in_range(key("dbBackupRetentionDays"), settings.backup_retention_days, 1, 35)
+        v.DB_ALLOCATED_STORAGE.check(key("dbAllocatedStorage"), settings.allocated_storage)
+        v.DB_BACKUP_RETENTION_DAYS.check(
+            key("dbBackupRetentionDays"), settings.backup_retention_days
+        )
     return settings
 
 

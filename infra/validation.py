@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pulumi
 
@@ -45,12 +46,60 @@ MODERN_SSL_POLICIES = (
 )
 
 NAT_STRATEGIES = ("None", "Single", "OnePerAz")
-# Upper bound on the autoscaler's range: a guard against a typo (1000 for 10) reaching AWS.
-MAX_TASKS = 100
+CONTAINER_INSIGHTS = ("disabled", "enabled", "enhanced")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """An inclusive integer range, named once: the settings check a config key against it and
+    the components check their argument against the same object, so the two cannot drift."""
+
+    low: int
+    high: int
+
+    def check(self, key: str, value: int) -> None:
+        in_range(key, value, self.low, self.high)
+
+
+# Tasks of one service. The upper bound guards the autoscaler's range against a typo (1000 for
+# 10) reaching AWS.
+TASKS = Limit(1, 100)
+# The port the app listens on. The container runs as a non-root user (CONTAINER_USER, app/
+# Dockerfile) with every capability dropped (no CAP_NET_BIND_SERVICE) and the task definition
+# sets no net.ipv4.ip_unprivileged_port_start, so the kernel's default applies: no port below
+# 1024. The load balancer's target group forwards to this same port.
+CONTAINER_PORT = Limit(1024, 65535)
+DATABASE_PORT = Limit(1, 65535)
+# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length.
+AVAILABILITY_ZONES = Limit(2, 6)
+VPC_PREFIX_LENGTH = Limit(16, 24)
+# ECR lifecycle: images kept per rule, and days before untagged images expire.
+IMAGES_KEPT = Limit(1, 1000)
+UNTAGGED_IMAGE_DAYS = Limit(1, 365)
+# Target group attributes and health checks, as ELBv2 accepts them.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html
+DEREGISTRATION_DELAY = Limit(0, 3600)
+HEALTH_CHECK_INTERVAL = Limit(5, 300)
+HEALTH_CHECK_THRESHOLD = Limit(2, 10)
+# The service: seconds ECS ignores the load balancer after a task starts, and between SIGTERM
+# and SIGKILL (Fargate allows at most 120).
+HEALTH_CHECK_GRACE_PERIOD = Limit(0, 600)
+STOP_TIMEOUT = Limit(2, 120)
+SPOT_PERCENT = Limit(0, 100)
+# Target tracking: the CPU the tasks are kept at, requests per task per minute, cooldowns.
+AUTOSCALING_CPU_PERCENT = Limit(10, 90)
+REQUESTS_PER_TARGET = Limit(1, 1_000_000)
+SCALING_COOLDOWN = Limit(0, 3600)
+# Alarm thresholds in percent, and the fewest 5xx a minute that may raise the 5xx alarm.
+ALARM_PERCENT = Limit(1, 100)
+MIN_5XX_COUNT = Limit(1, 10_000)
 # Requests per 5 minutes a WAF rate-based rule accepts as its limit.
 # https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
-WAF_RATE_LIMIT = (10, 2_000_000_000)
-CONTAINER_INSIGHTS = ("disabled", "enabled", "enhanced")
+WAF_RATE_LIMIT = Limit(10, 2_000_000_000)
+# RDS PostgreSQL: gp3 storage in GiB, days of automated backups (RDS allows 0; we keep >= 1).
+DB_ALLOCATED_STORAGE = Limit(20, 65536)
+DB_BACKUP_RETENTION_DAYS = Limit(1, 35)
 
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(?P<service>[a-z0-9-]+):[a-z0-9-]*:\d{12}:.+$")
 _DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9./_-]*(:\d+)?/[a-z0-9./_-]+@sha256:[0-9a-f]{64}$")
@@ -110,8 +159,11 @@ def private_cidr(key: str, value: str) -> None:
         network = ipaddress.IPv4Network(value)
     except ValueError as error:
         raise fail(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({error})") from None
-    if not network.is_private or not 16 <= network.prefixlen <= 24:
-        raise fail(key, value, "a private IPv4 range (RFC 1918) with a prefix from /16 to /24")
+    low, high = VPC_PREFIX_LENGTH.low, VPC_PREFIX_LENGTH.high
+    if not network.is_private or not low <= network.prefixlen <= high:
+        raise fail(
+            key, value, f"a private IPv4 range (RFC 1918) with a prefix from /{low} to /{high}"
+        )
 
 
 def aws_id(key: str, value: str, prefix: str) -> None:

@@ -32,7 +32,7 @@ _METRIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 class WafArgs:
     load_balancer_arn: pulumi.Input[str]
     """The ALB the web ACL protects."""
-    rate_limit: int = 2000
+    rate_limit: int
     """Requests one IP may send in 5 minutes before it is blocked (WAF counts per IP)."""
     managed_rule_groups: Sequence[str] = MANAGED_RULE_GROUPS
     """AWS managed rule groups, by name, in the order they run (after the rate limit)."""
@@ -114,8 +114,7 @@ def _managed_group(group: str) -> aws.wafv2.WebAclRuleStatementManagedRuleGroupS
 
 
 def _validate(name: str, args: WafArgs) -> None:
-    low, high = v.WAF_RATE_LIMIT
-    v.in_range("rate_limit", args.rate_limit, low, high)
+    v.WAF_RATE_LIMIT.check("rate_limit", args.rate_limit)
     if not args.managed_rule_groups:
         raise v.fail("managed_rule_groups", [], "at least one AWS managed rule group")
     for group in args.managed_rule_groups:

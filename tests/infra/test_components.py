@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields, replace
 
 import pytest
 
@@ -10,20 +11,105 @@ from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
-from infra.load_balancer import LoadBalancer, LoadBalancerArgs, rolling_deploy_seconds
-from infra.network import Network, NetworkArgs
+from infra.load_balancer import LoadBalancer, LoadBalancerArgs
+from infra.network import ExistingVpcArgs, Network, NetworkArgs, NewVpcArgs, tasks_public
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs, capacity_strategy
 from infra.validation import InvalidConfig
 from infra.waf import Waf, WafArgs
-from tests.infra.conftest import run_component
+from tests.infra.conftest import PlanView, run_component
 
 DIGEST = "sha256:" + "a" * 64
 REPO = "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos"
 
+# Every component's arguments as the stack config would give them; tests vary them with
+# dataclasses.replace (type-checked field by field).
+REGISTRY = RegistryArgs(keep_release_images=30, untagged_image_days=7, force_delete=False)
+IMAGE = ImageArgs(
+    repository_url=REPO,
+    registry_id="123456789012",
+    version="1.0.0",
+    tag="1.0.0",
+    revision="unknown",
+    created="",
+    rollback_image="",
+)
+LOAD_BALANCER = LoadBalancerArgs(
+    vpc_id="vpc-1",
+    subnet_ids=["subnet-1", "subnet-2"],
+    container_port=8000,
+    certificate_arn="",
+    ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+    health_check_interval=10,
+    healthy_threshold=2,
+    deregistration_delay=15,
+    deletion_protection=False,
+)
+DATABASE = DatabaseArgs(
+    vpc_id="vpc-1",
+    subnet_ids=["subnet-1", "subnet-2"],
+    name="alunos",
+    port=5432,
+    instance_class="db.t4g.micro",
+    allocated_storage=20,
+    engine_version="16",
+    multi_az=False,
+    backup_retention_days=7,
+    production=False,
+)
+SERVICE = ServiceArgs(
+    vpc_id="vpc-1",
+    subnet_ids=["subnet-1", "subnet-2"],
+    assign_public_ip=False,
+    image_ref=f"{REPO}@{DIGEST}",
+    repository_arn="arn:aws:ecr:us-east-2:123456789012:repository/alunos",
+    target_group_arn="arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/t/1",
+    load_balancer_security_group_id="sg-alb",
+    database=DatabaseConnection(
+        host="db.internal",
+        port=5432,
+        name="alunos",
+        secret_arn="arn:aws:secretsmanager:us-east-2:123456789012:secret:db-AbCdEf",
+        security_group_id="sg-db",
+    ),
+    region="us-east-2",
+    version="1.2.3",
+    cpu=256,
+    memory=512,
+    desired_count=1,
+    spot_percent=0,
+    on_demand_base=0,
+    execute_command=False,
+    container_port=8000,
+    log_retention_days=14,
+    container_insights="disabled",
+    health_check_grace_period=30,
+    stop_timeout=30,
+)
+AUTOSCALING = AutoscalingArgs(
+    cluster_name="c",
+    service_name="s",
+    load_balancer_arn_suffix="app/lb/1",
+    target_group_arn_suffix="targetgroup/tg/2",
+    min_count=1,
+    max_count=4,
+    cpu_percent=60,
+    requests_per_target=1000,
+)
+ALARMS = AlarmsArgs(
+    load_balancer_arn_suffix="app/lb/1",
+    target_group_arn_suffix="targetgroup/tg/2",
+    cluster_name="c",
+    service_name="s",
+    topic_arn="",
+    http_5xx_percent=5,
+)
+ALB_ARN = "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/lb/1"
+WAF = WafArgs(load_balancer_arn=ALB_ARN, rate_limit=2000)
+
 
 def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
-    view = run_component(lambda: Registry("r", RegistryArgs(keep_release_images=5)))
+    view = run_component(lambda: Registry("r", replace(REGISTRY, keep_release_images=5)))
     repo = view.one("aws:ecr/repository:Repository", "r-repo")
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
@@ -44,8 +130,8 @@ def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
 
 def test_two_registries_do_not_collide() -> None:
     def build() -> None:
-        Registry("a", RegistryArgs())
-        Registry("b", RegistryArgs())
+        Registry("a", REGISTRY)
+        Registry("b", REGISTRY)
 
     view = run_component(build)
     names = [r.name for r in view.of_type("aws:ecr/repository:Repository")]
@@ -56,9 +142,8 @@ def test_image_is_built_for_amd64_with_version_args_and_pushed_by_digest() -> No
     def build() -> Image:
         return Image(
             "img",
-            ImageArgs(
-                repository_url=REPO,
-                registry_id="123456789012",
+            replace(
+                IMAGE,
                 version="1.4.3-dev.3",
                 tag="1.4.3-dev.3.gabc1234",
                 revision="abc1234" * 5 + "abcde",
@@ -84,13 +169,7 @@ def test_rollback_image_reuses_the_digest_without_building() -> None:
     def build() -> None:
         image = Image(
             "img",
-            ImageArgs(
-                repository_url=REPO,
-                registry_id="123456789012",
-                version="1.4.2",
-                tag="1.4.2",
-                rollback_image=f"{REPO}@{DIGEST}",
-            ),
+            replace(IMAGE, version="1.4.2", tag="1.4.2", rollback_image=f"{REPO}@{DIGEST}"),
         )
         image.ref.apply(refs.append)
 
@@ -102,22 +181,17 @@ def test_rollback_image_reuses_the_digest_without_building() -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ({"tag": "1.0.0+build"}, "tag: '1.0.0+build' is not valid"),
-        ({"rollback_image": f"{REPO}:1.4.2"}, "rollback_image"),
+        (replace(IMAGE, tag="1.0.0+build"), "tag: '1.0.0+build' is not valid"),
+        (replace(IMAGE, rollback_image=f"{REPO}:1.4.2"), "rollback_image"),
     ],
 )
-def test_image_argument_validation(args: dict[str, str], fragment: str) -> None:
-    base = {"repository_url": REPO, "registry_id": "1", "version": "1.0.0", "tag": "1.0.0"}
+def test_image_argument_validation(args: ImageArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment.replace("+", r"\+")):
-        Image("img", ImageArgs(**(base | args)))  # type: ignore[arg-type]
+        Image("img", args)
 
 
 def test_http_only_load_balancer_forwards_on_80_and_opens_nothing_else() -> None:
-    view = run_component(
-        lambda: LoadBalancer(
-            "lb", LoadBalancerArgs(vpc_id="vpc-1", subnet_ids=["subnet-1", "subnet-2"])
-        )
-    )
+    view = run_component(lambda: LoadBalancer("lb", LOAD_BALANCER))
     listener = view.one("aws:lb/listener:Listener")
     assert (listener["port"], listener["protocol"]) == (80, "HTTP")
     assert listener["defaultActions"][0]["type"] == "forward"
@@ -130,73 +204,118 @@ def test_http_only_load_balancer_forwards_on_80_and_opens_nothing_else() -> None
     assert group["healthCheck"]["timeout"] < group["healthCheck"]["interval"]
 
 
-def test_rolling_deploy_time_against_alb_defaults() -> None:
-    assert rolling_deploy_seconds(10, 2, 15) == 35
-    assert rolling_deploy_seconds(30, 5, 300) == 450
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        # The tasks run as non-root: below 1024 they could not listen where the ALB forwards.
+        (
+            replace(LOAD_BALANCER, container_port=80),
+            "container_port: 80 is not valid; allowed: an integer from 1024",
+        ),
+        (replace(LOAD_BALANCER, health_check_interval=2), "health_check_interval"),
+        (replace(LOAD_BALANCER, healthy_threshold=1), "healthy_threshold"),
+        (
+            replace(
+                LOAD_BALANCER, certificate_arn="arn:aws:iam::123456789012:server-certificate/x"
+            ),
+            "certificate_arn",
+        ),
+        (
+            replace(
+                LOAD_BALANCER,
+                certificate_arn="arn:aws:acm:us-east-2:123456789012:certificate/x",
+                ssl_policy="ELBSecurityPolicy-2016-08",
+            ),
+            "ssl_policy",
+        ),
+    ],
+)
+def test_load_balancer_argument_validation(args: LoadBalancerArgs, fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        LoadBalancer("lb", args)
+
+
+def test_load_balancer_name_must_fit_aws_limits() -> None:
+    with pytest.raises(InvalidConfig, match="at most 20 characters"):
+        LoadBalancer("alunos-a-very-long-stack-name", LOAD_BALANCER)
+
+
+EXISTING_VPC = ExistingVpcArgs(
+    vpc_id="vpc-0123456789abcdef0",
+    public_subnet_ids=["subnet-0000000a", "subnet-0000000b"],
+    private_subnet_ids=["subnet-0000000c", "subnet-0000000d"],
+)
+NEW_VPC = NewVpcArgs(availability_zones=2, cidr_block="10.0.0.0/16", nat_gateways="Single")
+
+
+def _placement(args: ExistingVpcArgs) -> tuple[PlanView, dict[str, object]]:
+    seen: dict[str, object] = {}
+
+    def build() -> None:
+        network = Network("net", args)
+        seen["public"] = network.tasks_public
+        network.task_subnet_ids.apply(lambda ids: seen.setdefault("tasks", ids))
+
+    return run_component(build), seen
+
+
+def test_existing_network_creates_nothing_and_places_tasks_privately() -> None:
+    view, seen = _placement(EXISTING_VPC)
+    assert [r.type for r in view.plan.resources] == ["alunos-api:infra:Network"]
+    assert seen == {"public": False, "tasks": ["subnet-0000000c", "subnet-0000000d"]}
+
+
+def test_existing_network_without_private_subnets_places_tasks_publicly() -> None:
+    _, seen = _placement(replace(EXISTING_VPC, private_subnet_ids=[]))
+    assert seen == {"public": True, "tasks": ["subnet-0000000a", "subnet-0000000b"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "public"),
+    [
+        (NEW_VPC, False),
+        (replace(NEW_VPC, nat_gateways="None"), True),
+        (EXISTING_VPC, False),
+        (replace(EXISTING_VPC, private_subnet_ids=[]), True),
+    ],
+)
+def test_one_rule_decides_whether_tasks_are_public(args: NetworkArgs, public: bool) -> None:
+    assert tasks_public(args) is public
+
+
+def test_each_network_mode_takes_only_its_own_fields() -> None:
+    # The old single NetworkArgs took both sets: subnet ids given without a VPC id planned a new
+    # VPC and dropped them; a NAT strategy or CIDR given with an existing VPC went unchecked.
+    assert {f.name for f in fields(NewVpcArgs)} == {
+        "availability_zones",
+        "cidr_block",
+        "nat_gateways",
+    }
+    assert {f.name for f in fields(ExistingVpcArgs)} == {
+        "vpc_id",
+        "public_subnet_ids",
+        "private_subnet_ids",
+    }
 
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ({"health_check_interval": 2}, "health_check_interval"),
-        ({"healthy_threshold": 1}, "healthy_threshold"),
-        ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificate_arn"),
-        (
-            {
-                "certificate_arn": "arn:aws:acm:us-east-2:123456789012:certificate/x",
-                "ssl_policy": "ELBSecurityPolicy-2016-08",
-            },
-            "ssl_policy",
-        ),
+        (replace(NEW_VPC, nat_gateways="none"), "nat_gateways"),
+        (replace(NEW_VPC, cidr_block="not-a-cidr"), "cidr_block: 'not-a-cidr' is not valid"),
+        (replace(NEW_VPC, availability_zones=1), "availability_zones: 1 is not valid"),
+        (replace(EXISTING_VPC, public_subnet_ids=[]), "public_subnet_ids"),
+        (replace(EXISTING_VPC, vpc_id="default"), "vpc_id: 'default' is not valid"),
     ],
 )
-def test_load_balancer_argument_validation(args: dict[str, object], fragment: str) -> None:
+def test_network_validation(args: NetworkArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
-        LoadBalancer("lb", LoadBalancerArgs(vpc_id="v", subnet_ids=["a", "b"], **args))  # type: ignore[arg-type]
-
-
-def test_load_balancer_name_must_fit_aws_limits() -> None:
-    with pytest.raises(InvalidConfig, match="at most 20 characters"):
-        LoadBalancer("alunos-a-very-long-stack-name", LoadBalancerArgs(vpc_id="v", subnet_ids=[]))
-
-
-def test_existing_network_creates_nothing_and_places_tasks_privately() -> None:
-    seen: dict[str, object] = {}
-
-    def build() -> None:
-        network = Network(
-            "net",
-            NetworkArgs(
-                existing_vpc_id="vpc-0123456789abcdef0",
-                existing_public_subnet_ids=["subnet-0000000a", "subnet-0000000b"],
-                existing_private_subnet_ids=["subnet-0000000c", "subnet-0000000d"],
-            ),
-        )
-        seen["public"] = network.tasks_public
-        network.task_subnet_ids.apply(lambda ids: seen.setdefault("tasks", ids))
-
-    view = run_component(build)
-    assert [r.type for r in view.plan.resources] == ["alunos-api:infra:Network"]
-    assert seen == {"public": False, "tasks": ["subnet-0000000c", "subnet-0000000d"]}
-
-
-def test_network_validation() -> None:
-    with pytest.raises(InvalidConfig, match="nat_gateways"):
-        Network("n", NetworkArgs(nat_gateways="none"))
-    with pytest.raises(InvalidConfig, match="existing_public_subnet_ids"):
-        Network("n", NetworkArgs(existing_vpc_id="vpc-0123456789abcdef0"))
+        Network("n", args)
 
 
 @pytest.mark.parametrize("production", [True, False])
 def test_database_is_private_encrypted_with_managed_password(production: bool) -> None:
-    view = run_component(
-        lambda: Database(
-            "db",
-            DatabaseArgs(
-                vpc_id="vpc-1", subnet_ids=["subnet-1", "subnet-2"], production=production
-            ),
-        )
-    )
+    view = run_component(lambda: Database("db", replace(DATABASE, production=production)))
     instance = view.one("aws:rds/instance:Instance")
     assert instance["manageMasterUserPassword"] is True
     assert "password" not in instance
@@ -212,30 +331,8 @@ def test_database_is_private_encrypted_with_managed_password(production: bool) -
     assert "ingress" not in group  # only the service adds its own rule
 
 
-def _service_args(**overrides: object) -> ServiceArgs:
-    values: dict[str, object] = {
-        "vpc_id": "vpc-1",
-        "subnet_ids": ["subnet-1", "subnet-2"],
-        "assign_public_ip": False,
-        "image_ref": f"{REPO}@{DIGEST}",
-        "repository_arn": "arn:aws:ecr:us-east-2:123456789012:repository/alunos",
-        "target_group_arn": "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/t/1",
-        "load_balancer_security_group_id": "sg-alb",
-        "database": DatabaseConnection(
-            host="db.internal",
-            port=5432,
-            name="alunos",
-            secret_arn="arn:aws:secretsmanager:us-east-2:123456789012:secret:db-AbCdEf",
-            security_group_id="sg-db",
-        ),
-        "region": "us-east-2",
-        "version": "1.2.3",
-    }
-    return ServiceArgs(**(values | overrides))  # type: ignore[arg-type]
-
-
 def test_service_container_is_read_only_non_privileged_and_logs_to_its_group() -> None:
-    view = run_component(lambda: Service("svc", _service_args(stop_timeout=45)))
+    view = run_component(lambda: Service("svc", replace(SERVICE, stop_timeout=45)))
     container = view.container()
     assert container["image"].endswith(DIGEST)
     assert container["readonlyRootFilesystem"] is True
@@ -265,30 +362,36 @@ def test_service_container_is_read_only_non_privileged_and_logs_to_its_group() -
     )
 
 
-def _sg(view: object) -> str:
-    return view.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "svc-in-alb")[  # type: ignore[attr-defined]
-        "securityGroupId"
-    ]
+def _sg(view: PlanView) -> str:
+    rule = view.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "svc-in-alb")
+    return str(rule["securityGroupId"])
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fragment"),
+    ("args", "fragment"),
     [
-        ({"cpu": 1024, "memory": 1024}, "memory: 1024 MiB is not offered by Fargate with cpu=1024"),
-        ({"desired_count": 0}, "desired_count"),
-        ({"stop_timeout": 300}, "stop_timeout"),
-        ({"container_insights": "on"}, "container_insights"),
-        ({"spot_percent": 101}, "spot_percent"),
-        ({"on_demand_base": -1}, "on_demand_base"),
+        (
+            replace(SERVICE, cpu=1024, memory=1024),
+            "memory: 1024 MiB is not offered by Fargate with cpu=1024",
+        ),
+        (replace(SERVICE, desired_count=0), "desired_count"),
+        (
+            replace(SERVICE, container_port=80),
+            "container_port: 80 is not valid; allowed: an integer from 1024",
+        ),
+        (replace(SERVICE, stop_timeout=300), "stop_timeout"),
+        (replace(SERVICE, container_insights="on"), "container_insights"),
+        (replace(SERVICE, spot_percent=101), "spot_percent"),
+        (replace(SERVICE, on_demand_base=-1), "on_demand_base"),
     ],
 )
-def test_service_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+def test_service_argument_validation(args: ServiceArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
-        Service("svc", _service_args(**overrides))
+        Service("svc", args)
 
 
 def test_service_without_deployment_alarms_has_no_alarms_block() -> None:
-    view = run_component(lambda: Service("svc", _service_args()))
+    view = run_component(lambda: Service("svc", SERVICE))
     service = view.one("aws:ecs/service:Service")
     assert "alarms" not in service
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
@@ -332,18 +435,9 @@ def test_capacity_strategy(spot_percent: int, base: int, expected: list[dict[str
     assert capacity_strategy(spot_percent, base) == expected
 
 
-def _autoscaling(**overrides: object) -> Autoscaling:
-    values: dict[str, object] = {
-        "cluster_name": "c",
-        "service_name": "s",
-        "load_balancer_arn_suffix": "app/lb/1",
-        "target_group_arn_suffix": "targetgroup/tg/2",
-    }
-    return Autoscaling("as", AutoscalingArgs(**(values | overrides)))  # type: ignore[arg-type]
-
-
 def test_autoscaling_component_wires_target_and_policies() -> None:
-    view = run_component(lambda: _autoscaling(min_count=2, max_count=3, scale_in_cooldown=600))
+    args = replace(AUTOSCALING, min_count=2, max_count=3, scale_in_cooldown=600)
+    view = run_component(lambda: Autoscaling("as", args))
     target = view.one("aws:appautoscaling/target:Target")
     assert target["resourceId"] == "service/c/s"
     assert (target["minCapacity"], target["maxCapacity"]) == (2, 3)
@@ -357,31 +451,28 @@ def test_autoscaling_component_wires_target_and_policies() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fragment"),
+    ("args", "fragment"),
     [
-        ({"min_count": 0}, "min_count: 0 is not valid; allowed: an integer >= 1"),
-        ({"min_count": 3, "max_count": 2}, "max_count: 2 is not valid; allowed: an integer from 3"),
-        ({"cpu_percent": 5}, "cpu_percent"),
-        ({"scale_in_cooldown": -1}, "scale_in_cooldown"),
+        (
+            replace(AUTOSCALING, min_count=0),
+            "min_count: 0 is not valid; allowed: an integer >= 1",
+        ),
+        (
+            replace(AUTOSCALING, min_count=3, max_count=2),
+            "max_count: 2 is not valid; allowed: an integer from 3",
+        ),
+        (replace(AUTOSCALING, cpu_percent=5), "cpu_percent"),
+        (replace(AUTOSCALING, scale_in_cooldown=-1), "scale_in_cooldown"),
     ],
 )
-def test_autoscaling_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+def test_autoscaling_argument_validation(args: AutoscalingArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
-        _autoscaling(**overrides)
-
-
-def _alarms(**overrides: object) -> Alarms:
-    values: dict[str, object] = {
-        "load_balancer_arn_suffix": "app/lb/1",
-        "target_group_arn_suffix": "targetgroup/tg/2",
-        "cluster_name": "c",
-        "service_name": "s",
-    }
-    return Alarms("al", AlarmsArgs(**(values | overrides)))  # type: ignore[arg-type]
+        Autoscaling("as", args)
 
 
 def test_alarm_names_are_the_ones_the_service_is_given() -> None:
-    view = run_component(lambda: _alarms(http_5xx_percent=10, min_5xx_count=20))
+    args = replace(ALARMS, http_5xx_percent=10, min_5xx_count=20)
+    view = run_component(lambda: Alarms("al", args))
     names = alarm_names("al")
     assert {r.inputs["name"] for r in view.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")} == {
         names.http_5xx,
@@ -397,46 +488,37 @@ def test_alarm_names_are_the_ones_the_service_is_given() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fragment"),
+    ("args", "fragment"),
     [
-        ({"topic_arn": "arn:aws:sqs:us-east-2:123456789012:q"}, "topic_arn"),
-        ({"http_5xx_percent": 0}, "http_5xx_percent"),
-        ({"memory_percent": 101}, "memory_percent"),
+        (replace(ALARMS, topic_arn="arn:aws:sqs:us-east-2:123456789012:q"), "topic_arn"),
+        (replace(ALARMS, http_5xx_percent=0), "http_5xx_percent"),
+        (replace(ALARMS, memory_percent=101), "memory_percent"),
     ],
 )
-def test_alarms_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+def test_alarms_argument_validation(args: AlarmsArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
-        _alarms(**overrides)
+        Alarms("al", args)
 
 
 def test_waf_rules_follow_the_configured_groups() -> None:
-    arn = "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/lb/1"
-    view = run_component(
-        lambda: Waf(
-            "fw",
-            WafArgs(
-                load_balancer_arn=arn,
-                rate_limit=100,
-                managed_rule_groups=["AWSManagedRulesCommonRuleSet"],
-            ),
-        )
-    )
+    args = replace(WAF, rate_limit=100, managed_rule_groups=["AWSManagedRulesCommonRuleSet"])
+    view = run_component(lambda: Waf("fw", args))
     acl = view.one("aws:wafv2/webAcl:WebAcl")
     assert [(r["priority"], r["name"]) for r in acl["rules"]] == [
         (0, "rate-limit-per-ip"),
         (1, "AWSManagedRulesCommonRuleSet"),
     ]
-    assert view.one("aws:wafv2/webAclAssociation:WebAclAssociation")["resourceArn"] == arn
+    assert view.one("aws:wafv2/webAclAssociation:WebAclAssociation")["resourceArn"] == ALB_ARN
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fragment"),
+    ("args", "fragment"),
     [
-        ({"rate_limit": 9}, "rate_limit: 9 is not valid; allowed: an integer from 10"),
-        ({"managed_rule_groups": []}, "at least one AWS managed rule group"),
-        ({"managed_rule_groups": ["Common Rule Set"]}, "managed_rule_groups"),
+        (replace(WAF, rate_limit=9), "rate_limit: 9 is not valid; allowed: an integer from 10"),
+        (replace(WAF, managed_rule_groups=[]), "at least one AWS managed rule group"),
+        (replace(WAF, managed_rule_groups=["Common Rule Set"]), "managed_rule_groups"),
     ],
 )
-def test_waf_argument_validation(overrides: dict[str, object], fragment: str) -> None:
+def test_waf_argument_validation(args: WafArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
-        Waf("fw", WafArgs(load_balancer_arn="arn", **overrides))  # type: ignore[arg-type]
+        Waf("fw", args)

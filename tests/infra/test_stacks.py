@@ -22,6 +22,7 @@ def test_dev_is_small_and_cheap(dev: PlanView) -> None:
     vpc = dev.one("awsx:ec2:Vpc")
     assert vpc["natGateways"]["strategy"] == "None"
     assert vpc["numberOfAvailabilityZones"] == 2
+    assert vpc["cidrBlock"] == "10.0.0.0/16"
     assert [s["type"] for s in vpc["subnetSpecs"]] == ["Public", "Isolated"]
     service = dev.one("aws:ecs/service:Service")
     assert service["desiredCount"] == 1
