@@ -95,9 +95,9 @@ class EventLog:
             raise UsageProblem(f"event log {path} is a directory, not a file") from None
         except PermissionError:
             raise UsageProblem(f"event log {path} is not readable (permission denied)") from None
-        except UnicodeDecodeError as error:
+        except UnicodeDecodeError:
             raise UsageProblem(
-                f"event log {path} is not UTF-8 text (line {self.line + 1}, byte {error.start}); "
+                f"event log {path} is not UTF-8 text ({_first_non_utf8(path)}); "
                 "pass the file `pulumi preview --event-log` wrote"
             ) from None
 
@@ -119,3 +119,16 @@ class EventLog:
             raise MalformedEvent(
                 f"{self.path}:{self.line}: not a valid engine event: {problem}"
             ) from None
+
+
+def _first_non_utf8(path: Path) -> str:
+    """Where a file's first byte that is not UTF-8 is, as `line N, byte M` (both from 1): the
+    text reader decodes ahead of the line it yields, so its own error cannot say."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = error.start - data.rfind(b"\n", 0, error.start)
+        return f"line {line}, byte {byte}"
+    return "the file changed while it was read"

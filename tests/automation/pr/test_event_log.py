@@ -285,6 +285,16 @@ def test_a_repeated_step_with_a_field_of_the_wrong_type_is_an_error(tmp_path: Pa
         load_change_set(log, "dev")
 
 
+def test_a_log_that_is_not_utf8_is_named_at_its_line_and_byte(tmp_path: Path):
+    """The text reader decodes ahead in chunks of kilobytes: the line it is at is not the one
+    with the bad byte."""
+    prelude = b'{"sequence": 0, "timestamp": 1, "preludeEvent": {"config": {}}}\n'
+    log = tmp_path / "latin1.jsonl"
+    log.write_bytes(prelude * 500 + '{"name": "S\u00e3o"}\n'.encode("latin-1") + prelude)
+    with pytest.raises(UsageProblem, match=r"is not UTF-8 text \(line 501, byte 12\)"):
+        load_change_set(log, "dev")
+
+
 # --- The garbage collector.
 
 
