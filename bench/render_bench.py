@@ -4,7 +4,9 @@
 
 Generates a realistic event log (pre and outputs events per step, replacements as three steps,
 sequence numbers shuffled, `__defaults`, secrets, a large stack output) into a temporary file,
-then times reading it into a ChangeSet and rendering the Markdown comment.
+then times reading it into a ChangeSet (and, for comparison, the same through the plain reader,
+`EventLog(fast=False)`) and rendering the Markdown comment. Targets: 20,000 resources read and
+rendered in under 1 s, the comment within 65,536 characters.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from automation.pr.events import load_change_set
+from automation.pr.event_log import EventLog
+from automation.pr.events import change_set_from_json, load_change_set
 from automation.pr.render import render_markdown, size
 
 STACK_URN = "urn:pulumi:dev::alunos-api::pulumi:pulumi:Stack::alunos-api-dev"
@@ -111,14 +114,12 @@ def generate(path: Path, resources: int, seed: int = 7) -> None:
         out.write(json.dumps({"sequence": len(numbered), "timestamp": 1, "cancelEvent": {}}) + "\n")
 
 
-def json_floor(log: Path) -> float:
-    """CPU time the standard library's JSON decoder needs for every line of the log: the floor
-    of any reader that decodes each event (the fold skips repeated steps undecoded and decodes
-    the rest with orjson, so it can go below it)."""
+def plain_fold(log: Path) -> float:
+    """CPU time of the same fold through the plain reader (`json.loads` for every line, the
+    garbage collector running): what `event_log`'s shortcuts save."""
     started = time.process_time()
-    with log.open(encoding="utf-8") as lines:
-        for line in lines:
-            json.loads(line)
+    with EventLog(log, fast=False) as events:
+        change_set_from_json(events, "dev")
     return time.process_time() - started
 
 
@@ -140,14 +141,14 @@ def main() -> None:
             rendered = time.process_time()
             parse_times.append(parsed - started)
             render_times.append(rendered - parsed)
-        floor = json_floor(log)
+        plain = plain_fold(log)
     changing = len(change_set.changing())
     print(f"{args.resources} resources, event log {megabytes:.1f} MB, {changing} changing")
     # CPU time of this process (the work done), steadier than wall time on a shared machine.
     parse_ms = statistics.median(parse_times) * 1000
     render_ms = statistics.median(render_times) * 1000
     print(f"parse  (log -> ChangeSet):      median {parse_ms:.0f} ms CPU")
-    print(f"  for scale, json.loads of every line: {floor * 1000:.0f} ms CPU")
+    print(f"  the plain reader's fold:      {plain * 1000:.0f} ms CPU")
     print(f"render (ChangeSet -> Markdown): median {render_ms:.1f} ms CPU")
     print(f"comment: {size(markdown)} characters (limit 65536)")
 

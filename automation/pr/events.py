@@ -5,27 +5,25 @@ a replacement comes as several steps (`create-replacement`, `replace`, `delete-r
 step is reported before and after it runs, and property values carry the engine's signature
 objects (secrets, resource references, assets) and bookkeeping keys (`__defaults`, `__meta`).
 This module folds all of that into one `Change` per resource, with every secret masked, so
-nothing downstream ever sees a secret value.
+nothing downstream ever sees a secret value. It is the one place that says what an event means;
+reading a large log file quickly is `event_log.py`'s business, which cannot change the result.
 """
 
 from __future__ import annotations
 
-import gc
-import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pulumi.automation.events import BaseEvent, DiffKind, EngineEvent, OpType
 
 from automation.changes import SECRET_MASK, Change, ChangeSet, Operation, urn_name, urn_type
 from automation.errors import UsageProblem
+from automation.pr.event_log import EventLog, MalformedEvent
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
@@ -106,26 +104,16 @@ def mask(value: Any) -> Any:
     return value
 
 
-_PLAIN = frozenset({int, float, bool, type(None)})
-
-
 def _mask_object(value: dict[str, Any]) -> Any:
-    # `mask` inlined for the common leaves (tens of thousands of resources go through here).
     if SIGNATURE_KEY in value:
         return _mask_signature(value)
+    secret_pair = _names_a_secret(value)
     masked: dict[str, Any] = {}
-    secret_pair = "value" in value and _names_a_secret(value)
     for key, item in value.items():
-        if key.startswith("__"):  # is_hidden_key
+        if is_hidden_key(key):
             continue
-        if looks_secret(key) or (secret_pair and key == "value"):
-            masked[key] = SECRET_MASK
-        elif item.__class__ is str:
-            masked[key] = _mask_text(item) if item == UNKNOWN or "@" in item else item
-        elif item.__class__ in _PLAIN:
-            masked[key] = item
-        else:
-            masked[key] = mask(item)
+        secret = looks_secret(key) or (secret_pair and key == "value")
+        masked[key] = SECRET_MASK if secret else mask(item)
     return masked
 
 
@@ -215,13 +203,10 @@ class _Resource:
         if sequence < self.first_sequence:
             self.first_sequence = sequence
         self.operations.add(operation)
-        get = step.get
         for name in ("diffs", "keys", "detailedDiff"):
-            keys = get(name)
-            if keys:
-                for key in keys:
-                    self.changed.setdefault(top_level_key(key))
-        old, new = get("old"), get("new")
+            for key in step.get(name) or ():
+                self.changed.setdefault(top_level_key(key))
+        old, new = step.get("old"), step.get("new")
         if old:
             if old.get("parent") and sequence > self.parent[0]:
                 self.parent = (sequence, old["parent"])
@@ -321,10 +306,6 @@ def _urn_parts(urn: str) -> tuple[str, str] | None:
     return stack, project
 
 
-class MalformedEvent(UsageProblem):
-    """An engine event whose shape the reader cannot use (exit 2, like any bad input)."""
-
-
 class _Fold:
     """Folds engine events, in the engine's JSON shape, into one `_Resource` per URN.
 
@@ -345,15 +326,8 @@ class _Fold:
         self.project: str | None = None
         self.folded: set[tuple[str, str]] = set()  # (urn, op) steps of resources, not the stack
 
-    def repeated(self, sequence: int, urn: str) -> None:
-        """A step of `urn` folded already was reported again: only its sequence counts."""
-        resource = self.resources[urn]
-        if sequence < resource.first_sequence:
-            resource.first_sequence = sequence
-
     def event(self, event: Event) -> None:
-        get = event.get
-        prelude = get("preludeEvent")
+        prelude = event.get("preludeEvent")
         if prelude:
             if not isinstance(prelude, dict):
                 raise MalformedEvent(_wrong_type(event, "preludeEvent", prelude))
@@ -361,11 +335,11 @@ class _Fold:
             if isinstance(config, dict):
                 self.config = config
         kind = PRE_EVENT
-        found = get(PRE_EVENT)
+        found = event.get(PRE_EVENT)
         if not found:
-            kind, found = OUTPUTS_EVENT, get(OUTPUTS_EVENT)
+            kind, found = OUTPUTS_EVENT, event.get(OUTPUTS_EVENT)
             if not found:
-                kind, found = FAILED_EVENT, get(FAILED_EVENT)
+                kind, found = FAILED_EVENT, event.get(FAILED_EVENT)
                 if not found:
                     return
         if not isinstance(found, dict):
@@ -373,22 +347,20 @@ class _Fold:
         step = found.get("metadata", {})
         if not isinstance(step, dict):
             raise MalformedEvent(_wrong_type(event, f"{kind}.metadata", step))
-        sequence = get("sequence", 0)
+        sequence = event.get("sequence", 0)
         problem = _step_problem(sequence, step)
         if problem is not None:
             raise MalformedEvent(f"engine event {sequence!r}: {problem}")
         urn, op = step.get("urn", ""), step["op"]
-        if kind is FAILED_EVENT:
-            step_of_resource = None
-        else:
-            step_of_resource = (urn, op)
-            if step_of_resource in self.folded:
-                self.repeated(sequence, urn)
-                return
+        if kind is not FAILED_EVENT and (urn, op) in self.folded:
+            # The step's second report (see above): only its sequence number counts.
+            resource = self.resources[urn]
+            resource.first_sequence = min(resource.first_sequence, sequence)
+            return
         resource = self.resources.get(urn) or self._new_resource(sequence, urn, step)
         resource.add(sequence, _OPERATIONS[op], step, kind is OUTPUTS_EVENT)
-        if step_of_resource is not None and resource.type != STACK_TYPE:
-            self.folded.add(step_of_resource)
+        if kind is not FAILED_EVENT and resource.type != STACK_TYPE:
+            self.folded.add((urn, op))
 
     def _new_resource(self, sequence: int, urn: str, step: Mapping[str, Any]) -> _Resource:
         parts = _urn_parts(urn)
@@ -545,107 +517,12 @@ def _to_json(value: Any) -> Any:
 
 # --- Event log files.
 
-# The start of a step event as the engine writes it (apitype's field order: sequence,
-# timestamp, the event, then op and urn; compact, or with Python's default separators). A line
-# that starts so, for a step already folded, is not decoded at all: that halves the work on a
-# large log. Anything else (another field order, escaped characters in the URN) is decoded and
-# folded as usual, so this is only a shortcut.
-_STEP_START = re.compile(
-    r'\{"sequence": ?(\d+), ?"timestamp": ?-?\d+, ?"res(?:ourcePre|Outputs)Event": ?'
-    r'\{"metadata": ?\{"op": ?"([a-z-]+)", ?"urn": ?"([^"\\]+)"'
-)
-
-
-class _EventLog:
-    """An event log file, folded line by line, remembering which line it is at."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.line = 0
-
-    def fold_into(self, fold: _Fold) -> None:
-        path = self.path
-        step_start, folded, fold_event = _STEP_START.match, fold.folded, fold.event
-        number = 0
-        try:
-            with path.open(encoding="utf-8") as lines:
-                for number, text in enumerate(lines, start=1):
-                    # A skipped line must at least be whole: a log cut off mid-line still fails.
-                    repeated = step_start(text)
-                    if repeated is not None and text.endswith(("}\n", "}")):
-                        sequence, op, urn = repeated.group(1, 2, 3)
-                        if (urn, op) in folded:
-                            fold.repeated(int(sequence), urn)
-                            continue
-                    if text.isspace():
-                        continue
-                    try:
-                        event = orjson.loads(text)
-                    except orjson.JSONDecodeError:
-                        # The standard decoder accepts a little more (NaN, integers beyond 64
-                        # bits, lone surrogates) and words its errors as before.
-                        event = _decode(f"{path}:{number}", text)
-                    if not isinstance(event, dict):
-                        raise UsageProblem(
-                            f"{path}:{number}: expected a JSON object, found {type(event).__name__}"
-                        )
-                    fold_event(event)
-        except FileNotFoundError:
-            raise UsageProblem(f"event log {path} does not exist") from None
-        except IsADirectoryError:
-            raise UsageProblem(f"event log {path} is a directory, not a file") from None
-        except PermissionError:
-            raise UsageProblem(f"event log {path} is not readable (permission denied)") from None
-        except UnicodeDecodeError as error:
-            raise UsageProblem(
-                f"event log {path} is not UTF-8 text (line {number + 1}, byte {error.start}); "
-                "pass the file `pulumi preview --event-log` wrote"
-            ) from None
-        finally:
-            self.line = number
-
-
-def _decode(where: str, line: str) -> Any:
-    """`json.loads`, for the lines orjson refuses; a usage error naming the line if it does too."""
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UsageProblem(
-            f"{where}: not a JSON engine event ({error.msg} at column {error.colno}); "
-            "an event log holds one JSON object per line"
-        ) from None
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Parsing a large log allocates millions of acyclic objects and keeps many: the cyclic
-    garbage collector would rescan them over and over (about a third of the parse time) while
-    finding nothing to free, so it pauses for the parse."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
 
 def load_change_set(path: Path, stack: str, version: str | None = None) -> ChangeSet:
     """The change set of an event log file (`pulumi preview --event-log FILE`).
 
-    Events are folded as they are read, so a malformed event is reported at its line.
+    Events are folded as they are read (`event_log.EventLog`), so a malformed event is
+    reported at its line.
     """
-    log = _EventLog(path)
-    try:
-        with _collector_paused():
-            return _fold_log(log, stack, version)
-    except MalformedEvent as problem:
-        raise MalformedEvent(f"{path}:{log.line}: not a valid engine event: {problem}") from None
-
-
-def _fold_log(log: _EventLog, stack: str, version: str | None) -> ChangeSet:
-    """The fold and the decoded events it holds are freed on return, while the collector is
-    still paused: only the change set is left for it to scan when it resumes."""
-    fold = _Fold(stack)
-    log.fold_into(fold)
-    return fold.change_set(version)
+    with EventLog(path) as log:
+        return change_set_from_json(log, stack, version)
