@@ -11,24 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from automation.decommission import gates
-from automation.decommission.aws import Aws, Waits, describe_error
+from automation.decommission.aws import Aws, Waits
 from automation.decommission.execute import execute, planned_actions
 from automation.decommission.plan import InstancePlan, Options, Status, plan_instance
 from automation.decommission.report import InstanceReport, Report
-from automation.decommission.selection import Selection, Selectors, select, selectors_from
+from automation.decommission.selection import select, selectors_from
 from automation.decommission.steps import Context
 from automation.decommission.survey import survey
-from automation.deploy.aws_credentials import (
-    CredentialsProblem,
-    boto_credentials_marker,
-    credentials_message,
-)
+from automation.deploy.aws_errors import aws_call
 from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
 from automation.deploy.verify import VerifyTiming
-from automation.errors import AutomationError, UsageProblem
+from automation.errors import UsageProblem
 from automation.release import stack_config
 
 FINISHED_STATES = frozenset({"terminated", "shutting-down"})
@@ -92,7 +87,8 @@ def run(request: Request, env: Environment) -> Report:
     session = env.session(str(region))
     aws = Aws.from_session(session)
     env.say(f"selecting instances in {region}: {selectors.describe()}")
-    selection = _select(aws, selectors)
+    with aws_call("listing the selected instances"):
+        selection = select(aws.ec2, selectors)
     if not selection.instances:
         raise UsageProblem(
             f"no instance in {region} matches {selectors.describe()}: check the selectors "
@@ -167,14 +163,3 @@ def _as_is(plan: InstancePlan, status: Status | None = None, reason: str = "") -
         planned_actions(plan),
         instance.selected_by,
     )
-
-
-def _select(aws: Aws, selectors: Selectors) -> Selection:
-    try:
-        return select(aws.ec2, selectors)
-    except (ClientError, BotoCoreError) as error:
-        marker = boto_credentials_marker(error)
-        if marker is not None:
-            raise CredentialsProblem(credentials_message(marker)) from error
-        doing = "listing the selected instances failed"
-        raise AutomationError(describe_error(error, doing)) from error

@@ -1,6 +1,6 @@
 """Running Pulumi for real, and making sure what it deployed serves.
 
-Modules, from the bottom up: `aws_credentials` (missing or expired credentials in one line),
+Modules, from the bottom up: `aws_errors` (AWS errors and missing credentials in one line),
 `interrupts` (Ctrl-C and SIGTERM as exceptions), `pulumi_seam` (the one place that calls
 `pulumi.automation`), `updates` (stamped config, lock retries, cancel on interrupt), `verify`
 (service steady, targets healthy, `/version`), `rollback` (which earlier version, by digest),

@@ -13,13 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from automation.deploy.aws_credentials import (
-    CredentialsProblem,
-    boto_credentials_marker,
-    credentials_message,
-)
+from automation.deploy.aws_errors import aws_call, error_code
 from automation.deploy.pulumi_seam import HistoryEntry, StackHandle
 from automation.deploy.updates import CREATED, IMAGE_TAG, REVISION, VERSION, qualified
 from automation.errors import AutomationError, UsageProblem
@@ -112,32 +108,23 @@ def image_digest(ecr: Any, repository_url: str, tag: str) -> str:
             f"stack output repositoryUrl {repository_url!r} is not <registry>/<name>"
         )
     registry_id = registry.split(".", 1)[0]
-    try:
-        found = ecr.describe_images(
-            registryId=registry_id,
-            repositoryName=repository,
-            imageIds=[{"imageTag": tag}],
-        )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code == "ImageNotFoundException":
-            raise AutomationError(
-                f"image {repository}:{tag} is no longer in ECR (expired by the lifecycle "
-                "policy?): roll back to a newer version with --to, or rebuild it"
-            ) from error
-        if code == "RepositoryNotFoundException":
-            raise AutomationError(f"ECR repository {repository} does not exist") from error
-        raise _aws_failure(f"looking up {repository}:{tag} in ECR", error) from error
-    except BotoCoreError as error:
-        raise _aws_failure(f"looking up {repository}:{tag} in ECR", error) from error
+    with aws_call(f"looking up {repository}:{tag} in ECR"):
+        try:
+            found = ecr.describe_images(
+                registryId=registry_id,
+                repositoryName=repository,
+                imageIds=[{"imageTag": tag}],
+            )
+        except ClientError as error:
+            if error_code(error) == "ImageNotFoundException":
+                raise AutomationError(
+                    f"image {repository}:{tag} is no longer in ECR (expired by the lifecycle "
+                    "policy?): roll back to a newer version with --to, or rebuild it"
+                ) from error
+            if error_code(error) == "RepositoryNotFoundException":
+                raise AutomationError(f"ECR repository {repository} does not exist") from error
+            raise
     details = found.get("imageDetails") or []
     if not details or not details[0].get("imageDigest"):
         raise AutomationError(f"ECR returned no digest for {repository}:{tag}")
     return str(details[0]["imageDigest"])
-
-
-def _aws_failure(doing: str, error: Exception) -> AutomationError:
-    marker = boto_credentials_marker(error)
-    if marker is not None:
-        return CredentialsProblem(credentials_message(marker))
-    return AutomationError(f"{doing} failed: {error}")

@@ -10,7 +10,7 @@ import pytest
 
 from automation import cli
 from automation.cli import main
-from automation.deploy.aws_credentials import CredentialsProblem, credentials_message
+from automation.deploy.aws_errors import CredentialsProblem, credentials_message
 from automation.deploy.updates import LockRetry
 from tests.automation.deploy.test_pulumi_seam import FakeCli, history_json
 from tests.automation.fakes import FakeStack, deployed, key, outputs_for

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from automation.deploy.aws_credentials import CredentialsProblem
+from automation.deploy.aws_errors import CredentialsProblem
 from automation.deploy.pulumi_seam import (
     CommandFailed,
     LocalPulumi,
