@@ -214,8 +214,10 @@ def _plan_diff(
     from automation.pr.plan_comment import compose
     from automation.pr.plan_diff import diff_against
     from automation.pr.render import check_stack_name, is_shown, validate_run_url
+    from automation.release import stack_config
 
     check_stack_name(stack)
+    stack_config.is_production(repo.resolve(), stack)  # its checks ask: a misconfigured prod stops
     run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
     if comment:
         commenting_context(os.environ)  # fail before planning, not after
@@ -257,17 +259,6 @@ def _open_stack(repo: Path, stack: str, org: str | None, create: bool) -> StackH
     from automation.deploy.pulumi_seam import LocalPulumi
 
     return LocalPulumi(repo.resolve(), org=org).open_stack(stack, create=create)
-
-
-def _production_in_stack_file(repo: Path, stack: str) -> bool:
-    """The stack file's `production` flag, read without the Pulumi CLI (False if no file)."""
-    from automation.deploy.pipeline import short_name
-    from automation.release import stack_config
-
-    name = short_name(stack)
-    if not (repo / f"Pulumi.{name}.yaml").exists():
-        return False
-    return stack_config.load(repo, name).production
 
 
 def _build_version(repo: Path) -> BuildVersion:
@@ -331,7 +322,9 @@ def preview(
     from automation.pr.event_recorder import recording
     from automation.pr.github import commenting_context, run_url_from_env
     from automation.pr.render import check_stack_name, render_markdown, validate_run_url
+    from automation.release import stack_config
 
+    stack_config.is_production(repo.resolve(), stack)  # a misconfigured prod stops here (exit 2)
     if comment:  # everything the comment needs is checked before minutes of preview
         check_stack_name(stack)
         run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
@@ -391,9 +384,11 @@ def up(
     from automation.deploy import pipeline
     from automation.deploy.updates import LockRetry
     from automation.deploy.verify import VerifyTiming
+    from automation.release import stack_config
 
     build = _build_version(repo)
-    pipeline.require_deployable(stack, build, production=_production_in_stack_file(repo, stack))
+    production = stack_config.is_production(repo.resolve(), stack)
+    pipeline.require_deployable(stack, build, production=production)
     handle = _open_stack(repo, stack, org, create)
     settings = pipeline.DeploySettings(
         lock=LockRetry(retries=lock_retries),
@@ -402,7 +397,11 @@ def up(
     )
     with signals_raise():  # Ctrl-C/SIGTERM while verifying: a clean exit 130/143, no traceback
         outcome = pipeline.up(
-            handle, build, console=pipeline.Console(_say, _pulumi_line), settings=settings
+            handle,
+            build,
+            production=production,
+            console=pipeline.Console(_say, _pulumi_line),
+            settings=settings,
         )
     _finish(outcome, as_json)
 
@@ -425,7 +424,9 @@ def rollback(
     from automation.deploy import pipeline
     from automation.deploy.updates import LockRetry
     from automation.deploy.verify import VerifyTiming
+    from automation.release import stack_config
 
+    stack_config.is_production(repo.resolve(), stack)  # a misconfigured prod stops here (exit 2)
     handle = _open_stack(repo, stack, org, False)
     settings = pipeline.DeploySettings(
         lock=LockRetry(retries=lock_retries),
@@ -614,8 +615,8 @@ def decommission(
         bool,
         typer.Option(
             "--skip-gates",
-            help="Do not check that the new service serves first. Refused (exit 2) when the "
-            "stack config sets `production: true` (the flag decides, not the stack's name).",
+            help="Do not check that the new service serves first. Refused (exit 2) on a "
+            "production stack: its config sets `production: true` (a stack named prod must).",
         ),
     ] = False,
     cluster: Annotated[

@@ -63,8 +63,9 @@ class Environment:
 
 def run(request: Request, env: Environment) -> Report:
     validate_stack_name(request.stack)
-    short = request.stack.rsplit("/", 1)[-1]
+    short = stack_config.short_name(request.stack)
     config = stack_config.load(request.repo, short)
+    production = config.production  # asked of every run: a misconfigured prod stops here
     region = config.get("aws:region")
     if not region:
         raise UsageProblem(
@@ -77,7 +78,7 @@ def run(request: Request, env: Environment) -> Report:
             f"nothing to select: no --tag or --instance-id given, and Pulumi.{short}.yaml sets "
             "neither legacyTags nor legacyInstanceIds"
         )
-    if request.skip_gates and config.production:
+    if request.skip_gates and production:
         raise UsageProblem(
             f"--skip-gates is refused for stack {request.stack}: its config sets "
             "`production: true`; the gates must pass before production instances are touched"

@@ -2,7 +2,8 @@
 
 Production only ever runs a clean release tag (`release` in `version --json`): a dev build or a
 dirty tree is refused with exit 2 before anything runs. A rollback is exempt (it redeploys an
-image that was already released).
+image that was already released). Whether the stack is production is the caller's answer
+(`automation.release.stack_config`), passed in: this module never guesses it from a name.
 """
 
 from __future__ import annotations
@@ -33,12 +34,9 @@ from automation.deploy.rollback import (
 from automation.deploy.updates import LockRetry, Say, qualified, run_preview, run_up, stamp
 from automation.deploy.verify import VerificationReport, VerifyTiming, verify_deployment
 from automation.errors import AutomationError, UsageProblem
+from automation.release.stack_config import short_name
 from automation.release.version import BuildVersion
 from infra import outputs as names
-
-# Production is the `production` flag of the stack's config; a stack named prod is production
-# even if its file forgot the flag.
-PROTECTED_STACKS = frozenset({"prod"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +83,8 @@ class DeployOutcome:
         }
 
 
-def short_name(stack: str) -> str:
-    return stack.rsplit("/", 1)[-1]
-
-
-def is_production(stack: str, production_flag: str | bool | None) -> bool:
-    return short_name(stack) in PROTECTED_STACKS or str(production_flag).lower() == "true"
-
-
-def require_deployable(stack: str, build: BuildVersion, *, production: bool = False) -> None:
-    if (production or is_production(stack, None)) and not build.release:
+def require_deployable(stack: str, build: BuildVersion, *, production: bool) -> None:
+    if production and not build.release:
         state = "a dirty working tree" if build.dirty else "not a release tag"
         raise UsageProblem(
             f"refusing to deploy {build.version} ({build.image_tag}) to {short_name(stack)}: "
@@ -128,12 +118,12 @@ def up(
     handle: StackHandle,
     build: BuildVersion,
     *,
+    production: bool,
     console: Console,
     settings: DeploySettings,
     on_event: OnEvent | None = None,
 ) -> DeployOutcome:
-    flag = handle.get_config(qualified(handle.project, "production"))
-    require_deployable(handle.name, build, production=is_production(handle.name, flag))
+    require_deployable(handle.name, build, production=production)
     outcome = DeployOutcome(handle.name, "up", build.version, build.image_tag)
     console.say(f"deploying {build.version} ({build.image_tag}) to {handle.name}")
     try:

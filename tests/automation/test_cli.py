@@ -33,16 +33,20 @@ def opened(monkeypatch):
     return holder, asked
 
 
+PRODUCTION = "alunos-api:production"
+STACKS = {"dev": {"aws:region": "us-east-2"}, "prod": {"aws:region": "us-east-2", PRODUCTION: True}}
+
+
 @pytest.fixture
 def release_repo(repo):
-    repo.commit()
+    repo.project(**STACKS).commit()
     repo.tag("v1.4.2")
     return repo
 
 
 @pytest.fixture
 def dev_repo(repo):
-    repo.commit()
+    repo.project(**STACKS).commit()
     repo.tag("v1.4.2")
     repo.commit()
     return repo
@@ -91,6 +95,57 @@ def test_up_prod_with_a_release_tag(opened, release_repo, capsys):
     assert code == 0, capsys.readouterr().err
     assert asked == [("prod", "acme", False)]
     assert holder["stack"].up_calls[0][key("imageTag")] == "1.4.2"
+
+
+# --- "is this stack production?": the stack config's answer, the same for every command -------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["up"],
+        ["preview"],
+        ["rollback"],
+        ["check"],
+        ["plan", "--diff-against", "HEAD"],
+        ["decommission"],
+        ["decommission", "--skip-gates"],
+    ],
+    ids=lambda words: " ".join(words),
+)
+def test_a_stack_named_prod_without_the_flag_is_a_configuration_error_everywhere(
+    opened, repo, capsys, command
+):
+    """It used to be production for `up` (by its name) and not for `check` (by its flag)."""
+    repo.project(prod={"aws:region": "us-east-2"}).commit()
+    repo.tag("v1.4.2")  # a clean release: only the configuration can stop it
+    _, asked = opened
+    assert main([*command, "--stack", "prod", "--repo", str(repo.path)]) == 2
+    assert (
+        "error: Pulumi.prod.yaml: alunos-api:production is false, but a stack named prod must "
+        "be production: set `alunos-api:production: true`"
+    ) in capsys.readouterr().err
+    assert asked == []  # before any stack is opened (or AWS called)
+
+
+def test_the_flag_makes_a_stack_production_whatever_its_name(opened, repo, capsys):
+    repo.project(live={PRODUCTION: True}).commit()
+    repo.tag("v1.4.2")
+    repo.commit()
+    _, asked = opened
+    assert main(["up", "--stack", "live", "--repo", str(repo.path)]) == 2
+    assert "refusing to deploy 1.4.3-dev.1" in capsys.readouterr().err
+    assert asked == []
+
+
+def test_a_new_stack_without_its_file_has_the_project_default(opened, dev_repo, capsys):
+    """`--create`: no Pulumi.<stack>.yaml yet, so Pulumi.yaml's default (not production)..."""
+    args = ["--repo", str(dev_repo.path), "--create", "--skip-verify"]
+    assert main(["up", "--stack", "staging", *args]) == 0, capsys.readouterr().err
+    (dev_repo.path / "Pulumi.prod.yaml").unlink()
+    # ...which a stack named prod must not silently get.
+    assert main(["up", "--stack", "prod", *args]) == 2
+    assert "alunos-api:production is false, but a stack named prod" in capsys.readouterr().err
 
 
 def test_org_comes_from_pulumi_org(opened, dev_repo, monkeypatch):

@@ -46,7 +46,13 @@ def serve_what_is_deployed(stack, service):
 def test_up_stamps_deploys_and_verifies(stage, service):
     serve_what_is_deployed(stage, service)
     lines = Lines()
-    outcome = up(stage, build("1.4.3-dev.1"), console=lines.console, settings=fast_settings())
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+    )
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("version")] == "1.4.3-dev.1"
     assert stage.up_calls[0][key("imageTag")] == "1.4.3-dev.1.gabc1234"
@@ -59,7 +65,13 @@ def test_up_stamps_deploys_and_verifies(stage, service):
 
 def test_a_deploy_that_does_not_serve_its_version_fails(stage, service):
     lines = Lines()  # the service keeps answering 1.4.2
-    outcome = up(stage, build("1.4.3-dev.1"), console=lines.console, settings=fast_settings())
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+    )
     assert not outcome.ok
     assert "reports version '1.4.2', expected '1.4.3-dev.1'" in outcome.failure
     assert outcome.rolled_back_to is None
@@ -77,6 +89,7 @@ def test_rollback_on_failure_redeploys_the_previous_image_by_digest(stage, servi
     outcome = up(
         stage,
         build("1.4.3-dev.1"),
+        production=False,
         console=lines.console,
         settings=fast_settings(rollback_on_failure=True),
     )
@@ -96,6 +109,7 @@ def test_rollback_on_failure_after_a_failed_update(stage, service):
     outcome = up(
         stage,
         build("1.4.3-dev.1"),
+        production=False,
         console=Lines().console,
         settings=fast_settings(rollback_on_failure=True),
     )
@@ -105,7 +119,13 @@ def test_rollback_on_failure_after_a_failed_update(stage, service):
 
 def test_a_failed_update_without_rollback_reports_it(stage):
     stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
-    outcome = up(stage, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(),
+    )
     assert outcome.failure == "pulumi up failed for stack 'dev': error: boom"
     assert outcome.verification is None
 
@@ -113,7 +133,11 @@ def test_a_failed_update_without_rollback_reports_it(stage):
 def test_skip_verify(stage):
     lines = Lines()
     outcome = up(
-        stage, build("1.4.3-dev.1"), console=lines.console, settings=DeploySettings(verify=None)
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=DeploySettings(verify=None),
     )
     assert outcome.ok
     assert outcome.verification is None
@@ -161,19 +185,25 @@ def test_the_region_falls_back_to_the_aws_region_config(stage, service):
 )
 def test_prod_deploys_only_clean_release_tags(candidate, allowed):
     if allowed:
-        require_deployable("prod", candidate)
-        require_deployable("acme/alunos-api/prod", candidate)
+        require_deployable("prod", candidate, production=True)
+        require_deployable("acme/alunos-api/prod", candidate, production=True)
     else:
         with pytest.raises(UsageProblem, match="Production deploys only a clean checkout") as no:
-            require_deployable("acme/alunos-api/prod", candidate)
+            require_deployable("acme/alunos-api/prod", candidate, production=True)
         assert no.value.exit_code == 2
-    require_deployable("dev", candidate)  # dev takes anything
+    require_deployable("dev", candidate, production=False)  # dev takes anything
 
 
 def test_up_to_prod_refuses_a_dev_build_before_running_anything():
     stack = FakeStack(name="prod")
     with pytest.raises(UsageProblem):
-        up(stack, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+        up(
+            stack,
+            build("1.4.3-dev.1"),
+            production=True,
+            console=Lines().console,
+            settings=fast_settings(),
+        )
     assert stack.up_calls == []
 
 
@@ -182,6 +212,7 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
     outcome = up(
         stage,
         build("1.0.0-dev.1"),
+        production=False,
         console=Lines().console,
         settings=fast_settings(rollback_on_failure=True),
     )
@@ -192,8 +223,24 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
     assert outcome.rolled_back_to is None
 
 
-def test_a_stack_flagged_production_is_protected_whatever_its_name():
-    stack = FakeStack(name="live", config={"alunos-api:production": "true"})
+def test_production_is_the_callers_answer_not_the_stacks_name():
+    """The caller (the CLI, from the stack config) says whether it is production; the name of
+    the stack plays no part here."""
+    live = FakeStack(name="live")
     with pytest.raises(UsageProblem, match="Production deploys only a clean checkout"):
-        up(stack, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
-    assert stack.up_calls == []
+        up(
+            live,
+            build("1.4.3-dev.1"),
+            production=True,
+            console=Lines().console,
+            settings=fast_settings(),
+        )
+    assert live.up_calls == []
+    prod = FakeStack(name="prod")
+    assert up(
+        prod,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=DeploySettings(verify=None),
+    ).ok

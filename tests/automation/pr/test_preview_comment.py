@@ -84,7 +84,7 @@ def fake_stack(monkeypatch, tmp_path):
 
 @pytest.fixture
 def git_repo(repo):
-    repo.commit()
+    repo.project().commit()
     repo.tag("v1.4.2")
     repo.commit()
     return repo
