@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-
 from automation.decommission import gates
 from automation.decommission.aws import Aws, Waits
 from automation.decommission.execute import execute, planned_actions
@@ -22,7 +20,7 @@ from automation.decommission.steps import Context
 from automation.decommission.survey import survey
 from automation.deploy.aws_errors import aws_call
 from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
-from automation.deploy.verify import VerifyTiming
+from automation.deploy.verify import SessionFactory, VerifyTiming
 from automation.errors import UsageProblem
 from automation.release import stack_config
 
@@ -42,20 +40,16 @@ class Request:
     """Gate identifiers given as flags, keyed by stack output name (`infra.outputs`)."""
 
 
-def _session(region: str) -> boto3.Session:
-    return boto3.Session(region_name=region)
-
-
 def _quiet(message: str) -> None:
     pass
 
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """What a run talks to and how long it waits; tests replace the parts they control."""
+    """What a run talks to and how long it waits: the CLI's environment, for this stack."""
 
+    session: SessionFactory
     open_stack: Callable[[], StackHandle] | None = None
-    session: Callable[[str], boto3.Session] = _session
     waits: Waits = field(default_factory=Waits)
     gate_timing: VerifyTiming = gates.GATE_TIMING
     say: Callable[[str], None] = _quiet

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
 from automation.deploy import updates
 from automation.deploy.interrupts import Interrupted
 from automation.deploy.pulumi_seam import (
@@ -32,7 +30,12 @@ from automation.deploy.rollback import (
     image_digest,
 )
 from automation.deploy.updates import LockRetry, Say, qualified, run_preview, run_up, stamp
-from automation.deploy.verify import VerificationReport, VerifyTiming, verify_deployment
+from automation.deploy.verify import (
+    SessionFactory,
+    VerificationReport,
+    VerifyTiming,
+    verify_deployment,
+)
 from automation.errors import AutomationError, UsageProblem
 from automation.release.stack_config import short_name
 from automation.release.version import BuildVersion
@@ -121,6 +124,7 @@ def up(
     production: bool,
     console: Console,
     settings: DeploySettings,
+    sessions: SessionFactory,
     on_event: OnEvent | None = None,
 ) -> DeployOutcome:
     require_deployable(handle.name, build, production=production)
@@ -139,7 +143,7 @@ def up(
     except CommandFailed as failure:
         outcome.failure = str(failure)
     else:
-        outcome.verification = _verify(handle, build.version, console, settings)
+        outcome.verification = _verify(handle, build.version, console, settings, sessions)
         if outcome.verification is not None and not outcome.verification.ok:
             outcome.failure = (
                 f"verification of {build.version} on {handle.name} failed: "
@@ -147,7 +151,9 @@ def up(
             )
     if outcome.failure is not None and settings.rollback_on_failure:
         console.say(f"{outcome.failure}; rolling back (--rollback-on-failure)")
-        outcome.failure += _roll_back_after_failure(handle, build, console, settings, outcome)
+        outcome.failure += _roll_back_after_failure(
+            handle, build, console, settings, sessions, outcome
+        )
     return outcome
 
 
@@ -156,11 +162,19 @@ def _roll_back_after_failure(
     build: BuildVersion,
     console: Console,
     settings: DeploySettings,
+    sessions: SessionFactory,
     outcome: DeployOutcome,
 ) -> str:
     """Redeploy what ran before `build`; what happened, to append to the failure message."""
     try:
-        back = rollback(handle, console=console, settings=settings, current=build.version, to=None)
+        back = rollback(
+            handle,
+            console=console,
+            settings=settings,
+            sessions=sessions,
+            current=build.version,
+            to=None,
+        )
     except Interrupted:
         raise
     except AutomationError as error:  # no earlier version, image gone, ...: keep the first failure
@@ -178,6 +192,7 @@ def rollback(
     *,
     console: Console,
     settings: DeploySettings,
+    sessions: SessionFactory,
     to: str | None,
     current: str | None = None,
 ) -> DeployOutcome:
@@ -191,7 +206,7 @@ def rollback(
         raise AutomationError(
             f"stack {handle.name} has no {names.REPOSITORY_URL} output: cannot find the images"
         )
-    session = aws_session(handle, outputs)
+    session = sessions(stack_region(handle, outputs))
     digest = image_digest(session.client("ecr"), str(repository_url), target.image_tag)
     image = f"{repository_url}@{digest}"
     console.say(f"rolling {handle.name} back to {target.version} ({image})")
@@ -217,7 +232,7 @@ def rollback(
     except CommandFailed as failure:
         outcome.failure = str(failure)
         return outcome
-    outcome.verification = _verify(handle, target.version, console, settings)
+    outcome.verification = _verify(handle, target.version, console, settings, sessions)
     if outcome.verification is not None and not outcome.verification.ok:
         outcome.failure = f"verification of {target.version} on {handle.name} failed: " + _failed(
             outcome.verification
@@ -225,19 +240,23 @@ def rollback(
     return outcome
 
 
-def aws_session(handle: StackHandle, outputs: Mapping[str, Any]) -> boto3.Session:
-    """A boto3 session in the stack's region: the `region` output, else config `aws:region`."""
+def stack_region(handle: StackHandle, outputs: Mapping[str, Any]) -> str:
+    """The stack's AWS region: the `region` output, else config `aws:region`."""
     region = outputs.get(names.REGION) or handle.get_config(updates.AWS_REGION)
     if not region:
         raise UsageProblem(
             f"stack {handle.name}: no region (neither a `{names.REGION}` output "
             f"nor `{updates.AWS_REGION}` config)"
         )
-    return boto3.Session(region_name=str(region))
+    return str(region)
 
 
 def _verify(
-    handle: StackHandle, expected: str, console: Console, settings: DeploySettings
+    handle: StackHandle,
+    expected: str,
+    console: Console,
+    settings: DeploySettings,
+    sessions: SessionFactory,
 ) -> VerificationReport | None:
     if settings.verify is None:
         console.say("verification skipped (--skip-verify)")
@@ -245,7 +264,7 @@ def _verify(
     console.say(f"verifying {handle.name} serves {expected}")
     outputs = plain_outputs(handle.outputs())
     report = verify_deployment(
-        outputs, expected, aws_session(handle, outputs), timing=settings.verify
+        outputs, expected, sessions(stack_region(handle, outputs)), timing=settings.verify
     )
     for check in report.checks:
         console.say(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")

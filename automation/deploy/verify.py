@@ -36,6 +36,8 @@ from infra import outputs as names
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+SessionFactory = Callable[[str], boto3.Session]
+"""A boto3 session in a region: the caller's (the CLI's environment) to build, never ours."""
 
 
 @dataclass(frozen=True, slots=True)

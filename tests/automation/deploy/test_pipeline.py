@@ -1,5 +1,6 @@
 """`up` and `rollback` end to end: a fake stack, AWS on moto, the service on a local HTTP server."""
 
+import boto3
 import pytest
 
 from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
@@ -21,6 +22,11 @@ def build(version, *, release=False, dirty=False):
         dirty=dirty,
         release=release,
     )
+
+
+def in_region(region):
+    """The session factory the CLI's environment hands the pipeline (moto via AWS_ENDPOINT_URL)."""
+    return boto3.Session(region_name=region)
 
 
 def fast_settings(**overrides):
@@ -52,11 +58,13 @@ def test_up_stamps_deploys_and_verifies(stage, service):
         production=False,
         console=lines.console,
         settings=fast_settings(),
+        sessions=in_region,
     )
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("version")] == "1.4.3-dev.1"
     assert stage.up_calls[0][key("imageTag")] == "1.4.3-dev.1.gabc1234"
     assert stage.up_calls[0][key("rollbackImage")] == ""
+    assert outcome.verification is not None
     assert outcome.verification.ok
     assert outcome.to_json()["verification"]["ok"] is True
     assert lines.pulumi == ["Updating (dev)"]
@@ -71,9 +79,10 @@ def test_a_deploy_that_does_not_serve_its_version_fails(stage, service):
         production=False,
         console=lines.console,
         settings=fast_settings(),
+        sessions=in_region,
     )
     assert not outcome.ok
-    assert "reports version '1.4.2', expected '1.4.3-dev.1'" in outcome.failure
+    assert "reports version '1.4.2', expected '1.4.3-dev.1'" in str(outcome.failure)
     assert outcome.rolled_back_to is None
     assert len(stage.up_calls) == 1
 
@@ -92,9 +101,11 @@ def test_rollback_on_failure_redeploys_the_previous_image_by_digest(stage, servi
         production=False,
         console=lines.console,
         settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
     )
     assert not outcome.ok  # the deploy failed, even though the rollback worked
-    assert outcome.failure.endswith("rolled back to 1.4.2")
+    assert str(outcome.failure).endswith("rolled back to 1.4.2")
+    assert outcome.rolled_back_to is not None
     assert outcome.rolled_back_to.version == "1.4.2"
     second = stage.up_calls[1]
     assert second[key("rollbackImage")] == f"{stage.repository_url}@{stage.digests['1.4.2']}"
@@ -112,8 +123,10 @@ def test_rollback_on_failure_after_a_failed_update(stage, service):
         production=False,
         console=Lines().console,
         settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
     )
-    assert "boom" in outcome.failure
+    assert "boom" in str(outcome.failure)
+    assert outcome.rolled_back_to is not None
     assert outcome.rolled_back_to.version == "1.4.2"  # what ran before the failed update
 
 
@@ -125,6 +138,7 @@ def test_a_failed_update_without_rollback_reports_it(stage):
         production=False,
         console=Lines().console,
         settings=fast_settings(),
+        sessions=in_region,
     )
     assert outcome.failure == "pulumi up failed for stack 'dev': error: boom"
     assert outcome.verification is None
@@ -138,6 +152,7 @@ def test_skip_verify(stage):
         production=False,
         console=lines.console,
         settings=DeploySettings(verify=None),
+        sessions=in_region,
     )
     assert outcome.ok
     assert outcome.verification is None
@@ -146,7 +161,9 @@ def test_skip_verify(stage):
 
 def test_rollback_to_a_chosen_version(stage, service):
     serve_what_is_deployed(stage, service)
-    outcome = rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+    outcome = rollback(
+        stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to="1.4.1"
+    )
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("rollbackImage")].endswith(stage.digests["1.4.1"])
     assert stage.up_calls[0][key("revision")] == f"{1:040x}"
@@ -157,7 +174,9 @@ def test_rollback_when_the_image_is_gone(stage, aws):
     stage.entries.insert(0, deployed("1.5.0", update=3))
     stage.entries.insert(0, deployed("1.6.0", update=4))  # 1.5.0 was never pushed to this ECR
     with pytest.raises(AutomationError, match=r"1\.5\.0 is no longer in ECR"):
-        rollback(stage, console=Lines().console, settings=fast_settings(), to=None)
+        rollback(
+            stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to=None
+        )
     assert stage.up_calls == []
 
 
@@ -165,13 +184,17 @@ def test_rollback_without_a_region_is_a_usage_problem(stage):
     del stage.stack_outputs[names.REGION]
     stage.config.clear()
     with pytest.raises(UsageProblem, match="no region"):
-        rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+        rollback(
+            stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to="1.4.1"
+        )
 
 
 def test_the_region_falls_back_to_the_aws_region_config(stage, service):
     serve_what_is_deployed(stage, service)
     del stage.stack_outputs[names.REGION]
-    outcome = rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+    outcome = rollback(
+        stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to="1.4.1"
+    )
     assert outcome.ok, outcome.failure
 
 
@@ -203,6 +226,7 @@ def test_up_to_prod_refuses_a_dev_build_before_running_anything():
             production=True,
             console=Lines().console,
             settings=fast_settings(),
+            sessions=in_region,
         )
     assert stack.up_calls == []
 
@@ -215,9 +239,10 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
         production=False,
         console=Lines().console,
         settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
     )
-    assert outcome.failure.startswith("verification of 1.0.0-dev.1 on dev failed")
-    assert outcome.failure.endswith(
+    assert str(outcome.failure).startswith("verification of 1.0.0-dev.1 on dev failed")
+    assert str(outcome.failure).endswith(
         "could not roll back: no version was deployed before 1.0.0-dev.1: nothing to roll back to"
     )
     assert outcome.rolled_back_to is None
@@ -234,6 +259,7 @@ def test_production_is_the_callers_answer_not_the_stacks_name():
             production=True,
             console=Lines().console,
             settings=fast_settings(),
+            sessions=in_region,
         )
     assert live.up_calls == []
     prod = FakeStack(name="prod")
@@ -243,4 +269,5 @@ def test_production_is_the_callers_answer_not_the_stacks_name():
         production=False,
         console=Lines().console,
         settings=DeploySettings(verify=None),
+        sessions=in_region,
     ).ok
