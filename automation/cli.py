@@ -438,7 +438,9 @@ def up(
         bool,
         typer.Option(
             "--rollback-on-failure",
-            help="If the update or verification fails, redeploy the previous version.",
+            help="If the update or verification fails, redeploy the previous version. It is "
+            "looked up before the update: when there is none (a first deploy, an expired "
+            "image) a warning says so and the deploy goes on.",
         ),
     ] = False,
     skip_verify: SkipVerifyOption = False,
@@ -486,10 +488,18 @@ def rollback(
     lock_retries: LockRetriesOption = 5,
     skip_verify: SkipVerifyOption = False,
     verify_timeout: VerifyTimeoutOption = 600,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (the version, its image by digest) and change nothing.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it."""
     from automation.deploy import pipeline
+    from automation.deploy.rollback import plan_rollback
     from automation.deploy.updates import LockRetry
     from automation.deploy.verify import VerifyTiming
     from automation.release import stack_config
@@ -502,12 +512,20 @@ def rollback(
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
     )
     with signals_raise():
+        plan = plan_rollback(handle, env.session, to=to)
+        if dry_run:
+            if as_json:
+                emit_json(plan.to_json())
+            else:
+                sys.stdout.write(f"{plan.describe()}\n")
+            env.say("dry run: nothing changed (run it without --dry-run to roll back)")
+            return
         outcome = pipeline.rollback(
             handle,
+            plan,
             console=pipeline.Console(env.say, env.pulumi_line),
             settings=settings,
             sessions=env.session,
-            to=to,
         )
     _finish(env, outcome, as_json)
 

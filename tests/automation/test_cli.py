@@ -181,6 +181,38 @@ def test_rollback_on_failure_through_the_cli(backend, env, dev_repo, stage, serv
     assert stage.up_calls[1][key("rollbackImage")].startswith(stage.repository_url + "@sha256:")
 
 
+def test_rollback_dry_run_prints_the_plan_and_changes_nothing(
+    backend, env, dev_repo, stage, capsys
+):
+    backend.stack = stage
+    args = ["rollback", "--stack", "dev", "--repo", str(dev_repo.path), "--dry-run"]
+    assert main([*args, "--json"], env) == 0, capsys.readouterr().err
+    image = f"{stage.repository_url}@{stage.digests['1.4.1']}"
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["from"] == "1.4.2"
+    assert printed["to"]["version"] == "1.4.1"
+    assert printed["image"] == image
+    assert main(args, env) == 0
+    captured = capsys.readouterr()
+    assert (
+        captured.out == f"rollback of dev: 1.4.2 -> 1.4.1 (deployed by update 1), image {image}\n"
+    )
+    assert "dry run: nothing changed" in captured.err
+    assert stage.up_calls == []
+
+
+def test_a_first_deploy_with_rollback_on_failure_warns_and_deploys(backend, env, dev_repo, capsys):
+    args = ["up", "--stack", "dev", "--repo", str(dev_repo.path), "--rollback-on-failure"]
+    assert main([*args, "--skip-verify", "--json"], env) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["fallback"] == {
+        "plan": None,
+        "problem": "no version was deployed before 1.4.3-dev.1: nothing to roll back to",
+    }
+    assert captured.err.index("warning: --rollback-on-failure") < captured.err.index("deploying")
+    assert len(backend.stack.up_calls) == 1
+
+
 def test_missing_credentials_exit_1_and_say_so(backend, env, dev_repo, capsys):
     backend.stack.up_failure = CredentialsProblem(credentials_message("ExpiredToken"))
     code = main(["up", "--stack", "dev", "--repo", str(dev_repo.path), "--skip-verify"], env)

@@ -5,12 +5,13 @@ import pytest
 
 from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
 from automation.deploy.pulumi_seam import CommandFailed
+from automation.deploy.rollback import plan_rollback
 from automation.deploy.updates import LockRetry
 from automation.deploy.verify import Polling, VerifyTiming
 from automation.errors import AutomationError, UsageProblem
 from automation.release.version import BuildVersion
 from infra import outputs as names
-from tests.automation.fakes import FakeStack, deployed, key
+from tests.automation.fakes import PROJECT, FakeStack, deployed, key
 
 
 def build(version, *, release=False, dirty=False):
@@ -159,24 +160,52 @@ def test_skip_verify(stage):
     assert "verification skipped (--skip-verify)" in lines.said
 
 
+def roll_back(stack, *, to):
+    """`rollback --to`: plan, then carry the plan out."""
+    plan = plan_rollback(stack, in_region, to=to)
+    return rollback(
+        stack, plan, console=Lines().console, settings=fast_settings(), sessions=in_region
+    )
+
+
 def test_rollback_to_a_chosen_version(stage, service):
     serve_what_is_deployed(stage, service)
-    outcome = rollback(
-        stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to="1.4.1"
-    )
+    outcome = roll_back(stage, to="1.4.1")
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("rollbackImage")].endswith(stage.digests["1.4.1"])
     assert stage.up_calls[0][key("revision")] == f"{1:040x}"
     assert service.version == "1.4.1"
 
 
+def test_the_plan_is_made_by_reading_only(stage):
+    plan = plan_rollback(stage, in_region, to=None)
+    assert stage.up_calls == []
+    assert plan.target.version == "1.4.1"  # the one before 1.4.2, the current
+    assert plan.image == f"{stage.repository_url}@{stage.digests['1.4.1']}"
+    assert plan.to_json() == {
+        "stack": "dev",
+        "from": "1.4.2",
+        "to": {
+            "version": "1.4.1",
+            "image_tag": "1.4.1",
+            "revision": f"{1:040x}",
+            "created": "2024-05-01T10:00:00Z",
+            "update": 1,
+        },
+        "image": plan.image,
+    }
+    assert (
+        plan.describe()
+        == f"rollback of dev: 1.4.2 -> 1.4.1 (deployed by update 1), image {plan.image}"
+    )
+    assert plan.config(PROJECT)[key("rollbackImage")] == plan.image
+
+
 def test_rollback_when_the_image_is_gone(stage, aws):
     stage.entries.insert(0, deployed("1.5.0", update=3))
     stage.entries.insert(0, deployed("1.6.0", update=4))  # 1.5.0 was never pushed to this ECR
     with pytest.raises(AutomationError, match=r"1\.5\.0 is no longer in ECR"):
-        rollback(
-            stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to=None
-        )
+        plan_rollback(stage, in_region, to=None)
     assert stage.up_calls == []
 
 
@@ -184,17 +213,13 @@ def test_rollback_without_a_region_is_a_usage_problem(stage):
     del stage.stack_outputs[names.REGION]
     stage.config.clear()
     with pytest.raises(UsageProblem, match="no region"):
-        rollback(
-            stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to="1.4.1"
-        )
+        plan_rollback(stage, in_region, to="1.4.1")
 
 
 def test_the_region_falls_back_to_the_aws_region_config(stage, service):
     serve_what_is_deployed(stage, service)
     del stage.stack_outputs[names.REGION]
-    outcome = rollback(
-        stage, console=Lines().console, settings=fast_settings(), sessions=in_region, to="1.4.1"
-    )
+    outcome = roll_back(stage, to="1.4.1")
     assert outcome.ok, outcome.failure
 
 
@@ -246,6 +271,74 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
         "could not roll back: no version was deployed before 1.0.0-dev.1: nothing to roll back to"
     )
     assert outcome.rolled_back_to is None
+
+
+def test_rollback_on_failure_says_where_it_would_go_back_before_deploying(stage, service):
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure
+    image = f"{stage.repository_url}@{stage.digests['1.4.2']}"
+    planned = f"--rollback-on-failure: if 1.4.3-dev.1 fails, dev goes back to 1.4.2 ({image})"
+    assert lines.said.index(planned) < lines.said.index(
+        "deploying 1.4.3-dev.1 (1.4.3-dev.1.gabc1234) to dev"
+    )
+    assert outcome.to_json()["fallback"]["plan"]["to"]["version"] == "1.4.2"
+    assert outcome.rolled_back_to is None  # planned, not needed
+
+
+@pytest.mark.parametrize("first_deploy", [True, False], ids=["first-deploy", "image-expired"])
+def test_no_way_back_is_known_at_minute_0_and_the_deploy_goes_on(stage, service, first_deploy):
+    if first_deploy:
+        stage.entries = []
+        reason = "no version was deployed before 1.4.3-dev.1: nothing to roll back to"
+    else:
+        stage.entries.insert(0, deployed("1.5.0", update=3))  # never pushed to this ECR
+        reason = "1.5.0 is no longer in ECR"
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure  # deployable all the same
+    warning = next(line for line in lines.said if line.startswith("warning: --rollback"))
+    assert reason in warning
+    assert "without a fallback (a failure will not be rolled back)" in warning
+    assert lines.said.index(warning) < next(
+        n for n, line in enumerate(lines.said) if line.startswith("deploying")
+    )
+    assert outcome.to_json()["fallback"]["plan"] is None
+    assert reason in outcome.to_json()["fallback"]["problem"]
+    assert len(stage.up_calls) == 1
+
+
+def test_a_failure_without_a_way_back_is_not_rolled_back(stage, service):
+    stage.entries.insert(0, deployed("1.5.0", update=3))  # its image expired from ECR
+    stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
+    outcome = up(
+        stage,
+        build("1.6.0-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert str(outcome.failure).startswith("pulumi up failed for stack 'dev': error: boom")
+    assert "; could not roll back: image " in str(outcome.failure)
+    assert "1.5.0 is no longer in ECR" in str(outcome.failure)
+    assert len(stage.up_calls) == 1  # the failed update; no rollback attempted
 
 
 def test_production_is_the_callers_answer_not_the_stacks_name():
