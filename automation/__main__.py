@@ -1,5 +1,5 @@
 import sys
 
-from automation.cli import main
+from automation.cli import Environment, main
 
-sys.exit(main())
+sys.exit(main(sys.argv[1:], Environment.real()))

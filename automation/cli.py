@@ -1,4 +1,9 @@
-"""Command-line entry point. Commands stay thin: parse flags, call a module, print the result."""
+"""Command-line entry point. Commands stay thin: parse flags, call a module, print the result.
+
+What the commands talk to (the Pulumi backend, AWS, the terminal) is one `Environment`, passed to
+`main()`: `python -m automation` builds the real one, tests pass fakes. Nothing below the CLI
+builds a backend, a boto3 session or a console of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,12 +21,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from automation.deploy import interrupts
 from automation.deploy.interrupts import signals_raise
 from automation.errors import AutomationError, UsageProblem
 
 if TYPE_CHECKING:
+    import boto3
+
+    from automation.decommission.aws import Waits
     from automation.deploy.pipeline import DeployOutcome
-    from automation.deploy.pulumi_seam import StackHandle
+    from automation.deploy.pulumi_seam import StackBackend, StackHandle
+    from automation.deploy.verify import SessionFactory, VerifyTiming
     from automation.pr.github import Published
     from automation.release.version import BuildVersion
 
@@ -37,9 +49,61 @@ def _root() -> None:
     """CI automation for the alunos-api Pulumi stacks (exit codes: 0 ok, 1 failure, 2 usage)."""
 
 
-# Human output and progress go to stderr so that --json output on stdout stays parseable.
-# soft_wrap: never hard-wrap long lines (CI logs are wide; messages stay grep-able).
-err = Console(stderr=True, soft_wrap=True)
+def _local_pulumi(work_dir: Path, org: str | None) -> StackBackend:
+    from automation.deploy.pulumi_seam import LocalPulumi
+
+    return LocalPulumi(work_dir, org=org)
+
+
+def _boto3_session(region: str) -> boto3.Session:
+    import boto3
+
+    return boto3.Session(region_name=region)
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """What the commands talk to and how long they wait; tests replace the parts they control
+    (`dataclasses.replace(Environment.real(), backend=...)`)."""
+
+    backend: Callable[[Path, str | None], StackBackend]
+    """The Pulumi backend of a project directory, for an organization (or None)."""
+    session: SessionFactory
+    """A boto3 session in a region: the default credential chain, `AWS_ENDPOINT_URL` honoured."""
+    err: Console
+    """Progress, warnings and errors: stderr, so that --json output on stdout stays parseable."""
+    sleep: Callable[[float], None] = interrupts.sleep
+    """How a retry waits for a locked stack (Ctrl-C still interrupts it)."""
+    waits: Waits | None = None
+    """decommission: how long its waits may last (None: the defaults)."""
+    gate_timing: VerifyTiming | None = None
+    """decommission: how long each gate may wait (None: the default)."""
+
+    @classmethod
+    def real(cls) -> Environment:
+        """The Pulumi CLI through the Automation API, boto3, the terminal. Heavy modules
+        (pulumi.automation, boto3) load on first use, so `version` and `stack` start fast."""
+        # soft_wrap: never hard-wrap long lines (CI logs are wide; messages stay grep-able).
+        return cls(_local_pulumi, _boto3_session, Console(stderr=True, soft_wrap=True))
+
+    def open_stack(
+        self, repo: Path, stack: str, org: str | None, *, create: bool = False
+    ) -> StackHandle:
+        return self.backend(repo.resolve(), org).open_stack(stack, create=create)
+
+    def say(self, message: str) -> None:
+        self.err.print(Text(message, style="cyan"))
+
+    def pulumi_line(self, line: str) -> None:
+        self.err.print(Text(line), highlight=False)
+
+
+def _env(ctx: typer.Context) -> Environment:
+    """The environment `main()` was given (click hands `obj` down to every command)."""
+    env = ctx.obj
+    if not isinstance(env, Environment):
+        raise TypeError("run the commands through automation.cli.main")
+    return env
 
 
 def emit_json(data: Any) -> None:
@@ -47,14 +111,16 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map known errors to a clean message and exit code."""
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI against `env` (default: the real one); map known errors to a clean message
+    and exit code."""
+    env = env or Environment.real()
     try:
-        app(args=argv, prog_name="python -m automation", standalone_mode=True)
+        app(args=argv, prog_name="python -m automation", standalone_mode=True, obj=env)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except AutomationError as error:
-        err.print(Text.assemble(("error: ", "bold red"), str(error)))
+        env.err.print(Text.assemble(("error: ", "bold red"), str(error)))
         return error.exit_code
     return 0
 
@@ -141,16 +207,19 @@ def render(
 
 @app.command()
 def comment(
+    ctx: typer.Context,
     stack: StackOption,
     events: EventsOption,
     version: VersionOption = None,
     run_url: RunUrlOption = None,
 ) -> None:
     """Upsert the preview comment for STACK on this pull request, and the job summary."""
-    _publish(_preview_markdown(stack, events, version, run_url))
+    _publish(_env(ctx).err, _preview_markdown(stack, events, version, run_url))
 
 
-def _publish(markdown: str, stdout_is_json: bool = False, kind: str = "preview") -> Published:
+def _publish(
+    err: Console, markdown: str, stdout_is_json: bool = False, kind: str = "preview"
+) -> Published:
     """Upsert the PR comment and the job summary; a 403 (fork PR) is a warning, not a failure.
 
     The warning is also a `::warning::` workflow command (an annotation on the run), on stdout,
@@ -170,6 +239,7 @@ def _publish(markdown: str, stdout_is_json: bool = False, kind: str = "preview")
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     stack: StackOption,
     as_json: JsonOption = False,
     repo: RepoOption = Path("."),
@@ -196,7 +266,7 @@ def plan(
     from automation.offline import plan as planning
 
     if diff_against is not None:
-        _plan_diff(stack, repo, diff_against, comment, run_url, as_json)
+        _plan_diff(_env(ctx).err, stack, repo, diff_against, comment, run_url, as_json)
         return
     if comment:
         raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
@@ -208,14 +278,22 @@ def plan(
 
 
 def _plan_diff(
-    stack: str, repo: Path, ref: str, comment: bool, run_url: str | None, as_json: bool
+    err: Console,
+    stack: str,
+    repo: Path,
+    ref: str,
+    comment: bool,
+    run_url: str | None,
+    as_json: bool,
 ) -> None:
     from automation.pr.github import commenting_context, run_url_from_env
     from automation.pr.plan_comment import compose
     from automation.pr.plan_diff import diff_against
     from automation.pr.render import check_stack_name, is_shown, validate_run_url
+    from automation.release import stack_config
 
     check_stack_name(stack)
+    stack_config.is_production(repo.resolve(), stack)  # its checks ask: a misconfigured prod stops
     run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
     if comment:
         commenting_context(os.environ)  # fail before planning, not after
@@ -233,7 +311,7 @@ def _plan_diff(
     )
     result = found.to_json()
     if comment:
-        published = _publish(markdown, as_json, kind="offline plan")
+        published = _publish(err, markdown, as_json, kind="offline plan")
         result["comment"] = {
             "action": published.action,
             "url": published.comment_url,
@@ -245,43 +323,18 @@ def _plan_diff(
         sys.stdout.write(markdown)
 
 
-def _say(message: str) -> None:
-    err.print(Text(message, style="cyan"))
-
-
-def _pulumi_line(line: str) -> None:
-    err.print(Text(line), highlight=False)
-
-
-def _open_stack(repo: Path, stack: str, org: str | None, create: bool) -> StackHandle:
-    from automation.deploy.pulumi_seam import LocalPulumi
-
-    return LocalPulumi(repo.resolve(), org=org).open_stack(stack, create=create)
-
-
-def _production_in_stack_file(repo: Path, stack: str) -> bool:
-    """The stack file's `production` flag, read without the Pulumi CLI (False if no file)."""
-    from automation.deploy.pipeline import short_name
-    from automation.release import stack_config
-
-    name = short_name(stack)
-    if not (repo / f"Pulumi.{name}.yaml").exists():
-        return False
-    return stack_config.load(repo, name).production
-
-
-def _build_version(repo: Path) -> BuildVersion:
+def _build_version(env: Environment, repo: Path) -> BuildVersion:
     from automation.release.version import derive_version
 
     return derive_version(
-        repo.resolve(), warn=lambda message: err.print(Text(f"warning: {message}"))
+        repo.resolve(), warn=lambda message: env.err.print(Text(f"warning: {message}"))
     )
 
 
 @app.command()
-def version(repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
+def version(ctx: typer.Context, repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
     """The build version from git: X.Y.Z at a release tag vX.Y.Z, else a -dev pre-release."""
-    build = _build_version(repo)
+    build = _build_version(_env(ctx), repo)
     if as_json:
         emit_json(build.to_json())
     else:
@@ -303,6 +356,7 @@ def stack(as_json: JsonOption = False) -> None:
 
 @app.command()
 def preview(
+    ctx: typer.Context,
     stack: StackOption,
     repo: RepoOption = Path("."),
     org: OrgOption = None,
@@ -331,19 +385,22 @@ def preview(
     from automation.pr.event_recorder import recording
     from automation.pr.github import commenting_context, run_url_from_env
     from automation.pr.render import check_stack_name, render_markdown, validate_run_url
+    from automation.release import stack_config
 
+    env = _env(ctx)
+    stack_config.is_production(repo.resolve(), stack)  # a misconfigured prod stops here (exit 2)
     if comment:  # everything the comment needs is checked before minutes of preview
         check_stack_name(stack)
         run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
         commenting_context(os.environ)
-    build = _build_version(repo)
-    handle = _open_stack(repo, stack, org, create)
+    build = _build_version(env, repo)
+    handle = env.open_stack(repo, stack, org, create=create)
     with signals_raise(), recording(events_out) as recorder:
         summary = pipeline.preview(
             handle,
             build,
-            console=pipeline.Console(_say, _pulumi_line),
-            settings=pipeline.DeploySettings(lock=LockRetry(retries=lock_retries)),
+            console=pipeline.Console(env.say, env.pulumi_line),
+            settings=pipeline.DeploySettings(lock=LockRetry(retries=lock_retries, sleep=env.sleep)),
             on_event=recorder if comment or events_out else None,
         )
     result: dict[str, Any] = {
@@ -353,10 +410,10 @@ def preview(
         "changes": dict(summary.changes),
     }
     if events_out is not None:
-        err.print(f"saved the engine events to {events_out}")
+        env.err.print(f"saved the engine events to {events_out}")
     if comment:
         change_set = recorder.change_set(stack, build.version)
-        published = _publish(render_markdown(change_set, run_url=run_url), as_json)
+        published = _publish(env.err, render_markdown(change_set, run_url=run_url), as_json)
         result["comment"] = {
             "action": published.action,
             "url": published.comment_url,
@@ -366,11 +423,12 @@ def preview(
         emit_json(result)
     else:
         counts = ", ".join(f"{op} {n}" for op, n in sorted(summary.changes.items())) or "none"
-        _say(f"preview of {handle.name} at {build.version}: {counts}")
+        env.say(f"preview of {handle.name} at {build.version}: {counts}")
 
 
 @app.command()
 def up(
+    ctx: typer.Context,
     stack: StackOption,
     repo: RepoOption = Path("."),
     org: OrgOption = None,
@@ -380,7 +438,9 @@ def up(
         bool,
         typer.Option(
             "--rollback-on-failure",
-            help="If the update or verification fails, redeploy the previous version.",
+            help="If the update or verification fails, redeploy the previous version. It is "
+            "looked up before the update: when there is none (a first deploy, an expired "
+            "image) a warning says so and the deploy goes on.",
         ),
     ] = False,
     skip_verify: SkipVerifyOption = False,
@@ -391,24 +451,33 @@ def up(
     from automation.deploy import pipeline
     from automation.deploy.updates import LockRetry
     from automation.deploy.verify import VerifyTiming
+    from automation.release import stack_config
 
-    build = _build_version(repo)
-    pipeline.require_deployable(stack, build, production=_production_in_stack_file(repo, stack))
-    handle = _open_stack(repo, stack, org, create)
+    env = _env(ctx)
+    build = _build_version(env, repo)
+    production = stack_config.is_production(repo.resolve(), stack)
+    pipeline.require_deployable(stack, build, production=production)
+    handle = env.open_stack(repo, stack, org, create=create)
     settings = pipeline.DeploySettings(
-        lock=LockRetry(retries=lock_retries),
+        lock=LockRetry(retries=lock_retries, sleep=env.sleep),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
         rollback_on_failure=rollback_on_failure,
     )
     with signals_raise():  # Ctrl-C/SIGTERM while verifying: a clean exit 130/143, no traceback
         outcome = pipeline.up(
-            handle, build, console=pipeline.Console(_say, _pulumi_line), settings=settings
+            handle,
+            build,
+            production=production,
+            console=pipeline.Console(env.say, env.pulumi_line),
+            settings=settings,
+            sessions=env.session,
         )
-    _finish(outcome, as_json)
+    _finish(env, outcome, as_json)
 
 
 @app.command()
 def rollback(
+    ctx: typer.Context,
     stack: StackOption,
     to: Annotated[
         str | None,
@@ -419,35 +488,59 @@ def rollback(
     lock_retries: LockRetriesOption = 5,
     skip_verify: SkipVerifyOption = False,
     verify_timeout: VerifyTimeoutOption = 600,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (the version, its image by digest) and change nothing.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it."""
     from automation.deploy import pipeline
+    from automation.deploy.rollback import plan_rollback
     from automation.deploy.updates import LockRetry
     from automation.deploy.verify import VerifyTiming
+    from automation.release import stack_config
 
-    handle = _open_stack(repo, stack, org, False)
+    env = _env(ctx)
+    stack_config.is_production(repo.resolve(), stack)  # a misconfigured prod stops here (exit 2)
+    handle = env.open_stack(repo, stack, org)
     settings = pipeline.DeploySettings(
-        lock=LockRetry(retries=lock_retries),
+        lock=LockRetry(retries=lock_retries, sleep=env.sleep),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
     )
     with signals_raise():
+        plan = plan_rollback(handle, env.session, to=to)
+        if dry_run:
+            if as_json:
+                emit_json(plan.to_json())
+            else:
+                sys.stdout.write(f"{plan.describe()}\n")
+            env.say("dry run: nothing changed (run it without --dry-run to roll back)")
+            return
         outcome = pipeline.rollback(
-            handle, console=pipeline.Console(_say, _pulumi_line), settings=settings, to=to
+            handle,
+            plan,
+            console=pipeline.Console(env.say, env.pulumi_line),
+            settings=settings,
+            sessions=env.session,
         )
-    _finish(outcome, as_json)
+    _finish(env, outcome, as_json)
 
 
-def _finish(outcome: DeployOutcome, as_json: bool) -> None:
+def _finish(env: Environment, outcome: DeployOutcome, as_json: bool) -> None:
     if as_json:
         emit_json(outcome.to_json())
     if outcome.failure is not None:
         raise AutomationError(outcome.failure)
-    _say(f"{outcome.operation} of {outcome.stack} to {outcome.version}: done")
+    env.say(f"{outcome.operation} of {outcome.stack} to {outcome.version}: done")
 
 
 @app.command()
 def outputs(
+    ctx: typer.Context,
     stack: StackOption,
     repo: RepoOption = Path("."),
     org: OrgOption = None,
@@ -456,7 +549,7 @@ def outputs(
     """The stack's outputs; secret outputs are masked, never printed."""
     from automation.deploy.pulumi_seam import masked_outputs
 
-    shown = masked_outputs(_open_stack(repo, stack, org, False).outputs())
+    shown = masked_outputs(_env(ctx).open_stack(repo, stack, org).outputs())
     if as_json:
         emit_json(shown)
     else:
@@ -527,6 +620,7 @@ def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Pa
 
 @app.command()
 def diagram(
+    ctx: typer.Context,
     stack: StackOption,
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the diagram to FILE, not stdout.")
@@ -559,18 +653,12 @@ def diagram(
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UsageProblem(f"--output {output}: cannot write: {error.strerror}") from None
-    err.print(f"wrote the {stack} diagram to {output}")
-
-
-def _decommission_environment(repo: Path, stack: str, org: str | None) -> Any:
-    """What the run talks to: tests replace this with fast waits and a controlled clock."""
-    from automation.decommission.command import Environment
-
-    return Environment(open_stack=lambda: _open_stack(repo, stack, org, False), say=_say)
+    _env(ctx).err.print(f"wrote the {stack} diagram to {output}")
 
 
 @app.command()
 def decommission(
+    ctx: typer.Context,
     stack: StackOption,
     tag: Annotated[
         list[str] | None,
@@ -614,8 +702,8 @@ def decommission(
         bool,
         typer.Option(
             "--skip-gates",
-            help="Do not check that the new service serves first. Refused (exit 2) when the "
-            "stack config sets `production: true` (the flag decides, not the stack's name).",
+            help="Do not check that the new service serves first. Refused (exit 2) on a "
+            "production stack: its config sets `production: true` (a stack named prod must).",
         ),
     ] = False,
     cluster: Annotated[
@@ -646,7 +734,8 @@ def decommission(
     Elastic IPs. Progress is tagged on the instance, so any run can be repeated or resumed.
     Exit 0: every selected instance handled; 1: gates failed or an instance refused/failed.
     """
-    from automation.decommission import command
+    from automation.decommission import command, gates
+    from automation.decommission.aws import Waits
     from automation.decommission.plan import Options
     from automation.decommission.report import render
     from infra import outputs as names
@@ -669,8 +758,16 @@ def decommission(
             names.VERSION: expected_version,
         },
     )
+    env = _env(ctx)
+    talks_to = command.Environment(
+        session=env.session,
+        open_stack=lambda: env.open_stack(repo, stack, org),
+        say=env.say,
+        waits=env.waits or Waits(),
+        gate_timing=env.gate_timing or gates.GATE_TIMING,
+    )
     with signals_raise():  # Ctrl-C between steps: a clean exit; the tags say where to resume
-        report = command.run(request, _decommission_environment(repo, stack, org))
+        report = command.run(request, talks_to)
     if as_json:
         emit_json(report.to_json())
     else:

@@ -1,4 +1,4 @@
-"""The AWS clients a run uses, how long it waits, and AWS errors as one line a person can act on."""
+"""The AWS clients a run uses, and how long it waits."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from automation.deploy.aws_credentials import boto_credentials_marker, credentials_message
 from automation.deploy.verify import DEFAULT_POLLING, Polling
 
 # Standard retries ride out throttling (a fleet-wide scan makes many describe calls).
@@ -65,29 +63,6 @@ class Waits:
     def draining(self, drain_timeout_seconds: float) -> dict[str, int]:
         seconds = drain_timeout_seconds + self.draining_margin_seconds
         return self.config(min(seconds, self.draining_max_seconds))
-
-
-def error_code(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def describe_error(error: Exception, doing: str) -> str:
-    """`doing`: what failed, then the AWS error code and message (no traceback)."""
-    marker = boto_credentials_marker(error)
-    if marker is not None:
-        return f"{doing}: {credentials_message(marker)}"
-    if isinstance(error, WaiterError):
-        last = (error.last_response or {}).get("Error") or {}
-        extra = f" ({last.get('Code')}: {last.get('Message')})" if last else ""
-        return f"{doing}: {error.kwargs.get('reason', error)}{extra}; run again to resume"
-    if isinstance(error, ClientError):
-        info = error.response.get("Error", {})
-        return f"{doing}: {info.get('Code', 'error')}: {info.get('Message', error)}"
-    if isinstance(error, BotoCoreError):
-        return f"{doing}: {error}"
-    return f"{doing}: {type(error).__name__}: {error}"
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

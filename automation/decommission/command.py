@@ -10,25 +10,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from automation.decommission import gates
-from automation.decommission.aws import Aws, Waits, describe_error
+from automation.decommission.aws import Aws, Waits
 from automation.decommission.execute import execute, planned_actions
 from automation.decommission.plan import InstancePlan, Options, Status, plan_instance
 from automation.decommission.report import InstanceReport, Report
-from automation.decommission.selection import Selection, Selectors, select, selectors_from
+from automation.decommission.selection import select, selectors_from
 from automation.decommission.steps import Context
 from automation.decommission.survey import survey
-from automation.deploy.aws_credentials import (
-    CredentialsProblem,
-    boto_credentials_marker,
-    credentials_message,
-)
+from automation.deploy.aws_errors import aws_call
 from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
-from automation.deploy.verify import VerifyTiming
-from automation.errors import AutomationError, UsageProblem
+from automation.deploy.verify import SessionFactory, VerifyTiming
+from automation.errors import UsageProblem
 from automation.release import stack_config
 
 FINISHED_STATES = frozenset({"terminated", "shutting-down"})
@@ -47,20 +40,16 @@ class Request:
     """Gate identifiers given as flags, keyed by stack output name (`infra.outputs`)."""
 
 
-def _session(region: str) -> boto3.Session:
-    return boto3.Session(region_name=region)
-
-
 def _quiet(message: str) -> None:
     pass
 
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """What a run talks to and how long it waits; tests replace the parts they control."""
+    """What a run talks to and how long it waits: the CLI's environment, for this stack."""
 
+    session: SessionFactory
     open_stack: Callable[[], StackHandle] | None = None
-    session: Callable[[str], boto3.Session] = _session
     waits: Waits = field(default_factory=Waits)
     gate_timing: VerifyTiming = gates.GATE_TIMING
     say: Callable[[str], None] = _quiet
@@ -68,8 +57,9 @@ class Environment:
 
 def run(request: Request, env: Environment) -> Report:
     validate_stack_name(request.stack)
-    short = request.stack.rsplit("/", 1)[-1]
+    short = stack_config.short_name(request.stack)
     config = stack_config.load(request.repo, short)
+    production = config.production  # asked of every run: a misconfigured prod stops here
     region = config.get("aws:region")
     if not region:
         raise UsageProblem(
@@ -82,7 +72,7 @@ def run(request: Request, env: Environment) -> Report:
             f"nothing to select: no --tag or --instance-id given, and Pulumi.{short}.yaml sets "
             "neither legacyTags nor legacyInstanceIds"
         )
-    if request.skip_gates and config.production:
+    if request.skip_gates and production:
         raise UsageProblem(
             f"--skip-gates is refused for stack {request.stack}: its config sets "
             "`production: true`; the gates must pass before production instances are touched"
@@ -92,7 +82,8 @@ def run(request: Request, env: Environment) -> Report:
     session = env.session(str(region))
     aws = Aws.from_session(session)
     env.say(f"selecting instances in {region}: {selectors.describe()}")
-    selection = _select(aws, selectors)
+    with aws_call("listing the selected instances"):
+        selection = select(aws.ec2, selectors)
     if not selection.instances:
         raise UsageProblem(
             f"no instance in {region} matches {selectors.describe()}: check the selectors "
@@ -167,14 +158,3 @@ def _as_is(plan: InstancePlan, status: Status | None = None, reason: str = "") -
         planned_actions(plan),
         instance.selected_by,
     )
-
-
-def _select(aws: Aws, selectors: Selectors) -> Selection:
-    try:
-        return select(aws.ec2, selectors)
-    except (ClientError, BotoCoreError) as error:
-        marker = boto_credentials_marker(error)
-        if marker is not None:
-            raise CredentialsProblem(credentials_message(marker)) from error
-        doing = "listing the selected instances failed"
-        raise AutomationError(describe_error(error, doing)) from error

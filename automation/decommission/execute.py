@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from automation.decommission.aws import describe_error
 from automation.decommission.plan import InstancePlan, Options, Status
 from automation.decommission.progress import STEP, format_time
 from automation.decommission.steps import Context, StepFailed, Stop, Terminate
+from automation.deploy.aws_errors import describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,9 @@ def execute(plan: InstancePlan, ctx: Context, options: Options) -> Outcome:
         except StepFailed as failure:
             return Outcome(Status.FAILED, f"{step.name} failed: {failure}", tuple(done), state)
         except (ClientError, BotoCoreError) as error:
-            reason = describe_error(error, f"{step.name} failed")
+            reason = describe(error, step.name)
+            if isinstance(error, WaiterError):  # it gave up waiting: the next run waits again
+                reason += "; run again to resume"
             return Outcome(Status.FAILED, reason, tuple(done), state)
         done.append(Action(step.name, detail, done=True))
         if isinstance(step, Stop):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from automation.decommission.aws import Aws, Waits, error_code
+from automation.decommission.aws import Aws, Waits
 from automation.decommission.progress import (
     BACKUP,
     BACKUP_DATE,
@@ -29,6 +29,7 @@ from automation.decommission.progress import (
 )
 from automation.decommission.selection import Instance
 from automation.decommission.survey import Address, Backup, Group, Protection, TargetMembership
+from automation.deploy.aws_errors import error_code
 
 
 class StepFailed(Exception):

@@ -16,15 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automation.decommission.aws import Aws, chunks, describe_error, error_code
+from automation.decommission.aws import Aws, chunks
 from automation.decommission.progress import SOURCE_INSTANCE, parse_time
 from automation.decommission.selection import Instance
-from automation.deploy.aws_credentials import (
-    CredentialsProblem,
-    boto_credentials_marker,
-    credentials_message,
-)
-from automation.errors import AutomationError
+from automation.deploy.aws_errors import aws_call, describe, error_code
 
 AUTO_SCALING_IDS_PER_CALL = 50
 GROUP_NAMES_PER_CALL = 100
@@ -117,7 +112,7 @@ def survey(aws: Aws, instances: Sequence[Instance]) -> dict[str, Survey | Survey
         try:
             protection = _protection(aws.ec2, iid)
         except (ClientError, BotoCoreError) as error:
-            found[iid] = SurveyFailure(describe_error(error, "reading its protection attributes"))
+            found[iid] = SurveyFailure(describe(error, "reading its protection attributes"))
             continue
         found[iid] = Survey(
             target_groups=tuple(targets.get(iid, ())),
@@ -131,14 +126,8 @@ def survey(aws: Aws, instances: Sequence[Instance]) -> dict[str, Survey | Survey
 
 
 def _scan(doing: str, scan: Any, *args: Any) -> Any:
-    try:
+    with aws_call(doing, then="; nothing was changed"):
         return scan(*args)
-    except (ClientError, BotoCoreError) as error:
-        marker = boto_credentials_marker(error)
-        if marker is not None:
-            raise CredentialsProblem(credentials_message(marker)) from error
-        message = describe_error(error, f"{doing} failed") + "; nothing was changed"
-        raise AutomationError(message) from error
 
 
 def _target_groups(aws: Aws, instances: Sequence[Instance]) -> dict[str, list[TargetMembership]]:

@@ -2,7 +2,8 @@
 
 Production only ever runs a clean release tag (`release` in `version --json`): a dev build or a
 dirty tree is refused with exit 2 before anything runs. A rollback is exempt (it redeploys an
-image that was already released).
+image that was already released). Whether the stack is production is the caller's answer
+(`automation.release.stack_config`), passed in: this module never guesses it from a name.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
-from automation.deploy import updates
 from automation.deploy.interrupts import Interrupted
 from automation.deploy.pulumi_seam import (
     CommandFailed,
@@ -23,22 +21,17 @@ from automation.deploy.pulumi_seam import (
     StackHandle,
     plain_outputs,
 )
-from automation.deploy.rollback import (
-    Deployed,
-    choose_target,
-    deployed_versions,
-    history_entries,
-    image_digest,
+from automation.deploy.rollback import Deployed, RollbackPlan, plan_rollback
+from automation.deploy.updates import LockRetry, Say, run_preview, run_up, stack_region, stamp
+from automation.deploy.verify import (
+    SessionFactory,
+    VerificationReport,
+    VerifyTiming,
+    verify_deployment,
 )
-from automation.deploy.updates import LockRetry, Say, qualified, run_preview, run_up, stamp
-from automation.deploy.verify import VerificationReport, VerifyTiming, verify_deployment
 from automation.errors import AutomationError, UsageProblem
+from automation.release.stack_config import short_name
 from automation.release.version import BuildVersion
-from infra import outputs as names
-
-# Production is the `production` flag of the stack's config; a stack named prod is production
-# even if its file forgot the flag.
-PROTECTED_STACKS = frozenset({"prod"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +49,17 @@ class DeploySettings:
     rollback_on_failure: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """What `up --rollback-on-failure` would go back to: a plan, or why there is none."""
+
+    plan: RollbackPlan | None
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"plan": self.plan.to_json() if self.plan else None, "problem": self.problem}
+
+
 @dataclass(slots=True)
 class DeployOutcome:
     stack: str
@@ -64,6 +68,8 @@ class DeployOutcome:
     image_tag: str
     changes: Mapping[str, int] = field(default_factory=dict)
     verification: VerificationReport | None = None
+    fallback: Fallback | None = None
+    """`up --rollback-on-failure`: the rollback planned before the update."""
     rolled_back_to: Deployed | None = None
     failure: str | None = None
 
@@ -80,21 +86,14 @@ class DeployOutcome:
             "image_tag": self.image_tag,
             "changes": dict(self.changes),
             "verification": self.verification.to_json() if self.verification else None,
+            "fallback": self.fallback.to_json() if self.fallback else None,
             "rolled_back_to": self.rolled_back_to.to_json() if self.rolled_back_to else None,
             "failure": self.failure,
         }
 
 
-def short_name(stack: str) -> str:
-    return stack.rsplit("/", 1)[-1]
-
-
-def is_production(stack: str, production_flag: str | bool | None) -> bool:
-    return short_name(stack) in PROTECTED_STACKS or str(production_flag).lower() == "true"
-
-
-def require_deployable(stack: str, build: BuildVersion, *, production: bool = False) -> None:
-    if (production or is_production(stack, None)) and not build.release:
+def require_deployable(stack: str, build: BuildVersion, *, production: bool) -> None:
+    if production and not build.release:
         state = "a dirty working tree" if build.dirty else "not a release tag"
         raise UsageProblem(
             f"refusing to deploy {build.version} ({build.image_tag}) to {short_name(stack)}: "
@@ -128,13 +127,17 @@ def up(
     handle: StackHandle,
     build: BuildVersion,
     *,
+    production: bool,
     console: Console,
     settings: DeploySettings,
+    sessions: SessionFactory,
     on_event: OnEvent | None = None,
 ) -> DeployOutcome:
-    flag = handle.get_config(qualified(handle.project, "production"))
-    require_deployable(handle.name, build, production=is_production(handle.name, flag))
+    """Deploy `build`, verify it; with `rollback_on_failure`, the way back is planned first."""
+    require_deployable(handle.name, build, production=production)
     outcome = DeployOutcome(handle.name, "up", build.version, build.image_tag)
+    if settings.rollback_on_failure:
+        outcome.fallback = _plan_fallback(handle, build, console, sessions)
     console.say(f"deploying {build.version} ({build.image_tag}) to {handle.name}")
     try:
         outcome.changes = run_up(
@@ -149,31 +152,61 @@ def up(
     except CommandFailed as failure:
         outcome.failure = str(failure)
     else:
-        outcome.verification = _verify(handle, build.version, console, settings)
+        outcome.verification = _verify(handle, build.version, console, settings, sessions)
         if outcome.verification is not None and not outcome.verification.ok:
             outcome.failure = (
                 f"verification of {build.version} on {handle.name} failed: "
                 + _failed(outcome.verification)
             )
-    if outcome.failure is not None and settings.rollback_on_failure:
-        console.say(f"{outcome.failure}; rolling back (--rollback-on-failure)")
-        outcome.failure += _roll_back_after_failure(handle, build, console, settings, outcome)
+    fallback = outcome.fallback
+    if outcome.failure is not None and fallback is not None:
+        if fallback.plan is None:
+            outcome.failure += f"; could not roll back: {fallback.problem}"
+        else:
+            console.say(f"{outcome.failure}; rolling back (--rollback-on-failure)")
+            outcome.failure += _roll_back_after_failure(
+                handle, fallback.plan, console, settings, sessions, outcome
+            )
     return outcome
+
+
+def _plan_fallback(
+    handle: StackHandle, build: BuildVersion, console: Console, sessions: SessionFactory
+) -> Fallback:
+    """The rollback a failure of `build` would run, planned before the update so that "nothing
+    to roll back to" is said at minute 0. Not having one warns and deploys anyway: a first
+    deploy has nothing to go back to and must still be deployable."""
+    try:
+        plan = plan_rollback(handle, sessions, to=None, current=build.version)
+    except Interrupted:
+        raise
+    except AutomationError as error:  # no earlier version, image gone, ...
+        console.say(
+            f"warning: --rollback-on-failure: {error}; deploying {build.version} without a "
+            "fallback (a failure will not be rolled back)"
+        )
+        return Fallback(None, str(error))
+    console.say(
+        f"--rollback-on-failure: if {build.version} fails, {handle.name} goes back to "
+        f"{plan.target.version} ({plan.image})"
+    )
+    return Fallback(plan)
 
 
 def _roll_back_after_failure(
     handle: StackHandle,
-    build: BuildVersion,
+    plan: RollbackPlan,
     console: Console,
     settings: DeploySettings,
+    sessions: SessionFactory,
     outcome: DeployOutcome,
 ) -> str:
-    """Redeploy what ran before `build`; what happened, to append to the failure message."""
+    """Carry out the fallback; what happened, to append to the failure message."""
     try:
-        back = rollback(handle, console=console, settings=settings, current=build.version, to=None)
+        back = rollback(handle, plan, console=console, settings=settings, sessions=sessions)
     except Interrupted:
         raise
-    except AutomationError as error:  # no earlier version, image gone, ...: keep the first failure
+    except AutomationError as error:  # the stack stayed locked, ...: keep the first failure
         return f"; could not roll back: {error}"
     outcome.rolled_back_to = back.rolled_back_to
     return (
@@ -185,40 +218,23 @@ def _roll_back_after_failure(
 
 def rollback(
     handle: StackHandle,
+    plan: RollbackPlan,
     *,
     console: Console,
     settings: DeploySettings,
-    to: str | None,
-    current: str | None = None,
+    sessions: SessionFactory,
 ) -> DeployOutcome:
-    """Redeploy an earlier version's image by digest (`rollbackImage`), then verify it."""
-    target = choose_target(
-        deployed_versions(history_entries(handle), handle.project), current=current, to=to
-    )
-    outputs = plain_outputs(handle.outputs())
-    repository_url = outputs.get(names.REPOSITORY_URL)
-    if not repository_url:
-        raise AutomationError(
-            f"stack {handle.name} has no {names.REPOSITORY_URL} output: cannot find the images"
-        )
-    session = aws_session(handle, outputs)
-    digest = image_digest(session.client("ecr"), str(repository_url), target.image_tag)
-    image = f"{repository_url}@{digest}"
-    console.say(f"rolling {handle.name} back to {target.version} ({image})")
-    config = {
-        qualified(handle.project, updates.VERSION): target.version,
-        qualified(handle.project, updates.IMAGE_TAG): target.image_tag,
-        qualified(handle.project, updates.REVISION): target.revision,
-        qualified(handle.project, updates.CREATED): target.created,
-        qualified(handle.project, updates.ROLLBACK_IMAGE): image,
-    }
+    """Carry out `plan` (from `rollback.plan_rollback`): redeploy its image by digest
+    (`rollbackImage`), then verify it serves the target version."""
+    target = plan.target
+    console.say(f"rolling {handle.name} back to {target.version} ({plan.image})")
     outcome = DeployOutcome(
         handle.name, "rollback", target.version, target.image_tag, rolled_back_to=target
     )
     try:
         outcome.changes = run_up(
             handle,
-            config,
+            plan.config(handle.project),
             message=_message("rollback", target.version, target.revision),
             output=console.output,
             say=console.say,
@@ -227,7 +243,7 @@ def rollback(
     except CommandFailed as failure:
         outcome.failure = str(failure)
         return outcome
-    outcome.verification = _verify(handle, target.version, console, settings)
+    outcome.verification = _verify(handle, target.version, console, settings, sessions)
     if outcome.verification is not None and not outcome.verification.ok:
         outcome.failure = f"verification of {target.version} on {handle.name} failed: " + _failed(
             outcome.verification
@@ -235,19 +251,12 @@ def rollback(
     return outcome
 
 
-def aws_session(handle: StackHandle, outputs: Mapping[str, Any]) -> boto3.Session:
-    """A boto3 session in the stack's region: the `region` output, else config `aws:region`."""
-    region = outputs.get(names.REGION) or handle.get_config(updates.AWS_REGION)
-    if not region:
-        raise UsageProblem(
-            f"stack {handle.name}: no region (neither a `{names.REGION}` output "
-            f"nor `{updates.AWS_REGION}` config)"
-        )
-    return boto3.Session(region_name=str(region))
-
-
 def _verify(
-    handle: StackHandle, expected: str, console: Console, settings: DeploySettings
+    handle: StackHandle,
+    expected: str,
+    console: Console,
+    settings: DeploySettings,
+    sessions: SessionFactory,
 ) -> VerificationReport | None:
     if settings.verify is None:
         console.say("verification skipped (--skip-verify)")
@@ -255,7 +264,7 @@ def _verify(
     console.say(f"verifying {handle.name} serves {expected}")
     outputs = plain_outputs(handle.outputs())
     report = verify_deployment(
-        outputs, expected, aws_session(handle, outputs), timing=settings.verify
+        outputs, expected, sessions(stack_region(handle, outputs)), timing=settings.verify
     )
     for check in report.checks:
         console.say(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")

@@ -25,7 +25,7 @@ from pulumi import automation as auto
 from pulumi.automation import EngineEvent
 
 from automation.changes import SECRET_MASK
-from automation.deploy.aws_credentials import (
+from automation.deploy.aws_errors import (
     CredentialsProblem,
     credentials_marker,
     credentials_message,
@@ -318,7 +318,9 @@ def translated(stack: str, action: str) -> Iterator[None]:
         text = str(error)
         marker = credentials_marker(text)
         if marker is not None:
-            raise CredentialsProblem(credentials_message(marker)) from error
+            raise CredentialsProblem(
+                f"pulumi {action} failed for stack {stack!r}: {credentials_message(marker)}"
+            ) from error
         raise CommandFailed(f"pulumi {action} failed for stack {stack!r}: {_tail(text)}") from error
 
 

@@ -1,4 +1,7 @@
-"""Which earlier version to redeploy, and its image's digest in ECR (no rebuild).
+"""The rollback plan: which earlier version to redeploy, and its image's digest in ECR (no
+rebuild), decided by reading only (the stack's history and outputs, ECR). `pipeline.rollback`
+then carries it out; `rollback --dry-run` prints it, and `up --rollback-on-failure` makes it
+before deploying, so "nothing to roll back to" is known before the update, not after it failed.
 
 The stack's update history is the record of what ran: every update carries the config the
 automation stamped (`version`, `imageTag`, `revision`, `created`). The default target is the
@@ -13,16 +16,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from automation.deploy.aws_credentials import (
-    CredentialsProblem,
-    boto_credentials_marker,
-    credentials_message,
+from automation.deploy.aws_errors import aws_call, error_code
+from automation.deploy.pulumi_seam import HistoryEntry, StackHandle, plain_outputs
+from automation.deploy.updates import (
+    CREATED,
+    IMAGE_TAG,
+    REVISION,
+    ROLLBACK_IMAGE,
+    VERSION,
+    qualified,
+    stack_region,
 )
-from automation.deploy.pulumi_seam import HistoryEntry, StackHandle
-from automation.deploy.updates import CREATED, IMAGE_TAG, REVISION, VERSION, qualified
+from automation.deploy.verify import SessionFactory
 from automation.errors import AutomationError, UsageProblem
+from infra import outputs as names
 
 HISTORY_PAGE_SIZE = 100
 HISTORY_MAX_PAGES = 10  # the last 1,000 operations
@@ -40,6 +49,62 @@ class Deployed:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPlan:
+    """Redeploy `target` on `stack` by its image's digest, replacing `current`."""
+
+    stack: str
+    current: str
+    target: Deployed
+    image: str
+    """`<repositoryUrl>@sha256:...`: what the tasks will run (`rollbackImage`)."""
+
+    def config(self, project: str) -> dict[str, str]:
+        """The stamps the rollback's update sets: the target's, and the image to run."""
+        return {
+            qualified(project, VERSION): self.target.version,
+            qualified(project, IMAGE_TAG): self.target.image_tag,
+            qualified(project, REVISION): self.target.revision,
+            qualified(project, CREATED): self.target.created,
+            qualified(project, ROLLBACK_IMAGE): self.image,
+        }
+
+    def describe(self) -> str:
+        update = f"update {self.target.update}" if self.target.update is not None else "update ?"
+        return (
+            f"rollback of {self.stack}: {self.current} -> {self.target.version} "
+            f"(deployed by {update}), image {self.image}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "from": self.current,
+            "to": self.target.to_json(),
+            "image": self.image,
+        }
+
+
+def plan_rollback(
+    handle: StackHandle, sessions: SessionFactory, *, to: str | None, current: str | None = None
+) -> RollbackPlan:
+    """The plan, from reads only. `current`: the version being replaced (default: the newest
+    deployed); `up --rollback-on-failure` passes the version it is about to deploy."""
+    deployed = deployed_versions(history_entries(handle), handle.project)
+    target = choose_target(deployed, current=current, to=to)
+    outputs = plain_outputs(handle.outputs())
+    repository_url = outputs.get(names.REPOSITORY_URL)
+    if not repository_url:
+        raise AutomationError(
+            f"stack {handle.name} has no {names.REPOSITORY_URL} output: cannot find the images"
+        )
+    ecr = sessions(stack_region(handle, outputs)).client("ecr")
+    digest = image_digest(ecr, str(repository_url), target.image_tag)
+    return RollbackPlan(
+        handle.name, current or deployed[0].version, target, f"{repository_url}@{digest}"
+    )
 
 
 def history_entries(handle: StackHandle) -> Iterator[HistoryEntry]:
@@ -79,9 +144,9 @@ def choose_target(deployed: Sequence[Deployed], *, current: str | None, to: str 
     """The version to redeploy: `to` when given, else the one before `current` was first deployed.
 
     `current` defaults to the newest deployed version; `up --rollback-on-failure` passes the
-    version it just tried, which may never have succeeded.
+    version it is about to deploy, which may never have succeeded (or be in the history).
     """
-    if not deployed:
+    if not deployed and (to is not None or current is None):
         raise AutomationError(
             "no earlier deployment in the stack history carries a stamped version and image tag: "
             "nothing to roll back to"
@@ -112,32 +177,23 @@ def image_digest(ecr: Any, repository_url: str, tag: str) -> str:
             f"stack output repositoryUrl {repository_url!r} is not <registry>/<name>"
         )
     registry_id = registry.split(".", 1)[0]
-    try:
-        found = ecr.describe_images(
-            registryId=registry_id,
-            repositoryName=repository,
-            imageIds=[{"imageTag": tag}],
-        )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code == "ImageNotFoundException":
-            raise AutomationError(
-                f"image {repository}:{tag} is no longer in ECR (expired by the lifecycle "
-                "policy?): roll back to a newer version with --to, or rebuild it"
-            ) from error
-        if code == "RepositoryNotFoundException":
-            raise AutomationError(f"ECR repository {repository} does not exist") from error
-        raise _aws_failure(f"looking up {repository}:{tag} in ECR", error) from error
-    except BotoCoreError as error:
-        raise _aws_failure(f"looking up {repository}:{tag} in ECR", error) from error
+    with aws_call(f"looking up {repository}:{tag} in ECR"):
+        try:
+            found = ecr.describe_images(
+                registryId=registry_id,
+                repositoryName=repository,
+                imageIds=[{"imageTag": tag}],
+            )
+        except ClientError as error:
+            if error_code(error) == "ImageNotFoundException":
+                raise AutomationError(
+                    f"image {repository}:{tag} is no longer in ECR (expired by the lifecycle "
+                    "policy?): roll back to a newer version with --to, or rebuild it"
+                ) from error
+            if error_code(error) == "RepositoryNotFoundException":
+                raise AutomationError(f"ECR repository {repository} does not exist") from error
+            raise
     details = found.get("imageDetails") or []
     if not details or not details[0].get("imageDigest"):
         raise AutomationError(f"ECR returned no digest for {repository}:{tag}")
     return str(details[0]["imageDigest"])
-
-
-def _aws_failure(doing: str, error: Exception) -> AutomationError:
-    marker = boto_credentials_marker(error)
-    if marker is not None:
-        return CredentialsProblem(credentials_message(marker))
-    return AutomationError(f"{doing} failed: {error}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from automation.deploy import interrupts
 from automation.deploy.interrupts import Background, Interrupted, signals_ignored, signals_raise
 from automation.deploy.pulumi_seam import OnEvent, OnOutput, RunSummary, StackHandle, StackLocked
-from automation.errors import AutomationError
+from automation.errors import AutomationError, UsageProblem
 from automation.release.version import BuildVersion
+from infra import outputs as names
 
 VERSION = "version"
 IMAGE_TAG = "imageTag"
@@ -47,6 +48,17 @@ def stamp(project: str, build: BuildVersion) -> dict[str, str]:
         qualified(project, CREATED): build.created,
         qualified(project, ROLLBACK_IMAGE): "",
     }
+
+
+def stack_region(handle: StackHandle, outputs: Mapping[str, Any]) -> str:
+    """The stack's AWS region: the `region` output, else config `aws:region`."""
+    region = outputs.get(names.REGION) or handle.get_config(AWS_REGION)
+    if not region:
+        raise UsageProblem(
+            f"stack {handle.name}: no region (neither a `{names.REGION}` output "
+            f"nor `{AWS_REGION}` config)"
+        )
+    return str(region)
 
 
 @dataclass(frozen=True, slots=True)

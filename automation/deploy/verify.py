@@ -31,11 +31,13 @@ import boto3
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from automation.deploy.aws_credentials import boto_credentials_marker, credentials_message
+from automation.deploy.aws_errors import boto_credentials_marker, describe
 from infra import outputs as names
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+SessionFactory = Callable[[str], boto3.Session]
+"""A boto3 session in a region: the caller's (the CLI's environment) to build, never ours."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +114,10 @@ def check_service_steady(
         described = ecs.describe_services(cluster=cluster, services=[service])
     except WaiterError as error:
         if boto_credentials_marker(error) is not None:
-            return CheckResult(name, False, _aws_detail("describing services", error))
+            return CheckResult(name, False, describe(error, "describing services"))
         return CheckResult(name, False, _unsteady_detail(service, error))
     except (ClientError, BotoCoreError) as error:
-        return CheckResult(name, False, _aws_detail(f"describing service {service}", error))
+        return CheckResult(name, False, describe(error, f"describing service {service}"))
     found = described.get("services", [])
     if not found:
         return CheckResult(name, False, f"service {service} not found in cluster {cluster}")
@@ -158,7 +160,7 @@ def check_targets_healthy(
         try:
             described = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
         except (ClientError, BotoCoreError) as error:
-            return CheckResult(name, False, _aws_detail("describing target health", error))
+            return CheckResult(name, False, describe(error, "describing target health"))
         serving = [
             t
             for t in described.get("TargetHealthDescriptions", [])
@@ -255,13 +257,6 @@ def _poll_http(
 
 def _join(url: str, path: str) -> str:
     return url.rstrip("/") + path
-
-
-def _aws_detail(doing: str, error: Exception) -> str:
-    marker = boto_credentials_marker(error)
-    if marker is not None:
-        return credentials_message(marker)
-    return f"{doing} failed: {error}"
 
 
 REQUIRED_OUTPUTS = (

@@ -4,6 +4,10 @@ Pulumi.yaml declares every project key with its type and default; Pulumi.<stack>
 differs. The offline plan, cost and decommission commands need the same view without the CLI, so
 this applies the same rules: defaults first, stack values over them, types checked against the
 declarations, unknown project keys refused (a typo must not be silently ignored).
+
+It also holds the one answer to "is this stack production?" (`StackConfig.production`,
+`is_production`) that every command uses: the deploy guard of up/preview/rollback, `check`, the
+plan comment and `decommission --skip-gates`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import yaml
 
 from automation.changes import SECRET_MASK
 from automation.errors import UsageProblem
+
+PRODUCTION = "production"
+PRODUCTION_STACKS = frozenset({"prod"})
+"""Stacks production by name: their config must say so too (`production: true`)."""
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -41,8 +49,24 @@ class StackConfig:
 
     @property
     def production(self) -> bool:
-        """The stack's `production` flag: the guard rails every command applies to prod."""
-        return self.get("production") is True
+        """Is this stack production? Its `production` flag decides (Pulumi.yaml's default, false,
+        when the stack file does not set it), whatever the stack is called.
+
+        One exception keeps the name safe: a stack named `prod` whose flag is not true is a
+        configuration error (exit 2) naming the key, never silently "not production" (a dev
+        build deployed to it, its policy checks relaxed, its gates skippable).
+        """
+        flag = self.get(PRODUCTION)
+        name = short_name(self.stack)
+        if flag is not True and name in PRODUCTION_STACKS:
+            key = f"{self.project}:{PRODUCTION}"
+            found = "not set" if flag is None else json.dumps(flag)
+            raise UsageProblem(
+                f"Pulumi.{name}.yaml: {key} is {found}, but a stack named {name} "
+                f"must be production: set `{key}: true` (the flag decides which guard rails "
+                "apply; a non-production stack needs another name)"
+            )
+        return flag is True
 
     def project_values(self) -> dict[str, Any]:
         """This project's keys by short name (`cpu`), without the other namespaces."""
@@ -52,6 +76,11 @@ class StackConfig:
     def as_engine_config(self) -> dict[str, str]:
         """Values as the engine passes them to a program: strings, JSON for structures."""
         return {key: _engine_string(value) for key, value in self.values.items()}
+
+
+def short_name(stack: str) -> str:
+    """`prod` for `prod`, `acme/prod` and `acme/alunos-api/prod`: the name of its stack file."""
+    return stack.rsplit("/", 1)[-1]
 
 
 def _engine_string(value: Any) -> str:
@@ -83,16 +112,27 @@ def stacks(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
-def load(project_dir: Path, stack: str) -> StackConfig:
+def is_production(project_dir: Path, stack: str) -> bool:
+    """`StackConfig.production` for a stack a deploy command names (`prod`, `org/prod`...), read
+    without the Pulumi CLI. A stack with no Pulumi.<stack>.yaml yet (`up --create`) gets
+    Pulumi.yaml's default, as the Pulumi CLI would give it."""
+    if not (project_dir / "Pulumi.yaml").is_file():
+        raise UsageProblem(
+            f"no Pulumi.yaml in {project_dir}: run from the repository root or pass --repo"
+        )
+    name = short_name(stack)
+    if (project_dir / f"Pulumi.{name}.yaml").exists():
+        return load(project_dir, name).production
+    project, _, defaults = _project(project_dir)
+    return StackConfig(project, name, defaults).production
+
+
+def _project(project_dir: Path) -> tuple[str, dict[str, dict[str, Any]], dict[str, Any]]:
+    """The project's name, its declared keys, and its values before any stack file: defaults."""
     project_file = _read_yaml(project_dir / "Pulumi.yaml")
     project = project_file.get("name")
     if not isinstance(project, str) or not project:
         raise UsageProblem(f"{project_dir / 'Pulumi.yaml'} has no project name")
-    stack_path = project_dir / f"Pulumi.{stack}.yaml"
-    if not stack_path.exists():
-        known = ", ".join(stacks(project_dir)) or "none"
-        raise UsageProblem(f"unknown stack {stack!r}: no {stack_path.name}; known stacks: {known}")
-
     declared: dict[str, dict[str, Any]] = {}
     values: dict[str, Any] = {}
     for key, declaration in (project_file.get("config") or {}).items():
@@ -105,6 +145,15 @@ def load(project_dir: Path, stack: str) -> StackConfig:
             values[qualified] = declaration["value"]
         else:
             values[qualified] = declaration
+    return project, declared, values
+
+
+def load(project_dir: Path, stack: str) -> StackConfig:
+    project, declared, values = _project(project_dir)
+    stack_path = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_path.exists():
+        known = ", ".join(stacks(project_dir)) or "none"
+        raise UsageProblem(f"unknown stack {stack!r}: no {stack_path.name}; known stacks: {known}")
 
     secret_keys: list[str] = []
     for key, value in (_read_yaml(stack_path).get("config") or {}).items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -13,15 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto.server import ThreadedMotoServer
 
 from infra import outputs as names
 from tests.automation.fakes import FakeStack, deployed, outputs_for
 
 REGION = "us-east-2"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- git ---------------------------------------------------------------------------------------
@@ -60,6 +64,15 @@ class ScratchRepo:
         when = date or f"2024-05-0{min(self._tick, 9)}T12:00:00+02:00"
         self.git("commit", "-q", "-m", message, date=when)
         return self.git("rev-parse", "HEAD")
+
+    def project(self, **stacks: dict[str, Any]) -> ScratchRepo:
+        """The real Pulumi.yaml and a Pulumi.<stack>.yaml per keyword (its config), staged for
+        the next commit: what the deploy commands read before they open a stack."""
+        shutil.copy(ROOT / "Pulumi.yaml", self.path / "Pulumi.yaml")
+        for stack, config in stacks.items():
+            (self.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+        self.git("add", "Pulumi.yaml", *(f"Pulumi.{stack}.yaml" for stack in stacks))
+        return self
 
     def tag(self, name: str, *, annotated: bool = False) -> None:
         if annotated:

@@ -1,26 +1,32 @@
-"""A fake of the Pulumi seam (`StackHandle`), behaving like a stack in a backend would.
+"""Fakes of the Pulumi seam (`StackHandle`, `StackBackend`), behaving like a backend would, and
+the CLI environment that uses them.
 
 A successful `up` records the run's config in the history (non-secret values only, as the real
 seam hands them out) and updates the `version` output, so deploy -> rollback sequences behave as
-they would against a real backend.
+they would against a real backend. Each fake is checked against its protocol by mypy (the typed
+assignments after each class).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pulumi.automation import EngineEvent
 
+from automation.cli import Environment
 from automation.deploy.pulumi_seam import (
     HistoryEntry,
     OnEvent,
     OnOutput,
     OutputValue,
     RunSummary,
+    StackBackend,
+    StackHandle,
     StackLocked,
 )
 from automation.errors import AutomationError
@@ -160,6 +166,42 @@ class FakeStack:
         if self.locked_times > 0:
             self.locked_times -= 1
             raise StackLocked(f"stack {self.name!r} is locked: another update is in progress")
+
+
+_stack_conforms: type[StackHandle] = FakeStack
+
+
+@dataclass
+class FakeBackend:
+    """One `FakeStack` behind every stack name; records what was opened: (stack, org, create).
+
+    `failure` makes opening fail as the real backend would (no Pulumi CLI, no such stack)."""
+
+    stack: FakeStack = field(default_factory=FakeStack)
+    org: str | None = None
+    opened: list[tuple[str, str | None, bool]] = field(default_factory=list)
+    failure: AutomationError | None = None
+
+    def open_stack(self, stack: str, *, create: bool = False) -> FakeStack:
+        if self.failure is not None:
+            raise self.failure
+        self.opened.append((stack, self.org, create))
+        self.stack.name = stack
+        return self.stack
+
+    def for_project(self, work_dir: Path, org: str | None) -> FakeBackend:
+        """The environment's backend factory: this backend, for `org`."""
+        self.org = org
+        return self
+
+
+_backend_conforms: type[StackBackend] = FakeBackend
+
+
+def fake_environment(backend: FakeBackend, **parts: Any) -> Environment:
+    """The real environment (boto3 reaches the moto server through AWS_ENDPOINT_URL, output on
+    the captured stderr) with the fake backend, and any other `parts` replaced."""
+    return replace(Environment.real(), backend=backend.for_project, **parts)
 
 
 def outputs_for(

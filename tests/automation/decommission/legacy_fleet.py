@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +27,7 @@ import botocore.session
 import yaml
 from botocore.exceptions import ClientError
 
+from automation import cli
 from automation.decommission.aws import Waits
 from automation.decommission.command import Environment
 from automation.deploy.verify import Polling, VerifyTiming
@@ -373,6 +374,20 @@ def fast_environment(
         ),
         say=(said.append if said is not None else lambda _m: None),
     )
+
+
+def cli_environment(
+    session: boto3.Session, clock: Clock, backend: Callable[..., Any] | None = None
+) -> cli.Environment:
+    """The CLI's environment for `main()`: `fast_environment`'s session, waits and timing."""
+    fast = fast_environment(session, clock)
+    env = replace(
+        cli.Environment.real(),
+        session=fast.session,
+        waits=fast.waits,
+        gate_timing=fast.gate_timing,
+    )
+    return env if backend is None else replace(env, backend=backend)
 
 
 def healthy_gates(

@@ -9,8 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from automation import cli
-from automation.cli import main
+from automation.cli import Environment, main
 from automation.deploy.pulumi_seam import INSTALL_PULUMI
 from automation.errors import AutomationError
 from tests.automation.conftest import FakeService, make_service
@@ -18,12 +17,13 @@ from tests.automation.decommission.legacy_fleet import (
     ApiCalls,
     Clock,
     Fleet,
-    fast_environment,
+    cli_environment,
     gate_args,
     healthy_gates,
     new_session,
     project,
 )
+from tests.automation.fakes import FakeBackend
 
 
 @pytest.fixture
@@ -47,24 +47,26 @@ def gates(aws: boto3.Session, service: FakeService) -> list[str]:
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch, aws: boto3.Session) -> ApiCalls:
-    """Runs use the test's session, fast waits and a fixed clock; its calls are recorded."""
-    clock = Clock()
-    monkeypatch.setattr(
-        cli, "_decommission_environment", lambda repo, stack, org: fast_environment(aws, clock)
-    )
+def env(aws: boto3.Session) -> Environment:
+    """Runs use the test's session, fast waits and a fixed clock."""
+    return cli_environment(aws, Clock())
+
+
+@pytest.fixture
+def calls(aws: boto3.Session) -> ApiCalls:
+    """The AWS calls the runs make through the test's session."""
     return ApiCalls.on(aws)
 
 
-def decommission(repo: Path, *args: str) -> int:
-    return main(["decommission", "--stack", "dev", "--repo", str(repo), *args])
+def decommission(env: Environment, repo: Path, *args: str) -> int:
+    return main(["decommission", "--stack", "dev", "--repo", str(repo), *args], env)
 
 
-def test_the_json_report_has_a_stable_shape(repo, fleet, gates, calls, capsys):
+def test_the_json_report_has_a_stable_shape(repo, fleet, gates, calls, env, capsys):
     web = fleet.instance("web-1")
     kept = fleet.instance("kept", extra={"DoNotDecommission": "yes"})
 
-    code = decommission(repo, *gates, "--json")
+    code = decommission(env, repo, *gates, "--json")
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -120,9 +122,9 @@ def test_the_json_report_has_a_stable_shape(repo, fleet, gates, calls, capsys):
     assert calls.changes() == []
 
 
-def test_the_human_report_is_a_table_on_stdout(repo, fleet, gates, calls, capsys):
+def test_the_human_report_is_a_table_on_stdout(repo, fleet, gates, calls, env, capsys):
     web = fleet.instance("web-1")
-    assert decommission(repo, *gates) == 0
+    assert decommission(env, repo, *gates) == 0
     out = capsys.readouterr().out
     assert "dry run (nothing changed; --execute to carry it out)" in out
     assert web in out
@@ -131,13 +133,13 @@ def test_the_human_report_is_a_table_on_stdout(repo, fleet, gates, calls, capsys
 
 
 def test_execute_exits_1_when_an_instance_is_refused_and_the_others_proceed(
-    repo, fleet, gates, calls, capsys
+    repo, fleet, gates, calls, env, capsys
 ):
     web = fleet.instance("web")
     guarded = fleet.instance("guarded")
     fleet.protect(guarded, stop=True)
 
-    code = decommission(repo, *gates, "--execute", "--json")
+    code = decommission(env, repo, *gates, "--execute", "--json")
     captured = capsys.readouterr()
     assert code == 1
     assert "error: 1 instance(s) refused and 0 failed of 2 selected" in captured.err
@@ -149,7 +151,7 @@ def test_execute_exits_1_when_an_instance_is_refused_and_the_others_proceed(
 
 @pytest.mark.parametrize("broken", ["health", "version", "ecs"])
 def test_gates_that_fail_refuse_with_exit_1_and_nothing_changes(
-    broken, repo, fleet, aws, service, calls, capsys
+    broken, repo, fleet, aws, service, calls, env, capsys
 ):
     flags = healthy_gates(aws, service)
     if broken == "health":
@@ -162,7 +164,7 @@ def test_gates_that_fail_refuse_with_exit_1_and_nothing_changes(
     before = fleet.tags(web)
     calls.clear()
 
-    code = decommission(repo, *gate_args(flags), "--execute")
+    code = decommission(env, repo, *gate_args(flags), "--execute")
     err = capsys.readouterr().err
     assert code == 1
     assert "error: the gates failed, nothing was changed" in err
@@ -171,14 +173,17 @@ def test_gates_that_fail_refuse_with_exit_1_and_nothing_changes(
     assert fleet.tags(web) == before
 
 
-def test_skip_gates_is_refused_with_exit_2_on_a_production_stack(tmp_path, fleet, calls, capsys):
+def test_skip_gates_is_refused_with_exit_2_on_a_production_stack(
+    tmp_path, fleet, calls, env, capsys
+):
     """The guard follows the `production` config flag, whatever the stack is called."""
     fleet.instance("web")
     repo = project(
         tmp_path / "repo", stack="staging", production=True, legacy_tags=fleet.selector_tags
     )
     code = main(
-        ["decommission", "--stack", "staging", "--repo", str(repo), "--skip-gates", "--execute"]
+        ["decommission", "--stack", "staging", "--repo", str(repo), "--skip-gates", "--execute"],
+        env,
     )
     assert code == 2
     assert "--skip-gates is refused for stack staging" in capsys.readouterr().err
@@ -186,10 +191,10 @@ def test_skip_gates_is_refused_with_exit_2_on_a_production_stack(tmp_path, fleet
 
 
 def test_skip_gates_on_a_non_production_stack_decommissions_without_gates(
-    repo, fleet, calls, capsys
+    repo, fleet, calls, env, capsys
 ):
     web = fleet.instance("web")
-    code = decommission(repo, "--skip-gates", "--execute", "--json")
+    code = decommission(env, repo, "--skip-gates", "--execute", "--json")
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["gates"] == {"checked": False, "ok": None, "checks": []}
@@ -197,8 +202,8 @@ def test_skip_gates_on_a_non_production_stack_decommissions_without_gates(
     assert fleet.state(web) == "stopped"
 
 
-def test_selectors_that_match_nothing_exit_2_naming_them(repo, fleet, gates, calls, capsys):
-    code = decommission(repo, *gates)
+def test_selectors_that_match_nothing_exit_2_naming_them(repo, fleet, gates, calls, env, capsys):
+    code = decommission(env, repo, *gates)
     err = capsys.readouterr().err
     assert code == 2
     assert (
@@ -208,9 +213,9 @@ def test_selectors_that_match_nothing_exit_2_naming_them(repo, fleet, gates, cal
     assert "(from Pulumi.dev.yaml)" in err
 
 
-def test_no_selector_at_all_exits_2(tmp_path, gates, calls, capsys):
+def test_no_selector_at_all_exits_2(tmp_path, gates, calls, env, capsys):
     repo = project(tmp_path / "repo")
-    assert main(["decommission", "--stack", "dev", "--repo", str(repo), *gates]) == 2
+    assert main(["decommission", "--stack", "dev", "--repo", str(repo), *gates], env) == 2
     assert "nothing to select" in capsys.readouterr().err
     assert calls.calls == []
 
@@ -224,16 +229,17 @@ def test_no_selector_at_all_exits_2(tmp_path, gates, calls, capsys):
         (["--retain-days", "-1"], "Invalid value for '--retain-days'"),
     ],
 )
-def test_bad_flags_exit_2(args, message, repo, gates, calls, capsys):
-    assert decommission(repo, *gates, *args) == 2
+def test_bad_flags_exit_2(args, message, repo, gates, calls, env, capsys):
+    assert decommission(env, repo, *gates, *args) == 2
     assert message in capsys.readouterr().err
     assert calls.calls == []
 
 
-def test_flags_replace_the_stack_config_selectors(repo, fleet, gates, calls, capsys):
+def test_flags_replace_the_stack_config_selectors(repo, fleet, gates, calls, env, capsys):
     fleet.instance("from-config")
     other = fleet.instance("other", environment="qa-" + fleet.environment)
     code = decommission(
+        env,
         repo,
         *gates,
         "--tag",
@@ -248,14 +254,11 @@ def test_flags_replace_the_stack_config_selectors(repo, fleet, gates, calls, cap
     assert report["selection"]["source"] == "flags"
 
 
-def test_gate_identifiers_missing_without_the_pulumi_cli_exit_2(repo, fleet, monkeypatch, capsys):
+def test_gate_identifiers_missing_without_the_pulumi_cli_exit_2(repo, fleet, aws, capsys):
     fleet.instance("web")
-
-    def no_pulumi(repo, stack, org, create):
-        raise AutomationError(INSTALL_PULUMI)
-
-    monkeypatch.setattr(cli, "_open_stack", no_pulumi)
-    code = decommission(repo, "--url", "http://127.0.0.1:9")
+    no_pulumi = FakeBackend(failure=AutomationError(INSTALL_PULUMI))
+    env = cli_environment(aws, Clock(), backend=no_pulumi.for_project)
+    code = decommission(env, repo, "--url", "http://127.0.0.1:9")
     err = capsys.readouterr().err
     assert code == 2
     assert (
@@ -275,7 +278,7 @@ def test_missing_credentials_are_named(repo, fleet, monkeypatch, tmp_path, capsy
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-    code = decommission(repo, "--skip-gates")
+    code = main(["decommission", "--stack", "dev", "--repo", str(repo), "--skip-gates"])
     err = capsys.readouterr().err
     assert code == 1
     assert "AWS credentials are missing or expired (NoCredentialsError)" in err

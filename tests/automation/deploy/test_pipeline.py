@@ -1,15 +1,17 @@
 """`up` and `rollback` end to end: a fake stack, AWS on moto, the service on a local HTTP server."""
 
+import boto3
 import pytest
 
 from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
 from automation.deploy.pulumi_seam import CommandFailed
+from automation.deploy.rollback import plan_rollback
 from automation.deploy.updates import LockRetry
 from automation.deploy.verify import Polling, VerifyTiming
 from automation.errors import AutomationError, UsageProblem
 from automation.release.version import BuildVersion
 from infra import outputs as names
-from tests.automation.fakes import FakeStack, deployed, key
+from tests.automation.fakes import PROJECT, FakeStack, deployed, key
 
 
 def build(version, *, release=False, dirty=False):
@@ -21,6 +23,11 @@ def build(version, *, release=False, dirty=False):
         dirty=dirty,
         release=release,
     )
+
+
+def in_region(region):
+    """The session factory the CLI's environment hands the pipeline (moto via AWS_ENDPOINT_URL)."""
+    return boto3.Session(region_name=region)
 
 
 def fast_settings(**overrides):
@@ -46,11 +53,19 @@ def serve_what_is_deployed(stack, service):
 def test_up_stamps_deploys_and_verifies(stage, service):
     serve_what_is_deployed(stage, service)
     lines = Lines()
-    outcome = up(stage, build("1.4.3-dev.1"), console=lines.console, settings=fast_settings())
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+        sessions=in_region,
+    )
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("version")] == "1.4.3-dev.1"
     assert stage.up_calls[0][key("imageTag")] == "1.4.3-dev.1.gabc1234"
     assert stage.up_calls[0][key("rollbackImage")] == ""
+    assert outcome.verification is not None
     assert outcome.verification.ok
     assert outcome.to_json()["verification"]["ok"] is True
     assert lines.pulumi == ["Updating (dev)"]
@@ -59,9 +74,16 @@ def test_up_stamps_deploys_and_verifies(stage, service):
 
 def test_a_deploy_that_does_not_serve_its_version_fails(stage, service):
     lines = Lines()  # the service keeps answering 1.4.2
-    outcome = up(stage, build("1.4.3-dev.1"), console=lines.console, settings=fast_settings())
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+        sessions=in_region,
+    )
     assert not outcome.ok
-    assert "reports version '1.4.2', expected '1.4.3-dev.1'" in outcome.failure
+    assert "reports version '1.4.2', expected '1.4.3-dev.1'" in str(outcome.failure)
     assert outcome.rolled_back_to is None
     assert len(stage.up_calls) == 1
 
@@ -77,11 +99,14 @@ def test_rollback_on_failure_redeploys_the_previous_image_by_digest(stage, servi
     outcome = up(
         stage,
         build("1.4.3-dev.1"),
+        production=False,
         console=lines.console,
         settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
     )
     assert not outcome.ok  # the deploy failed, even though the rollback worked
-    assert outcome.failure.endswith("rolled back to 1.4.2")
+    assert str(outcome.failure).endswith("rolled back to 1.4.2")
+    assert outcome.rolled_back_to is not None
     assert outcome.rolled_back_to.version == "1.4.2"
     second = stage.up_calls[1]
     assert second[key("rollbackImage")] == f"{stage.repository_url}@{stage.digests['1.4.2']}"
@@ -96,16 +121,26 @@ def test_rollback_on_failure_after_a_failed_update(stage, service):
     outcome = up(
         stage,
         build("1.4.3-dev.1"),
+        production=False,
         console=Lines().console,
         settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
     )
-    assert "boom" in outcome.failure
+    assert "boom" in str(outcome.failure)
+    assert outcome.rolled_back_to is not None
     assert outcome.rolled_back_to.version == "1.4.2"  # what ran before the failed update
 
 
 def test_a_failed_update_without_rollback_reports_it(stage):
     stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
-    outcome = up(stage, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(),
+        sessions=in_region,
+    )
     assert outcome.failure == "pulumi up failed for stack 'dev': error: boom"
     assert outcome.verification is None
 
@@ -113,27 +148,64 @@ def test_a_failed_update_without_rollback_reports_it(stage):
 def test_skip_verify(stage):
     lines = Lines()
     outcome = up(
-        stage, build("1.4.3-dev.1"), console=lines.console, settings=DeploySettings(verify=None)
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=DeploySettings(verify=None),
+        sessions=in_region,
     )
     assert outcome.ok
     assert outcome.verification is None
     assert "verification skipped (--skip-verify)" in lines.said
 
 
+def roll_back(stack, *, to):
+    """`rollback --to`: plan, then carry the plan out."""
+    plan = plan_rollback(stack, in_region, to=to)
+    return rollback(
+        stack, plan, console=Lines().console, settings=fast_settings(), sessions=in_region
+    )
+
+
 def test_rollback_to_a_chosen_version(stage, service):
     serve_what_is_deployed(stage, service)
-    outcome = rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+    outcome = roll_back(stage, to="1.4.1")
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("rollbackImage")].endswith(stage.digests["1.4.1"])
     assert stage.up_calls[0][key("revision")] == f"{1:040x}"
     assert service.version == "1.4.1"
 
 
+def test_the_plan_is_made_by_reading_only(stage):
+    plan = plan_rollback(stage, in_region, to=None)
+    assert stage.up_calls == []
+    assert plan.target.version == "1.4.1"  # the one before 1.4.2, the current
+    assert plan.image == f"{stage.repository_url}@{stage.digests['1.4.1']}"
+    assert plan.to_json() == {
+        "stack": "dev",
+        "from": "1.4.2",
+        "to": {
+            "version": "1.4.1",
+            "image_tag": "1.4.1",
+            "revision": f"{1:040x}",
+            "created": "2024-05-01T10:00:00Z",
+            "update": 1,
+        },
+        "image": plan.image,
+    }
+    assert (
+        plan.describe()
+        == f"rollback of dev: 1.4.2 -> 1.4.1 (deployed by update 1), image {plan.image}"
+    )
+    assert plan.config(PROJECT)[key("rollbackImage")] == plan.image
+
+
 def test_rollback_when_the_image_is_gone(stage, aws):
     stage.entries.insert(0, deployed("1.5.0", update=3))
     stage.entries.insert(0, deployed("1.6.0", update=4))  # 1.5.0 was never pushed to this ECR
     with pytest.raises(AutomationError, match=r"1\.5\.0 is no longer in ECR"):
-        rollback(stage, console=Lines().console, settings=fast_settings(), to=None)
+        plan_rollback(stage, in_region, to=None)
     assert stage.up_calls == []
 
 
@@ -141,13 +213,13 @@ def test_rollback_without_a_region_is_a_usage_problem(stage):
     del stage.stack_outputs[names.REGION]
     stage.config.clear()
     with pytest.raises(UsageProblem, match="no region"):
-        rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+        plan_rollback(stage, in_region, to="1.4.1")
 
 
 def test_the_region_falls_back_to_the_aws_region_config(stage, service):
     serve_what_is_deployed(stage, service)
     del stage.stack_outputs[names.REGION]
-    outcome = rollback(stage, console=Lines().console, settings=fast_settings(), to="1.4.1")
+    outcome = roll_back(stage, to="1.4.1")
     assert outcome.ok, outcome.failure
 
 
@@ -161,19 +233,26 @@ def test_the_region_falls_back_to_the_aws_region_config(stage, service):
 )
 def test_prod_deploys_only_clean_release_tags(candidate, allowed):
     if allowed:
-        require_deployable("prod", candidate)
-        require_deployable("acme/alunos-api/prod", candidate)
+        require_deployable("prod", candidate, production=True)
+        require_deployable("acme/alunos-api/prod", candidate, production=True)
     else:
         with pytest.raises(UsageProblem, match="Production deploys only a clean checkout") as no:
-            require_deployable("acme/alunos-api/prod", candidate)
+            require_deployable("acme/alunos-api/prod", candidate, production=True)
         assert no.value.exit_code == 2
-    require_deployable("dev", candidate)  # dev takes anything
+    require_deployable("dev", candidate, production=False)  # dev takes anything
 
 
 def test_up_to_prod_refuses_a_dev_build_before_running_anything():
     stack = FakeStack(name="prod")
     with pytest.raises(UsageProblem):
-        up(stack, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
+        up(
+            stack,
+            build("1.4.3-dev.1"),
+            production=True,
+            console=Lines().console,
+            settings=fast_settings(),
+            sessions=in_region,
+        )
     assert stack.up_calls == []
 
 
@@ -182,18 +261,106 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
     outcome = up(
         stage,
         build("1.0.0-dev.1"),
+        production=False,
         console=Lines().console,
         settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
     )
-    assert outcome.failure.startswith("verification of 1.0.0-dev.1 on dev failed")
-    assert outcome.failure.endswith(
+    assert str(outcome.failure).startswith("verification of 1.0.0-dev.1 on dev failed")
+    assert str(outcome.failure).endswith(
         "could not roll back: no version was deployed before 1.0.0-dev.1: nothing to roll back to"
     )
     assert outcome.rolled_back_to is None
 
 
-def test_a_stack_flagged_production_is_protected_whatever_its_name():
-    stack = FakeStack(name="live", config={"alunos-api:production": "true"})
+def test_rollback_on_failure_says_where_it_would_go_back_before_deploying(stage, service):
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure
+    image = f"{stage.repository_url}@{stage.digests['1.4.2']}"
+    planned = f"--rollback-on-failure: if 1.4.3-dev.1 fails, dev goes back to 1.4.2 ({image})"
+    assert lines.said.index(planned) < lines.said.index(
+        "deploying 1.4.3-dev.1 (1.4.3-dev.1.gabc1234) to dev"
+    )
+    assert outcome.to_json()["fallback"]["plan"]["to"]["version"] == "1.4.2"
+    assert outcome.rolled_back_to is None  # planned, not needed
+
+
+@pytest.mark.parametrize("first_deploy", [True, False], ids=["first-deploy", "image-expired"])
+def test_no_way_back_is_known_at_minute_0_and_the_deploy_goes_on(stage, service, first_deploy):
+    if first_deploy:
+        stage.entries = []
+        reason = "no version was deployed before 1.4.3-dev.1: nothing to roll back to"
+    else:
+        stage.entries.insert(0, deployed("1.5.0", update=3))  # never pushed to this ECR
+        reason = "1.5.0 is no longer in ECR"
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure  # deployable all the same
+    warning = next(line for line in lines.said if line.startswith("warning: --rollback"))
+    assert reason in warning
+    assert "without a fallback (a failure will not be rolled back)" in warning
+    assert lines.said.index(warning) < next(
+        n for n, line in enumerate(lines.said) if line.startswith("deploying")
+    )
+    assert outcome.to_json()["fallback"]["plan"] is None
+    assert reason in outcome.to_json()["fallback"]["problem"]
+    assert len(stage.up_calls) == 1
+
+
+def test_a_failure_without_a_way_back_is_not_rolled_back(stage, service):
+    stage.entries.insert(0, deployed("1.5.0", update=3))  # its image expired from ECR
+    stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
+    outcome = up(
+        stage,
+        build("1.6.0-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert str(outcome.failure).startswith("pulumi up failed for stack 'dev': error: boom")
+    assert "; could not roll back: image " in str(outcome.failure)
+    assert "1.5.0 is no longer in ECR" in str(outcome.failure)
+    assert len(stage.up_calls) == 1  # the failed update; no rollback attempted
+
+
+def test_production_is_the_callers_answer_not_the_stacks_name():
+    """The caller (the CLI, from the stack config) says whether it is production; the name of
+    the stack plays no part here."""
+    live = FakeStack(name="live")
     with pytest.raises(UsageProblem, match="Production deploys only a clean checkout"):
-        up(stack, build("1.4.3-dev.1"), console=Lines().console, settings=fast_settings())
-    assert stack.up_calls == []
+        up(
+            live,
+            build("1.4.3-dev.1"),
+            production=True,
+            console=Lines().console,
+            settings=fast_settings(),
+            sessions=in_region,
+        )
+    assert live.up_calls == []
+    prod = FakeStack(name="prod")
+    assert up(
+        prod,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=DeploySettings(verify=None),
+        sessions=in_region,
+    ).ok

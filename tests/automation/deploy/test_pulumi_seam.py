@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from automation.deploy.aws_credentials import CredentialsProblem
+from automation.deploy.aws_errors import CredentialsProblem
 from automation.deploy.pulumi_seam import (
     CommandFailed,
     LocalPulumi,
@@ -293,7 +293,7 @@ def test_preview_streams_engine_events_and_reads_the_summary(project, cli, monke
     monkeypatch.setenv(
         "FAKE_PULUMI_EVENTS", str(SHARED / "data" / "engine-events-up-interrupted.jsonl")
     )
-    events = []
+    events: list[auto.EngineEvent] = []
     summary = (
         LocalPulumi(project)
         .open_stack("dev")

@@ -66,6 +66,9 @@ def test_a_first_deployment_has_nothing_to_roll_back_to():
         choose_target(history("1.0.0"), current=None, to=None)
     with pytest.raises(AutomationError, match="nothing to roll back to"):
         choose_target([], current=None, to=None)
+    # `up --rollback-on-failure` plans before the first deploy: the history is empty.
+    with pytest.raises(AutomationError, match=r"no version was deployed before 1\.0\.0: nothing"):
+        choose_target([], current="1.0.0", to=None)
 
 
 def test_failed_updates_refreshes_and_unstamped_updates_are_not_candidates():

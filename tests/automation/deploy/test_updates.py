@@ -70,7 +70,7 @@ def test_still_locked_after_the_last_retry_fails_with_how_to_unlock():
 def test_zero_retries_fails_at_once():
     stack = FakeStack(locked_times=1)
     with pytest.raises(StackLocked):
-        run(stack, LockRetry(retries=0, sleep=pytest.fail))
+        run(stack, LockRetry(retries=0, sleep=lambda seconds: pytest.fail("no retry expected")))
 
 
 def test_preview_retries_a_locked_stack_too():

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from pulumi.automation import EngineEvent
 
-from automation import cli
 from automation.cli import main
-from tests.automation.fakes import FakeStack
+from tests.automation.fakes import FakeBackend, FakeStack, fake_environment
 from tests.automation.pr.engine_events import SECRET_SIG, stack_events, steps, write_log
 from tests.automation.pr.fake_github import FakeGitHub
 from tests.automation.pr.test_github import actions_env
@@ -76,22 +75,22 @@ def pr_env(tmp_path, github, monkeypatch):
 
 
 @pytest.fixture
-def fake_stack(monkeypatch, tmp_path):
-    stack = FakeStack(preview_events=engine_events(preview_log(tmp_path / "recorded.jsonl")))
-    monkeypatch.setattr(cli, "_open_stack", lambda repo, name, org, create: stack)
-    return stack
+def fake_stack(tmp_path):
+    return FakeStack(preview_events=engine_events(preview_log(tmp_path / "recorded.jsonl")))
 
 
 @pytest.fixture
 def git_repo(repo):
-    repo.commit()
+    repo.project().commit()
     repo.tag("v1.4.2")
     repo.commit()
     return repo
 
 
-def preview(git_repo, *extra: str) -> int:
-    return main(["preview", "--stack", "dev", "--repo", str(git_repo.path), *extra])
+def preview(git_repo, *extra: str, stack: FakeStack | None = None) -> int:
+    """Through the fake `stack`, or the real seam when there is none."""
+    env = fake_environment(FakeBackend(stack)) if stack is not None else None
+    return main(["preview", "--stack", "dev", "--repo", str(git_repo.path), *extra], env)
 
 
 def test_preview_comment_upserts_the_rendered_preview(
@@ -99,7 +98,7 @@ def test_preview_comment_upserts_the_rendered_preview(
 ):
     events_out = tmp_path / "artifacts" / "dev-events.jsonl"
     events_out.parent.mkdir()
-    assert preview(git_repo, "--comment", "--events-out", str(events_out)) == 0, (
+    assert preview(git_repo, "--comment", "--events-out", str(events_out), stack=fake_stack) == 0, (
         capsys.readouterr().err
     )
     (posted,) = github.state.comments[PR]
@@ -125,9 +124,9 @@ def test_preview_comment_upserts_the_rendered_preview(
 
 def test_a_second_preview_edits_the_same_comment(fake_stack, git_repo, github, pr_env):
     github.state.add_comment(PR, "looks good to me")
-    assert preview(git_repo, "--comment") == 0
+    assert preview(git_repo, "--comment", stack=fake_stack) == 0
     fake_stack.preview_events = fake_stack.preview_events[:-4]  # the new rule is gone
-    assert preview(git_repo, "--comment") == 0
+    assert preview(git_repo, "--comment", stack=fake_stack) == 0
     comments = github.state.comments[PR]
     assert len(comments) == 2
     assert "**0** to create" in comments[1]["body"]
@@ -138,7 +137,7 @@ def test_a_fork_pr_403_warns_and_keeps_the_json_parseable(
     fake_stack, git_repo, github, pr_env, capsys
 ):
     github.state.refuse_writes = True
-    assert preview(git_repo, "--comment", "--json") == 0
+    assert preview(git_repo, "--comment", "--json", stack=fake_stack) == 0
     captured = capsys.readouterr()
     printed = json.loads(captured.out)
     assert printed["comment"]["action"] == "skipped"
@@ -151,14 +150,14 @@ def test_outside_a_pull_request_nothing_is_previewed(
     fake_stack, git_repo, monkeypatch, tmp_path, capsys
 ):
     monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
-    assert preview(git_repo, "--comment") == 2
+    assert preview(git_repo, "--comment", stack=fake_stack) == 2
     assert "not in a pull request run" in capsys.readouterr().err
     assert fake_stack.preview_calls == []
 
 
 def test_without_a_token_nothing_is_previewed(fake_stack, git_repo, pr_env, monkeypatch, capsys):
     monkeypatch.delenv("GITHUB_TOKEN")
-    assert preview(git_repo, "--comment") == 2
+    assert preview(git_repo, "--comment", stack=fake_stack) == 2
     assert "GITHUB_TOKEN is not set" in capsys.readouterr().err
     assert fake_stack.preview_calls == []
 
@@ -167,7 +166,7 @@ def test_an_unwritable_events_out_is_refused_before_the_preview(
     fake_stack, git_repo, tmp_path, capsys
 ):
     missing = tmp_path / "no-such-dir" / "events.jsonl"
-    assert preview(git_repo, "--events-out", str(missing)) == 2
+    assert preview(git_repo, "--events-out", str(missing), stack=fake_stack) == 2
     assert f"--events-out {missing}: cannot write the event log" in capsys.readouterr().err
     assert fake_stack.preview_calls == []
 
@@ -182,7 +181,7 @@ def test_a_plain_preview_collects_no_events(fake_stack, git_repo, capsys):
         return original(**kwargs)
 
     fake_stack.preview = spy  # type: ignore[method-assign]
-    assert preview(git_repo) == 0
+    assert preview(git_repo, stack=fake_stack) == 0
     assert delivered == [None]
 
 
