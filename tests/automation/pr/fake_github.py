@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
+        body: Any = json.loads(raw) if raw else None
         state.requests.append(
             Request(method, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
         )
@@ -145,7 +145,7 @@ class FakeGitHub:
     @property
     def api_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.state.prefix}"
+        return f"http://{host!s}:{port}{self.state.prefix}"
 
     def __enter__(self) -> FakeGitHub:
         self._thread.start()

@@ -121,7 +121,7 @@ RESOURCES = st.lists(
     ),
     max_size=5,
 )
-FORMATS = st.fixed_dictionaries(
+FORMATS: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
     {
         "separators": st.sampled_from([(",", ":"), (", ", ": ")]),  # the engine's, Python's
         "sort_keys": st.booleans(),
@@ -144,7 +144,16 @@ def event_logs(draw: st.DrawFn) -> list[str]:
         {"sequence": len(events) + 1, "timestamp": 1, "cancelEvent": {}},
     ]
     text_format = draw(FORMATS)
-    written = [json.dumps(line, **text_format) + "\n" for line in lines]
+    written = [
+        json.dumps(
+            line,
+            separators=text_format["separators"],
+            sort_keys=text_format["sort_keys"],
+            ensure_ascii=text_format["ensure_ascii"],
+        )
+        + "\n"
+        for line in lines
+    ]
     for index in draw(st.lists(st.integers(0, len(written)), max_size=2)):
         written.insert(index, draw(st.sampled_from(["\n", "  \n", "\t\n"])))
     return written

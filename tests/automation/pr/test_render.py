@@ -154,7 +154,9 @@ def test_every_operation_has_its_row_and_count():
 
 @pytest.mark.parametrize("log", fixture_logs(), ids=lambda path: path.name)
 def test_every_recorded_log_renders_within_the_limit(log: Path):
-    stack = re.search(r'"urn:pulumi:([^:]+)::', log.read_text()).group(1)
+    found = re.search(r'"urn:pulumi:([^:]+)::', log.read_text())
+    assert found is not None, f"{log.name} names no stack"
+    stack = found.group(1)
     markdown = render_markdown(load_change_set(log, stack), run_url=RUN)
     assert markdown.startswith(f"<!-- alunos-api:preview:{stack} -->\n")
     assert size(markdown) <= COMMENT_LIMIT
