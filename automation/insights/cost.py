@@ -20,23 +20,9 @@ import yaml
 
 from automation.errors import UsageProblem
 from automation.offline.engine import Plan, PlannedResource
+from infra import resource_types as types
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
-
-SERVICE = "aws:ecs/service:Service"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-CLUSTER = "aws:ecs/cluster:Cluster"
-CAPACITY_PROVIDERS = "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
-SCALABLE_TARGET = "aws:appautoscaling/target:Target"
-SCALING_POLICY = "aws:appautoscaling/policy:Policy"
-LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
-VPC = "awsx:ec2:Vpc"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-REPOSITORY = "aws:ecr/repository:Repository"
-LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
-WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 
 FARGATE = "FARGATE"
 FARGATE_SPOT = "FARGATE_SPOT"
@@ -375,7 +361,7 @@ class _Pricing:
 
     def fargate(self) -> list[Line]:
         lines: list[Line] = []
-        for service in self.of_type(SERVICE):
+        for service in self.of_type(types.SERVICE):
             task = self._task_definition(service)
             if task is None:
                 continue
@@ -418,7 +404,7 @@ class _Pricing:
                          self.table.price("public_ipv4_hour"), high * self.hours,
                          note="assignPublicIp: every task has a public address")
                 )  # fmt: skip
-            cluster = self.companion(service, CLUSTER)
+            cluster = self.companion(service, types.CLUSTER)
             insights = {
                 s.get("name"): s.get("value") for s in (cluster.inputs.get("settings") or [])
             } if cluster else {}  # fmt: skip
@@ -433,17 +419,17 @@ class _Pricing:
 
     def _task_definition(self, service: PlannedResource) -> PlannedResource | None:
         arn = str(service.inputs.get("taskDefinition") or "")
-        tasks = self.of_type(TASK_DEFINITION)
+        tasks = self.of_type(types.TASK_DEFINITION)
         for task in tasks:
             family = task.inputs.get("family")
             if family and f":task-definition/{family}:" in arn:
                 return task
-        return self.companion(service, TASK_DEFINITION)
+        return self.companion(service, types.TASK_DEFINITION)
 
     def _task_counts(self, service: PlannedResource) -> tuple[int, int]:
         """The autoscaler's min (the baseline) and max; the desired count without one."""
         targets = [
-            t for t in self.of_type(SCALABLE_TARGET)
+            t for t in self.of_type(types.SCALABLE_TARGET)
             if t.inputs.get("scalableDimension") == "ecs:service:DesiredCount"
         ]  # fmt: skip
         component = _component_name(service.parent)
@@ -461,7 +447,7 @@ class _Pricing:
         own = service.inputs.get("capacityProviderStrategies") or []
         if own:
             return list(own)
-        providers = self.companion(service, CAPACITY_PROVIDERS)
+        providers = self.companion(service, types.CAPACITY_PROVIDERS)
         default = (
             (providers.inputs.get("defaultCapacityProviderStrategies") or []) if providers else []
         )
@@ -471,7 +457,7 @@ class _Pricing:
 
     def load_balancers(self) -> list[Line]:
         lines: list[Line] = []
-        for alb in self.of_type(LOAD_BALANCER):
+        for alb in self.of_type(types.LOAD_BALANCER):
             if alb.inputs.get("loadBalancerType", "application") != "application":
                 continue
             component = f"Load balancer ({alb.name})"
@@ -494,7 +480,7 @@ class _Pricing:
     # --- NAT gateways ---
 
     def nat_gateways(self) -> list[Line]:
-        vpcs = self.of_type(VPC)
+        vpcs = self.of_type(types.VPC)
         if not vpcs:
             return [
                 Line("NAT gateways", "not managed here", 0, "gateways", None,
@@ -528,7 +514,7 @@ class _Pricing:
     # --- databases ---
 
     def databases(self) -> list[Line]:
-        instances = self.of_type(RDS_INSTANCE)
+        instances = self.of_type(types.RDS_INSTANCE)
         if not instances:
             return [
                 Line("PostgreSQL", "not managed here", 0, "instances", None,
@@ -572,7 +558,7 @@ class _Pricing:
 
     def logs(self) -> list[Line]:
         lines: list[Line] = []
-        for group in self.of_type(LOG_GROUP):
+        for group in self.of_type(types.LOG_GROUP):
             ingested = self.assume("logs_ingested_gb")
             retention = group.inputs.get("retentionInDays")
             months = (int(retention) / 30) if retention else NEVER_EXPIRES_MONTHS
@@ -588,10 +574,10 @@ class _Pricing:
         return lines
 
     def alarms(self) -> list[Line]:
-        alarms = self.of_type(METRIC_ALARM)
+        alarms = self.of_type(types.METRIC_ALARM)
         metrics = sum(_alarm_metrics(alarm.inputs) for alarm in alarms)
         policies = [
-            p for p in self.of_type(SCALING_POLICY)
+            p for p in self.of_type(types.SCALING_POLICY)
             if p.inputs.get("targetTrackingScalingPolicyConfiguration")
         ]  # fmt: skip
         lines: list[Line] = []
@@ -614,8 +600,8 @@ class _Pricing:
 
     def registry(self) -> list[Line]:
         lines: list[Line] = []
-        for repository in self.of_type(REPOSITORY):
-            policy = self.companion(repository, LIFECYCLE_POLICY)
+        for repository in self.of_type(types.REPOSITORY):
+            policy = self.companion(repository, types.LIFECYCLE_POLICY)
             kept = kept_images(policy.inputs.get("policy")) if policy else None
             per_image = self.assume("ecr_gb_per_image")
             component = f"ECR ({repository.name})"
@@ -632,7 +618,7 @@ class _Pricing:
 
     def waf(self) -> list[Line]:
         lines: list[Line] = []
-        for acl in self.of_type(WEB_ACL):
+        for acl in self.of_type(types.WEB_ACL):
             rules = len(acl.inputs.get("rules") or [])
             requests = self.assume("waf_million_requests")
             component = f"WAF ({acl.name})"

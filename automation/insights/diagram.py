@@ -14,6 +14,7 @@ from typing import Any
 
 from automation.errors import UsageProblem
 from automation.offline.engine import Plan, PlannedResource
+from infra import resource_types as types
 
 _ESCAPES = {
     "#": "#35;",
@@ -119,23 +120,21 @@ def mermaid(plan: Plan) -> str:
     """The Mermaid flowchart text (without the ``` fence)."""
     view = _View(plan)
     graph = _Graph()
-    vpc = view.first("awsx:ec2:Vpc")
-    alb = view.first("aws:lb/loadBalancer:LoadBalancer")
-    target_group = view.first("aws:lb/targetGroup:TargetGroup")
-    service = view.first("aws:ecs/service:Service")
-    task = view.first("aws:ecs/taskDefinition:TaskDefinition")
-    scaling = view.first("aws:appautoscaling/target:Target")
-    rds = view.first("aws:rds/instance:Instance")
-    repository = view.first("aws:ecr/repository:Repository")
-    log_group = view.first("aws:cloudwatch/logGroup:LogGroup")
-    alarms = view.all("aws:cloudwatch/metricAlarm:MetricAlarm")
-    web_acl = view.first("aws:wafv2/webAcl:WebAcl")
-    listeners = sorted(
-        view.all("aws:lb/listener:Listener"), key=lambda r: int(r.inputs.get("port") or 0)
-    )
+    vpc = view.first(types.VPC)
+    alb = view.first(types.LOAD_BALANCER)
+    target_group = view.first(types.TARGET_GROUP)
+    service = view.first(types.SERVICE)
+    task = view.first(types.TASK_DEFINITION)
+    scaling = view.first(types.SCALABLE_TARGET)
+    rds = view.first(types.RDS_INSTANCE)
+    repository = view.first(types.REPOSITORY)
+    log_group = view.first(types.LOG_GROUP)
+    alarms = view.all(types.METRIC_ALARM)
+    web_acl = view.first(types.WEB_ACL)
+    listeners = sorted(view.all(types.LISTENER), key=lambda r: int(r.inputs.get("port") or 0))
     container = _container(task)
     # The service's capacity provider strategy, else its cluster's default.
-    providers = view.first("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    providers = view.first(types.CAPACITY_PROVIDERS)
     strategy = list(
         (service.inputs.get("capacityProviderStrategies") if service else None)
         or (providers.inputs.get("defaultCapacityProviderStrategies") if providers else None)

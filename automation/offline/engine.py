@@ -27,6 +27,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from automation.changes import SECRET_MASK, Change, ChangeSet, Operation
 from automation.errors import UsageProblem
 from automation.release import stack_config
+from infra import resource_types as types
 
 ACCOUNT = "123456789012"
 
@@ -259,7 +260,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != types.STACK:
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             self.plan.resources.append(
                 PlannedResource(

@@ -13,6 +13,7 @@ import yaml
 
 from automation.offline import engine
 from automation.offline.engine import Plan, PlannedResource
+from infra import resource_types as types
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,7 @@ class PlanView:
         return {r.type for r in self.plan.resources}
 
     def container(self) -> dict[str, Any]:
-        task = self.one("aws:ecs/taskDefinition:TaskDefinition")
+        task = self.one(types.TASK_DEFINITION)
         return json.loads(task["containerDefinitions"])[0]
 
 

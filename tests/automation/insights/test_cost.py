@@ -12,9 +12,8 @@ from automation.cli import main
 from automation.errors import UsageProblem
 from automation.insights import cost
 from automation.insights.cost import Estimate, Line, PriceTable
+from infra import resource_types as types
 from tests.automation.insights.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
-
-SERVICE = "aws:ecs/service:Service"
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +191,7 @@ def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) ->
     # The same dev plan with its service moved to on-demand costs the on-demand rate...
     on_demand = edited(
         plan("dev"),
-        SERVICE,
+        types.SERVICE,
         lambda inputs: inputs.update(
             capacityProviderStrategies=[{"capacityProvider": "FARGATE", "weight": 1}]
         ),
@@ -205,7 +204,7 @@ def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) ->
     )
     # ...and without a strategy of its own, the service follows the cluster's default (Spot).
     no_strategy = edited(
-        plan("dev"), SERVICE, lambda inputs: inputs.pop("capacityProviderStrategies")
+        plan("dev"), types.SERVICE, lambda inputs: inputs.pop("capacityProviderStrategies")
     )
     assert line(cost.estimate(no_strategy, table), "Fargate", "vCPU").item == "vCPU, Spot"
 
@@ -213,7 +212,7 @@ def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) ->
 def test_multi_az_doubles_the_database(table: PriceTable) -> None:
     single = cost.estimate(plan("dev"), table)
     multi = cost.estimate(
-        edited(plan("dev"), "aws:rds/instance:Instance", lambda i: i.update(multiAz=True)), table
+        edited(plan("dev"), types.RDS_INSTANCE, lambda i: i.update(multiAz=True)), table
     )
     instance = line(multi, "RDS", "db.t4g.micro Multi-AZ")
     assert instance.monthly == pytest.approx(2 * line(single, "RDS", "db.t4g.micro").monthly)  # type: ignore[operator]
@@ -347,9 +346,7 @@ def test_every_price_in_the_file_cites_a_source_and_a_read_date(table: PriceTabl
 
 
 def test_cost_delta_between_base_and_head(table: PriceTable) -> None:
-    head = edited(
-        plan("dev"), "aws:appautoscaling/target:Target", lambda inputs: inputs.update(minCapacity=2)
-    )
+    head = edited(plan("dev"), types.SCALABLE_TARGET, lambda inputs: inputs.update(minCapacity=2))
     text = cost.cost_delta_markdown(plan("dev"), head, table=table)
     before, after = cost.estimate(plan("dev"), table), cost.estimate(head, table)
     delta = after.total - before.total
