@@ -129,6 +129,10 @@ def execute(
     plan = Plan(stack=stack)
     mocks = OfflineMocks(region=config.get("aws:region") or "us-east-2")
     monitor = _RecordingMonitor(mocks, plan)
+    # set_mocks makes a root stack only when none is left from a previous run in this process;
+    # without this, a second run's resources would hang under the first run's stack, with its
+    # exports too.
+    pulumi.runtime.reset_options(project=project, stack=stack)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     pulumi_internals.run_program(program)
