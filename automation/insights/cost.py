@@ -19,13 +19,11 @@ from typing import Any
 import yaml
 
 from automation.errors import UsageProblem
-from automation.offline.engine import Plan, PlannedResource
+from automation.offline.engine import Plan
 from infra import resource_types as types
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
 
-FARGATE = "FARGATE"
-FARGATE_SPOT = "FARGATE_SPOT"
 # Application Auto Scaling creates (and CloudWatch bills) a scale-out and a scale-in alarm for
 # every target tracking policy.
 ALARMS_PER_TARGET_TRACKING_POLICY = 2
@@ -344,33 +342,20 @@ class _Pricing:
         self.used_assumptions.add(key)
         return self._assumptions[key]
 
-    def of_type(self, type_: str) -> list[PlannedResource]:
-        return [r for r in self.plan.resources if r.type == type_]
-
-    def companion(self, resource: PlannedResource, type_: str) -> PlannedResource | None:
-        """The resource of `type_` that belongs with `resource`: from the same component (the
-        program's components hold one of each), or the only one in the plan."""
-        candidates = self.of_type(type_)
-        component = _component_name(resource.parent)
-        same = [c for c in candidates if _component_name(c.parent) == component]
-        if len(same) == 1:
-            return same[0]
-        return candidates[0] if len(candidates) == 1 else None
-
     # --- Fargate ---
 
     def fargate(self) -> list[Line]:
         lines: list[Line] = []
-        for service in self.of_type(types.SERVICE):
-            task = self._task_definition(service)
+        for service in self.plan.of_type(types.SERVICE):
+            task = self.plan.service_task(service)
             if task is None:
                 continue
             vcpu = int(task.inputs.get("cpu") or 0) / 1024
             memory_gb = int(task.inputs.get("memory") or 0) / 1024
-            low, high = self._task_counts(service)
-            strategy = self._strategy(service)
-            od_low, spot_low = split_tasks(low, strategy)
-            od_high, spot_high = split_tasks(high, strategy)
+            low, high = self.plan.task_counts(service)
+            strategy = self.plan.service_strategy(service)
+            od_low, spot_low = strategy.split(low)
+            od_high, spot_high = strategy.split(high)
             counts = f"{low} task{'s' if low != 1 else ''}" + (
                 f" (up to {high})" if high != low else ""
             )
@@ -404,7 +389,7 @@ class _Pricing:
                          self.table.price("public_ipv4_hour"), high * self.hours,
                          note="assignPublicIp: every task has a public address")
                 )  # fmt: skip
-            cluster = self.companion(service, types.CLUSTER)
+            cluster = self.plan.companion(service, types.CLUSTER)
             insights = {
                 s.get("name"): s.get("value") for s in (cluster.inputs.get("settings") or [])
             } if cluster else {}  # fmt: skip
@@ -417,47 +402,11 @@ class _Pricing:
                 )  # fmt: skip
         return lines
 
-    def _task_definition(self, service: PlannedResource) -> PlannedResource | None:
-        arn = str(service.inputs.get("taskDefinition") or "")
-        tasks = self.of_type(types.TASK_DEFINITION)
-        for task in tasks:
-            family = task.inputs.get("family")
-            if family and f":task-definition/{family}:" in arn:
-                return task
-        return self.companion(service, types.TASK_DEFINITION)
-
-    def _task_counts(self, service: PlannedResource) -> tuple[int, int]:
-        """The autoscaler's min (the baseline) and max; the desired count without one."""
-        targets = [
-            t for t in self.of_type(types.SCALABLE_TARGET)
-            if t.inputs.get("scalableDimension") == "ecs:service:DesiredCount"
-        ]  # fmt: skip
-        component = _component_name(service.parent)
-        target = next((t for t in targets if _component_name(t.parent) == component), None)
-        if target is None and len(targets) == 1:
-            target = targets[0]
-        if target is not None:
-            return int(target.inputs["minCapacity"]), int(target.inputs["maxCapacity"])
-        desired = int(service.inputs.get("desiredCount") or 0)
-        return desired, desired
-
-    def _strategy(self, service: PlannedResource) -> list[Mapping[str, Any]]:
-        """The service's capacity provider strategy, else its cluster's default, else the
-        launch type (FARGATE: all on-demand)."""
-        own = service.inputs.get("capacityProviderStrategies") or []
-        if own:
-            return list(own)
-        providers = self.companion(service, types.CAPACITY_PROVIDERS)
-        default = (
-            (providers.inputs.get("defaultCapacityProviderStrategies") or []) if providers else []
-        )
-        return list(default) or [{"capacityProvider": FARGATE, "weight": 1}]
-
     # --- load balancers ---
 
     def load_balancers(self) -> list[Line]:
         lines: list[Line] = []
-        for alb in self.of_type(types.LOAD_BALANCER):
+        for alb in self.plan.of_type(types.LOAD_BALANCER):
             if alb.inputs.get("loadBalancerType", "application") != "application":
                 continue
             component = f"Load balancer ({alb.name})"
@@ -480,7 +429,7 @@ class _Pricing:
     # --- NAT gateways ---
 
     def nat_gateways(self) -> list[Line]:
-        vpcs = self.of_type(types.VPC)
+        vpcs = self.plan.of_type(types.VPC)
         if not vpcs:
             return [
                 Line("NAT gateways", "not managed here", 0, "gateways", None,
@@ -514,7 +463,7 @@ class _Pricing:
     # --- databases ---
 
     def databases(self) -> list[Line]:
-        instances = self.of_type(types.RDS_INSTANCE)
+        instances = self.plan.of_type(types.RDS_INSTANCE)
         if not instances:
             return [
                 Line("PostgreSQL", "not managed here", 0, "instances", None,
@@ -558,7 +507,7 @@ class _Pricing:
 
     def logs(self) -> list[Line]:
         lines: list[Line] = []
-        for group in self.of_type(types.LOG_GROUP):
+        for group in self.plan.of_type(types.LOG_GROUP):
             ingested = self.assume("logs_ingested_gb")
             retention = group.inputs.get("retentionInDays")
             months = (int(retention) / 30) if retention else NEVER_EXPIRES_MONTHS
@@ -574,10 +523,10 @@ class _Pricing:
         return lines
 
     def alarms(self) -> list[Line]:
-        alarms = self.of_type(types.METRIC_ALARM)
+        alarms = self.plan.of_type(types.METRIC_ALARM)
         metrics = sum(_alarm_metrics(alarm.inputs) for alarm in alarms)
         policies = [
-            p for p in self.of_type(types.SCALING_POLICY)
+            p for p in self.plan.of_type(types.SCALING_POLICY)
             if p.inputs.get("targetTrackingScalingPolicyConfiguration")
         ]  # fmt: skip
         lines: list[Line] = []
@@ -600,8 +549,8 @@ class _Pricing:
 
     def registry(self) -> list[Line]:
         lines: list[Line] = []
-        for repository in self.of_type(types.REPOSITORY):
-            policy = self.companion(repository, types.LIFECYCLE_POLICY)
+        for repository in self.plan.of_type(types.REPOSITORY):
+            policy = self.plan.companion(repository, types.LIFECYCLE_POLICY)
             kept = kept_images(policy.inputs.get("policy")) if policy else None
             per_image = self.assume("ecr_gb_per_image")
             component = f"ECR ({repository.name})"
@@ -618,7 +567,7 @@ class _Pricing:
 
     def waf(self) -> list[Line]:
         lines: list[Line] = []
-        for acl in self.of_type(types.WEB_ACL):
+        for acl in self.plan.of_type(types.WEB_ACL):
             rules = len(acl.inputs.get("rules") or [])
             requests = self.assume("waf_million_requests")
             component = f"WAF ({acl.name})"
@@ -650,30 +599,6 @@ def _legacy_lines(legacy: LegacyFootprint, table: PriceTable) -> list[Line]:
     ]  # fmt: skip
 
 
-def split_tasks(count: int, strategy: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
-    """(on-demand, Spot) tasks out of `count`: ECS places each provider's `base` first, then
-    the rest by weight (as an average: ECS rounds per task)."""
-    items = list(strategy)
-    on_demand = spot = 0.0
-    remaining = float(count)
-    for item in items:
-        base = min(float(item.get("base") or 0), remaining)
-        remaining -= base
-        if item.get("capacityProvider") == FARGATE_SPOT:
-            spot += base
-        else:
-            on_demand += base
-    weights = sum(float(item.get("weight") or 0) for item in items)
-    if remaining and weights:
-        for item in items:
-            share = remaining * float(item.get("weight") or 0) / weights
-            if item.get("capacityProvider") == FARGATE_SPOT:
-                spot += share
-            else:
-                on_demand += share
-    return on_demand, spot
-
-
 def kept_images(policy: Any) -> int | None:
     """Most images an ECR lifecycle policy keeps: the sum of its `imageCountMoreThan` limits
     (None when no rule limits the count)."""
@@ -693,10 +618,6 @@ def _alarm_metrics(inputs: Mapping[str, Any]) -> int:
     """CloudWatch bills an alarm per metric it reads; math expressions are free."""
     queries = inputs.get("metricQueries") or []
     return sum(1 for query in queries if query.get("metric")) if queries else 1
-
-
-def _component_name(parent_urn: str) -> str:
-    return parent_urn.split("::")[-1] if parent_urn else ""
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ class PlanView:
         self.outputs = plan.outputs
 
     def of_type(self, type_: str) -> list[PlannedResource]:
-        return [r for r in self.plan.resources if r.type == type_]
+        return self.plan.of_type(type_)
 
     def one(self, type_: str, name: str | None = None) -> dict[str, Any]:
         return self.resource(type_, name).inputs

@@ -64,7 +64,7 @@ DEV_HTTPS_NAT_EXISTING_DB = {
 
 
 def find(plan_: Plan, type_: str, name: str | None = None) -> PlannedResource:
-    found = [r for r in plan_.resources if r.type == type_ and (name is None or r.name == name)]
+    found = [r for r in plan_.of_type(type_) if name is None or r.name == name]
     assert len(found) == 1, f"expected one {type_} {name or ''}: {[r.name for r in found]}"
     return found[0]
 

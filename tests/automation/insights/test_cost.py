@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from automation.cli import main
 from automation.errors import UsageProblem
 from automation.insights import cost
 from automation.insights.cost import Estimate, Line, PriceTable
+from automation.offline.engine import CapacityStrategy
 from infra import resource_types as types
 from tests.automation.insights.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
 
@@ -178,15 +180,18 @@ def test_nat_gateways_are_counted_from_the_vpc_strategy_and_azs(table: PriceTabl
 
 
 def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) -> None:
-    assert cost.split_tasks(1, [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]) == (0, 1)
+    def split(count: int, strategy: list[dict[str, Any]]) -> tuple[float, float]:
+        return CapacityStrategy(tuple(strategy)).split(count)
+
+    assert split(1, [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]) == (0, 1)
     strategy = [
         {"capacityProvider": "FARGATE", "base": 2, "weight": 1},
         {"capacityProvider": "FARGATE_SPOT", "weight": 1},
     ]
-    assert cost.split_tasks(2, strategy) == (2, 0)
-    assert cost.split_tasks(6, strategy) == (4, 2)  # base 2, then 4 split 1:1
-    assert cost.split_tasks(5, [{"capacityProvider": "FARGATE", "weight": 1},
-                                {"capacityProvider": "FARGATE_SPOT", "weight": 3}]) == (1.25, 3.75)  # fmt: skip
+    assert split(2, strategy) == (2, 0)
+    assert split(6, strategy) == (4, 2)  # base 2, then 4 split 1:1
+    assert split(5, [{"capacityProvider": "FARGATE", "weight": 1},
+                     {"capacityProvider": "FARGATE_SPOT", "weight": 3}]) == (1.25, 3.75)  # fmt: skip
 
     # The same dev plan with its service moved to on-demand costs the on-demand rate...
     on_demand = edited(
