@@ -3,8 +3,9 @@
 Two callers feed them: `python -m automation check` (the offline plan's inputs) and the Pulumi
 policy pack in this directory (`pulumi preview --policy-pack policy`: the engine's inputs). Both
 use the provider's camelCase property names, so a rule reads `props["assignPublicIp"]` whichever
-way it runs. This module imports nothing but the standard library: the pack runs it in its own
-virtual environment.
+way it runs. This module imports nothing but the standard library and the type tokens of
+`infra/resource_types.py` (standard library only too): the pack runs it in its own virtual
+environment, with the repository root on its path.
 
 A value the engine cannot know yet during a preview (an id of a resource still to be created)
 arrives as one of the engine's unknown sentinels: a rule never reports a violation on an unknown
@@ -18,6 +19,21 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from infra.resource_types import (
+    INGRESS_RULE,
+    LISTENER,
+    LISTENER_ALIAS,
+    LOAD_BALANCER,
+    LOAD_BALANCER_ALIAS,
+    LOG_GROUP,
+    RDS_INSTANCE,
+    REPOSITORY,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+    SERVICE,
+    TASK_DEFINITION,
+)
 
 # The engine's placeholders for values unknown during a preview (the same strings in the Pulumi
 # SDK's rpc module and in pulumi_policy's proxy module).
@@ -52,19 +68,6 @@ MODERN_TLS_POLICIES = (
     "ELBSecurityPolicy-TLS-1-2-2017-01",
     "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
 )
-
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
-LOAD_BALANCER_ALIAS = "aws:elasticloadbalancingv2/loadBalancer:LoadBalancer"
-LISTENER = "aws:lb/listener:Listener"
-LISTENER_ALIAS = "aws:elasticloadbalancingv2/listener:Listener"
-SERVICE = "aws:ecs/service:Service"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-REPOSITORY = "aws:ecr/repository:Repository"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-RDS_INSTANCE = "aws:rds/instance:Instance"
 
 # Environment variable names that carry credentials, and values that are credentials.
 SECRET_NAME = re.compile(

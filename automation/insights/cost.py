@@ -19,27 +19,11 @@ from typing import Any
 import yaml
 
 from automation.errors import UsageProblem
-from automation.offline.engine import Plan, PlannedResource
+from automation.offline.engine import Plan
+from infra import resource_types as types
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
 
-SERVICE = "aws:ecs/service:Service"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-CLUSTER = "aws:ecs/cluster:Cluster"
-CAPACITY_PROVIDERS = "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
-SCALABLE_TARGET = "aws:appautoscaling/target:Target"
-SCALING_POLICY = "aws:appautoscaling/policy:Policy"
-LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
-VPC = "awsx:ec2:Vpc"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-REPOSITORY = "aws:ecr/repository:Repository"
-LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
-WEB_ACL = "aws:wafv2/webAcl:WebAcl"
-
-FARGATE = "FARGATE"
-FARGATE_SPOT = "FARGATE_SPOT"
 # Application Auto Scaling creates (and CloudWatch bills) a scale-out and a scale-in alarm for
 # every target tracking policy.
 ALARMS_PER_TARGET_TRACKING_POLICY = 2
@@ -59,6 +43,11 @@ class Price:
     source: str | None
     """The source's URL."""
     region_confirmed: bool
+
+    @classmethod
+    def unknown(cls, key: str, unit: str) -> Price:
+        """A price the table does not have (the line says so and is not priced)."""
+        return cls(key=key, usd=None, unit=unit, source=None, region_confirmed=False)
 
 
 @dataclass(frozen=True)
@@ -224,7 +213,7 @@ def parse_assumptions(items: Iterable[str]) -> dict[str, float]:
 # --- the estimate -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Line:
     """One billed dimension: quantity x unit price a month, at the baseline and at the maximum."""
 
@@ -358,148 +347,163 @@ class _Pricing:
         self.used_assumptions.add(key)
         return self._assumptions[key]
 
-    def of_type(self, type_: str) -> list[PlannedResource]:
-        return [r for r in self.plan.resources if r.type == type_]
-
-    def companion(self, resource: PlannedResource, type_: str) -> PlannedResource | None:
-        """The resource of `type_` that belongs with `resource`: from the same component (the
-        program's components hold one of each), or the only one in the plan."""
-        candidates = self.of_type(type_)
-        component = _component_name(resource.parent)
-        same = [c for c in candidates if _component_name(c.parent) == component]
-        if len(same) == 1:
-            return same[0]
-        return candidates[0] if len(candidates) == 1 else None
+    def usage(
+        self,
+        component: str,
+        item: str,
+        *,
+        assumption: str,
+        times: float = 1.0,
+        unit: str,
+        price: str,
+        per: str = "",
+    ) -> Line:
+        """A line for usage the plan cannot know: `times` x the price file's `assumption`, priced
+        at `price`; the item says it is assumed, the note names the assumption."""
+        value = self.assume(assumption)
+        return Line(
+            component=component,
+            item=f"{item} (assumed)",
+            quantity=value * times,
+            unit=unit,
+            price=self.table.price(price),
+            note=f"assumption {assumption} = {value:g}{per}",
+        )
 
     # --- Fargate ---
 
     def fargate(self) -> list[Line]:
         lines: list[Line] = []
-        for service in self.of_type(SERVICE):
-            task = self._task_definition(service)
+        for service in self.plan.of_type(types.SERVICE):
+            task = self.plan.service_task(service)
             if task is None:
                 continue
             vcpu = int(task.inputs.get("cpu") or 0) / 1024
             memory_gb = int(task.inputs.get("memory") or 0) / 1024
-            low, high = self._task_counts(service)
-            strategy = self._strategy(service)
-            od_low, spot_low = split_tasks(low, strategy)
-            od_high, spot_high = split_tasks(high, strategy)
+            low, high = self.plan.task_counts(service)
+            strategy = self.plan.service_strategy(service)
+            od_low, spot_low = strategy.split(low)
+            od_high, spot_high = strategy.split(high)
             counts = f"{low} task{'s' if low != 1 else ''}" + (
                 f" (up to {high})" if high != low else ""
             )
             spot_share = spot_low / low if low else 0
             size = f"{vcpu:g} vCPU / {memory_gb:g} GB per task"
             component = f"Fargate ({service.name})"
-            for kind, od_n, od_max, spot_n, spot_max in (
-                ("vCPU", od_low * vcpu, od_high * vcpu, spot_low * vcpu, spot_high * vcpu),
-                ("memory", od_low * memory_gb, od_high * memory_gb,
-                 spot_low * memory_gb, spot_high * memory_gb),
-            ):  # fmt: skip
-                unit = "vCPU-hours" if kind == "vCPU" else "GB-hours"
-                key = "fargate_vcpu_hour" if kind == "vCPU" else "fargate_gb_hour"
-                if od_n or od_max:
+            for kind, per_task, unit, key in (
+                ("vCPU", vcpu, "vCPU-hours", "fargate_vcpu_hour"),
+                ("memory", memory_gb, "GB-hours", "fargate_gb_hour"),
+            ):
+                on_demand, on_demand_max = od_low * per_task, od_high * per_task
+                spot, spot_max = spot_low * per_task, spot_high * per_task
+                if on_demand or on_demand_max:
                     lines.append(
-                        Line(component, f"{kind}, on-demand", od_n * self.hours, unit,
-                             self.table.price(key), od_max * self.hours,
-                             note=f"{counts}, {size}, {self.hours:g} h")
-                    )  # fmt: skip
-                if spot_n or spot_max:
+                        Line(
+                            component=component,
+                            item=f"{kind}, on-demand",
+                            quantity=on_demand * self.hours,
+                            quantity_max=on_demand_max * self.hours,
+                            unit=unit,
+                            price=self.table.price(key),
+                            note=f"{counts}, {size}, {self.hours:g} h",
+                        )
+                    )
+                if spot or spot_max:
                     lines.append(
-                        Line(component, f"{kind}, Spot", spot_n * self.hours, unit,
-                             self.table.price(key.replace("fargate_", "fargate_spot_")),
-                             spot_max * self.hours,
-                             note=f"{counts}, {spot_share:.0%} on Fargate Spot")
-                    )  # fmt: skip
+                        Line(
+                            component=component,
+                            item=f"{kind}, Spot",
+                            quantity=spot * self.hours,
+                            quantity_max=spot_max * self.hours,
+                            unit=unit,
+                            price=self.table.price(key.replace("fargate_", "fargate_spot_")),
+                            note=f"{counts}, {spot_share:.0%} on Fargate Spot",
+                        )
+                    )
             network = service.inputs.get("networkConfiguration") or {}
             if network.get("assignPublicIp"):
                 lines.append(
-                    Line(component, "public IPv4 per task", low * self.hours, "address-hours",
-                         self.table.price("public_ipv4_hour"), high * self.hours,
-                         note="assignPublicIp: every task has a public address")
-                )  # fmt: skip
-            cluster = self.companion(service, CLUSTER)
-            insights = {
-                s.get("name"): s.get("value") for s in (cluster.inputs.get("settings") or [])
-            } if cluster else {}  # fmt: skip
+                    Line(
+                        component=component,
+                        item="public IPv4 per task",
+                        quantity=low * self.hours,
+                        quantity_max=high * self.hours,
+                        unit="address-hours",
+                        price=self.table.price("public_ipv4_hour"),
+                        note="assignPublicIp: every task has a public address",
+                    )
+                )
+            cluster = self.plan.companion(service, types.CLUSTER)
+            settings = (cluster.inputs.get("settings") or []) if cluster else []
+            insights = {setting.get("name"): setting.get("value") for setting in settings}
             if insights.get("containerInsights") in ("enabled", "enhanced"):
                 lines.append(
-                    Line(component, f"Container Insights ({insights['containerInsights']})",
-                         float(low), "task-months",
-                         self.table.price("container_insights_task_month"), float(high),
-                         note="CloudWatch custom metrics and performance logs per task")
-                )  # fmt: skip
+                    Line(
+                        component=component,
+                        item=f"Container Insights ({insights['containerInsights']})",
+                        quantity=float(low),
+                        quantity_max=float(high),
+                        unit="task-months",
+                        price=self.table.price("container_insights_task_month"),
+                        note="CloudWatch custom metrics and performance logs per task",
+                    )
+                )
         return lines
-
-    def _task_definition(self, service: PlannedResource) -> PlannedResource | None:
-        arn = str(service.inputs.get("taskDefinition") or "")
-        tasks = self.of_type(TASK_DEFINITION)
-        for task in tasks:
-            family = task.inputs.get("family")
-            if family and f":task-definition/{family}:" in arn:
-                return task
-        return self.companion(service, TASK_DEFINITION)
-
-    def _task_counts(self, service: PlannedResource) -> tuple[int, int]:
-        """The autoscaler's min (the baseline) and max; the desired count without one."""
-        targets = [
-            t for t in self.of_type(SCALABLE_TARGET)
-            if t.inputs.get("scalableDimension") == "ecs:service:DesiredCount"
-        ]  # fmt: skip
-        component = _component_name(service.parent)
-        target = next((t for t in targets if _component_name(t.parent) == component), None)
-        if target is None and len(targets) == 1:
-            target = targets[0]
-        if target is not None:
-            return int(target.inputs["minCapacity"]), int(target.inputs["maxCapacity"])
-        desired = int(service.inputs.get("desiredCount") or 0)
-        return desired, desired
-
-    def _strategy(self, service: PlannedResource) -> list[Mapping[str, Any]]:
-        """The service's capacity provider strategy, else its cluster's default, else the
-        launch type (FARGATE: all on-demand)."""
-        own = service.inputs.get("capacityProviderStrategies") or []
-        if own:
-            return list(own)
-        providers = self.companion(service, CAPACITY_PROVIDERS)
-        default = (
-            (providers.inputs.get("defaultCapacityProviderStrategies") or []) if providers else []
-        )
-        return list(default) or [{"capacityProvider": FARGATE, "weight": 1}]
 
     # --- load balancers ---
 
     def load_balancers(self) -> list[Line]:
         lines: list[Line] = []
-        for alb in self.of_type(LOAD_BALANCER):
+        for alb in self.plan.of_type(types.LOAD_BALANCER):
             if alb.inputs.get("loadBalancerType", "application") != "application":
                 continue
             component = f"Load balancer ({alb.name})"
-            lcu = self.assume("alb_lcu")
             lines += [
-                Line(component, "ALB hours", self.hours, "ALB-hours",
-                     self.table.price("alb_hour")),
-                Line(component, "capacity units (assumed)", lcu * self.hours, "LCU-hours",
-                     self.table.price("alb_lcu_hour"), note=f"assumption alb_lcu = {lcu:g}"),
-            ]  # fmt: skip
+                Line(
+                    component=component,
+                    item="ALB hours",
+                    quantity=self.hours,
+                    unit="ALB-hours",
+                    price=self.table.price("alb_hour"),
+                ),
+                self.usage(
+                    component,
+                    "capacity units",
+                    assumption="alb_lcu",
+                    times=self.hours,
+                    unit="LCU-hours",
+                    price="alb_lcu_hour",
+                ),
+            ]
             if not alb.inputs.get("internal"):
                 subnets = len(alb.inputs.get("subnets") or [])
                 lines.append(
-                    Line(component, "public IPv4 (one per AZ)", subnets * self.hours,
-                         "address-hours", self.table.price("public_ipv4_hour"),
-                         note=f"internet-facing in {subnets} subnets")
-                )  # fmt: skip
+                    Line(
+                        component=component,
+                        item="public IPv4 (one per AZ)",
+                        quantity=subnets * self.hours,
+                        unit="address-hours",
+                        price=self.table.price("public_ipv4_hour"),
+                        note=f"internet-facing in {subnets} subnets",
+                    )
+                )
         return lines
 
     # --- NAT gateways ---
 
     def nat_gateways(self) -> list[Line]:
-        vpcs = self.of_type(VPC)
+        vpcs = self.plan.of_type(types.VPC)
         if not vpcs:
             return [
-                Line("NAT gateways", "not managed here", 0, "gateways", None,
-                     note="the stack reuses an existing VPC: its NAT gateways are billed to it")
-            ]  # fmt: skip
+                Line(
+                    component="NAT gateways",
+                    item="not managed here",
+                    quantity=0,
+                    unit="gateways",
+                    price=None,
+                    note="the stack reuses an existing VPC: its NAT gateways are billed to it",
+                )
+            ]
         lines: list[Line] = []
         for vpc in vpcs:
             strategy = str((vpc.inputs.get("natGateways") or {}).get("strategy") or "Single")
@@ -508,32 +512,59 @@ class _Pricing:
             component = f"NAT gateways ({vpc.name})"
             if not count:
                 lines.append(
-                    Line(component, "none", 0, "gateways", None,
-                         note="natGateways: None (tasks use public subnets)")
-                )  # fmt: skip
+                    Line(
+                        component=component,
+                        item="none",
+                        quantity=0,
+                        unit="gateways",
+                        price=None,
+                        note="natGateways: None (tasks use public subnets)",
+                    )
+                )
                 continue
-            processed = self.assume("nat_processed_gb")
             lines += [
-                Line(component, f"{count} gateway-month(s)", count * self.hours, "gateway-hours",
-                     self.table.price("nat_gateway_hour"),
-                     note=f"natGateways: {strategy} x {azs} AZs"),
-                Line(component, "data processed (assumed)", count * processed, "GB",
-                     self.table.price("nat_gateway_gb"),
-                     note=f"assumption nat_processed_gb = {processed:g} per gateway"),
-                Line(component, "public IPv4 (one per gateway)", count * self.hours,
-                     "address-hours", self.table.price("public_ipv4_hour")),
-            ]  # fmt: skip
+                Line(
+                    component=component,
+                    item=f"{count} gateway-month(s)",
+                    quantity=count * self.hours,
+                    unit="gateway-hours",
+                    price=self.table.price("nat_gateway_hour"),
+                    note=f"natGateways: {strategy} x {azs} AZs",
+                ),
+                self.usage(
+                    component,
+                    "data processed",
+                    assumption="nat_processed_gb",
+                    times=count,
+                    unit="GB",
+                    price="nat_gateway_gb",
+                    per=" per gateway",
+                ),
+                Line(
+                    component=component,
+                    item="public IPv4 (one per gateway)",
+                    quantity=count * self.hours,
+                    unit="address-hours",
+                    price=self.table.price("public_ipv4_hour"),
+                ),
+            ]
         return lines
 
     # --- databases ---
 
     def databases(self) -> list[Line]:
-        instances = self.of_type(RDS_INSTANCE)
+        instances = self.plan.of_type(types.RDS_INSTANCE)
         if not instances:
             return [
-                Line("PostgreSQL", "not managed here", 0, "instances", None,
-                     note="the stack uses an existing database (dbHost)")
-            ]  # fmt: skip
+                Line(
+                    component="PostgreSQL",
+                    item="not managed here",
+                    quantity=0,
+                    unit="instances",
+                    price=None,
+                    note="the stack uses an existing database (dbHost)",
+                )
+            ]
         lines: list[Line] = []
         for db in instances:
             inputs = db.inputs
@@ -541,151 +572,198 @@ class _Pricing:
             deployment = "Multi-AZ (x2)" if copies == 2 else "Single-AZ"
             component = f"RDS ({db.name})"
             instance_class = str(inputs.get("instanceClass"))
-            price = self.table.rds_instance_hour.get(instance_class) or Price(
-                instance_class, None, "instance-hour", None, False
+            price = self.table.rds_instance_hour.get(instance_class) or Price.unknown(
+                instance_class, "instance-hour"
             )
             lines.append(
-                Line(component, f"{instance_class} {deployment}", copies * self.hours,
-                     "instance-hours", price,
-                     note="" if price.usd is not None else
-                     f"no price for {instance_class} in the price table")
-            )  # fmt: skip
+                Line(
+                    component=component,
+                    item=f"{instance_class} {deployment}",
+                    quantity=copies * self.hours,
+                    unit="instance-hours",
+                    price=price,
+                    note=""
+                    if price.usd is not None
+                    else f"no price for {instance_class} in the price table",
+                )
+            )
             storage_type = str(inputs.get("storageType") or "gp2")
             gib = float(inputs.get("allocatedStorage") or 0)
             storage_price = (
-                self.table.price("rds_gp3_gb_month") if storage_type == "gp3"
-                else Price(f"rds_{storage_type}_gb_month", None, "GB-month", None, False)
-            )  # fmt: skip
+                self.table.price("rds_gp3_gb_month")
+                if storage_type == "gp3"
+                else Price.unknown(f"rds_{storage_type}_gb_month", "GB-month")
+            )
             lines.append(
-                Line(component, f"{storage_type} storage", copies * gib, "GB-months",
-                     storage_price, note=f"{gib:g} GiB {deployment}")
-            )  # fmt: skip
+                Line(
+                    component=component,
+                    item=f"{storage_type} storage",
+                    quantity=copies * gib,
+                    unit="GB-months",
+                    price=storage_price,
+                    note=f"{gib:g} GiB {deployment}",
+                )
+            )
             if inputs.get("manageMasterUserPassword"):
                 lines.append(
-                    Line(component, "master password secret", 1, "secret-months",
-                         self.table.price("secret_month"),
-                         note="managed by RDS in Secrets Manager")
-                )  # fmt: skip
+                    Line(
+                        component=component,
+                        item="master password secret",
+                        quantity=1,
+                        unit="secret-months",
+                        price=self.table.price("secret_month"),
+                        note="managed by RDS in Secrets Manager",
+                    )
+                )
         return lines
 
     # --- CloudWatch ---
 
     def logs(self) -> list[Line]:
         lines: list[Line] = []
-        for group in self.of_type(LOG_GROUP):
+        for group in self.plan.of_type(types.LOG_GROUP):
             ingested = self.assume("logs_ingested_gb")
             retention = group.inputs.get("retentionInDays")
             months = (int(retention) / 30) if retention else NEVER_EXPIRES_MONTHS
             kept = "never expires: grows every month" if not retention else f"{retention} days"
             component = f"CloudWatch Logs ({group.inputs.get('name') or group.name})"
             lines += [
-                Line(component, "ingestion (assumed)", ingested, "GB",
-                     self.table.price("logs_ingested_gb"),
-                     note=f"assumption logs_ingested_gb = {ingested:g}"),
-                Line(component, "storage", ingested * months, "GB-months",
-                     self.table.price("logs_stored_gb_month"), note=f"retention {kept}"),
-            ]  # fmt: skip
+                self.usage(
+                    component,
+                    "ingestion",
+                    assumption="logs_ingested_gb",
+                    unit="GB",
+                    price="logs_ingested_gb",
+                ),
+                Line(
+                    component=component,
+                    item="storage",
+                    quantity=ingested * months,
+                    unit="GB-months",
+                    price=self.table.price("logs_stored_gb_month"),
+                    note=f"retention {kept}",
+                ),
+            ]
         return lines
 
     def alarms(self) -> list[Line]:
-        alarms = self.of_type(METRIC_ALARM)
+        alarms = self.plan.of_type(types.METRIC_ALARM)
         metrics = sum(_alarm_metrics(alarm.inputs) for alarm in alarms)
         policies = [
-            p for p in self.of_type(SCALING_POLICY)
-            if p.inputs.get("targetTrackingScalingPolicyConfiguration")
-        ]  # fmt: skip
+            policy
+            for policy in self.plan.of_type(types.SCALING_POLICY)
+            if policy.inputs.get("targetTrackingScalingPolicyConfiguration")
+        ]
         lines: list[Line] = []
         if alarms:
             lines.append(
-                Line("CloudWatch alarms", f"{len(alarms)} alarms", float(metrics),
-                     "alarm metric-months", self.table.price("alarm_metric_month"),
-                     note="metric math alarms bill each metric they read")
-            )  # fmt: skip
+                Line(
+                    component="CloudWatch alarms",
+                    item=f"{len(alarms)} alarms",
+                    quantity=float(metrics),
+                    unit="alarm metric-months",
+                    price=self.table.price("alarm_metric_month"),
+                    note="metric math alarms bill each metric they read",
+                )
+            )
         if policies:
             count = ALARMS_PER_TARGET_TRACKING_POLICY * len(policies)
             lines.append(
-                Line("CloudWatch alarms", f"{count} target tracking alarms", float(count),
-                     "alarm metric-months", self.table.price("alarm_metric_month"),
-                     note=f"{ALARMS_PER_TARGET_TRACKING_POLICY} per autoscaling policy")
-            )  # fmt: skip
+                Line(
+                    component="CloudWatch alarms",
+                    item=f"{count} target tracking alarms",
+                    quantity=float(count),
+                    unit="alarm metric-months",
+                    price=self.table.price("alarm_metric_month"),
+                    note=f"{ALARMS_PER_TARGET_TRACKING_POLICY} per autoscaling policy",
+                )
+            )
         return lines
 
     # --- ECR ---
 
     def registry(self) -> list[Line]:
         lines: list[Line] = []
-        for repository in self.of_type(REPOSITORY):
-            policy = self.companion(repository, LIFECYCLE_POLICY)
+        for repository in self.plan.of_type(types.REPOSITORY):
+            policy = self.plan.companion(repository, types.LIFECYCLE_POLICY)
             kept = kept_images(policy.inputs.get("policy")) if policy else None
             per_image = self.assume("ecr_gb_per_image")
-            component = f"ECR ({repository.name})"
+            if kept is None:
+                note = "no lifecycle policy counts images: storage grows with every push"
+            else:
+                note = (
+                    f"at most {kept} kept images x {per_image:g} GB (assumption ecr_gb_per_image)"
+                )
             lines.append(
-                Line(component, "image storage", None if kept is None else kept * per_image,
-                     "GB-months", self.table.price("ecr_gb_month"),
-                     note=(f"at most {kept} kept images x {per_image:g} GB (assumption "
-                           "ecr_gb_per_image)") if kept is not None
-                     else "no lifecycle policy counts images: storage grows with every push")
-            )  # fmt: skip
+                Line(
+                    component=f"ECR ({repository.name})",
+                    item="image storage",
+                    quantity=None if kept is None else kept * per_image,
+                    unit="GB-months",
+                    price=self.table.price("ecr_gb_month"),
+                    note=note,
+                )
+            )
         return lines
 
     # --- WAF ---
 
     def waf(self) -> list[Line]:
         lines: list[Line] = []
-        for acl in self.of_type(WEB_ACL):
+        for acl in self.plan.of_type(types.WEB_ACL):
             rules = len(acl.inputs.get("rules") or [])
-            requests = self.assume("waf_million_requests")
             component = f"WAF ({acl.name})"
             lines += [
-                Line(component, "web ACL", 1, "web ACL-months",
-                     self.table.price("waf_web_acl_month")),
-                Line(component, f"{rules} rules and rule groups", float(rules), "rule-months",
-                     self.table.price("waf_rule_month")),
-                Line(component, "requests inspected (assumed)", requests, "million requests",
-                     self.table.price("waf_million_requests"),
-                     note=f"assumption waf_million_requests = {requests:g}"),
-            ]  # fmt: skip
+                Line(
+                    component=component,
+                    item="web ACL",
+                    quantity=1,
+                    unit="web ACL-months",
+                    price=self.table.price("waf_web_acl_month"),
+                ),
+                Line(
+                    component=component,
+                    item=f"{rules} rules and rule groups",
+                    quantity=float(rules),
+                    unit="rule-months",
+                    price=self.table.price("waf_rule_month"),
+                ),
+                self.usage(
+                    component,
+                    "requests inspected",
+                    assumption="waf_million_requests",
+                    unit="million requests",
+                    price="waf_million_requests",
+                ),
+            ]
         return lines
 
 
 def _legacy_lines(legacy: LegacyFootprint, table: PriceTable) -> list[Line]:
     hours = table.hours_per_month
-    price = table.ec2_instance_hour.get(legacy.instance_type) or Price(
-        legacy.instance_type, None, "instance-hour", None, False
+    price = table.ec2_instance_hour.get(legacy.instance_type) or Price.unknown(
+        legacy.instance_type, "instance-hour"
     )
     return [
-        Line("Legacy EC2", f"{legacy.count} x {legacy.instance_type}", legacy.count * hours,
-             "instance-hours", price,
-             note="" if price.usd is not None
-             else f"no price for {legacy.instance_type} in the price table"),
-        Line("Legacy EC2", "EBS gp2 volumes", float(legacy.count * legacy.volume_gib),
-             "GB-months", table.price("ebs_gp2_gb_month"),
-             note=f"{legacy.volume_gib} GiB per instance"),
-    ]  # fmt: skip
-
-
-def split_tasks(count: int, strategy: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
-    """(on-demand, Spot) tasks out of `count`: ECS places each provider's `base` first, then
-    the rest by weight (as an average: ECS rounds per task)."""
-    items = list(strategy)
-    on_demand = spot = 0.0
-    remaining = float(count)
-    for item in items:
-        base = min(float(item.get("base") or 0), remaining)
-        remaining -= base
-        if item.get("capacityProvider") == FARGATE_SPOT:
-            spot += base
-        else:
-            on_demand += base
-    weights = sum(float(item.get("weight") or 0) for item in items)
-    if remaining and weights:
-        for item in items:
-            share = remaining * float(item.get("weight") or 0) / weights
-            if item.get("capacityProvider") == FARGATE_SPOT:
-                spot += share
-            else:
-                on_demand += share
-    return on_demand, spot
+        Line(
+            component="Legacy EC2",
+            item=f"{legacy.count} x {legacy.instance_type}",
+            quantity=legacy.count * hours,
+            unit="instance-hours",
+            price=price,
+            note=""
+            if price.usd is not None
+            else f"no price for {legacy.instance_type} in the price table",
+        ),
+        Line(
+            component="Legacy EC2",
+            item="EBS gp2 volumes",
+            quantity=float(legacy.count * legacy.volume_gib),
+            unit="GB-months",
+            price=table.price("ebs_gp2_gb_month"),
+            note=f"{legacy.volume_gib} GiB per instance",
+        ),
+    ]
 
 
 def kept_images(policy: Any) -> int | None:
@@ -707,10 +785,6 @@ def _alarm_metrics(inputs: Mapping[str, Any]) -> int:
     """CloudWatch bills an alarm per metric it reads; math expressions are free."""
     queries = inputs.get("metricQueries") or []
     return sum(1 for query in queries if query.get("metric")) if queries else 1
-
-
-def _component_name(parent_urn: str) -> str:
-    return parent_urn.split("::")[-1] if parent_urn else ""
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from automation.errors import UsageProblem
-from automation.offline.engine import Plan, PlannedResource
+from automation.offline.engine import CapacityStrategy, Plan, PlannedResource
+from infra import resource_types as types
 
 _ESCAPES = {
     "#": "#35;",
@@ -74,18 +75,6 @@ class _Graph:
         )
 
 
-class _View:
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-
-    def all(self, type_: str) -> list[PlannedResource]:
-        return [r for r in self.plan.resources if r.type == type_]
-
-    def first(self, type_: str) -> PlannedResource | None:
-        found = self.all(type_)
-        return found[0] if found else None
-
-
 def _container(task: PlannedResource | None) -> Mapping[str, Any]:
     if task is None:
         return {}
@@ -101,46 +90,30 @@ def _nat_strategy(vpc: PlannedResource) -> str:
     return str((vpc.inputs.get("natGateways") or {}).get("strategy") or "Single")
 
 
-def _spot_share(strategy: list[Mapping[str, Any]]) -> str:
-    if not strategy:
+def _capacity(strategy: CapacityStrategy) -> str:
+    """Where the tasks run, in words: "2 on-demand, then 50% Fargate Spot"."""
+    if not strategy.spot_share:
         return "Fargate on-demand"
-    spot = sum(
-        float(i.get("weight") or 0) for i in strategy if i.get("capacityProvider") == "FARGATE_SPOT"
-    )
-    total = sum(float(i.get("weight") or 0) for i in strategy)
-    base = sum(int(i.get("base") or 0) for i in strategy if i.get("capacityProvider") == "FARGATE")
-    if not spot:
-        return "Fargate on-demand"
-    share = f"{spot / total:.0%} Fargate Spot" if total else "Fargate Spot"
+    share = f"{strategy.spot_share:.0%} Fargate Spot"
+    base = strategy.on_demand_base
     return f"{base} on-demand, then {share}" if base else share
 
 
 def mermaid(plan: Plan) -> str:
     """The Mermaid flowchart text (without the ``` fence)."""
-    view = _View(plan)
     graph = _Graph()
-    vpc = view.first("awsx:ec2:Vpc")
-    alb = view.first("aws:lb/loadBalancer:LoadBalancer")
-    target_group = view.first("aws:lb/targetGroup:TargetGroup")
-    service = view.first("aws:ecs/service:Service")
-    task = view.first("aws:ecs/taskDefinition:TaskDefinition")
-    scaling = view.first("aws:appautoscaling/target:Target")
-    rds = view.first("aws:rds/instance:Instance")
-    repository = view.first("aws:ecr/repository:Repository")
-    log_group = view.first("aws:cloudwatch/logGroup:LogGroup")
-    alarms = view.all("aws:cloudwatch/metricAlarm:MetricAlarm")
-    web_acl = view.first("aws:wafv2/webAcl:WebAcl")
-    listeners = sorted(
-        view.all("aws:lb/listener:Listener"), key=lambda r: int(r.inputs.get("port") or 0)
-    )
+    vpc = plan.first(types.VPC)
+    alb = plan.first(types.LOAD_BALANCER)
+    target_group = plan.first(types.TARGET_GROUP)
+    service = plan.first(types.SERVICE)
+    task = plan.service_task(service) if service else plan.first(types.TASK_DEFINITION)
+    rds = plan.first(types.RDS_INSTANCE)
+    repository = plan.first(types.REPOSITORY)
+    log_group = plan.first(types.LOG_GROUP)
+    alarms = plan.of_type(types.METRIC_ALARM)
+    web_acl = plan.first(types.WEB_ACL)
+    listeners = sorted(plan.of_type(types.LISTENER), key=lambda r: int(r.inputs.get("port") or 0))
     container = _container(task)
-    # The service's capacity provider strategy, else its cluster's default.
-    providers = view.first("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
-    strategy = list(
-        (service.inputs.get("capacityProviderStrategies") if service else None)
-        or (providers.inputs.get("defaultCapacityProviderStrategies") if providers else None)
-        or []
-    )
     network = (service.inputs.get("networkConfiguration") or {}) if service else {}
     public_tasks = bool(network.get("assignPublicIp"))
     task_subnets = len(network.get("subnets") or [])
@@ -213,7 +186,7 @@ def mermaid(plan: Plan) -> str:
     if public_tasks and service is not None:
         graph.node(
             "tasks",
-            _tasks_label(service, strategy, task, scaling, container, public_tasks, task_subnets),
+            _tasks_label(plan, service, task, container, public_tasks, task_subnets),
         )
     graph.close()
 
@@ -221,7 +194,7 @@ def mermaid(plan: Plan) -> str:
         graph.open("private", label(f"private subnets x{task_subnets}", "no public IPs"))
         graph.node(
             "tasks",
-            _tasks_label(service, strategy, task, scaling, container, public_tasks, task_subnets),
+            _tasks_label(plan, service, task, container, public_tasks, task_subnets),
         )
         graph.close()
 
@@ -341,21 +314,15 @@ def mermaid(plan: Plan) -> str:
 
 
 def _tasks_label(
+    plan: Plan,
     service: PlannedResource,
-    strategy: list[Mapping[str, Any]],
     task: PlannedResource | None,
-    scaling: PlannedResource | None,
     container: Mapping[str, Any],
     public: bool,
     subnets: int,
 ) -> str:
-    if scaling is not None:
-        low, high = scaling.inputs.get("minCapacity"), scaling.inputs.get("maxCapacity")
-        count = (
-            f"{low}–{high} tasks (autoscaled)" if low != high else _plural(int(low or 0), "task")
-        )
-    else:
-        count = _plural(int(service.inputs.get("desiredCount") or 0), "task")
+    low, high = plan.task_counts(service)
+    count = f"{low}–{high} tasks (autoscaled)" if low != high else _plural(low, "task")
     size = ""
     if task is not None:
         vcpu = int(task.inputs.get("cpu") or 0) / 1024
@@ -364,7 +331,7 @@ def _tasks_label(
         f"ECS service {service.name}",
         f"{count} across {subnets} subnets",
         size,
-        _spot_share(strategy),
+        _capacity(plan.service_strategy(service)),
         "public IPs" if public else "",
         "read-only root filesystem" if container.get("readonlyRootFilesystem") else "",
     )

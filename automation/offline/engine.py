@@ -1,17 +1,17 @@
 """Run the Pulumi program under Pulumi's mock engine: no AWS account, no Pulumi CLI.
 
-The mocks return the outputs the real providers have (ids, ARNs, DNS names, awsx's subnet id
-lists), derived deterministically from the resource's name, so two runs of the same program give
-the same plan and a plan diff shows only real changes.
+`run` returns a `Plan`: every resource the program registers, with its inputs, and the stack's
+exports. The mocks (`mocks.py`) give each resource the outputs its real provider would; the SDK's
+private runtime calls this needs sit in `pulumi_internals.py`. The plan's query methods answer
+what its readers (cost, diagram, plan table, tests) ask of it, each in one place: which resource
+of a type, which one belongs with another, a service's capacity provider strategy and task counts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import runpy
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +20,18 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from automation.changes import SECRET_MASK, Change, ChangeSet, Operation
 from automation.errors import UsageProblem
+from automation.offline import pulumi_internals
+from automation.offline.mocks import OfflineMocks
 from automation.release import stack_config
+from infra import resource_types as types
 
-ACCOUNT = "123456789012"
-
-
-def _hex(*parts: str, length: int = 17) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
-
-
-def _uuid(*parts: str) -> str:
-    digest = _hex(*parts, length=32)
-    return "-".join((digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:]))
+FARGATE = "FARGATE"
+FARGATE_SPOT = "FARGATE_SPOT"
+ALL_ON_DEMAND = ({"capacityProvider": FARGATE, "weight": 1},)
+"""What a service without a strategy (its own or its cluster's) runs on: its launch type."""
 
 
 def _clean(value: Any) -> Any:
@@ -52,168 +46,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-class OfflineMocks(pulumi.runtime.Mocks):
-    """Outputs shaped like the real providers' for the resource types the program uses."""
-
-    def __init__(self, region: str) -> None:
-        self.region = region
-
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            registry = args.args.get("registryId") or ACCOUNT
-            endpoint = f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com"
-            return {"proxyEndpoint": endpoint, "userName": "AWS", "password": "offline"}
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{self.region}{suffix}" for suffix in "abc"]
-            return {"names": names, "zoneIds": [f"use2-az{i}" for i in (1, 2, 3)]}
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root"}
-        if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region}
-        raise NotImplementedError(
-            f"the offline engine has no mock for the data source {args.token}; add one in "
-            "automation/offline/engine.py so plans stay faithful"
-        )
-
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = dict(args.inputs)
-        typ, name = args.typ, args.name
-        short = _hex(typ, name, length=7)
-        physical = inputs.get("name") or f"{name}-{short}"
-        outputs: dict[str, Any] = {**inputs}
-        resource_id = f"{name}-{short}"
-        arn_base = f"arn:aws:{{service}}:{self.region}:{ACCOUNT}"
-
-        if typ == "awsx:ec2:Vpc":
-            return self._vpc(name, inputs)
-        if typ == "aws:ec2/securityGroup:SecurityGroup":
-            resource_id = f"sg-{_hex(name)}"
-            outputs |= {"arn": f"{arn_base.format(service='ec2')}:security-group/{resource_id}"}
-        elif typ.startswith("aws:vpc/securityGroup"):
-            resource_id = f"sgr-{_hex(name)}"
-        elif typ == "aws:lb/loadBalancer:LoadBalancer":
-            elb = arn_base.format(service="elasticloadbalancing")
-            arn = f"{elb}:loadbalancer/app/{physical}/{short}"
-            outputs |= {
-                "name": physical,
-                "arn": arn,
-                "arnSuffix": arn.split(":loadbalancer/", 1)[1],
-                "dnsName": f"{physical}-{int(_hex(name, length=8), 16)}"
-                f".{self.region}.elb.amazonaws.com",
-                "zoneId": "Z3AADJGX6KTTL2",
-            }
-            resource_id = arn
-        elif typ == "aws:lb/targetGroup:TargetGroup":
-            arn = (
-                f"{arn_base.format(service='elasticloadbalancing')}:targetgroup/{physical}/{short}"
-            )
-            outputs |= {"name": physical, "arn": arn, "arnSuffix": arn.split(":", 5)[5]}
-            resource_id = arn
-        elif typ == "aws:lb/listener:Listener":
-            resource_id = f"{arn_base.format(service='elasticloadbalancing')}:listener/app/{short}"
-            outputs |= {"arn": resource_id}
-        elif typ == "aws:ecr/repository:Repository":
-            outputs |= {
-                "name": physical,
-                "arn": f"{arn_base.format(service='ecr')}:repository/{physical}",
-                "registryId": ACCOUNT,
-                "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{physical}",
-            }
-            resource_id = physical
-        elif typ == "docker:index/image:Image":
-            image_name = str(inputs.get("imageName", name))
-            repository = image_name.rsplit(":", 1)[0]
-            # Derived from the inputs, as a rebuild with other build args gives another digest;
-            # canonical JSON, because nested inputs arrive in whatever order they resolved.
-            canonical = json.dumps(inputs, sort_keys=True, default=repr)
-            digest = hashlib.sha256(canonical.encode()).hexdigest()
-            outputs |= {"repoDigest": f"{repository}@sha256:{digest}", "baseImageName": image_name}
-            resource_id = f"sha256:{digest}"
-        elif typ == "aws:ecs/cluster:Cluster":
-            outputs |= {
-                "name": physical,
-                "arn": f"{arn_base.format(service='ecs')}:cluster/{physical}",
-            }
-        elif typ == "aws:ecs/service:Service":
-            outputs |= {"name": physical}
-            resource_id = f"{arn_base.format(service='ecs')}:service/{physical}"
-        elif typ == "aws:ecs/taskDefinition:TaskDefinition":
-            family = inputs.get("family", physical)
-            outputs |= {
-                "arn": f"{arn_base.format(service='ecs')}:task-definition/{family}:1",
-                "revision": 1,
-            }
-        elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            outputs |= {
-                "name": physical,
-                "arn": f"{arn_base.format(service='logs')}:log-group:{physical}",
-            }
-        elif typ == "aws:iam/role:Role":
-            outputs |= {"name": physical, "arn": f"arn:aws:iam::{ACCOUNT}:role/{physical}"}
-            resource_id = physical
-        elif typ == "aws:rds/instance:Instance":
-            host = f"{physical}.c{_hex(name, length=11)}.{self.region}.rds.amazonaws.com"
-            secret_name = f"rds!db-{_hex(name, length=8)}-AbCdEf"
-            secret = f"{arn_base.format(service='secretsmanager')}:secret:{secret_name}"
-            outputs |= {
-                "address": host,
-                "endpoint": f"{host}:{inputs.get('port', 5432)}",
-                "arn": f"{arn_base.format(service='rds')}:db:{physical}",
-                "masterUserSecrets": [{"secretArn": secret, "secretStatus": "active"}],
-            }
-        elif typ == "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders":
-            resource_id = str(inputs.get("clusterName", physical))
-        elif typ == "aws:appautoscaling/target:Target":
-            resource_id = str(inputs.get("resourceId", physical))
-            target = f"scalable-target/{_hex(name, length=32)}"
-            outputs |= {"arn": f"{arn_base.format(service='application-autoscaling')}:{target}"}
-        elif typ == "aws:appautoscaling/policy:Policy":
-            policy = f"{_hex(name, length=8)}-{_hex(typ, name, length=4)}"
-            outputs |= {
-                "name": physical,
-                "arn": f"{arn_base.format(service='autoscaling')}:scalingPolicy:{policy}"
-                f":resource/ecs/{inputs.get('resourceId')}:policyName/{physical}",
-                "alarmArns": [],
-            }
-        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            outputs |= {
-                "name": physical,
-                "arn": f"{arn_base.format(service='cloudwatch')}:alarm:{physical}",
-            }
-            resource_id = physical
-        elif typ == "aws:wafv2/webAcl:WebAcl":
-            acl_id = _uuid(name)
-            outputs |= {
-                "name": physical,
-                "arn": f"{arn_base.format(service='wafv2')}:regional/webacl/{physical}/{acl_id}",
-                "lockToken": _uuid(name, "lock"),
-            }
-            resource_id = acl_id
-        elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
-            resource_id = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
-        elif "name" not in inputs and args.custom:
-            outputs |= {"name": physical}
-        return resource_id, outputs
-
-    def _vpc(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """awsx:ec2:Vpc is a remote component: return the outputs it really has."""
-        azs = int(inputs.get("numberOfAvailabilityZones") or 3)
-        kinds = {str(spec.get("type")) for spec in inputs.get("subnetSpecs") or []}
-        vpc_id = f"vpc-{_hex(name)}"
-
-        def subnets(kind: str) -> list[str]:
-            return (
-                [f"subnet-{_hex(name, kind, str(i))}" for i in range(azs)] if kind in kinds else []
-            )
-
-        return f"{name}-vpc", {
-            "vpcId": vpc_id,
-            "publicSubnetIds": subnets("Public"),
-            "privateSubnetIds": subnets("Private"),
-            "isolatedSubnetIds": subnets("Isolated"),
-        }
 
 
 @dataclass
@@ -234,6 +66,58 @@ class Plan:
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def first(self, type_: str) -> PlannedResource | None:
+        return next((r for r in self.resources if r.type == type_), None)
+
+    def companion(self, resource: PlannedResource, type_: str) -> PlannedResource | None:
+        """The resource of `type_` that belongs with `resource`: from the same component (the
+        program's components hold one of each), or the only one in the plan."""
+        candidates = self.of_type(type_)
+        component = _component_name(resource.parent)
+        same = [c for c in candidates if _component_name(c.parent) == component]
+        if len(same) == 1:
+            return same[0]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def service_task(self, service: PlannedResource) -> PlannedResource | None:
+        """The task definition a service runs: by the family in its ARN, else its companion."""
+        arn = str(service.inputs.get("taskDefinition") or "")
+        for task in self.of_type(types.TASK_DEFINITION):
+            family = task.inputs.get("family")
+            if family and f":task-definition/{family}:" in arn:
+                return task
+        return self.companion(service, types.TASK_DEFINITION)
+
+    def task_counts(self, service: PlannedResource) -> tuple[int, int]:
+        """The service's task count at its autoscaler's min (the baseline) and max; its desired
+        count at both without one."""
+        targets = [
+            target
+            for target in self.of_type(types.SCALABLE_TARGET)
+            if target.inputs.get("scalableDimension") == "ecs:service:DesiredCount"
+        ]
+        component = _component_name(service.parent)
+        target = next((t for t in targets if _component_name(t.parent) == component), None)
+        if target is None and len(targets) == 1:
+            target = targets[0]
+        if target is not None:
+            return int(target.inputs["minCapacity"]), int(target.inputs["maxCapacity"])
+        desired = int(service.inputs.get("desiredCount") or 0)
+        return desired, desired
+
+    def service_strategy(self, service: PlannedResource) -> CapacityStrategy:
+        """The service's capacity provider strategy, else its cluster's default, else its launch
+        type (FARGATE: all on-demand)."""
+        own = service.inputs.get("capacityProviderStrategies") or []
+        providers = None if own else self.companion(service, types.CAPACITY_PROVIDERS)
+        default = (
+            (providers.inputs.get("defaultCapacityProviderStrategies") or []) if providers else []
+        )
+        return CapacityStrategy(tuple(own or default or ALL_ON_DEMAND))
+
     def change_set(self, version: str | None = None) -> ChangeSet:
         """The plan as a change set: everything it declares would be created."""
         changes = [
@@ -250,6 +134,55 @@ class Plan:
         return ChangeSet(stack=self.stack, changes=changes, version=version, offline=True)
 
 
+@dataclass(frozen=True)
+class CapacityStrategy:
+    """A capacity provider strategy read as ECS places tasks: each provider's `base` first, then
+    the rest by `weight`; FARGATE_SPOT is Spot, any other provider on-demand."""
+
+    items: tuple[Mapping[str, Any], ...]
+
+    def split(self, count: int) -> tuple[float, float]:
+        """(on-demand, Spot) tasks out of `count` (an average: ECS rounds per task)."""
+        on_demand = spot = 0.0
+        remaining = float(count)
+        for item in self.items:
+            base = min(float(item.get("base") or 0), remaining)
+            remaining -= base
+            if _is_spot(item):
+                spot += base
+            else:
+                on_demand += base
+        weights = sum(float(item.get("weight") or 0) for item in self.items)
+        if remaining and weights:
+            for item in self.items:
+                share = remaining * float(item.get("weight") or 0) / weights
+                if _is_spot(item):
+                    spot += share
+                else:
+                    on_demand += share
+        return on_demand, spot
+
+    @property
+    def on_demand_base(self) -> int:
+        """Tasks that run on-demand before any weight applies."""
+        return sum(int(item.get("base") or 0) for item in self.items if not _is_spot(item))
+
+    @property
+    def spot_share(self) -> float:
+        """Spot's share of the weights: of the tasks above the bases, the part on Spot."""
+        weights = sum(float(item.get("weight") or 0) for item in self.items)
+        spot = sum(float(item.get("weight") or 0) for item in self.items if _is_spot(item))
+        return spot / weights if weights else 0.0
+
+
+def _is_spot(item: Mapping[str, Any]) -> bool:
+    return item.get("capacityProvider") == FARGATE_SPOT
+
+
+def _component_name(parent_urn: str) -> str:
+    return parent_urn.split("::")[-1] if parent_urn else ""
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, also keeping what a plan shows: parent, kind, inputs, exports."""
 
@@ -259,7 +192,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != types.STACK:
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             self.plan.resources.append(
                 PlannedResource(
@@ -300,18 +233,18 @@ def execute(
     secret_keys: Sequence[str] = (),
 ) -> Plan:
     """Run `program` under the mock engine with `config` (engine form: strings) and record it."""
-    # The mock engine runs on this thread's event loop; a caller that ran asyncio.run() before
-    # (which clears it) would otherwise break it.
-    _ensure_event_loop()
+    pulumi_internals.ensure_event_loop()
     plan = Plan(stack=stack)
     mocks = OfflineMocks(region=config.get("aws:region") or "us-east-2")
     monitor = _RecordingMonitor(mocks, plan)
+    # set_mocks makes a root stack only when none is left from a previous run in this process;
+    # without this, a second run's resources would hang under the first run's stack, with its
+    # exports too.
+    pulumi.runtime.reset_options(project=project, stack=stack)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(program))
-    plan.outputs = _sync_await(_resolve_exports())
+    pulumi_internals.run_program(program)
+    plan.outputs = pulumi_internals.wait(_resolve_exports())
     # Registration order depends on the event loop; a plan (and a plan diff) must not.
     plan.resources.sort(key=lambda resource: resource.urn)
     return plan

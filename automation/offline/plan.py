@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from automation.offline.engine import Plan, PlannedResource
+from infra import resource_types as types
 
 Summary = Callable[[dict[str, Any]], str]
 
@@ -139,23 +140,23 @@ def _vpc(inputs: dict[str, Any]) -> str:
 
 
 SUMMARIES: dict[str, Summary] = {
-    "awsx:ec2:Vpc": _vpc,
-    "aws:ecr/repository:Repository": _fields(
+    types.VPC: _vpc,
+    types.REPOSITORY: _fields(
         ("tagMutability", "imageTagMutability"),
         ("scanOnPush", "imageScanningConfiguration.scanOnPush"),
         ("encryption", "encryptionConfigurations.0.encryptionType"),
         ("forceDelete", "forceDelete"),
     ),
-    "docker:index/image:Image": _fields(
+    types.IMAGE: _fields(
         ("image", "imageName"), ("platform", "build.platform"), ("context", "build.context")
     ),
-    "aws:lb/loadBalancer:LoadBalancer": _fields(
+    types.LOAD_BALANCER: _fields(
         ("type", "loadBalancerType"),
         ("internal", "internal"),
         ("dropInvalidHeaders", "dropInvalidHeaderFields"),
         ("deletionProtection", "enableDeletionProtection"),
     ),
-    "aws:lb/targetGroup:TargetGroup": _fields(
+    types.TARGET_GROUP: _fields(
         ("target", "targetType"),
         ("port", "port"),
         ("health", "healthCheck.path"),
@@ -163,36 +164,34 @@ SUMMARIES: dict[str, Summary] = {
         ("healthy", "healthCheck.healthyThreshold"),
         ("deregistration", "deregistrationDelay"),
     ),
-    "aws:lb/listener:Listener": _fields(
+    types.LISTENER: _fields(
         ("port", "port"),
         ("protocol", "protocol"),
         ("action", "defaultActions.0.type"),
         ("sslPolicy", "sslPolicy"),
     ),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _rule,
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _rule,
-    "aws:ec2/securityGroup:SecurityGroup": _fields(("description", "description")),
-    "aws:ecs/cluster:Cluster": _fields(("containerInsights", "settings.0.value")),
-    "aws:cloudwatch/logGroup:LogGroup": _fields(
-        ("name", "name"), ("retentionDays", "retentionInDays")
-    ),
-    "aws:iam/role:Role": _fields(("description", "description")),
-    "aws:ecs/taskDefinition:TaskDefinition": _container,
-    "aws:ecs/service:Service": _service,
-    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": lambda inputs: (
+    types.INGRESS_RULE: _rule,
+    types.EGRESS_RULE: _rule,
+    types.SECURITY_GROUP: _fields(("description", "description")),
+    types.CLUSTER: _fields(("containerInsights", "settings.0.value")),
+    types.LOG_GROUP: _fields(("name", "name"), ("retentionDays", "retentionInDays")),
+    types.ROLE: _fields(("description", "description")),
+    types.TASK_DEFINITION: _container,
+    types.SERVICE: _service,
+    types.CAPACITY_PROVIDERS: lambda inputs: (
         f"providers={','.join(inputs.get('capacityProviders') or [])} "
         f"default={_strategy(inputs.get('defaultCapacityProviderStrategies'))}"
     ),
-    "aws:appautoscaling/target:Target": _fields(
+    types.SCALABLE_TARGET: _fields(
         ("min", "minCapacity"),
         ("max", "maxCapacity"),
         ("dimension", "scalableDimension"),
     ),
-    "aws:appautoscaling/policy:Policy": _scaling_policy,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
-    "aws:wafv2/webAcl:WebAcl": _web_acl,
-    "aws:wafv2/webAclAssociation:WebAclAssociation": _fields(("resource", "resourceArn")),
-    "aws:rds/instance:Instance": _fields(
+    types.SCALING_POLICY: _scaling_policy,
+    types.METRIC_ALARM: _alarm,
+    types.WEB_ACL: _web_acl,
+    types.WEB_ACL_ASSOCIATION: _fields(("resource", "resourceArn")),
+    types.RDS_INSTANCE: _fields(
         ("engine", "engine"),
         ("version", "engineVersion"),
         ("class", "instanceClass"),
@@ -202,14 +201,14 @@ SUMMARIES: dict[str, Summary] = {
         ("backups", "backupRetentionPeriod"),
         ("deletionProtection", "deletionProtection"),
     ),
-    "aws:iam/rolePolicy:RolePolicy": lambda inputs: (
+    types.ROLE_POLICY: lambda inputs: (
         "statements="
         + ",".join(
             str(statement.get("Sid", "?"))
             for statement in json.loads(inputs.get("policy") or "{}").get("Statement", [])
         )
     ),
-    "aws:ecr/lifecyclePolicy:LifecyclePolicy": lambda inputs: (
+    types.LIFECYCLE_POLICY: lambda inputs: (
         f"{len(json.loads(inputs.get('policy') or '{}').get('rules', []))} rules"
     ),
 }

@@ -39,21 +39,20 @@ from automation.errors import AutomationError, UsageProblem
 from automation.offline import engine, plan
 from automation.pr.events import STACK_TYPE, is_hidden_key, mask
 from automation.pr.render import code, escape
+from infra import resource_types as types
 
 # Input properties whose change makes the provider replace the resource (create the new one, then
 # delete the old), for the resource types this program declares. Source: the `ForceNew` attributes
 # of the Terraform AWS provider schema that pulumi-aws bridges (internal/service/<svc>/<res>.go),
 # camelCased as Pulumi names them. Types not listed are updated in place.
 REPLACE_ON: Mapping[str, frozenset[str]] = {
-    "aws:ec2/securityGroup:SecurityGroup": frozenset(
-        {"name", "namePrefix", "description", "vpcId"}
-    ),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": frozenset({"securityGroupId"}),
-    "aws:lb/loadBalancer:LoadBalancer": frozenset(
+    types.SECURITY_GROUP: frozenset({"name", "namePrefix", "description", "vpcId"}),
+    types.INGRESS_RULE: frozenset({"securityGroupId"}),
+    types.EGRESS_RULE: frozenset({"securityGroupId"}),
+    types.LOAD_BALANCER: frozenset(
         {"name", "namePrefix", "internal", "loadBalancerType", "customerOwnedIpv4Pool"}
     ),
-    "aws:lb/targetGroup:TargetGroup": frozenset(
+    types.TARGET_GROUP: frozenset(
         {
             "name",
             "namePrefix",
@@ -65,18 +64,18 @@ REPLACE_ON: Mapping[str, frozenset[str]] = {
             "ipAddressType",
         }
     ),
-    "aws:lb/listener:Listener": frozenset({"loadBalancerArn"}),
-    "aws:ecr/repository:Repository": frozenset({"name", "encryptionConfigurations"}),
-    "aws:ecr/lifecyclePolicy:LifecyclePolicy": frozenset({"repository"}),
-    "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
-    "aws:ecs/cluster:Cluster": frozenset({"name"}),
-    "aws:ecs/service:Service": frozenset(
+    types.LISTENER: frozenset({"loadBalancerArn"}),
+    types.REPOSITORY: frozenset({"name", "encryptionConfigurations"}),
+    types.LIFECYCLE_POLICY: frozenset({"repository"}),
+    types.LOG_GROUP: frozenset({"name", "namePrefix", "logGroupClass"}),
+    types.CLUSTER: frozenset({"name"}),
+    types.SERVICE: frozenset(
         {"name", "cluster", "launchType", "iamRole", "schedulingStrategy", "deploymentController"}
     ),
-    "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
-    "aws:iam/rolePolicy:RolePolicy": frozenset({"name", "namePrefix", "role"}),
-    "aws:rds/subnetGroup:SubnetGroup": frozenset({"name", "namePrefix"}),
-    "aws:rds/instance:Instance": frozenset(
+    types.ROLE: frozenset({"name", "namePrefix", "path"}),
+    types.ROLE_POLICY: frozenset({"name", "namePrefix", "role"}),
+    types.RDS_SUBNET_GROUP: frozenset({"name", "namePrefix"}),
+    types.RDS_INSTANCE: frozenset(
         {
             "identifier",
             "identifierPrefix",
@@ -96,7 +95,7 @@ REPLACE_ON: Mapping[str, frozenset[str]] = {
     ),
     # A component, so the plan sees only its inputs: these re-lay the VPC or its subnets, which
     # the component replaces inside (aws_vpc.cidr_block and aws_subnet.cidr_block are ForceNew).
-    "awsx:ec2:Vpc": frozenset(
+    types.VPC: frozenset(
         {
             "cidrBlock",
             "instanceTenancy",
@@ -112,7 +111,6 @@ REPLACE_ON: Mapping[str, frozenset[str]] = {
 # ECS task definitions are immutable revisions: every change registers a new one (shown as a
 # replacement), except for these, which are changed on the current revision.
 IN_PLACE_ON_TASK_DEFINITION = frozenset({"tags", "skipDestroy", "trackLatest"})
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 BASE_PLAN_TIMEOUT = 600  # seconds: a plan takes seconds; this only bounds a hung program
 
@@ -208,7 +206,7 @@ def operation_for(resource_type: str, changed: list[str]) -> Operation:
     """Update, or replace when a changed input is one the provider cannot update in place."""
     if not changed:
         return Operation.SAME
-    if resource_type == TASK_DEFINITION:
+    if resource_type == types.TASK_DEFINITION:
         new_revision = any(key not in IN_PLACE_ON_TASK_DEFINITION for key in changed)
         return Operation.REPLACE if new_revision else Operation.UPDATE
     if REPLACE_ON.get(resource_type, frozenset()).intersection(changed):

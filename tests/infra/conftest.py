@@ -13,6 +13,7 @@ import yaml
 
 from automation.offline import engine
 from automation.offline.engine import Plan, PlannedResource
+from infra import resource_types as types
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ class PlanView:
         self.outputs = plan.outputs
 
     def of_type(self, type_: str) -> list[PlannedResource]:
-        return [r for r in self.plan.resources if r.type == type_]
+        return self.plan.of_type(type_)
 
     def one(self, type_: str, name: str | None = None) -> dict[str, Any]:
         return self.resource(type_, name).inputs
@@ -39,7 +40,7 @@ class PlanView:
         return {r.type for r in self.plan.resources}
 
     def container(self) -> dict[str, Any]:
-        task = self.one("aws:ecs/taskDefinition:TaskDefinition")
+        task = self.one(types.TASK_DEFINITION)
         return json.loads(task["containerDefinitions"])[0]
 
 

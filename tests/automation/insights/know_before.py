@@ -16,6 +16,7 @@ import yaml
 
 from automation.offline import engine
 from automation.offline.engine import Plan, PlannedResource
+from infra import resource_types as types
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -63,7 +64,7 @@ DEV_HTTPS_NAT_EXISTING_DB = {
 
 
 def find(plan_: Plan, type_: str, name: str | None = None) -> PlannedResource:
-    found = [r for r in plan_.resources if r.type == type_ and (name is None or r.name == name)]
+    found = [r for r in plan_.of_type(type_) if name is None or r.name == name]
     assert len(found) == 1, f"expected one {type_} {name or ''}: {[r.name for r in found]}"
     return found[0]
 
@@ -90,10 +91,6 @@ def edit_container(mutate: Callable[[dict[str, Any]], None]) -> Callable[[dict[s
 
 # --- crafted violations: (rule that must fire, stack, production flag, resource type, name, edit)
 
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-SERVICE = "aws:ecs/service:Service"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-
 
 def _open_tasks_to_world(inputs: dict[str, Any]) -> None:
     inputs.pop("referencedSecurityGroupId")
@@ -110,41 +107,41 @@ def _all_traffic_ipv6(inputs: dict[str, Any]) -> None:
 
 
 VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]], None]]] = [
-    ("no-world-open-ingress", "dev", False, INGRESS, "alunos-dev-in-alb", _open_tasks_to_world),
-    ("no-world-open-ingress", "dev", False, INGRESS, "alunos-dev-in-80", _ssh_on_alb_group),
-    ("no-world-open-ingress", "prod", True, INGRESS, "alunos-prod-in-443", _all_traffic_ipv6),
-    ("no-public-tasks-in-production", "prod", True, SERVICE, None,
+    ("no-world-open-ingress", "dev", False, types.INGRESS_RULE, "alunos-dev-in-alb", _open_tasks_to_world),
+    ("no-world-open-ingress", "dev", False, types.INGRESS_RULE, "alunos-dev-in-80", _ssh_on_alb_group),
+    ("no-world-open-ingress", "prod", True, types.INGRESS_RULE, "alunos-prod-in-443", _all_traffic_ipv6),
+    ("no-public-tasks-in-production", "prod", True, types.SERVICE, None,
      lambda i: i["networkConfiguration"].update(assignPublicIp=True)),
-    ("no-plain-secrets", "dev", False, TASK_DEFINITION, None,
+    ("no-plain-secrets", "dev", False, types.TASK_DEFINITION, None,
      edit_container(lambda c: c["environment"].append({"name": "DB_PASSWORD", "value": "hunter2"}))),
-    ("no-plain-secrets", "prod", True, TASK_DEFINITION, None,
+    ("no-plain-secrets", "prod", True, types.TASK_DEFINITION, None,
      edit_container(lambda c: c["environment"].append(
          {"name": "DATABASE_URL", "value": "postgres://app:hunter2@db:5432/alunos"}))),
-    ("image-by-digest", "dev", False, TASK_DEFINITION, None,
+    ("image-by-digest", "dev", False, types.TASK_DEFINITION, None,
      edit_container(lambda c: c.update(image="123456789012.dkr.ecr.us-east-2.amazonaws.com/app:1.4.2"))),
-    ("ecr-immutable-and-scanned", "dev", False, "aws:ecr/repository:Repository", None,
+    ("ecr-immutable-and-scanned", "dev", False, types.REPOSITORY, None,
      lambda i: i.update(imageTagMutability="MUTABLE")),
-    ("ecr-immutable-and-scanned", "prod", True, "aws:ecr/repository:Repository", None,
+    ("ecr-immutable-and-scanned", "prod", True, types.REPOSITORY, None,
      lambda i: i["imageScanningConfiguration"].update(scanOnPush=False)),
-    ("log-retention", "dev", False, "aws:cloudwatch/logGroup:LogGroup", None,
+    ("log-retention", "dev", False, types.LOG_GROUP, None,
      lambda i: i.pop("retentionInDays")),
-    ("deployment-circuit-breaker", "dev", False, SERVICE, None,
+    ("deployment-circuit-breaker", "dev", False, types.SERVICE, None,
      lambda i: i["deploymentCircuitBreaker"].update(rollback=False)),
-    ("deletion-protection-in-production", "prod", True, "aws:lb/loadBalancer:LoadBalancer", None,
+    ("deletion-protection-in-production", "prod", True, types.LOAD_BALANCER, None,
      lambda i: i.update(enableDeletionProtection=False)),
-    ("deletion-protection-in-production", "prod-rds", True, "aws:rds/instance:Instance", None,
+    ("deletion-protection-in-production", "prod-rds", True, types.RDS_INSTANCE, None,
      lambda i: i.update(deletionProtection=False)),
-    ("modern-tls", "prod", True, "aws:lb/listener:Listener", "alunos-prod-https",
+    ("modern-tls", "prod", True, types.LISTENER, "alunos-prod-https",
      lambda i: i.update(sslPolicy="ELBSecurityPolicy-2016-08")),
-    ("rds-encrypted-and-private", "dev", False, "aws:rds/instance:Instance", None,
+    ("rds-encrypted-and-private", "dev", False, types.RDS_INSTANCE, None,
      lambda i: i.update(storageEncrypted=False)),
-    ("rds-encrypted-and-private", "dev", False, "aws:rds/instance:Instance", None,
+    ("rds-encrypted-and-private", "dev", False, types.RDS_INSTANCE, None,
      lambda i: i.update(publiclyAccessible=True)),
-    ("drop-invalid-headers", "dev", False, "aws:lb/loadBalancer:LoadBalancer", None,
+    ("drop-invalid-headers", "dev", False, types.LOAD_BALANCER, None,
      lambda i: i.update(dropInvalidHeaderFields=False)),
-    ("no-privileged-containers", "dev", False, TASK_DEFINITION, None,
+    ("no-privileged-containers", "dev", False, types.TASK_DEFINITION, None,
      edit_container(lambda c: c.update(privileged=True))),
-    ("read-only-root-in-production", "prod", True, TASK_DEFINITION, None,
+    ("read-only-root-in-production", "prod", True, types.TASK_DEFINITION, None,
      edit_container(lambda c: c.update(readonlyRootFilesystem=False))),
 ]  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -12,9 +13,9 @@ from automation.cli import main
 from automation.errors import UsageProblem
 from automation.insights import cost
 from automation.insights.cost import Estimate, Line, PriceTable
+from automation.offline.engine import CapacityStrategy
+from infra import resource_types as types
 from tests.automation.insights.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
-
-SERVICE = "aws:ecs/service:Service"
 
 
 @pytest.fixture(scope="module")
@@ -179,20 +180,23 @@ def test_nat_gateways_are_counted_from_the_vpc_strategy_and_azs(table: PriceTabl
 
 
 def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) -> None:
-    assert cost.split_tasks(1, [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]) == (0, 1)
+    def split(count: int, strategy: list[dict[str, Any]]) -> tuple[float, float]:
+        return CapacityStrategy(tuple(strategy)).split(count)
+
+    assert split(1, [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]) == (0, 1)
     strategy = [
         {"capacityProvider": "FARGATE", "base": 2, "weight": 1},
         {"capacityProvider": "FARGATE_SPOT", "weight": 1},
     ]
-    assert cost.split_tasks(2, strategy) == (2, 0)
-    assert cost.split_tasks(6, strategy) == (4, 2)  # base 2, then 4 split 1:1
-    assert cost.split_tasks(5, [{"capacityProvider": "FARGATE", "weight": 1},
-                                {"capacityProvider": "FARGATE_SPOT", "weight": 3}]) == (1.25, 3.75)  # fmt: skip
+    assert split(2, strategy) == (2, 0)
+    assert split(6, strategy) == (4, 2)  # base 2, then 4 split 1:1
+    assert split(5, [{"capacityProvider": "FARGATE", "weight": 1},
+                     {"capacityProvider": "FARGATE_SPOT", "weight": 3}]) == (1.25, 3.75)  # fmt: skip
 
     # The same dev plan with its service moved to on-demand costs the on-demand rate...
     on_demand = edited(
         plan("dev"),
-        SERVICE,
+        types.SERVICE,
         lambda inputs: inputs.update(
             capacityProviderStrategies=[{"capacityProvider": "FARGATE", "weight": 1}]
         ),
@@ -205,7 +209,7 @@ def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) ->
     )
     # ...and without a strategy of its own, the service follows the cluster's default (Spot).
     no_strategy = edited(
-        plan("dev"), SERVICE, lambda inputs: inputs.pop("capacityProviderStrategies")
+        plan("dev"), types.SERVICE, lambda inputs: inputs.pop("capacityProviderStrategies")
     )
     assert line(cost.estimate(no_strategy, table), "Fargate", "vCPU").item == "vCPU, Spot"
 
@@ -213,7 +217,7 @@ def test_spot_share_follows_the_capacity_provider_strategy(table: PriceTable) ->
 def test_multi_az_doubles_the_database(table: PriceTable) -> None:
     single = cost.estimate(plan("dev"), table)
     multi = cost.estimate(
-        edited(plan("dev"), "aws:rds/instance:Instance", lambda i: i.update(multiAz=True)), table
+        edited(plan("dev"), types.RDS_INSTANCE, lambda i: i.update(multiAz=True)), table
     )
     instance = line(multi, "RDS", "db.t4g.micro Multi-AZ")
     assert instance.monthly == pytest.approx(2 * line(single, "RDS", "db.t4g.micro").monthly)  # type: ignore[operator]
@@ -347,9 +351,7 @@ def test_every_price_in_the_file_cites_a_source_and_a_read_date(table: PriceTabl
 
 
 def test_cost_delta_between_base_and_head(table: PriceTable) -> None:
-    head = edited(
-        plan("dev"), "aws:appautoscaling/target:Target", lambda inputs: inputs.update(minCapacity=2)
-    )
+    head = edited(plan("dev"), types.SCALABLE_TARGET, lambda inputs: inputs.update(minCapacity=2))
     text = cost.cost_delta_markdown(plan("dev"), head, table=table)
     before, after = cost.estimate(plan("dev"), table), cost.estimate(head, table)
     delta = after.total - before.total

@@ -5,16 +5,19 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from automation.cli import main
 from automation.errors import UsageProblem
-from automation.insights import diagram
+from automation.insights import cost, diagram
+from infra import resource_types as types
 from tests.automation.insights.know_before import (
     DEV_HTTPS_NAT_EXISTING_DB,
     PROD_WITH_RDS,
     ROOT,
+    edited,
     plan,
     plan_with,
 )
@@ -76,6 +79,32 @@ def test_the_diagram_follows_the_config() -> None:
     with_rds = diagram.mermaid(plan_with("prod", **PROD_WITH_RDS))
     assert "RDS PostgreSQL 16" in with_rds
     assert "existing PostgreSQL" not in with_rds
+
+
+def test_diagram_and_cost_read_one_capacity_strategy() -> None:
+    """Both ask the plan for the service's strategy: the diagram's words match the cost's split."""
+    mixed = plan_with("prod", spotPercent=75, onDemandBase=3)
+    assert "3 on-demand, then 75% Fargate Spot" in diagram.mermaid(mixed)
+    table = cost.load_prices(cost.price_file("us-east-2"))
+    (spot,) = [x for x in cost.estimate(mixed, table).lines if x.item == "vCPU, Spot"]
+    # 2 to 6 tasks: the baseline fits in the on-demand base, 3 x 75% of the rest is on Spot.
+    assert (spot.quantity, spot.quantity_max) == (0, 2.25 * 0.5 * table.hours_per_month)
+
+    # Without a strategy of the service's or the cluster's, both fall back to on-demand.
+    def no_strategy(inputs: dict[str, Any]) -> None:
+        inputs.pop("capacityProviderStrategies", None)
+        inputs.pop("defaultCapacityProviderStrategies", None)
+
+    bare = edited(
+        edited(plan("dev"), types.SERVICE, no_strategy), types.CAPACITY_PROVIDERS, no_strategy
+    )
+    assert "Fargate on-demand" in diagram.mermaid(bare)
+    assert {
+        x.item for x in cost.estimate(bare, table).lines if x.component.startswith("Fargate")
+    } >= {
+        "vCPU, on-demand",
+        "memory, on-demand",
+    }
 
 
 def test_labels_are_mermaid_safe() -> None:

@@ -24,6 +24,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from automation.offline.engine import Plan
+from infra import resource_types as types
 from policy import pack
 from policy.rules import RULES
 from tests.automation.insights.know_before import ROOT, VIOLATIONS, stack_plan, violating_plan
@@ -95,7 +96,7 @@ def test_the_pack_reports_what_the_check_reports(
 def test_production_comes_from_the_stack_config(monkeypatch: pytest.MonkeyPatch) -> None:
     import pulumi
 
-    public = violating_plan("prod", "aws:ecs/service:Service", None,
+    public = violating_plan("prod", types.SERVICE, None,
                             lambda i: i["networkConfiguration"].update(assignPublicIp=True))  # fmt: skip
     monkeypatch.setattr(pulumi, "get_project", lambda: "alunos-api")
     for value, expected in (("true", ["no-public-tasks-in-production"]), ("false", [])):
@@ -105,7 +106,7 @@ def test_production_comes_from_the_stack_config(monkeypatch: pytest.MonkeyPatch)
         found: list[str] = []
         for policy in policies:
             if isinstance(policy, ResourceValidationPolicy):
-                service = next(r for r in public.resources if r.type == "aws:ecs/service:Service")
+                service = next(r for r in public.resources if r.type == types.SERVICE)
                 args = ResourceValidationArgs(service.type, unknown_checking_proxy(service.inputs),
                                               service.urn, service.name, OPTIONS, None)  # fmt: skip
                 policy.validate(
@@ -123,17 +124,15 @@ def test_secrets_are_unwrapped_and_unknowns_kept() -> None:
 def test_world_open_rule_matches_groups_by_dependency_when_ids_are_unknown() -> None:
     """On a first preview the security group ids are unknown: the engine's property
     dependencies say which group a rule and the load balancer refer to."""
-    alb_sg = policy_resource("aws:ec2/securityGroup:SecurityGroup", "alb-sg", "urn:alb-sg", {})
-    tasks_sg = policy_resource(
-        "aws:ec2/securityGroup:SecurityGroup", "tasks-sg", "urn:tasks-sg", {}
-    )
-    alb = policy_resource("aws:lb/loadBalancer:LoadBalancer", "alb", "urn:alb",
+    alb_sg = policy_resource(types.SECURITY_GROUP, "alb-sg", "urn:alb-sg", {})
+    tasks_sg = policy_resource(types.SECURITY_GROUP, "tasks-sg", "urn:tasks-sg", {})
+    alb = policy_resource(types.LOAD_BALANCER, "alb", "urn:alb",
                           {"securityGroups": [UNKNOWN], "dropInvalidHeaderFields": True},
                           {"securityGroups": [alb_sg]})  # fmt: skip
 
     def rule(group: PolicyResource) -> PolicyResource:
         return policy_resource(
-            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", f"in-{group.name}",
+            types.INGRESS_RULE, f"in-{group.name}",
             f"urn:in-{group.name}",
             {"securityGroupId": UNKNOWN, "cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp",
              "fromPort": 443, "toPort": 443},

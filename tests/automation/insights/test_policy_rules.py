@@ -9,6 +9,7 @@ import pytest
 
 from automation.cli import main
 from automation.insights import checks
+from infra import resource_types as types
 from infra import validation
 from policy import rules
 from policy.rules import RULES, Context, Resource
@@ -64,7 +65,7 @@ def test_every_rule_has_a_crafted_violation() -> None:
 
 
 def test_production_rules_do_not_apply_outside_production() -> None:
-    public = edited(plan("prod"), "aws:ecs/service:Service",
+    public = edited(plan("prod"), types.SERVICE,
                     lambda i: i["networkConfiguration"].update(assignPublicIp=True))  # fmt: skip
     assert checks.run_checks(public, production=False).passed
     assert not checks.run_checks(public, production=True).passed
@@ -74,7 +75,7 @@ def test_the_load_balancers_http_and_https_are_the_only_world_open_ports() -> No
     # 443 open to the world on the load balancer's group (prod) is allowed, on the tasks' not.
     prod = checks.run_checks(plan("prod"), production=True)
     assert prod.passed
-    tasks_443 = edited(plan("dev"), "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    tasks_443 = edited(plan("dev"), types.INGRESS_RULE,
                        lambda i: (i.pop("referencedSecurityGroupId"),
                                   i.update(cidrIpv4="0.0.0.0/0", fromPort=443, toPort=443)),
                        "alunos-dev-in-alb")  # fmt: skip
@@ -84,9 +85,9 @@ def test_the_load_balancers_http_and_https_are_the_only_world_open_ports() -> No
         == "opens tcp/443-443 to 0.0.0.0/0 on a security group that is not a load balancer's"
     )
     # Inline ingress on a security group, and the classic SecurityGroupRule, are read too.
-    inline = Resource("aws:ec2/securityGroup:SecurityGroup", "sg", "urn:sg", {
+    inline = Resource(types.SECURITY_GROUP, "sg", "urn:sg", {
         "ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["0.0.0.0/0"]}]})  # fmt: skip
-    classic = Resource("aws:ec2/securityGroupRule:SecurityGroupRule", "r", "urn:r", {
+    classic = Resource(types.SECURITY_GROUP_RULE, "r", "urn:r", {
         "type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "ipv6CidrBlocks": ["::/0"]})  # fmt: skip
     found = rules.evaluate([inline, classic], Context(production=False))
     assert [(v.resource_name, v.why) for v in found] == [
@@ -97,7 +98,7 @@ def test_the_load_balancers_http_and_https_are_the_only_world_open_ports() -> No
 
 def test_secret_detection_by_name_and_value() -> None:
     def env(name: str, value: str) -> list[str]:
-        task = Resource("aws:ecs/taskDefinition:TaskDefinition", "t", "urn:t", {
+        task = Resource(types.TASK_DEFINITION, "t", "urn:t", {
             "containerDefinitions": json.dumps([{"name": "app", "environment": [{"name": name, "value": value}]}])})  # fmt: skip
         return [v.why for v in rules.evaluate([task], Context(production=False))]
 
@@ -120,11 +121,11 @@ def test_secret_detection_by_name_and_value() -> None:
 
 def test_unknown_values_are_not_violations() -> None:
     """A preview's unknown values are judged at `pulumi up`, when they are known."""
-    unknown_image = edited(plan("dev"), "aws:ecs/taskDefinition:TaskDefinition",
+    unknown_image = edited(plan("dev"), types.TASK_DEFINITION,
                            edit_container(lambda c: c.update(image=UNKNOWN)))  # fmt: skip
-    unknown_task = edited(plan("dev"), "aws:ecs/taskDefinition:TaskDefinition",
+    unknown_task = edited(plan("dev"), types.TASK_DEFINITION,
                           lambda i: i.update(containerDefinitions=UNKNOWN))  # fmt: skip
-    unknown_policy = edited(plan("prod"), "aws:lb/listener:Listener",
+    unknown_policy = edited(plan("prod"), types.LISTENER,
                             lambda i: i.update(sslPolicy=UNKNOWN), "alunos-prod-https")  # fmt: skip
     for candidate, production in (
         (unknown_image, False),
@@ -176,9 +177,7 @@ def test_check_command_exit_codes(
 
     from automation.offline import engine
 
-    bad = violating_plan(
-        "prod", "aws:cloudwatch/logGroup:LogGroup", None, lambda i: i.pop("retentionInDays")
-    )
+    bad = violating_plan("prod", types.LOG_GROUP, None, lambda i: i.pop("retentionInDays"))
     monkeypatch.setattr(engine, "run", lambda root, stack: bad)
     assert main(["check", "--stack", "prod", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)

@@ -27,6 +27,7 @@ from automation.offline import engine
 from automation.offline.engine import Plan, PlannedResource
 from automation.pr.plan_diff import BaseStatus, checkout, diff_against, diff_plans, operation_for
 from automation.pr.render import render_markdown
+from infra import resource_types as types
 from tests.automation.conftest import ScratchRepo
 from tests.automation.pr.fake_github import TOKEN, FakeGitHub
 
@@ -243,29 +244,27 @@ def planned(name: str, type_: str, inputs: dict) -> PlannedResource:
 
 
 def test_replacement_follows_the_providers_force_new_properties():
-    group = "aws:ec2/securityGroup:SecurityGroup"
+    group = types.SECURITY_GROUP
     assert operation_for(group, ["tags"]) is Operation.UPDATE
     assert operation_for(group, ["tags", "description"]) is Operation.REPLACE
-    task = "aws:ecs/taskDefinition:TaskDefinition"
+    task = types.TASK_DEFINITION
     assert operation_for(task, ["containerDefinitions"]) is Operation.REPLACE
     assert operation_for(task, ["tags"]) is Operation.UPDATE  # tagged in place
-    database = "aws:rds/instance:Instance"
+    database = types.RDS_INSTANCE
     assert operation_for(database, ["instanceClass", "engineVersion"]) is Operation.UPDATE
     assert operation_for(database, ["storageEncrypted"]) is Operation.REPLACE
-    assert operation_for("aws:lb/targetGroup:TargetGroup", ["port"]) is Operation.REPLACE
-    assert operation_for("aws:ecr/repository:Repository", ["encryptionConfigurations"]) is (
-        Operation.REPLACE
-    )
-    assert operation_for("aws:ecs/service:Service", []) is Operation.SAME
+    assert operation_for(types.TARGET_GROUP, ["port"]) is Operation.REPLACE
+    assert operation_for(types.REPOSITORY, ["encryptionConfigurations"]) is Operation.REPLACE
+    assert operation_for(types.SERVICE, []) is Operation.SAME
 
 
 def test_only_in_the_base_is_a_delete_and_bookkeeping_keys_are_no_change():
-    db = "aws:rds/instance:Instance"
+    db = types.RDS_INSTANCE
     base = Plan(
         "dev",
         [
             planned("db", db, {"dbName": "alunos", "__defaults": ["a"]}),
-            planned("old-logs", "aws:cloudwatch/logGroup:LogGroup", {"name": "/x"}),
+            planned("old-logs", types.LOG_GROUP, {"name": "/x"}),
         ],
         outputs={"url": "http://a"},
     )

@@ -1,0 +1,290 @@
+"""The offline engine's mocks: outputs shaped like the real providers' for the resource types the
+program uses, one short function per type.
+
+Outputs (ids, ARNs, DNS names, awsx's subnet id lists) are derived deterministically from the
+resource's name, so two runs of the same program give the same plan and a plan diff shows only
+real changes. A type without a function of its own echoes its inputs, plus a `name` for cloud
+resources (what most providers return).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+from infra import resource_types as types
+
+ACCOUNT = "123456789012"
+
+Mocked = tuple[str, dict[str, Any]]
+"""A resource's id and its outputs."""
+
+
+def _hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _uuid(*parts: str) -> str:
+    digest = _hex(*parts, length=32)
+    return "-".join((digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:]))
+
+
+@dataclass(frozen=True)
+class _New:
+    """One resource registration, with what every mock derives from it."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    region: str
+
+    @property
+    def short(self) -> str:
+        return _hex(self.type, self.name, length=7)
+
+    @property
+    def physical(self) -> Any:
+        """The name the cloud gives it: its `name` input, else the Pulumi name plus a suffix."""
+        return self.inputs.get("name") or f"{self.name}-{self.short}"
+
+    @property
+    def default_id(self) -> str:
+        return f"{self.name}-{self.short}"
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT}:{resource}"
+
+    def outputs(self, **extra: Any) -> dict[str, Any]:
+        """The inputs echoed back, with what the provider adds."""
+        return {**self.inputs, **extra}
+
+
+def _vpc(new: _New) -> Mocked:
+    """awsx:ec2:Vpc is a remote component: return the outputs it really has (only those)."""
+    azs = int(new.inputs.get("numberOfAvailabilityZones") or 3)
+    kinds = {str(spec.get("type")) for spec in new.inputs.get("subnetSpecs") or []}
+
+    def subnets(kind: str) -> list[str]:
+        if kind not in kinds:
+            return []
+        return [f"subnet-{_hex(new.name, kind, str(i))}" for i in range(azs)]
+
+    return f"{new.name}-vpc", {
+        "vpcId": f"vpc-{_hex(new.name)}",
+        "publicSubnetIds": subnets("Public"),
+        "privateSubnetIds": subnets("Private"),
+        "isolatedSubnetIds": subnets("Isolated"),
+    }
+
+
+def _security_group(new: _New) -> Mocked:
+    group_id = f"sg-{_hex(new.name)}"
+    return group_id, new.outputs(arn=new.arn("ec2", f"security-group/{group_id}"))
+
+
+def _security_group_rule(new: _New) -> Mocked:
+    return f"sgr-{_hex(new.name)}", new.outputs()
+
+
+def _load_balancer(new: _New) -> Mocked:
+    arn = new.arn("elasticloadbalancing", f"loadbalancer/app/{new.physical}/{new.short}")
+    number = int(_hex(new.name, length=8), 16)
+    return arn, new.outputs(
+        name=new.physical,
+        arn=arn,
+        arnSuffix=arn.split(":loadbalancer/", 1)[1],
+        dnsName=f"{new.physical}-{number}.{new.region}.elb.amazonaws.com",
+        zoneId="Z3AADJGX6KTTL2",
+    )
+
+
+def _target_group(new: _New) -> Mocked:
+    arn = new.arn("elasticloadbalancing", f"targetgroup/{new.physical}/{new.short}")
+    return arn, new.outputs(name=new.physical, arn=arn, arnSuffix=arn.split(":", 5)[5])
+
+
+def _listener(new: _New) -> Mocked:
+    arn = new.arn("elasticloadbalancing", f"listener/app/{new.short}")
+    return arn, new.outputs(arn=arn)
+
+
+def _repository(new: _New) -> Mocked:
+    return new.physical, new.outputs(
+        name=new.physical,
+        arn=new.arn("ecr", f"repository/{new.physical}"),
+        registryId=ACCOUNT,
+        repositoryUrl=f"{ACCOUNT}.dkr.ecr.{new.region}.amazonaws.com/{new.physical}",
+    )
+
+
+def _image(new: _New) -> Mocked:
+    image_name = str(new.inputs.get("imageName", new.name))
+    repository = image_name.rsplit(":", 1)[0]
+    # Derived from the inputs, as a rebuild with other build args gives another digest;
+    # canonical JSON, because nested inputs arrive in whatever order they resolved.
+    canonical = json.dumps(new.inputs, sort_keys=True, default=repr)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    outputs = new.outputs(repoDigest=f"{repository}@sha256:{digest}", baseImageName=image_name)
+    return f"sha256:{digest}", outputs
+
+
+def _cluster(new: _New) -> Mocked:
+    arn = new.arn("ecs", f"cluster/{new.physical}")
+    return new.default_id, new.outputs(name=new.physical, arn=arn)
+
+
+def _capacity_providers(new: _New) -> Mocked:
+    return str(new.inputs.get("clusterName", new.physical)), new.outputs()
+
+
+def _service(new: _New) -> Mocked:
+    return new.arn("ecs", f"service/{new.physical}"), new.outputs(name=new.physical)
+
+
+def _task_definition(new: _New) -> Mocked:
+    family = new.inputs.get("family", new.physical)
+    arn = new.arn("ecs", f"task-definition/{family}:1")
+    return new.default_id, new.outputs(arn=arn, revision=1)
+
+
+def _log_group(new: _New) -> Mocked:
+    arn = new.arn("logs", f"log-group:{new.physical}")
+    return new.default_id, new.outputs(name=new.physical, arn=arn)
+
+
+def _role(new: _New) -> Mocked:
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{new.physical}"
+    return new.physical, new.outputs(name=new.physical, arn=arn)
+
+
+def _rds_instance(new: _New) -> Mocked:
+    host = f"{new.physical}.c{_hex(new.name, length=11)}.{new.region}.rds.amazonaws.com"
+    secret = new.arn("secretsmanager", f"secret:rds!db-{_hex(new.name, length=8)}-AbCdEf")
+    return new.default_id, new.outputs(
+        address=host,
+        endpoint=f"{host}:{new.inputs.get('port', 5432)}",
+        arn=new.arn("rds", f"db:{new.physical}"),
+        masterUserSecrets=[{"secretArn": secret, "secretStatus": "active"}],
+    )
+
+
+def _scalable_target(new: _New) -> Mocked:
+    target = f"scalable-target/{_hex(new.name, length=32)}"
+    arn = new.arn("application-autoscaling", target)
+    return str(new.inputs.get("resourceId", new.physical)), new.outputs(arn=arn)
+
+
+def _scaling_policy(new: _New) -> Mocked:
+    policy = f"{_hex(new.name, length=8)}-{_hex(new.type, new.name, length=4)}"
+    resource = f"resource/ecs/{new.inputs.get('resourceId')}:policyName/{new.physical}"
+    return new.default_id, new.outputs(
+        name=new.physical,
+        arn=new.arn("autoscaling", f"scalingPolicy:{policy}:{resource}"),
+        alarmArns=[],
+    )
+
+
+def _metric_alarm(new: _New) -> Mocked:
+    arn = new.arn("cloudwatch", f"alarm:{new.physical}")
+    return new.physical, new.outputs(name=new.physical, arn=arn)
+
+
+def _web_acl(new: _New) -> Mocked:
+    acl_id = _uuid(new.name)
+    return acl_id, new.outputs(
+        name=new.physical,
+        arn=new.arn("wafv2", f"regional/webacl/{new.physical}/{acl_id}"),
+        lockToken=_uuid(new.name, "lock"),
+    )
+
+
+def _web_acl_association(new: _New) -> Mocked:
+    resource_id = f"{new.inputs.get('webAclArn')},{new.inputs.get('resourceArn')}"
+    return resource_id, new.outputs()
+
+
+def _echo(new: _New) -> Mocked:
+    """Any other type: the inputs back, with a `name` for a cloud resource that has none."""
+    if "name" not in new.inputs and new.custom:
+        return new.default_id, new.outputs(name=new.physical)
+    return new.default_id, new.outputs()
+
+
+RESOURCES: dict[str, Callable[[_New], Mocked]] = {
+    types.VPC: _vpc,
+    types.SECURITY_GROUP: _security_group,
+    types.INGRESS_RULE: _security_group_rule,
+    types.EGRESS_RULE: _security_group_rule,
+    types.LOAD_BALANCER: _load_balancer,
+    types.TARGET_GROUP: _target_group,
+    types.LISTENER: _listener,
+    types.REPOSITORY: _repository,
+    types.IMAGE: _image,
+    types.CLUSTER: _cluster,
+    types.CAPACITY_PROVIDERS: _capacity_providers,
+    types.SERVICE: _service,
+    types.TASK_DEFINITION: _task_definition,
+    types.LOG_GROUP: _log_group,
+    types.ROLE: _role,
+    types.RDS_INSTANCE: _rds_instance,
+    types.SCALABLE_TARGET: _scalable_target,
+    types.SCALING_POLICY: _scaling_policy,
+    types.METRIC_ALARM: _metric_alarm,
+    types.WEB_ACL: _web_acl,
+    types.WEB_ACL_ASSOCIATION: _web_acl_association,
+}
+
+
+def _authorization_token(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    registry = args.get("registryId") or ACCOUNT
+    endpoint = f"https://{registry}.dkr.ecr.{region}.amazonaws.com"
+    return {"proxyEndpoint": endpoint, "userName": "AWS", "password": "offline"}
+
+
+def _availability_zones(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    names = [f"{region}{suffix}" for suffix in "abc"]
+    return {"names": names, "zoneIds": [f"use2-az{i}" for i in (1, 2, 3)]}
+
+
+def _caller_identity(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root"}
+
+
+def _region(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": region, "region": region}
+
+
+CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": _authorization_token,
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+    "aws:index/getRegion:getRegion": _region,
+}
+"""Data sources (function tokens, not resource types: they appear in no plan)."""
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Outputs shaped like the real providers' for the resource types the program uses."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        mock = CALLS.get(args.token)
+        if mock is None:
+            raise NotImplementedError(
+                f"the offline engine has no mock for the data source {args.token}; add one in "
+                "automation/offline/mocks.py so plans stay faithful"
+            )
+        return mock(self.region, dict(args.args))
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> Mocked:
+        new = _New(args.typ, args.name, dict(args.inputs), bool(args.custom), self.region)
+        return RESOURCES.get(args.typ, _echo)(new)
