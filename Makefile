@@ -35,7 +35,7 @@ lint: setup
 	$(RUN) hadolint app/Dockerfile
 
 typecheck: setup
-	$(RUN) mypy infra automation policy $(wildcard app)
+	$(RUN) mypy infra automation policy $(wildcard app) tests
 
 test: lint typecheck
 	$(RUN) pytest -q

@@ -86,6 +86,11 @@ class EventLog:
                             f"{path}:{self.line}: not a JSON engine event ({error.msg} at column "
                             f"{error.colno}); an event log holds one JSON object per line"
                         ) from None
+                    except RecursionError:
+                        raise UsageProblem(
+                            f"{path}:{self.line}: not an engine event: JSON nested too deeply to "
+                            "read (the engine writes a few levels)"
+                        ) from None
                     if not isinstance(event, dict):
                         raise UsageProblem(
                             f"{path}:{self.line}: expected a JSON object, "

@@ -109,9 +109,11 @@ def test_production_comes_from_the_stack_config(monkeypatch: pytest.MonkeyPatch)
                 service = next(r for r in public.resources if r.type == types.SERVICE)
                 args = ResourceValidationArgs(service.type, unknown_checking_proxy(service.inputs),
                                               service.urn, service.name, OPTIONS, None)  # fmt: skip
-                policy.validate(
-                    args, lambda message, urn=None, name=policy.name, seen=found: seen.append(name)
-                )
+
+                def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
+                    found.append(name)
+
+                policy.validate(args, report)
         assert found == expected
     pulumi.runtime.set_all_config({})
 
@@ -142,9 +144,12 @@ def test_world_open_rule_matches_groups_by_dependency_when_ids_are_unknown() -> 
     (policy,) = [p for p in pack.policies(lambda: True) if p.name == "no-world-open-ingress"]
     assert isinstance(policy, StackValidationPolicy)
     reported: list[tuple[str, str | None]] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append((message, urn))
+
     policy.validate(
-        StackValidationArgs([alb_sg, tasks_sg, alb, rule(alb_sg), rule(tasks_sg)]),
-        lambda message, urn=None: reported.append((message, urn)),
+        StackValidationArgs([alb_sg, tasks_sg, alb, rule(alb_sg), rule(tasks_sg)]), report
     )
     assert [urn for _, urn in reported] == ["urn:in-tasks-sg"]
 

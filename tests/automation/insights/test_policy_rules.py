@@ -75,10 +75,12 @@ def test_the_load_balancers_http_and_https_are_the_only_world_open_ports() -> No
     # 443 open to the world on the load balancer's group (prod) is allowed, on the tasks' not.
     prod = checks.run_checks(plan("prod"), production=True)
     assert prod.passed
-    tasks_443 = edited(plan("dev"), types.INGRESS_RULE,
-                       lambda i: (i.pop("referencedSecurityGroupId"),
-                                  i.update(cidrIpv4="0.0.0.0/0", fromPort=443, toPort=443)),
-                       "alunos-dev-in-alb")  # fmt: skip
+
+    def open_443(inputs: dict[str, Any]) -> None:
+        inputs.pop("referencedSecurityGroupId")
+        inputs.update(cidrIpv4="0.0.0.0/0", fromPort=443, toPort=443)
+
+    tasks_443 = edited(plan("dev"), types.INGRESS_RULE, open_443, "alunos-dev-in-alb")
     (violation,) = checks.run_checks(tasks_443, production=False).violations
     assert (
         violation.why
@@ -140,9 +142,8 @@ def test_tls_policies_the_config_accepts_pass_the_rule() -> None:
 
 
 def test_json_and_markdown_reports() -> None:
-    failing = checks.run_checks(
-        violating_plan(*VIOLATIONS[-1][1:2], *VIOLATIONS[-1][3:]), production=True
-    )
+    _, stack, _, type_, name, mutate = VIOLATIONS[-1]
+    failing = checks.run_checks(violating_plan(stack, type_, name, mutate), production=True)
     document = checks.to_json(failing)
     assert document["passed"] is False
     assert document["stack"] == "prod"

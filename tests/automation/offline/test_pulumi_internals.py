@@ -28,7 +28,7 @@ PULUMI_IMPORTS = [
     for alias in node.names
 ]
 CHECKED = next(
-    node.value.value
+    str(node.value.value)
     for node in TREE.body
     if isinstance(node, ast.Assign)
     and isinstance(node.targets[0], ast.Name)
