@@ -110,8 +110,13 @@ def test_production_comes_from_the_stack_config(monkeypatch: pytest.MonkeyPatch)
                 args = ResourceValidationArgs(service.type, unknown_checking_proxy(service.inputs),
                                               service.urn, service.name, OPTIONS, None)  # fmt: skip
 
-                def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
-                    found.append(name)
+                def report(
+                    message: str,
+                    urn: str | None = None,
+                    name: str = policy.name,
+                    seen: list[str] = found,
+                ) -> None:
+                    seen.append(name)
 
                 policy.validate(args, report)
         assert found == expected

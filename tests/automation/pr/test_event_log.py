@@ -385,5 +385,5 @@ def test_json_only_the_standard_decoder_reads_still_reads_the_same(tmp_path: Pat
 def test_a_line_nested_too_deeply_is_an_error_not_a_traceback(tmp_path: Path, fast: bool):
     log = tmp_path / "deep.jsonl"
     log.write_text('{"sequence": 0, "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
-    with pytest.raises(UsageProblem, match="deep.jsonl:1: not an engine event: JSON nested too"):
+    with pytest.raises(UsageProblem, match=r"deep\.jsonl:1: not an engine event: JSON nested too"):
         list(EventLog(log, fast=fast))
