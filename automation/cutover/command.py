@@ -351,7 +351,17 @@ def _execute(
                 done.append(Done(step, (), True))
                 if not baked.passed:
                     why = ", ".join(f"{a.name} ({a.reason})" for a in baked.breached)
-                    apply(revert_step(plan))
+                    try:
+                        apply(revert_step(plan))
+                    except AutomationError as error:
+                        return report(
+                            Outcome.FAILED,
+                            f"alarm during the bake: {why}; going back to {plan.before} failed: "
+                            f"{error}. Send the traffic back now: cutover --to "
+                            f"{plan.before.percent} --execute",
+                            steps=tuple(done),
+                            bake=baked,
+                        )
                     return report(
                         Outcome.REVERTED,
                         f"alarm during the bake: {why}; the weights went back to {plan.before}",

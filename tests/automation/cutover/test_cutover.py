@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from automation.cli import Environment, main
 from tests.automation.cutover.site import FakeTime, Site, stack_repo
@@ -241,3 +242,34 @@ def test_a_name_weighted_by_something_else_is_refused(
     code, _ = run("--to", "10", on=other)
     assert code == 2
     assert "already routed by something else (blue)" in errors.text
+
+
+def test_a_revert_that_fails_says_how_to_send_the_traffic_back(
+    run: Run, site: Site, time: FakeTime, aws: boto3.Session
+) -> None:
+    assert run("--to", "10", "--execute")[0] == 0
+
+    refusing: list[bool] = []
+
+    def refuse(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if not refusing:
+            return None
+        error = {"Code": "InvalidChangeBatch", "Message": "the records changed meanwhile"}
+        return AWSResponse("https://route53", 400, {}, None), {"Error": error}
+
+    def alarm_and_refuse_changes(seconds: float) -> None:
+        if seconds > alarm_at:
+            site.alarm(0, "ALARM")
+            refusing.append(True)
+
+    # Clients copy the session's handlers when they are made: register before the run.
+    aws.events.register("before-call.route53.ChangeResourceRecordSets", refuse)
+    alarm_at = time.seconds + 30
+    time.on_sleep.append(alarm_and_refuse_changes)
+    code, report = run("--to", "50", "--execute")
+    assert code == 1
+    assert report["status"] == "failed"
+    assert "alarm during the bake" in report["reason"]
+    assert "InvalidChangeBatch: the records changed meanwhile" in report["reason"]
+    assert report["reason"].endswith("Send the traffic back now: cutover --to 10 --execute")
+    assert site.weights() == {"legacy": 50, "fargate": 50}
