@@ -5,6 +5,7 @@ import pulumi
 from infra import outputs, settings
 from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
+from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
@@ -41,17 +42,23 @@ image = Image(
     ),
 )
 
+lb = cfg.load_balancer
+certificate_arn: pulumi.Input[str] | None = lb.certificate_arn or None
+if lb.creates_certificate:
+    certificate_arn = Certificate(name, CertificateArgs(lb.domain_name, lb.hosted_zone_id)).arn
+
 load_balancer = LoadBalancer(
     name,
     LoadBalancerArgs(
         vpc_id=network.vpc_id,
         subnet_ids=network.public_subnet_ids,
         container_port=cfg.service.container_port,
-        certificate_arn=cfg.load_balancer.certificate_arn,
-        ssl_policy=cfg.load_balancer.ssl_policy,
-        health_check_interval=cfg.load_balancer.health_check_interval,
-        healthy_threshold=cfg.load_balancer.healthy_threshold,
-        deregistration_delay=cfg.load_balancer.deregistration_delay,
+        certificate_arn=certificate_arn,
+        domain_name=lb.domain_name,
+        ssl_policy=lb.ssl_policy,
+        health_check_interval=lb.health_check_interval,
+        healthy_threshold=lb.healthy_threshold,
+        deregistration_delay=lb.deregistration_delay,
         deletion_protection=cfg.production,
     ),
 )
@@ -126,7 +133,7 @@ Autoscaling(
     ),
 )
 
-Alarms(
+alarms = Alarms(
     name,
     AlarmsArgs(
         load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
@@ -154,3 +161,11 @@ pulumi.export(outputs.TARGET_GROUP_ARN, load_balancer.target_group.arn)
 pulumi.export(outputs.LOG_GROUP_NAME, service.log_group.name)
 pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)
 pulumi.export(outputs.REGION, cfg.region)
+pulumi.export(outputs.ALB_ZONE_ID, load_balancer.load_balancer.zone_id)
+# The alarms that judge the new service (the cutover's bake watches them): taken from the alarm
+# resources, so the output exists only once they do.
+pulumi.export(outputs.ALARM_NAMES, [alarms.http_5xx.name, alarms.unhealthy_targets.name])
+if lb.domain_name:
+    pulumi.export(outputs.DOMAIN_NAME, lb.domain_name)
+if lb.hosted_zone_id:
+    pulumi.export(outputs.HOSTED_ZONE_ID, lb.hosted_zone_id)

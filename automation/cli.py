@@ -28,7 +28,10 @@ from automation.errors import AutomationError, UsageProblem
 if TYPE_CHECKING:
     import boto3
 
+    from automation.cutover.command import CutoverTiming
+    from automation.cutover.command import Environment as CutoverEnvironment
     from automation.decommission.aws import Waits
+    from automation.decommission.command import Environment as DecommissionEnvironment
     from automation.deploy.pipeline import DeployOutcome
     from automation.deploy.pulumi_seam import StackBackend, StackHandle
     from automation.deploy.verify import SessionFactory, VerifyTiming
@@ -78,6 +81,8 @@ class Environment:
     """decommission: how long its waits may last (None: the defaults)."""
     gate_timing: VerifyTiming | None = None
     """decommission: how long each gate may wait (None: the default)."""
+    cutover_timing: CutoverTiming | None = None
+    """cutover: its clocks (bake, TTL waits, Route 53 polling; None: real time)."""
 
     @classmethod
     def real(cls) -> Environment:
@@ -93,6 +98,32 @@ class Environment:
 
     def say(self, message: str) -> None:
         self.err.print(Text(message, style="cyan"))
+
+    def decommission(self, repo: Path, stack: str, org: str | None) -> DecommissionEnvironment:
+        from automation.decommission import gates
+        from automation.decommission.aws import Waits
+        from automation.decommission.command import Environment as ForDecommission
+
+        return ForDecommission(
+            session=self.session,
+            open_stack=lambda: self.open_stack(repo, stack, org),
+            say=self.say,
+            waits=self.waits or Waits(),
+            gate_timing=self.gate_timing or gates.GATE_TIMING,
+        )
+
+    def cutover(self, repo: Path, stack: str, org: str | None) -> CutoverEnvironment:
+        from automation.cutover.command import CutoverTiming
+        from automation.cutover.command import Environment as ForCutover
+        from automation.cutover.progress import for_console
+
+        return ForCutover(
+            session=self.session,
+            open_stack=lambda: self.open_stack(repo, stack, org),
+            timing=self.cutover_timing or CutoverTiming(),
+            progress=for_console(self.err, self.say),
+            say=self.say,
+        )
 
     def pulumi_line(self, line: str) -> None:
         self.err.print(Text(line), highlight=False)
@@ -723,6 +754,54 @@ def decommission(
         str | None,
         typer.Option("--expected-version", help="Gate: the version /version must report."),
     ] = None,
+    alb_dns_name: Annotated[
+        str | None,
+        typer.Option(
+            "--alb-dns-name",
+            help="Gate, with a domain: the ALB the HTTP checks reach directly (stack output).",
+        ),
+    ] = None,
+    zone_id: Annotated[
+        str | None,
+        typer.Option(
+            "--zone-id", help="Traffic gate: the name's Route 53 zone (config hostedZoneId)."
+        ),
+    ] = None,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            "--record",
+            metavar="NAME",
+            help="Traffic gate: the name clients call (config domainName). With a name, the "
+            "legacy record must have weight 0 and the instances next to no traffic first.",
+        ),
+    ] = None,
+    quiet_for: Annotated[
+        float,
+        typer.Option(
+            "--quiet-for",
+            min=60,
+            metavar="SECONDS",
+            help="Traffic gate: how long the legacy weight must have been 0, and the window "
+            "the instances' traffic is measured over.",
+        ),
+    ] = 300,
+    max_legacy_requests: Annotated[
+        int,
+        typer.Option(
+            "--max-legacy-requests",
+            min=0,
+            help="Traffic gate: requests the legacy load balancers may still have served.",
+        ),
+    ] = 5,
+    max_legacy_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-legacy-bytes",
+            min=0,
+            help="Traffic gate: NetworkIn bytes an instance behind no load balancer may get.",
+        ),
+    ] = 256 * 1024,
     repo: RepoOption = Path("."),
     org: OrgOption = None,
     as_json: JsonOption = False,
@@ -734,8 +813,7 @@ def decommission(
     Elastic IPs. Progress is tagged on the instance, so any run can be repeated or resumed.
     Exit 0: every selected instance handled; 1: gates failed or an instance refused/failed.
     """
-    from automation.decommission import command, gates
-    from automation.decommission.aws import Waits
+    from automation.decommission import command
     from automation.decommission.plan import Options
     from automation.decommission.report import render
     from infra import outputs as names
@@ -756,21 +834,256 @@ def decommission(
             names.TARGET_GROUP_ARN: target_group_arn,
             names.SERVICE_URL: url,
             names.VERSION: expected_version,
+            names.ALB_DNS_NAME: alb_dns_name,
         },
+        zone_id=zone_id,
+        record=record,
+        quiet_seconds=quiet_for,
+        max_requests=max_legacy_requests,
+        max_bytes=max_legacy_bytes,
     )
     env = _env(ctx)
-    talks_to = command.Environment(
-        session=env.session,
-        open_stack=lambda: env.open_stack(repo, stack, org),
-        say=env.say,
-        waits=env.waits or Waits(),
-        gate_timing=env.gate_timing or gates.GATE_TIMING,
-    )
     with signals_raise():  # Ctrl-C between steps: a clean exit; the tags say where to resume
-        report = command.run(request, talks_to)
+        report = command.run(request, env.decommission(repo, stack, org))
     if as_json:
         emit_json(report.to_json())
     else:
         render(report, Console(width=max(160, Console().width), soft_wrap=False))
     if report.exit_code:
         raise AutomationError(report.problem())
+
+
+@app.command()
+def cutover(
+    ctx: typer.Context,
+    stack: StackOption,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show the records, their weights and since when.")
+    ] = False,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to",
+            min=0,
+            max=100,
+            metavar="PERCENT",
+            help="Send PERCENT % of the name's answers to the new service (0: all back to EC2).",
+        ),
+    ] = None,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish",
+            help="Remove the legacy record: only at 100 % to the new service, after a bake.",
+        ),
+    ] = False,
+    execute: Annotated[
+        bool,
+        typer.Option("--execute", help="Make the change (default: a dry run, nothing changes)."),
+    ] = False,
+    bake: Annotated[
+        float,
+        typer.Option(
+            "--bake",
+            min=0,
+            max=86400,
+            metavar="SECONDS",
+            help="After a move towards the new service, watch its alarms this long; on ALARM "
+            "the previous weights come back and the command exits 1.",
+        ),
+    ] = 300,
+    max_ttl_wait: Annotated[
+        float,
+        typer.Option(
+            "--max-ttl-wait",
+            min=0,
+            metavar="SECONDS",
+            help="Wait at most this long for the old TTL to pass in this run; a longer wait "
+            "ends the run (exit 0) saying when to run it again.",
+        ),
+    ] = 900,
+    zone_id: Annotated[
+        str | None,
+        typer.Option(
+            "--zone-id", help="Route 53 hosted zone (default: stack config hostedZoneId)."
+        ),
+    ] = None,
+    record: Annotated[
+        str | None,
+        typer.Option("--record", metavar="NAME", help="The name (default: config domainName)."),
+    ] = None,
+    alb_dns_name: Annotated[
+        str | None,
+        typer.Option("--alb-dns-name", help="The new service's ALB (default: stack output)."),
+    ] = None,
+    alb_zone_id: Annotated[
+        str | None,
+        typer.Option("--alb-zone-id", help="The ALB's canonical hosted zone id (stack output)."),
+    ] = None,
+    alarm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alarm",
+            metavar="NAME",
+            help="An alarm the bake watches, repeatable (default: the stack's alarmNames).",
+        ),
+    ] = None,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move the API's name from the EC2 deployment to the new service, gradually and reversibly.
+
+    Route 53 weights, one atomic change batch per move: the first turns the name's record into
+    a weighted pair `legacy` + `fargate` (its TTL lowered to 60 s first); --to 0 sends
+    everything back. Each move towards the new service bakes while its alarms are watched.
+    A dry run unless --execute. Needs AWS credentials; the identifiers come from the flags, else
+    the stack config and outputs (the Pulumi CLI). Exit 0: done or nothing to do; 1: refused,
+    reverted or failed; 2: usage or configuration (unknown zone, no such record, a record the
+    cutover cannot carry over, a name routed by something else).
+    """
+    from automation.cutover import command
+    from automation.cutover.report import render
+
+    chosen = [
+        name
+        for name, given in (("--status", status), ("--to", to is not None), ("--finish", finish))
+        if given
+    ]
+    if len(chosen) != 1:
+        raise UsageProblem(
+            "give exactly one of --status, --to PERCENT or --finish "
+            f"(got {', '.join(chosen) or 'none'})"
+        )
+    if status and execute:
+        raise UsageProblem("--status changes nothing: drop --execute")
+    action = (
+        command.Action.STATUS
+        if status
+        else command.Action.FINISH
+        if finish
+        else command.Action.MOVE
+    )
+    request = command.Request(
+        stack=stack,
+        repo=repo.resolve(),
+        action=action,
+        percent=to,
+        execute=execute,
+        bake_seconds=bake,
+        ttl_wait_limit=max_ttl_wait,
+        identifiers=command.Identifiers(
+            zone_id=zone_id,
+            record=record,
+            alb_dns_name=alb_dns_name,
+            alb_zone_id=alb_zone_id,
+            alarms=tuple(alarm or ()),
+        ),
+    )
+    env = _env(ctx)
+    with signals_raise():  # Ctrl-C during a wait or a bake: the next run resumes from Route 53
+        report = command.run(request, env.cutover(repo, stack, org))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        render(report, Console(soft_wrap=True))
+    if report.exit_code:
+        raise AutomationError(report.reason)
+
+
+MIGRATION_STEPS = ("status", "finish", "decommission")
+
+
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    stack: StackOption,
+    step: Annotated[
+        str,
+        typer.Option(
+            "--step",
+            metavar="STEP",
+            help="status; a share of traffic for the new service, 0..100 (10, 50, 100; 0 sends "
+            "everything back to EC2); finish (remove the legacy record); decommission.",
+        ),
+    ],
+    execute: Annotated[
+        bool,
+        typer.Option(
+            "--execute",
+            envvar="MIGRATE_EXECUTE",
+            help="Make the change (default: a dry run, nothing changes). The workflow passes "
+            "its checkbox as MIGRATE_EXECUTE=true/false.",
+        ),
+    ] = False,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One step of the migration from EC2, as the `migrate` workflow runs it: `cutover` for the
+    traffic steps, `decommission` for the instances, with their defaults (bake 300 s, gates).
+
+    Once the migration is finished (the legacy record removed and no legacy instance left),
+    every step has nothing to do: it says so and exits 0. Needs AWS credentials and the stack's
+    outputs (the Pulumi CLI). Exit codes as `cutover` and `decommission`.
+    """
+    from automation.cutover import command as cut
+    from automation.cutover.records import Phase
+    from automation.decommission import command as retire
+
+    percent = None
+    if step not in MIGRATION_STEPS:
+        if not step.isdigit() or not 0 <= int(step) <= 100:
+            raise UsageProblem(
+                f"--step {step!r}: allowed: {', '.join(MIGRATION_STEPS)} or a share 0..100"
+            )
+        percent = int(step)
+    env = _env(ctx)
+    where = repo.resolve()
+    status = cut.run(cut.Request(stack, where, cut.Action.STATUS), env.cutover(repo, stack, org))
+    cutover_done = status.before is not None and status.before.phase is Phase.FINISHED
+
+    def finished(reason: str) -> None:
+        env.say(f"the migration is finished: {reason}; nothing to do")
+        if as_json:
+            emit_json(
+                {"schema": 1, "stack": stack, "step": step, "status": "finished", "reason": reason}
+            )
+
+    if step == "decommission":
+        from automation.decommission.report import render as show
+
+        retirement = retire.Request(stack=stack, repo=where, execute=execute)
+        try:
+            with signals_raise():
+                report = retire.run(retirement, env.decommission(repo, stack, org))
+        except retire.NothingSelected:
+            if not cutover_done:
+                raise
+            finished("the legacy record is gone and no legacy instance is left")
+            return
+        if as_json:
+            emit_json(report.to_json())
+        else:
+            show(report, Console(width=max(160, Console().width), soft_wrap=False))
+        if report.exit_code:
+            raise AutomationError(report.problem())
+        return
+    if cutover_done and step != "status":
+        finished(status.reason)
+        return
+    from automation.cutover.report import render
+
+    if step == "status":
+        result = status
+    else:
+        action = cut.Action.FINISH if step == "finish" else cut.Action.MOVE
+        move = cut.Request(stack, where, action, percent=percent, execute=execute)
+        with signals_raise():
+            result = cut.run(move, env.cutover(repo, stack, org))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        render(result, Console(soft_wrap=True))
+    if result.exit_code:
+        raise AutomationError(result.reason)

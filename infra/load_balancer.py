@@ -20,8 +20,10 @@ class LoadBalancerArgs:
     """Public subnets, in at least two AZs."""
     container_port: int
     """Port the targets (tasks) listen on."""
-    certificate_arn: str
-    """ACM certificate: HTTPS on 443 and 80 redirects to it. Empty: plain HTTP on 80."""
+    certificate_arn: pulumi.Input[str] | None
+    """ACM certificate: HTTPS on 443 and 80 redirects to it. None: plain HTTP on 80."""
+    domain_name: str
+    """The name clients call, which the certificate names ("": none, the ALB's own name)."""
     ssl_policy: str
     """TLS policy of the HTTPS listener: TLS 1.2 and later only."""
     health_check_interval: int
@@ -53,7 +55,7 @@ class LoadBalancer(pulumi.ComponentResource):
         _validate(name, args)
         super().__init__("alunos-api:infra:LoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        https = bool(args.certificate_arn)
+        https = args.certificate_arn is not None
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
@@ -143,8 +145,12 @@ class LoadBalancer(pulumi.ComponentResource):
         self.listeners = [self.http_listener] + (
             [self.https_listener] if self.https_listener else []
         )
-        scheme = "https" if https else "http"
-        self.url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name)
+        if args.domain_name:
+            # The certificate names the domain, not the ALB: only this URL verifies.
+            self.url = pulumi.Output.from_input(f"https://{args.domain_name}")
+        else:
+            scheme = "https" if https else "http"
+            self.url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name)
         self.register_outputs(
             {
                 "url": self.url,
@@ -166,6 +172,13 @@ def _validate(name: str, args: LoadBalancerArgs) -> None:
     v.DEREGISTRATION_DELAY.check("deregistration_delay", args.deregistration_delay)
     if not args.health_check_path.startswith("/"):
         raise v.fail("health_check_path", args.health_check_path, "a path starting with /")
-    if args.certificate_arn:
+    if isinstance(args.certificate_arn, str):
         v.arn("certificate_arn", args.certificate_arn, "acm")
+    if args.certificate_arn is not None:
         v.one_of("ssl_policy", args.ssl_policy, v.MODERN_SSL_POLICIES)
+    if args.domain_name:
+        v.domain_name("domain_name", args.domain_name)
+        if args.certificate_arn is None:
+            raise v.fail(
+                "certificate_arn", None, "a certificate for domain_name (the URL is HTTPS)"
+            )

@@ -10,6 +10,10 @@ TARGET_GROUP_ARN = "targetGroupArn"
 LOG_GROUP_NAME = "logGroupName"
 REPOSITORY_URL = "repositoryUrl"
 REGION = "region"
+DOMAIN_NAME = "domainName"
+HOSTED_ZONE_ID = "hostedZoneId"
+ALB_ZONE_ID = "albZoneId"
+ALARM_NAMES = "alarmNames"
 
 ALL = (
     SERVICE_URL,
@@ -22,4 +26,8 @@ ALL = (
     LOG_GROUP_NAME,
     REPOSITORY_URL,
     REGION,
+    DOMAIN_NAME,
+    HOSTED_ZONE_ID,
+    ALB_ZONE_ID,
+    ALARM_NAMES,
 )

@@ -19,6 +19,11 @@ LISTENER = "aws:lb/listener:Listener"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 
+# The service's own name
+CERTIFICATE = "aws:acm/certificate:Certificate"
+CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
+DNS_RECORD = "aws:route53/record:Record"
+
 # Image
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -50,6 +55,9 @@ DECLARED = (
     LISTENER,
     WEB_ACL,
     WEB_ACL_ASSOCIATION,
+    CERTIFICATE,
+    CERTIFICATE_VALIDATION,
+    DNS_RECORD,
     REPOSITORY,
     LIFECYCLE_POLICY,
     IMAGE,

@@ -38,14 +38,24 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class LoadBalancerSettings:
     certificate_arn: str
+    """A certificate of the team's ("": none given)."""
+    domain_name: str
+    """The service's own name ("": none, the ALB's name over HTTP or the certificate's)."""
+    hosted_zone_id: str
+    """The Route 53 zone of domain_name ("": not in Route 53)."""
     ssl_policy: str
     deregistration_delay: int
     health_check_interval: int
     healthy_threshold: int
 
     @property
+    def creates_certificate(self) -> bool:
+        """A domain in a zone of the account, without a certificate: ACM issues one."""
+        return bool(self.domain_name and self.hosted_zone_id and not self.certificate_arn)
+
+    @property
     def https(self) -> bool:
-        return bool(self.certificate_arn)
+        return bool(self.certificate_arn) or self.creates_certificate
 
 
 @dataclass(frozen=True)
@@ -361,21 +371,38 @@ def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewV
 
 
 def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
-    certificate_arn = cfg.string("certificateArn")
-    if cfg.boolean("https") and not certificate_arn:
-        raise InvalidConfig(
-            f"{key('https')}: true but {key('certificateArn')} is empty; HTTPS needs an ACM "
-            "certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)."
-        )
-    if certificate_arn:
-        v.arn(key("certificateArn"), certificate_arn, "acm")
     settings = LoadBalancerSettings(
-        certificate_arn=certificate_arn,
+        certificate_arn=cfg.string("certificateArn"),
+        domain_name=cfg.string("domainName").lower().rstrip("."),
+        hosted_zone_id=cfg.string("hostedZoneId"),
         ssl_policy=cfg.string("sslPolicy"),
         deregistration_delay=cfg.integer("deregistrationDelay"),
         health_check_interval=cfg.integer("healthCheckInterval"),
         healthy_threshold=cfg.integer("healthyThreshold"),
     )
+    if settings.certificate_arn:
+        v.arn(key("certificateArn"), settings.certificate_arn, "acm")
+    if settings.domain_name:
+        v.domain_name(key("domainName"), settings.domain_name)
+    if settings.hosted_zone_id:
+        v.hosted_zone_id(key("hostedZoneId"), settings.hosted_zone_id)
+        if not settings.domain_name:
+            raise InvalidConfig(
+                f"{key('hostedZoneId')} is set but {key('domainName')} is empty: the zone is where "
+                "the service's own name lives; set domainName (e.g. alunos.example.com) too."
+            )
+    if settings.domain_name and not settings.https:
+        raise InvalidConfig(
+            f"{key('domainName')}: {settings.domain_name} needs a certificate: set "
+            f"{key('hostedZoneId')} (ACM issues one, validated in that Route 53 zone) or "
+            f"{key('certificateArn')} (a certificate of yours that names it)."
+        )
+    if cfg.boolean("https") and not settings.https:
+        raise InvalidConfig(
+            f"{key('https')}: true but there is no certificate: set {key('domainName')} and "
+            f"{key('hostedZoneId')} (ACM issues one) or {key('certificateArn')} "
+            "(arn:aws:acm:REGION:ACCOUNT:certificate/ID)."
+        )
     v.one_of(key("sslPolicy"), settings.ssl_policy, v.MODERN_SSL_POLICIES)
     v.DEREGISTRATION_DELAY.check(key("deregistrationDelay"), settings.deregistration_delay)
     v.HEALTH_CHECK_INTERVAL.check(key("healthCheckInterval"), settings.health_check_interval)

@@ -169,3 +169,37 @@ def private_cidr(key: str, value: str) -> None:
 def aws_id(key: str, value: str, prefix: str) -> None:
     if not re.fullmatch(rf"{prefix}-[0-9a-f]{{8,17}}", value):
         raise fail(key, value, f"an id of the form {prefix}-0123456789abcdef0")
+
+
+# A DNS name clients call: 2+ labels of letters, digits and inner hyphens (at most 63 each), at
+# most 253 characters (RFC 1035 2.3.4, RFC 1123 2.1); ACM issues for such names.
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Route 53 hosted zone ids: upper-case letters and digits, at most 32 characters
+# (https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHostedZone.html: Id, max 32).
+_HOSTED_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+
+
+def domain_name(key: str, value: str) -> None:
+    labels = value.split(".")
+    if (
+        len(value) > 253
+        or len(labels) < 2
+        or not all(_DNS_LABEL.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise fail(
+            key,
+            value,
+            "a lower-case DNS name such as alunos.example.com (2+ labels of letters, digits and "
+            "inner hyphens, at most 63 characters each, 253 in all; no trailing dot, no wildcard)",
+        )
+
+
+def hosted_zone_id(key: str, value: str) -> None:
+    if not _HOSTED_ZONE_ID.match(value):
+        raise fail(
+            key,
+            value,
+            "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (upper-case letters and "
+            "digits, at most 32, without the /hostedzone/ prefix)",
+        )

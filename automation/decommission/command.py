@@ -1,6 +1,7 @@
 """A whole decommission run: config, selection, gates, plan, then (with --execute) the steps.
 
-Usage and configuration problems (exit 2) are all found before the first AWS call; the gates
+Usage and configuration problems (exit 2) are found before the first change: the config first,
+then which instances (none: exit 2, `NothingSelected`), then the gates' identifiers; the gates
 run before the first change. Only then, one instance at a time, the plan is carried out.
 """
 
@@ -10,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from automation.decommission import gates
+from automation.cutover.zone import CLIENT_CONFIG as ROUTE53_CONFIG
+from automation.cutover.zone import Zone
+from automation.decommission import gates, traffic
 from automation.decommission.aws import Aws, Waits
 from automation.decommission.execute import execute, planned_actions
 from automation.decommission.plan import InstancePlan, Options, Status, plan_instance
@@ -20,7 +23,7 @@ from automation.decommission.steps import Context
 from automation.decommission.survey import survey
 from automation.deploy.aws_errors import aws_call
 from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
-from automation.deploy.verify import SessionFactory, VerifyTiming
+from automation.deploy.verify import SessionFactory, VerificationReport, VerifyTiming
 from automation.errors import UsageProblem
 from automation.release import stack_config
 
@@ -38,6 +41,17 @@ class Request:
     skip_gates: bool = False
     gate_flags: Mapping[str, str | None] = field(default_factory=dict)
     """Gate identifiers given as flags, keyed by stack output name (`infra.outputs`)."""
+    zone_id: str | None = None
+    """The name's Route 53 zone (default: the stack config's hostedZoneId)."""
+    record: str | None = None
+    """The name clients call (default: the stack config's domainName)."""
+    quiet_seconds: float = traffic.DEFAULT_QUIET_SECONDS
+    max_requests: int = traffic.DEFAULT_MAX_REQUESTS
+    max_bytes: int = traffic.DEFAULT_MAX_BYTES
+
+
+class NothingSelected(UsageProblem):
+    """No instance matches the selectors: a mistake, or the migration is over (exit 2)."""
 
 
 def _quiet(message: str) -> None:
@@ -77,7 +91,6 @@ def run(request: Request, env: Environment) -> Report:
             f"--skip-gates is refused for stack {request.stack}: its config sets "
             "`production: true`; the gates must pass before production instances are touched"
         )
-    targets = None if request.skip_gates else gates.resolve(request.gate_flags, env.open_stack)
 
     session = env.session(str(region))
     aws = Aws.from_session(session)
@@ -85,11 +98,18 @@ def run(request: Request, env: Environment) -> Report:
     with aws_call("listing the selected instances"):
         selection = select(aws.ec2, selectors)
     if not selection.instances:
-        raise UsageProblem(
+        raise NothingSelected(
             f"no instance in {region} matches {selectors.describe()}: check the selectors "
             "(once every legacy instance is gone, remove legacyTags and legacyInstanceIds from "
             "the stack config: the migration is complete)"
         )
+    domain = request.record or str(config.get("domainName") or "")
+    zone_id = request.zone_id or str(config.get("hostedZoneId") or "")
+    targets = (
+        None
+        if request.skip_gates
+        else gates.resolve(request.gate_flags, env.open_stack, domain=domain)
+    )
     acting = [i for i in selection.instances if not i.keep and i.state not in FINISHED_STATES]
     surveyed = survey(aws, acting)
     verification = None
@@ -97,6 +117,21 @@ def run(request: Request, env: Environment) -> Report:
         env.say("checking the gates: is the new service serving the deployed version?")
         verification = gates.check(targets, session, env.gate_timing)
     now = env.waits.now()
+    if targets is not None and verification is not None and domain:
+        env.say(f"checking the traffic gates: has the users' traffic left EC2 ({domain})?")
+        gate = traffic.TrafficGate(
+            zone_id, domain, request.quiet_seconds, request.max_requests, request.max_bytes
+        )
+        extra = []
+        if zone_id:
+            zone = Zone(session.client("route53", config=ROUTE53_CONFIG), zone_id)
+            extra.append(traffic.check_record(zone, gate, now))
+        extra.append(
+            traffic.check_instances(
+                session.client("cloudwatch"), aws.elbv2, acting, surveyed, gate, now
+            )
+        )
+        verification = VerificationReport((*verification.checks, *extra))
     acting_ids = {i.instance_id for i in acting}
     plans = [
         plan_instance(i, surveyed.get(i.instance_id), request.options, now, acting_ids)

@@ -2,8 +2,10 @@
 
 They are the post-deploy verification (`automation.deploy.verify`): ECS service steady with
 running = desired, ALB targets healthy, `GET <url>/health` 200, `/version` equal to the deployed
-version. The identifiers come from flags, or from the stack outputs through the Pulumi seam for
-whatever the flags leave out; so with every flag given the command needs no Pulumi CLI at all.
+version (with a domain, asked of the ALB itself with TLS for the domain). When the stack has a
+domain, the traffic gates (`traffic`) come on top: the users' traffic must have left EC2.
+The identifiers come from flags, or from the stack outputs through the Pulumi seam for whatever
+the flags leave out; so with every flag given the command needs no Pulumi CLI at all.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ FLAGS = {
     names.VERSION: "--expected-version",
 }
 
+# Needed only when the service has its own name: the checks then go to the ALB with TLS for it.
+DOMAIN_FLAGS = {names.ALB_DNS_NAME: "--alb-dns-name"}
+
 GATE_TIMING = VerifyTiming.within(60)
 """The service should already be steady: give each check a minute, not a deploy's ten."""
 
@@ -41,12 +46,20 @@ class GateTargets:
 
 
 def resolve(
-    given: Mapping[str, str | None], open_stack: Callable[[], StackHandle] | None
+    given: Mapping[str, str | None],
+    open_stack: Callable[[], StackHandle] | None,
+    domain: str = "",
 ) -> GateTargets:
-    """Flags first; the stack outputs fill in the rest. Exit 2 naming what is still missing."""
+    """Flags first; the stack outputs fill in the rest. Exit 2 naming what is still missing.
+
+    With a `domain` (the service's own name), the HTTP checks reach the ALB directly with TLS
+    verified for the domain, so the ALB's DNS name is needed too."""
     values = {key: value for key, value in given.items() if value}
+    wanted = {**FLAGS, **(DOMAIN_FLAGS if domain else {})}
+    if domain:
+        values[names.DOMAIN_NAME] = domain
     why_not = ""
-    if any(key not in values for key in FLAGS):
+    if any(key not in values for key in wanted):
         if open_stack is None:
             why_not = "no stack to read outputs from"
         else:
@@ -57,11 +70,11 @@ def resolve(
             except AutomationError as error:
                 why_not = f"the stack outputs could not be read: {error}"
             else:
-                for key in FLAGS:
+                for key in wanted:
                     if not values.get(key) and outputs.get(key):
                         values[key] = str(outputs[key])
                 why_not = "the stack outputs do not have them"
-    missing = [flag for key, flag in FLAGS.items() if not values.get(key)]
+    missing = [flag for key, flag in wanted.items() if not values.get(key)]
     if missing:
         raise UsageProblem(
             f"the gates need {', '.join(missing)}: not given, and {why_not}. Pass them as flags "

@@ -8,13 +8,16 @@ Public interface (also the decommission gates' building blocks). Every check ret
   running == desired >= 1 (a service scaled to zero is "stable" but serves nothing);
 - `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0, polling)`
   ("alb-targets-healthy"): every target not `draining` is `healthy`, and at least one is;
-- `check_health(url, *, client, deadline_seconds=0, polling)` ("health"): `GET <url>/health`
-  answers 200;
-- `check_version(url, expected, *, client, deadline_seconds=0, polling)` ("version"):
-  `GET <url>/version` answers 200 with a JSON object whose `version` equals `expected`;
+- `check_health(endpoint, *, client, deadline_seconds=0, polling)` ("health"):
+  `GET <endpoint>/health` answers 200;
+- `check_version(endpoint, expected, *, client, deadline_seconds=0, polling)` ("version"):
+  `GET <endpoint>/version` answers 200 with a JSON object whose `version` equals `expected`;
 - `verify_deployment(outputs, expected_version, session, *, client=None, timing=None)` runs all
   four from the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and
   returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`).
+An endpoint is a URL, or (`Endpoint`) the load balancer reached directly with TLS verified for
+the service's own name: a stack with `domainName` is always checked that way (`from_outputs`),
+never through the public name, which during the migration also answers from EC2.
 With a deadline, a check looks again every `polling.interval_seconds` until it passes or the
 deadline comes: right after a deploy the load balancer may need a few seconds before it routes to
 the new tasks. `Polling` also carries the sleep and clock, so callers and tests control time.
@@ -186,30 +189,67 @@ def _describe_target(description: Mapping[str, Any]) -> str:
     return f"{where} {health.get('State')}" + (f" ({reason})" if reason else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the HTTP checks go. With `host` (the service's own name), the request goes to `url`
+    (the load balancer itself) with TLS verified for `host`, sent as SNI and as the Host header:
+    the checks reach the new service even while the public name also answers from the EC2
+    deployment, and the certificate is checked for the name it really carries (no certificate can
+    name the ALB's `*.elb.amazonaws.com`)."""
+
+    url: str
+    host: str | None = None
+
+    @classmethod
+    def of(cls, target: Endpoint | str) -> Endpoint:
+        return target if isinstance(target, Endpoint) else cls(target)
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> Endpoint:
+        """The ALB with the domain's TLS when the stack has a domain, else `serviceUrl`."""
+        domain, alb = outputs.get(names.DOMAIN_NAME), outputs.get(names.ALB_DNS_NAME)
+        if domain and alb:
+            return cls(f"https://{alb}", str(domain))
+        return cls(str(outputs[names.SERVICE_URL]))
+
+    def label(self, path: str) -> str:
+        where = _join(self.url, path)
+        return f"{where} (TLS and Host {self.host})" if self.host else where
+
+    def get(self, client: httpx.Client, path: str) -> httpx.Response:
+        if self.host is None:
+            return client.get(_join(self.url, path))
+        return client.get(
+            _join(self.url, path),
+            headers={"Host": self.host},
+            extensions={"sni_hostname": self.host},
+        )
+
+
 def check_health(
-    url: str,
+    url: Endpoint | str,
     *,
     client: httpx.Client,
     deadline_seconds: float = 0.0,
     polling: Polling = DEFAULT_POLLING,
 ) -> CheckResult:
-    endpoint = _join(url, "/health")
+    endpoint = Endpoint.of(url)
 
     def judge(response: httpx.Response) -> str | None:
         return None if response.status_code == 200 else f"HTTP {response.status_code}"
 
-    return _poll_http("health", endpoint, judge, client, deadline_seconds, polling)
+    return _poll_http("health", endpoint, "/health", judge, client, deadline_seconds, polling)
 
 
 def check_version(
-    url: str,
+    url: Endpoint | str,
     expected: str,
     *,
     client: httpx.Client,
     deadline_seconds: float = 0.0,
     polling: Polling = DEFAULT_POLLING,
 ) -> CheckResult:
-    endpoint = _join(url, "/version")
+    endpoint = Endpoint.of(url)
 
     def judge(response: httpx.Response) -> str | None:
         if response.status_code != 200:
@@ -225,15 +265,16 @@ def check_version(
             return f"reports version {reported!r}, expected {expected!r}"
         return None
 
-    result = _poll_http("version", endpoint, judge, client, deadline_seconds, polling)
+    result = _poll_http("version", endpoint, "/version", judge, client, deadline_seconds, polling)
     if result.ok:
-        return CheckResult(result.name, True, f"{endpoint} reports {expected}")
+        return CheckResult(result.name, True, f"{endpoint.label('/version')} reports {expected}")
     return result
 
 
 def _poll_http(
     name: str,
-    endpoint: str,
+    endpoint: Endpoint,
+    path: str,
     judge: Callable[[httpx.Response], str | None],
     client: httpx.Client,
     deadline_seconds: float,
@@ -244,14 +285,14 @@ def _poll_http(
     while True:
         attempts += 1
         try:
-            problem = judge(client.get(endpoint))
+            problem = judge(endpoint.get(client, path))
         except httpx.HTTPError as error:
             problem = f"{type(error).__name__}: {error}"
         if problem is None:
-            return CheckResult(name, True, f"{endpoint} OK")
+            return CheckResult(name, True, f"{endpoint.label(path)} OK")
         if polling.clock() >= stop_at:
             tries = f" after {attempts} attempts" if attempts > 1 else ""
-            return CheckResult(name, False, f"{endpoint}{tries}: {problem}")
+            return CheckResult(name, False, f"{endpoint.label(path)}{tries}: {problem}")
         polling.wait_until(stop_at)
 
 
@@ -282,7 +323,7 @@ def verify_deployment(
         return VerificationReport(
             (CheckResult("stack-outputs", False, f"stack outputs missing: {', '.join(missing)}"),)
         )
-    url = str(outputs[names.SERVICE_URL])
+    url = Endpoint.from_outputs(outputs)
     own_client = client is None
     http = client or httpx.Client(timeout=timing.request_timeout_seconds)
     try:

@@ -112,6 +112,8 @@ def mermaid(plan: Plan) -> str:
     log_group = plan.first(types.LOG_GROUP)
     alarms = plan.of_type(types.METRIC_ALARM)
     web_acl = plan.first(types.WEB_ACL)
+    certificate = plan.first(types.CERTIFICATE)
+    validation_record = plan.first(types.DNS_RECORD)
     listeners = sorted(plan.of_type(types.LISTENER), key=lambda r: int(r.inputs.get("port") or 0))
     container = _container(task)
     network = (service.inputs.get("networkConfiguration") or {}) if service else {}
@@ -270,6 +272,16 @@ def mermaid(plan: Plan) -> str:
         )
     for index, topic in enumerate(topics):
         graph.node(f"sns_{index}", label(f"SNS {topic.rsplit(':', 1)[-1]}"), "round")
+    if certificate is not None:
+        zone = validation_record.inputs.get("zoneId") if validation_record is not None else None
+        graph.node(
+            "certificate",
+            label(
+                f"ACM certificate {certificate.inputs.get('domainName')}",
+                f"DNS-validated in Route 53 {zone}" if zone else "",
+            ),
+            "round",
+        )
 
     # Edges: the request path, then what the tasks use, then operations.
     ports = ", ".join(
@@ -294,6 +306,9 @@ def mermaid(plan: Plan) -> str:
                     )
             elif action.get("type") == "forward" and target_group is not None:
                 graph.edge(f"listener_{listener.inputs.get('port')}", "target_group", "forward")
+    https = [r for r in listeners if r.inputs.get("protocol") == "HTTPS"]
+    if certificate is not None and https:
+        graph.edge("certificate", f"listener_{https[0].inputs.get('port')}", "TLS", dotted=True)
     if target_group is not None and service is not None:
         graph.edge("target_group", "tasks", f"port {target_group.inputs.get('port')}")
     if service is not None:

@@ -210,6 +210,30 @@ def _web_acl_association(new: _New) -> Mocked:
     return resource_id, new.outputs()
 
 
+def _certificate(new: _New) -> Mocked:
+    """ACM's DNS validation asks for one CNAME per name: `_<token>.<domain>` -> a value under
+    acm-validations.aws (the same for every certificate of that name in the account)."""
+    domain = str(new.inputs.get("domainName", ""))
+    arn = new.arn("acm", f"certificate/{_uuid(new.name)}")
+    option = {
+        "domainName": domain,
+        "resourceRecordName": f"_{_hex(domain, length=32)}.{domain}.",
+        "resourceRecordType": "CNAME",
+        "resourceRecordValue": f"_{_hex(domain, 'v', length=32)}.xlfgrmvvlj.acm-validations.aws.",
+    }
+    return arn, new.outputs(arn=arn, domainValidationOptions=[option], status="PENDING_VALIDATION")
+
+
+def _certificate_validation(new: _New) -> Mocked:
+    return str(new.inputs.get("certificateArn")), new.outputs()
+
+
+def _dns_record(new: _New) -> Mocked:
+    name = str(new.inputs.get("name", "")).rstrip(".")
+    record_id = f"{new.inputs.get('zoneId')}_{name}_{new.inputs.get('type')}"
+    return record_id, new.outputs(fqdn=name)
+
+
 def _echo(new: _New) -> Mocked:
     """Any other type: the inputs back, with a `name` for a cloud resource that has none."""
     if "name" not in new.inputs and new.custom:
@@ -239,6 +263,9 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
     types.METRIC_ALARM: _metric_alarm,
     types.WEB_ACL: _web_acl,
     types.WEB_ACL_ASSOCIATION: _web_acl_association,
+    types.CERTIFICATE: _certificate,
+    types.CERTIFICATE_VALIDATION: _certificate_validation,
+    types.DNS_RECORD: _dns_record,
 }
 
 

@@ -191,6 +191,11 @@ SUMMARIES: dict[str, Summary] = {
     types.METRIC_ALARM: _alarm,
     types.WEB_ACL: _web_acl,
     types.WEB_ACL_ASSOCIATION: _fields(("resource", "resourceArn")),
+    types.CERTIFICATE: _fields(("domain", "domainName"), ("validation", "validationMethod")),
+    types.DNS_RECORD: _fields(
+        ("zone", "zoneId"), ("name", "name"), ("type", "type"), ("ttl", "ttl")
+    ),
+    types.CERTIFICATE_VALIDATION: _fields(("records", "validationRecordFqdns")),
     types.RDS_INSTANCE: _fields(
         ("engine", "engine"),
         ("version", "engineVersion"),

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+import trustme
 import yaml
 from moto.server import ThreadedMotoServer
 
@@ -168,16 +170,32 @@ class FakeService:
     version_body: str | None = None
     health_status: int = 200
     requests: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    """The Host header of each request."""
     url: str = ""
 
 
-@pytest.fixture
-def service() -> Iterator[FakeService]:
-    state = FakeService()
+DOMAIN = "alunos.example.com"
+
+
+@dataclass
+class Served:
+    """A running local server, and how to stop it."""
+
+    server: ThreadingHTTPServer
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve(state: FakeService, tls: ssl.SSLContext | None = None) -> Served:
+    """Answer /health and /version from `state`; over TLS when given a server context."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            state.hosts.append(self.headers.get("Host", ""))
             if self.path == "/health":
                 self._answer(state.health_status, '{"status": "ok"}')
             elif self.path == "/version":
@@ -200,12 +218,38 @@ def service() -> Iterator[FakeService]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
+    return Served(server)
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    state = FakeService()
+    served = serve(state)
     yield state
-    server.shutdown()
-    server.server_close()
+    served.stop()
+
+
+@pytest.fixture
+def tls_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeService]:
+    """The service behind an ALB that presents the team's certificate: it names DOMAIN, not the
+    address the server listens on (as no certificate can name `*.elb.amazonaws.com`). The test
+    CA is trusted through SSL_CERT_FILE, as httpx reads it."""
+    authority = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert(DOMAIN).configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    state = FakeService()
+    served = serve(state, context)
+    yield state
+    served.stop()
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ from dataclasses import fields, replace
 
 import pytest
 
+from infra import resource_types as types
 from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
+from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
@@ -38,7 +40,8 @@ LOAD_BALANCER = LoadBalancerArgs(
     vpc_id="vpc-1",
     subnet_ids=["subnet-1", "subnet-2"],
     container_port=8000,
-    certificate_arn="",
+    certificate_arn=None,
+    domain_name="",
     ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
     health_check_interval=10,
     healthy_threshold=2,
@@ -233,6 +236,53 @@ def test_http_only_load_balancer_forwards_on_80_and_opens_nothing_else() -> None
 def test_load_balancer_argument_validation(args: LoadBalancerArgs, fragment: str) -> None:
     with pytest.raises(InvalidConfig, match=fragment):
         LoadBalancer("lb", args)
+
+
+def test_a_certificate_for_the_domain_validated_in_its_zone() -> None:
+    view = run_component(
+        lambda: Certificate("alunos-prod", CertificateArgs("alunos.example.com", "Z0123456789ABC"))
+    )
+    certificate = view.one(types.CERTIFICATE)
+    assert certificate["domainName"] == "alunos.example.com"
+    assert certificate["validationMethod"] == "DNS"
+    # The record ACM asks for (the mock answers as ACM does: _<token>.<domain> CNAME).
+    record = view.one(types.DNS_RECORD)
+    assert record["zoneId"] == "Z0123456789ABC"
+    assert record["type"] == "CNAME"
+    assert record["name"].endswith(".alunos.example.com.")
+    assert record["records"][0].endswith(".acm-validations.aws.")
+    validation = view.one(types.CERTIFICATE_VALIDATION)
+    assert validation["certificateArn"].startswith("arn:aws:acm:us-east-2:")
+    assert validation["validationRecordFqdns"] == [record["name"].rstrip(".")]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (CertificateArgs("alunos.example.com.", "Z01"), "domain_name"),
+        (CertificateArgs("Alunos.Example.com", "Z01"), "domain_name"),
+        (CertificateArgs("alunos.example.com", "z01"), "hosted_zone_id"),
+    ],
+)
+def test_certificate_argument_validation(args: CertificateArgs, fragment: str) -> None:
+    with pytest.raises(InvalidConfig, match=fragment):
+        Certificate("c", args)
+
+
+def test_https_on_the_domain_serves_its_certificate_and_redirects_80() -> None:
+    arn = "arn:aws:acm:us-east-2:123456789012:certificate/x"
+    args = replace(LOAD_BALANCER, certificate_arn=arn, domain_name="alunos.example.com")
+    view = run_component(lambda: LoadBalancer("lb", args))
+    https = view.one(types.LISTENER, "lb-https")
+    assert (https["port"], https["certificateArn"]) == (443, arn)
+    assert https["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    redirect = view.one(types.LISTENER, "lb-http")["defaultActions"][0]
+    assert (redirect["type"], redirect["redirect"]["port"]) == ("redirect", "443")
+
+
+def test_a_domain_without_a_certificate_is_refused() -> None:
+    with pytest.raises(InvalidConfig, match="certificate_arn"):
+        LoadBalancer("lb", replace(LOAD_BALANCER, domain_name="alunos.example.com"))
 
 
 def test_load_balancer_name_must_fit_aws_limits() -> None:

@@ -4,18 +4,56 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from infra import outputs
+from infra import resource_types as types
 from tests.infra.conftest import PlanView
 
 DIGEST_REF = re.compile(r"^\S+\.dkr\.ecr\.us-east-2\.amazonaws\.com/\S+@sha256:[0-9a-f]{64}$")
 
 
 def test_every_documented_output_is_exported(dev: PlanView, prod: PlanView) -> None:
+    # The domain's outputs exist only where the stack has a domain (prod).
+    domain_only = {outputs.DOMAIN_NAME, outputs.HOSTED_ZONE_ID}
+    assert set(dev.outputs) == set(outputs.ALL) - domain_only
+    assert set(prod.outputs) == set(outputs.ALL)
     for view in (dev, prod):
-        assert set(view.outputs) == set(outputs.ALL)
         assert DIGEST_REF.match(view.outputs[outputs.IMAGE_REF])
         assert view.outputs[outputs.REGION] == "us-east-2"
+        assert view.outputs[outputs.ALB_ZONE_ID].startswith("Z")
+        assert view.outputs[outputs.ALARM_NAMES] == [
+            alarm.inputs["name"]
+            for alarm in view.of_type(types.METRIC_ALARM)
+            if alarm.name.endswith(("-http-5xx", "-unhealthy"))
+        ]
+
+
+def test_prod_serves_its_own_name_with_an_issued_certificate(prod: PlanView) -> None:
+    assert prod.outputs[outputs.SERVICE_URL] == "https://alunos.example.com"
+    assert prod.outputs[outputs.DOMAIN_NAME] == "alunos.example.com"
+    assert prod.outputs[outputs.HOSTED_ZONE_ID] == "Z0123456789EXAMPLE0A"
+    assert prod.one(types.CERTIFICATE)["domainName"] == "alunos.example.com"
+    record = prod.one(types.DNS_RECORD)
+    assert record["zoneId"] == "Z0123456789EXAMPLE0A"
+    assert record["name"].endswith(".alunos.example.com.")
+    # The listener waits for the issued certificate (CertificateValidation), not the pending one.
+    validation = prod.one(types.CERTIFICATE_VALIDATION)
+    https = prod.one(types.LISTENER, "alunos-prod-https")
+    assert https["certificateArn"] == validation["certificateArn"]
+    # Nothing in the program touches the name's own records: the cutover owns them.
+    assert [r.inputs["name"] for r in prod.of_type(types.DNS_RECORD)] == [record["name"]]
+
+
+def test_a_certificate_of_the_teams_serves_the_domain_without_issuing_one(
+    stack_plan: Callable[..., PlanView],
+) -> None:
+    arn = "arn:aws:acm:us-east-2:123456789012:certificate/4f1e9a52-8c3b-4d7e-9f60-2b5a7c1d3e84"
+    view = stack_plan("prod", {"hostedZoneId": None, "certificateArn": arn})
+    assert types.CERTIFICATE not in view.types()
+    assert view.one(types.LISTENER, "alunos-prod-https")["certificateArn"] == arn
+    assert view.outputs[outputs.SERVICE_URL] == "https://alunos.example.com"
+    assert outputs.HOSTED_ZONE_ID not in view.outputs
 
 
 def test_dev_is_small_and_cheap(dev: PlanView) -> None:

@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from automation.deploy.verify import (
+    Endpoint,
     Polling,
     VerifyTiming,
     check_health,
@@ -14,7 +15,7 @@ from automation.deploy.verify import (
     verify_deployment,
 )
 from infra import outputs as names
-from tests.automation.conftest import REGION, make_service, make_target_group
+from tests.automation.conftest import DOMAIN, REGION, make_service, make_target_group
 
 FAST_WAITER = {"Delay": 0, "MaxAttempts": 2}
 
@@ -291,3 +292,37 @@ def test_missing_outputs_fail_clearly(aws):
     report = verify_deployment({names.SERVICE_URL: "http://x"}, "1.0.0", aws)
     assert not report.ok
     assert "clusterName" in report.checks[0].detail
+
+
+# --- a service with its own domain: the ALB reached directly, TLS for the domain ----------------
+
+
+def domain_outputs(aws, service):
+    """Stack outputs of a stack with `domainName`: its ALB is the local TLS server."""
+    outputs = healthy_outputs(aws, f"https://{DOMAIN}")
+    outputs[names.DOMAIN_NAME] = DOMAIN
+    outputs[names.ALB_DNS_NAME] = service.url.removeprefix("https://")
+    return outputs
+
+
+def test_the_alb_is_checked_with_tls_for_the_domain(aws, tls_service):
+    tls_service.version = "3.1.0"
+    report = verify_deployment(domain_outputs(aws, tls_service), "3.1.0", aws, timing=fast_timing())
+    assert report.ok, report.to_json()
+    assert tls_service.hosts == [DOMAIN, DOMAIN]  # Host: the domain, on the ALB's address
+    assert f"(TLS and Host {DOMAIN})" in report.checks[-1].detail
+
+
+def test_the_albs_own_name_fails_certificate_verification(aws, tls_service):
+    """Why: the certificate names the domain, never the ALB's own DNS name."""
+    result = check_health(tls_service.url, client=httpx.Client())
+    assert not result.ok
+    assert "CERTIFICATE_VERIFY_FAILED" in result.detail
+
+
+def test_a_certificate_for_another_name_fails(aws, tls_service):
+    result = check_health(
+        Endpoint(tls_service.url, host="other.example.com"), client=httpx.Client()
+    )
+    assert not result.ok
+    assert "CERTIFICATE_VERIFY_FAILED" in result.detail

@@ -68,7 +68,7 @@ COMMANDS: dict[str, click.Command] = typer.main.get_command(app).commands  # typ
 
 def test_there_are_workflows_for_pull_requests_and_deploys() -> None:
     names = {path.name for path in WORKFLOWS}
-    assert names == {"pull-request.yml", "deploy.yml"}
+    assert names == {"pull-request.yml", "deploy.yml", "migrate.yml"}
     assert load(ROOT / ".github/workflows/pull-request.yml")["on"] == {
         "pull_request": {"branches": ["main"]}
     }
@@ -80,7 +80,7 @@ def test_there_are_workflows_for_pull_requests_and_deploys() -> None:
 def test_every_automation_call_uses_a_real_command_and_real_flags() -> None:
     calls = list(automation_calls())
     used = {words[0] for _, words in calls}
-    assert {"plan", "check", "preview", "stack", "up", "decommission"} <= used
+    assert {"plan", "check", "preview", "stack", "up", "migrate"} <= used
     for where, words in calls:
         command = COMMANDS.get(words[0])
         assert command is not None, f"{where}: no command {words[0]!r}"
@@ -138,7 +138,7 @@ def test_jobs_that_touch_a_stack_install_the_pulumi_cli_and_see_the_tags() -> No
     for where, name, job in jobs():
         steps = job.get("steps", [])
         scripts = " ".join(step.get("run", "") for step in steps)
-        if re.search(r"automation (preview|up|decommission|rollback)\b", scripts):
+        if re.search(r"automation (preview|up|decommission|rollback|migrate)\b", scripts):
             installs = scripts.index("get.pulumi.com")
             assert installs < scripts.index("-m automation"), f"{where}:{name}"
             checkout = steps[0]
@@ -164,3 +164,26 @@ def test_the_deploy_follows_the_mapping_table() -> None:
         assert (str(decision.operation), list(decision.stacks)) == ("up", [stack])
         scripts = " ".join(step.get("run", "") for step in deploy[f"deploy-{stack}"]["steps"])
         assert f"up --stack {stack}" in scripts
+
+
+def test_a_release_never_decommissions_the_legacy_instances() -> None:
+    deploy = (ROOT / ".github/workflows/deploy.yml").read_text()
+    assert "decommission" not in deploy.split("jobs:", 1)[1]
+
+
+def test_the_migration_is_one_reviewed_step_per_run() -> None:
+    from automation.cli import MIGRATION_STEPS
+
+    workflow = load(ROOT / ".github/workflows/migrate.yml")
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    for choice in inputs["step"]["options"]:
+        assert choice in MIGRATION_STEPS or 0 <= int(choice) <= 100
+    assert {"10", "50", "100", "0", "finish", "decommission"} <= set(inputs["step"]["options"])
+    assert inputs["execute"]["default"] is False  # a dry run unless asked
+    job = workflow["jobs"]["migrate"]
+    assert job["environment"] == "prod"
+    assert job["concurrency"] == {"group": "migrate-prod", "cancel-in-progress": False}
+    uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert uploads
+    assert uploads[0]["if"] == "always()"
+    assert uploads[0]["with"]["path"] == "migrate-report.json"

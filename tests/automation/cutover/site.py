@@ -1,0 +1,160 @@
+"""A Route 53 site on the moto server for the cutover tests: a hosted zone whose name serves the
+legacy deployment, an ALB and its alarms; and clocks that move only when a run sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from tests.automation.conftest import REGION, unique
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class FakeTime:
+    """Monotonic and wall clocks that move only when the run sleeps; `on_sleep` lets a test
+    act in the middle of a wait (an alarm going off during a bake)."""
+
+    seconds: float = 0.0
+    start: datetime = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    on_sleep: list[Callable[[float], None]] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds += seconds
+        for hook in self.on_sleep:
+            hook(self.seconds)
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+@dataclass
+class Site:
+    """A hosted zone whose name serves the legacy deployment, an ALB, and its two alarms."""
+
+    aws: boto3.Session
+    legacy: str = "A"  # or "CNAME"
+    ttl: int = 300
+    zone_id: str = ""
+    record: str = ""
+    alb_dns: str = ""
+    alb_zone: str = ""
+    address: str = ""
+    alarms: tuple[str, str] = ("", "")
+    domain: str = ""
+    """The zone's domain (default: a unique one); the record is alunos.<domain>."""
+
+    def __post_init__(self) -> None:
+        domain = self.domain or f"{unique('example')}.com"
+        r53 = self.route53
+        self.zone_id = r53.create_hosted_zone(Name=domain, CallerReference=unique("ref"))[
+            "HostedZone"
+        ]["Id"].removeprefix("/hostedzone/")
+        self.record = f"alunos.{domain}"
+        ec2 = self.aws.client("ec2")
+        if self.legacy == "A":
+            self.address = ec2.allocate_address(Domain="vpc")["PublicIp"]
+            values = [self.address]
+        else:
+            values = [f"legacy-lb.{domain}"]
+        r53.change_resource_record_sets(
+            HostedZoneId=self.zone_id,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": self.record,
+                            "Type": self.legacy,
+                            "TTL": self.ttl,
+                            "ResourceRecords": [{"Value": v} for v in values],
+                        },
+                    }
+                ]
+            },
+        )
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
+            )["Subnet"]["SubnetId"]
+            for i, z in ((1, "a"), (2, "b"))
+        ]
+        balancer = self.aws.client("elbv2").create_load_balancer(
+            Name=unique("alb")[:32], Subnets=subnets, Type="application"
+        )["LoadBalancers"][0]
+        self.alb_dns, self.alb_zone = balancer["DNSName"], balancer["CanonicalHostedZoneId"]
+        cloudwatch = self.aws.client("cloudwatch")
+        self.alarms = (unique("http-5xx"), unique("unhealthy"))
+        for name in self.alarms:
+            cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                Namespace="AWS/ApplicationELB",
+                MetricName="HTTPCode_Target_5XX_Count",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=1,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quiet")
+
+    @property
+    def route53(self) -> Any:
+        return self.aws.client("route53")
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """The name's records by set identifier ("plain" for a plain one)."""
+        found = self.route53.list_resource_record_sets(
+            HostedZoneId=self.zone_id, StartRecordName=self.record
+        )["ResourceRecordSets"]
+        return {
+            r.get("SetIdentifier", "plain"): r
+            for r in found
+            if r["Name"] == self.record + "." and r["Type"] in ("A", "CNAME")
+        }
+
+    def weights(self) -> dict[str, int | None]:
+        return {key: r.get("Weight") for key, r in self.records().items()}
+
+    def alarm(self, index: int, state: str) -> None:
+        self.aws.client("cloudwatch").set_alarm_state(
+            AlarmName=self.alarms[index], StateValue=state, StateReason=f"test: {state}"
+        )
+
+    def flags(self) -> list[str]:
+        return [
+            "--zone-id",
+            self.zone_id,
+            "--record",
+            self.record,
+            "--alb-dns-name",
+            self.alb_dns,
+            "--alb-zone-id",
+            self.alb_zone,
+            "--alarm",
+            self.alarms[0],
+            "--alarm",
+            self.alarms[1],
+        ]
+
+
+def stack_repo(path: Path, extra: dict[str, Any] | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    config = {"aws:region": REGION, **(extra or {})}
+    (path / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": config}))
+    return path

@@ -1,0 +1,183 @@
+"""Decommission with a domain: refused while the name still sends users to EC2, allowed once the
+legacy record has had weight 0 long enough and the instances went quiet (moto, real cutover runs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from automation.cli import Environment, main
+from automation.cutover.bake import Clock as BakeClock
+from automation.cutover.command import CutoverTiming
+from infra import outputs as names
+from tests.automation.conftest import DOMAIN, FakeService
+from tests.automation.cutover.site import FakeTime, Site
+from tests.automation.decommission.legacy_fleet import (
+    Clock,
+    Fleet,
+    cli_environment,
+    healthy_gates,
+    new_session,
+    project,
+)
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> boto3.Session:
+    return new_session()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def site(aws: boto3.Session) -> Site:
+    """The name the TLS service's certificate names, in a zone of its own (Route 53 allows
+    several zones of one domain)."""
+    return Site(aws, domain=DOMAIN.split(".", 1)[1])
+
+
+@pytest.fixture
+def repo(tmp_path: Path, aws: boto3.Session, site: Site) -> Path:
+    fleet = Fleet(aws)
+    path = project(tmp_path / "repo", legacy_tags=fleet.selector_tags)
+    fleet.instance("web-1")
+    return path
+
+
+@pytest.fixture
+def instance(repo: Path, aws: boto3.Session) -> str:
+    found = aws.client("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:Name", "Values": ["web-1"]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )
+    return str(found["Reservations"][-1]["Instances"][0]["InstanceId"])
+
+
+@pytest.fixture
+def cutover_time(clock: Clock) -> FakeTime:
+    """The cutover runs an hour before the decommission clock: its moves happened in the past."""
+    return FakeTime(start=clock.moment - timedelta(hours=1))
+
+
+@pytest.fixture
+def env(aws: boto3.Session, clock: Clock, cutover_time: FakeTime) -> Environment:
+    timing = CutoverTiming(
+        clock=BakeClock(15, cutover_time.sleep, cutover_time.monotonic),
+        now=cutover_time.now,
+        route53_wait_delay=0,
+    )
+    return replace(cli_environment(aws, clock), cutover_timing=timing)
+
+
+def gate_flags(aws: boto3.Session, service: FakeService, site: Site) -> list[str]:
+    gates = healthy_gates(aws, service)
+    return [
+        "--cluster", gates[names.CLUSTER_NAME],
+        "--service", gates[names.SERVICE_NAME],
+        "--target-group-arn", gates[names.TARGET_GROUP_ARN],
+        "--url", f"https://{DOMAIN}",
+        "--expected-version", gates[names.VERSION],
+        "--alb-dns-name", service.url.removeprefix("https://"),
+        "--zone-id", site.zone_id,
+        "--record", site.record,
+    ]  # fmt: skip
+
+
+def network_in(aws: boto3.Session, instance: str, at: datetime, total: float) -> None:
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/EC2",
+        MetricData=[
+            {
+                "MetricName": "NetworkIn",
+                "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+                "Timestamp": at,
+                "Value": total,
+                "Unit": "Bytes",
+            }
+        ],
+    )
+
+
+def decommission(env: Environment, repo: Path, flags: list[str], capsys: Any) -> tuple[int, Any]:
+    code = main(["decommission", "--stack", "dev", "--repo", str(repo), *flags, "--json"], env)
+    captured = capsys.readouterr()
+    assert captured.out, captured.err
+    return code, json.loads(captured.out)
+
+
+def cutover(env: Environment, repo: Path, site: Site, capsys: Any, *args: str) -> int:
+    argv = ["cutover", "--stack", "dev", "--repo", str(repo), *site.flags(), *args]
+    code = main(argv, env)
+    capsys.readouterr()  # its report is not the decommission's
+    return code
+
+
+def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in report["gates"]["checks"]}
+
+
+def test_refused_while_users_reach_ec2_then_allowed(
+    aws, repo, site, instance, tls_service, env, clock, cutover_time, capsys
+):
+    flags = gate_flags(aws, tls_service, site)
+    network_in(aws, instance, clock.moment - timedelta(seconds=120), 2_000)
+
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert not checks(report)["legacy-record"]["ok"]
+    assert "still answers only with EC2" in checks(report)["legacy-record"]["detail"]
+    assert checks(report)["health"]["ok"], checks(report)["health"]  # the ALB, TLS for the domain
+
+    assert cutover(env, repo, site, capsys, "--to", "50", "--execute") == 0
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert "still sends 50 % to EC2" in checks(report)["legacy-record"]["detail"]
+    assert all(i["status"] == "refused" for i in report["instances"])
+
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 0, report["gates"]
+    assert checks(report)["legacy-record"]["ok"]
+    assert checks(report)["legacy-traffic"]["ok"]
+    assert "2000 NetworkIn bytes" in checks(report)["legacy-traffic"]["detail"]
+    assert [i["status"] for i in report["instances"]] == ["planned"]
+
+
+def test_weight_zero_must_have_lasted_and_the_instances_gone_quiet(
+    aws, repo, site, instance, tls_service, env, clock, cutover_time, capsys
+):
+    flags = gate_flags(aws, tls_service, site)
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    since = cutover_time.start + timedelta(seconds=300)  # after the TTL wait
+    clock.moment = since + timedelta(seconds=100)
+    network_in(aws, instance, clock.moment - timedelta(seconds=30), 1_000)
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert "for 100 s only" in checks(report)["legacy-record"]["detail"]
+
+    clock.moment = since + timedelta(seconds=600)
+    network_in(aws, instance, clock.moment - timedelta(seconds=60), 5_000_000)
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert checks(report)["legacy-record"]["ok"]
+    detail = checks(report)["legacy-traffic"]["detail"]
+    assert f"{instance}: 5000000 NetworkIn bytes (at most 262144)" in detail
+
+
+def test_no_metrics_yet_is_not_a_pass(aws, repo, site, instance, tls_service, env, capsys):
+    flags = gate_flags(aws, tls_service, site)
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert "no NetworkIn bytes data" in checks(report)["legacy-traffic"]["detail"]
