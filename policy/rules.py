@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.resource_types import (
+    EGRESS_RULE,
     INGRESS_RULE,
     LISTENER,
     LISTENER_ALIAS,
@@ -68,6 +69,15 @@ MODERN_TLS_POLICIES = (
     "ELBSecurityPolicy-TLS-1-2-2017-01",
     "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
 )
+
+# What EC2 accepts in a security group's description and in a security group rule's: these
+# characters, at most 255 of them; anything else fails CreateSecurityGroup or
+# AuthorizeSecurityGroupIngress/Egress.
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html (Description)
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html (Description)
+EC2_DESCRIPTION_CHARACTERS = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]")
+EC2_DESCRIPTION_LENGTH = 255
+EC2_DESCRIPTION_ALLOWED = "a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*"
 
 # Environment variable names that carry credentials, and values that are credentials.
 SECRET_NAME = re.compile(
@@ -259,6 +269,29 @@ def check_world_ingress(
                 yield resource, f"opens {ports} to {cidr}"
 
 
+def _ec2_descriptions(resource: Resource) -> Iterator[tuple[str, Any]]:
+    """(where, text) of every description EC2 receives from this resource: a group's own and
+    its inline rules', or a standalone rule's."""
+    yield "description", resource.props.get("description")
+    if resource.type == SECURITY_GROUP:
+        for kind in ("ingress", "egress"):
+            for index, rule in enumerate(resource.props.get(kind) or []):
+                if isinstance(rule, Mapping):
+                    yield f"{kind}[{index}].description", rule.get("description")
+
+
+def check_ec2_descriptions(resource: Resource, context: Context) -> Iterator[str]:
+    for where, text in _ec2_descriptions(resource):
+        if not isinstance(text, str) or unknown(text):
+            continue
+        rejected = sorted({c for c in text if not EC2_DESCRIPTION_CHARACTERS.fullmatch(c)})
+        if rejected:
+            shown = " ".join(repr(c) for c in rejected)
+            yield f"{where} {text!r} has characters EC2 rejects: {shown}"
+        if len(text) > EC2_DESCRIPTION_LENGTH:
+            yield f"{where} is {len(text)} characters long; EC2 accepts {EC2_DESCRIPTION_LENGTH}"
+
+
 def check_public_ip(resource: Resource, context: Context) -> Iterator[str]:
     if _is_true(_get(resource.props, "networkConfiguration.assignPublicIp")):
         yield "tasks get public IP addresses (networkConfiguration.assignPublicIp: true)"
@@ -354,6 +387,17 @@ def check_read_only_root(resource: Resource, context: Context) -> Iterator[str]:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule(
+        id="ec2-descriptions",
+        title="Security group descriptions EC2 accepts",
+        description="Security group and security group rule descriptions use only the "
+        f"characters EC2 accepts ({EC2_DESCRIPTION_ALLOWED}), at most "
+        f"{EC2_DESCRIPTION_LENGTH}: anything else fails the call that creates them.",
+        fix="Rewrite the description with those characters only (no apostrophes, quotes, "
+        "accents or other Unicode) and at most 255 of them.",
+        types=(SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, SECURITY_GROUP_RULE),
+        check=check_ec2_descriptions,
+    ),
     Rule(
         id="no-world-open-ingress",
         title="Nothing open to the internet but the load balancer's HTTP(S)",

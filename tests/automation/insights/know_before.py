@@ -107,6 +107,11 @@ def _all_traffic_ipv6(inputs: dict[str, Any]) -> None:
 
 
 VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]], None]]] = [
+    # The description issue 13 found: EC2 rejects the apostrophe, so the ALB's only egress fails.
+    ("ec2-descriptions", "prod", True, types.EGRESS_RULE, "alunos-prod-alb-out",
+     lambda i: i.update(description="load balancer to the tasks' container port")),
+    ("ec2-descriptions", "dev", False, types.SECURITY_GROUP, "alunos-dev-alb-sg",
+     lambda i: i.update(description="x" * 256)),
     ("no-world-open-ingress", "dev", False, types.INGRESS_RULE, "alunos-dev-in-alb", _open_tasks_to_world),
     ("no-world-open-ingress", "dev", False, types.INGRESS_RULE, "alunos-dev-in-80", _ssh_on_alb_group),
     ("no-world-open-ingress", "prod", True, types.INGRESS_RULE, "alunos-prod-in-443", _all_traffic_ipv6),

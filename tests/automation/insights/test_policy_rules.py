@@ -29,8 +29,8 @@ def test_both_stacks_pass_on_their_real_config() -> None:
     dev = checks.run_checks(plan("dev"), production=False)
     prod = checks.run_checks(plan("prod"), production=True)
     assert (dev.violations, prod.violations) == ([], [])
-    assert checks.text_report(prod) == "check prod (production): all 13 rules passed\n"
-    assert checks.text_report(dev).startswith("check dev (non-production): all 10 rules passed (")
+    assert checks.text_report(prod) == "check prod (production): all 14 rules passed\n"
+    assert checks.text_report(dev).startswith("check dev (non-production): all 11 rules passed (")
     # Production creating its own database passes too (deletion protection, encryption, private).
     assert checks.run_checks(stack_plan("prod-rds"), production=True).passed
 
@@ -98,6 +98,36 @@ def test_the_load_balancers_http_and_https_are_the_only_world_open_ports() -> No
     ]
 
 
+def test_every_security_group_description_is_one_ec2_accepts() -> None:
+    """EC2's character set and length, on groups, their inline rules and standalone rules of
+    every kind: an apostrophe or an accent fails the AWS call that creates the rule."""
+
+    def why(type_: str, props: dict[str, Any]) -> list[str]:
+        return [v.why for v in rules.evaluate([Resource(type_, "r", "urn:r", props)],
+                                              Context(production=False))]  # fmt: skip
+
+    allowed = "ALB to tasks: tcp/8000 (ECS) #1, @a [b] {c} +=&;!$* x_y-z.w"
+    for type_ in (types.INGRESS_RULE, types.EGRESS_RULE, types.SECURITY_GROUP_RULE):
+        assert why(type_, {"description": allowed}) == []
+        assert why(type_, {"description": "the tasks' port"}) == [
+            'description "the tasks\' port" has characters EC2 rejects: "\'"'
+        ]
+    assert why(types.SECURITY_GROUP, {"description": "ação", "egress": [
+        {"description": "ok"}, {"description": 'say "hi"'}]}) == [
+        "description 'ação' has characters EC2 rejects: 'ã' 'ç'",
+        "egress[1].description 'say \"hi\"' has characters EC2 rejects: '\"'",
+    ]  # fmt: skip
+    assert why(types.SECURITY_GROUP, {"description": "d" * 255}) == []
+    assert why(types.SECURITY_GROUP, {"description": "d" * 256}) == [
+        "description is 256 characters long; EC2 accepts 255"
+    ]
+    assert why(types.INGRESS_RULE, {"description": UNKNOWN}) == []
+    # Every description the real stacks send passes (the fixed ALB egress rule among them).
+    for stack in ("dev", "prod"):
+        assert not checks.run_checks(plan(stack), production=stack == "prod",
+                                     rules=[rules.rule("ec2-descriptions")]).violations  # fmt: skip
+
+
 def test_secret_detection_by_name_and_value() -> None:
     def env(name: str, value: str) -> list[str]:
         task = Resource(types.TASK_DEFINITION, "t", "urn:t", {
@@ -162,7 +192,7 @@ def test_json_and_markdown_reports() -> None:
     assert {r["status"] for r in dev["rules"]} == {"passed", "skipped"}
 
     text = checks.check_markdown([checks.run_checks(plan("dev"), production=False), failing])
-    assert "### Policy checks: `dev` (non-production): ✅ 10 rules passed" in text
+    assert "### Policy checks: `dev` (non-production): ✅ 11 rules passed" in text
     assert "Production-only rules not applied: no-public-tasks-in-production" in text
     assert "### Policy checks: `prod` (production): ❌ 1 violation(s)" in text
     assert (
@@ -174,7 +204,7 @@ def test_check_command_exit_codes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["check", "--stack", "prod"]) == 0
-    assert capsys.readouterr().out == "check prod (production): all 13 rules passed\n"
+    assert capsys.readouterr().out == "check prod (production): all 14 rules passed\n"
 
     from automation.offline import engine
 
