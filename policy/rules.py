@@ -23,6 +23,7 @@ from typing import Any
 from infra.resource_types import (
     EGRESS_RULE,
     INGRESS_RULE,
+    LIFECYCLE_POLICY,
     LISTENER,
     LISTENER_ALIAS,
     LOAD_BALANCER,
@@ -78,6 +79,16 @@ MODERN_TLS_POLICIES = (
 EC2_DESCRIPTION_CHARACTERS = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]")
 EC2_DESCRIPTION_LENGTH = 255
 EC2_DESCRIPTION_ALLOWED = "a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*"
+
+# What ECR accepts in a lifecycle policy (PutLifecyclePolicy refuses the rest): unique
+# priorities, one rule for untagged images, the `any` rule last, a tagged rule selecting by one
+# list of patterns or prefixes, at most 4 wildcards a pattern, counts > 0, a unit (days) only
+# for age.
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html#lp_evaluation_rules
+ECR_WILDCARDS_PER_PATTERN = 4
+ECR_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed", "sinceImagePulled",
+                   "sinceImageTransitioned")  # fmt: skip
 
 # Environment variable names that carry credentials, and values that are credentials.
 SECRET_NAME = re.compile(
@@ -325,6 +336,62 @@ def check_repository(resource: Resource, context: Context) -> Iterator[str]:
         yield "images are not scanned on push"
 
 
+def _lifecycle_rule_problems(rule: Mapping[str, Any]) -> Iterator[str]:
+    selection = rule.get("selection")
+    selection = selection if isinstance(selection, Mapping) else {}
+    status = selection.get("tagStatus")
+    lists = [key for key in ("tagPatternList", "tagPrefixList") if selection.get(key)]
+    if status not in ("tagged", "untagged", "any"):
+        yield f"tagStatus is {status!r}, not tagged, untagged or any"
+    elif status == "tagged" and len(lists) != 1:
+        yield "a tagged rule selects by exactly one of tagPatternList and tagPrefixList"
+    elif status != "tagged" and lists:
+        yield f"a {status} rule cannot select by {lists[0]}"
+    for pattern in selection.get("tagPatternList") or []:
+        if str(pattern).count("*") > ECR_WILDCARDS_PER_PATTERN:
+            yield f"pattern {pattern!r} has more than {ECR_WILDCARDS_PER_PATTERN} wildcards"
+    count_type, number = selection.get("countType"), selection.get("countNumber")
+    if count_type not in ECR_COUNT_TYPES:
+        yield f"countType is {count_type!r}, not one of {', '.join(ECR_COUNT_TYPES)}"
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        yield f"countNumber is {number!r}, not a positive integer"
+    if count_type == "imageCountMoreThan" and "countUnit" in selection:
+        yield "countUnit is set on an imageCountMoreThan rule"
+    if count_type == "sinceImagePushed" and selection.get("countUnit") != "days":
+        yield "a sinceImagePushed rule needs countUnit: days"
+
+
+def check_lifecycle_policy(resource: Resource, context: Context) -> Iterator[str]:
+    raw = resource.props.get("policy")
+    if raw is None or unknown(raw):
+        return
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as error:
+        yield f"the policy is not JSON ({error.msg})"
+        return
+    rules = document.get("rules") if isinstance(document, Mapping) else None
+    if not isinstance(rules, Sequence) or isinstance(rules, str) or not rules:
+        yield "the policy has no rules"
+        return
+    rules = [rule for rule in rules if isinstance(rule, Mapping)]
+    priorities = [rule.get("rulePriority") for rule in rules]
+    if len(set(map(str, priorities))) != len(priorities):
+        yield f"rule priorities are not unique: {priorities}"
+    for rule in rules:
+        for problem in _lifecycle_rule_problems(rule):
+            yield f"rule {rule.get('rulePriority')}: {problem}"
+    statuses = [_get(rule, "selection.tagStatus") for rule in rules]
+    if statuses.count("untagged") > 1:
+        yield "more than one rule selects untagged images"
+    numbers = [p for p in priorities if isinstance(p, int) and not isinstance(p, bool)]
+    for rule in rules:
+        if _get(rule, "selection.tagStatus") == "any" and rule.get("rulePriority") != max(
+            numbers, default=None
+        ):
+            yield f"rule {rule.get('rulePriority')} (tagStatus any) is not the last by priority"
+
+
 def check_log_retention(resource: Resource, context: Context) -> Iterator[str]:
     retention = resource.props.get("retentionInDays")
     if not unknown(retention) and not retention:
@@ -446,6 +513,18 @@ RULES: tuple[Rule, ...] = (
         fix="Set imageTagMutability: IMMUTABLE and imageScanningConfiguration.scanOnPush: true.",
         types=(REPOSITORY,),
         check=check_repository,
+    ),
+    Rule(
+        id="ecr-lifecycle-policy",
+        title="ECR lifecycle policies ECR accepts",
+        description="Lifecycle rules have unique priorities, one rule for untagged images and "
+        "the tagStatus any rule last; a tagged rule selects by one list of tag patterns (at "
+        "most 4 wildcards each) or prefixes; counts are positive, with countUnit days only for "
+        "an age.",
+        fix="Fix the rule the message names (infra/registry.py builds the policy); ECR's "
+        "lifecycle policy preview shows what a policy would expire.",
+        types=(LIFECYCLE_POLICY,),
+        check=check_lifecycle_policy,
     ),
     Rule(
         id="log-retention",

@@ -130,6 +130,22 @@ def _web_acl(inputs: dict[str, Any]) -> str:
     return f"scope={inputs.get('scope')} default={default} rateLimit={limit} rules={names}"
 
 
+def _lifecycle(inputs: dict[str, Any]) -> str:
+    """4 rules: untagged expire after 7 days; *dev* keep 20; ...; any keep 30."""
+    rules = json.loads(inputs.get("policy") or "{}").get("rules", [])
+    parts = []
+    for rule in sorted(rules, key=lambda rule: rule.get("rulePriority", 0)):
+        selection = rule.get("selection") or {}
+        tags = selection.get("tagPatternList") or selection.get("tagPrefixList")
+        number = selection.get("countNumber")
+        if selection.get("countType") == "imageCountMoreThan":
+            limit = f"keep {number}"
+        else:
+            limit = f"expire after {number} {selection.get('countUnit', '')}".rstrip()
+        parts.append(f"{','.join(tags) if tags else selection.get('tagStatus')} {limit}")
+    return f"{len(parts)} rules: " + "; ".join(parts)
+
+
 def _vpc(inputs: dict[str, Any]) -> str:
     kinds = [spec.get("type") for spec in inputs.get("subnetSpecs") or []]
     nat = _get(inputs, "natGateways.strategy")
@@ -213,9 +229,7 @@ SUMMARIES: dict[str, Summary] = {
             for statement in json.loads(inputs.get("policy") or "{}").get("Statement", [])
         )
     ),
-    types.LIFECYCLE_POLICY: lambda inputs: (
-        f"{len(json.loads(inputs.get('policy') or '{}').get('rules', []))} rules"
-    ),
+    types.LIFECYCLE_POLICY: _lifecycle,
 }
 
 

@@ -101,6 +101,19 @@ def _ssh_on_alb_group(inputs: dict[str, Any]) -> None:
     inputs.update(fromPort=22, toPort=22)
 
 
+def edit_lifecycle(
+    mutate: Callable[[list[dict[str, Any]]], None],
+) -> Callable[[dict[str, Any]], None]:
+    """A mutation of an ECR lifecycle policy's (JSON) rules."""
+
+    def apply(inputs: dict[str, Any]) -> None:
+        document = json.loads(inputs["policy"])
+        mutate(document["rules"])
+        inputs["policy"] = json.dumps(document)
+
+    return apply
+
+
 def _all_traffic_ipv6(inputs: dict[str, Any]) -> None:
     inputs.pop("cidrIpv4")
     inputs.update(cidrIpv6="::/0", ipProtocol="-1", fromPort=None, toPort=None)
@@ -128,6 +141,10 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
      lambda i: i.update(imageTagMutability="MUTABLE")),
     ("ecr-immutable-and-scanned", "prod", True, types.REPOSITORY, None,
      lambda i: i["imageScanningConfiguration"].update(scanOnPush=False)),
+    ("ecr-lifecycle-policy", "dev", False, types.LIFECYCLE_POLICY, None,
+     edit_lifecycle(lambda rules: rules[1]["selection"].update(tagPatternList=["*a*b*c*d*e"]))),
+    ("ecr-lifecycle-policy", "prod", True, types.LIFECYCLE_POLICY, None,
+     edit_lifecycle(lambda rules: rules[-1].update(rulePriority=0))),
     ("log-retention", "dev", False, types.LOG_GROUP, None,
      lambda i: i.pop("retentionInDays")),
     ("deployment-circuit-breaker", "dev", False, types.SERVICE, None,

@@ -101,9 +101,10 @@ def test_dev_figures_are_the_price_files_arithmetic(table: PriceTable) -> None:
     assert line(result, "CloudWatch alarms", "4 target tracking").monthly == pytest.approx(
         4 * usd(table, "alarm_metric_month")
     )
-    # ECR: the lifecycle keeps 20 dev builds + keepReleaseImages (10 in dev).
+    # ECR: the lifecycle keeps 20 of each kind of dev build (2 kinds: infra/registry.py's
+    # DEV_TAG_PATTERNS) + keepReleaseImages (10 in dev).
     assert line(result, "ECR", "image storage").monthly == pytest.approx(
-        30 * assumed(table, "dev", "ecr_gb_per_image") * usd(table, "ecr_gb_month")
+        (20 + 20 + 10) * assumed(table, "dev", "ecr_gb_per_image") * usd(table, "ecr_gb_month")
     )
     assert not [x for x in result.lines if x.component.startswith("WAF")]
     assert result.total == pytest.approx(sum(x.monthly or 0 for x in result.lines))
@@ -145,7 +146,7 @@ def test_prod_figures_are_the_price_files_arithmetic(table: PriceTable) -> None:
         assumed(table, "prod", "logs_ingested_gb") * 90 / 30 * usd(table, "logs_stored_gb_month")
     )
     assert line(result, "ECR", "image storage").quantity == pytest.approx(
-        (20 + 50) * assumed(table, "prod", "ecr_gb_per_image")
+        (20 + 20 + 50) * assumed(table, "prod", "ecr_gb_per_image")
     )
     # The database and the VPC (with its NAT) exist already: not billed to this stack.
     assert line(result, "PostgreSQL", "not managed here").monthly == 0

@@ -29,8 +29,8 @@ def test_both_stacks_pass_on_their_real_config() -> None:
     dev = checks.run_checks(plan("dev"), production=False)
     prod = checks.run_checks(plan("prod"), production=True)
     assert (dev.violations, prod.violations) == ([], [])
-    assert checks.text_report(prod) == "check prod (production): all 14 rules passed\n"
-    assert checks.text_report(dev).startswith("check dev (non-production): all 11 rules passed (")
+    assert checks.text_report(prod) == "check prod (production): all 15 rules passed\n"
+    assert checks.text_report(dev).startswith("check dev (non-production): all 12 rules passed (")
     # Production creating its own database passes too (deletion protection, encryption, private).
     assert checks.run_checks(stack_plan("prod-rds"), production=True).passed
 
@@ -128,6 +128,40 @@ def test_every_security_group_description_is_one_ec2_accepts() -> None:
                                      rules=[rules.rule("ec2-descriptions")]).violations  # fmt: skip
 
 
+def test_lifecycle_policies_ecr_would_refuse() -> None:
+    def why(rules_: list[dict[str, Any]]) -> list[str]:
+        policy = Resource(
+            types.LIFECYCLE_POLICY, "p", "urn:p", {"policy": json.dumps({"rules": rules_})}
+        )
+        return [v.why for v in rules.evaluate([policy], Context(production=False))]
+
+    def rule_(priority: int, status: str, **selection: Any) -> dict[str, Any]:
+        counted = {"countType": "imageCountMoreThan", "countNumber": 5}
+        return {"rulePriority": priority, "action": {"type": "expire"},
+                "selection": {"tagStatus": status, **counted, **selection}}  # fmt: skip
+
+    good = [rule_(1, "untagged", countType="sinceImagePushed", countUnit="days", countNumber=7),
+            rule_(2, "tagged", tagPatternList=["*dev*"]), rule_(9, "any")]  # fmt: skip
+    assert why(good) == []
+    assert why([rule_(1, "any"), rule_(2, "tagged", tagPatternList=["*a*b*c*d*e"])]) == [
+        "rule 2: pattern '*a*b*c*d*e' has more than 4 wildcards",
+        "rule 1 (tagStatus any) is not the last by priority",
+    ]
+    assert why([rule_(1, "tagged"), rule_(1, "untagged", tagPrefixList=["v"])]) == [
+        "rule priorities are not unique: [1, 1]",
+        "rule 1: a tagged rule selects by exactly one of tagPatternList and tagPrefixList",
+        "rule 1: a untagged rule cannot select by tagPrefixList",
+    ]
+    assert why([rule_(1, "untagged"), rule_(2, "untagged", countNumber=0),
+                rule_(3, "tagged", tagPrefixList=["v"], countType="sinceImagePushed")]) == [
+        "rule 2: countNumber is 0, not a positive integer",
+        "rule 3: a sinceImagePushed rule needs countUnit: days",
+        "more than one rule selects untagged images",
+    ]  # fmt: skip
+    unknown_policy = Resource(types.LIFECYCLE_POLICY, "p", "urn:p", {"policy": UNKNOWN})
+    assert rules.evaluate([unknown_policy], Context(production=False)) == []
+
+
 def test_secret_detection_by_name_and_value() -> None:
     def env(name: str, value: str) -> list[str]:
         task = Resource(types.TASK_DEFINITION, "t", "urn:t", {
@@ -192,7 +226,7 @@ def test_json_and_markdown_reports() -> None:
     assert {r["status"] for r in dev["rules"]} == {"passed", "skipped"}
 
     text = checks.check_markdown([checks.run_checks(plan("dev"), production=False), failing])
-    assert "### Policy checks: `dev` (non-production): ✅ 11 rules passed" in text
+    assert "### Policy checks: `dev` (non-production): ✅ 12 rules passed" in text
     assert "Production-only rules not applied: no-public-tasks-in-production" in text
     assert "### Policy checks: `prod` (production): ❌ 1 violation(s)" in text
     assert (
@@ -204,7 +238,7 @@ def test_check_command_exit_codes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["check", "--stack", "prod"]) == 0
-    assert capsys.readouterr().out == "check prod (production): all 14 rules passed\n"
+    assert capsys.readouterr().out == "check prod (production): all 15 rules passed\n"
 
     from automation.offline import engine
 
