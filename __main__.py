@@ -1,6 +1,7 @@
 """The alunos-api stack: settings -> components -> exports."""
 
 import pulumi
+import pulumi_aws as aws
 
 from infra import outputs, settings
 from infra.alarms import Alarms, AlarmsArgs, alarm_names
@@ -9,7 +10,7 @@ from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
-from infra.network import Network
+from infra.network import Network, NewVpcArgs
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs
 from infra.waf import Waf, WafArgs
@@ -17,7 +18,10 @@ from infra.waf import Waf, WafArgs
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
 
-# A new VPC or an existing one: settings builds the network's own argument type.
+# A new VPC or an existing one: settings builds the network's own argument type. A new one takes
+# the region's first availabilityZones zones: a region with fewer fails the preview here.
+if isinstance(cfg.network, NewVpcArgs):
+    settings.check_zones(cfg, aws.get_availability_zones(state="available").names)
 network = Network(name, cfg.network)
 
 registry = Registry(

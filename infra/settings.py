@@ -7,6 +7,7 @@ this module has none of its own: a key missing here means the program and Pulumi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -367,7 +368,26 @@ def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewV
     v.AVAILABILITY_ZONES.check(key("availabilityZones"), network.availability_zones)
     v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
     v.private_cidr(key("vpcCidr"), network.cidr_block)
+    v.vpc_layout(
+        f"{key('vpcCidr')} with {key('availabilityZones')} and {key('natGateways')}",
+        network.cidr_block,
+        network.availability_zones,
+        v.subnet_tiers(nat=not tasks_public(network)),
+    )
     return network
+
+
+def check_zones(settings: Settings, available: Sequence[str]) -> None:
+    """A new VPC spans the region's first availabilityZones zones (awsx's getDefaultAzs): refuse,
+    with the numbers, a count the region does not have. `available`: the region's zones in the
+    `available` state (aws.get_availability_zones), read by the program at preview."""
+    network = settings.network
+    if isinstance(network, NewVpcArgs) and network.availability_zones > len(available):
+        raise InvalidConfig(
+            f"{settings.project}:availabilityZones: {network.availability_zones} but "
+            f"{settings.region} has {len(available)} available ({', '.join(available) or 'none'}); "
+            f"allowed: {v.AVAILABILITY_ZONES.low}..{len(available)} in {settings.region}."
+        )
 
 
 def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
