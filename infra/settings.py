@@ -48,6 +48,10 @@ class LoadBalancerSettings:
     deregistration_delay: int
     health_check_interval: int
     healthy_threshold: int
+    access_logs: bool
+    """Every request logged to an S3 bucket of the stack's."""
+    access_log_days: int
+    """Days the bucket keeps an access log object."""
 
     @property
     def creates_certificate(self) -> bool:
@@ -96,6 +100,7 @@ class AlarmSettings:
 class WafSettings:
     enabled: bool
     rate_limit: int
+    log_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -233,8 +238,13 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     autoscaling = _autoscaling(cfg, key, production, service.desired_count)
     capacity = _capacity(cfg, key, production, autoscaling.max_count)
     alarms = _alarms(cfg, key)
-    waf = WafSettings(enabled=cfg.boolean("wafEnabled"), rate_limit=cfg.integer("wafRateLimit"))
+    waf = WafSettings(
+        enabled=cfg.boolean("wafEnabled"),
+        rate_limit=cfg.integer("wafRateLimit"),
+        log_retention_days=cfg.integer("wafLogRetentionDays"),
+    )
     v.WAF_RATE_LIMIT.check(key("wafRateLimit"), waf.rate_limit)
+    v.one_of(key("wafLogRetentionDays"), waf.log_retention_days, v.LOG_RETENTION_DAYS)
     database = _database(cfg, key)
     legacy = _legacy(cfg, key)
     if (
@@ -399,7 +409,10 @@ def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
         deregistration_delay=cfg.integer("deregistrationDelay"),
         health_check_interval=cfg.integer("healthCheckInterval"),
         healthy_threshold=cfg.integer("healthyThreshold"),
+        access_logs=cfg.boolean("albAccessLogs"),
+        access_log_days=cfg.integer("albAccessLogDays"),
     )
+    v.ACCESS_LOG_DAYS.check(key("albAccessLogDays"), settings.access_log_days)
     if settings.certificate_arn:
         v.arn(key("certificateArn"), settings.certificate_arn, "acm")
     if settings.domain_name:

@@ -98,6 +98,10 @@ MIN_5XX_COUNT = Limit(1, 10_000)
 # Requests per 5 minutes a WAF rate-based rule accepts as its limit.
 # https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
 WAF_RATE_LIMIT = Limit(10, 2_000_000_000)
+# Days an S3 lifecycle rule keeps the load balancer's access logs (a positive number of days;
+# ten years as a guard against a typo).
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html
+ACCESS_LOG_DAYS = Limit(1, 3650)
 # RDS PostgreSQL: gp3 storage in GiB, days of automated backups (RDS allows 0; we keep >= 1).
 DB_ALLOCATED_STORAGE = Limit(20, 65536)
 DB_BACKUP_RETENTION_DAYS = Limit(1, 35)

@@ -127,7 +127,47 @@ def _web_acl(inputs: dict[str, Any]) -> str:
     )
     names = ",".join(str(rule.get("name")) for rule in rules)
     default = next(iter(inputs.get("defaultAction") or {}), "?")
-    return f"scope={inputs.get('scope')} default={default} rateLimit={limit} rules={names}"
+    overrides = ",".join(
+        f"{override.get('name')}:{next(iter(override.get('actionToUse') or {}), '?')}"
+        for rule in rules
+        for override in _get(rule, "statement.managedRuleGroupStatement.ruleActionOverrides") or []
+    )
+    return f"scope={inputs.get('scope')} default={default} rateLimit={limit} rules={names}" + (
+        f" overrides={overrides}" if overrides else ""
+    )
+
+
+def _web_acl_logging(inputs: dict[str, Any]) -> str:
+    """Where WAF logs go, what it keeps, what it redacts."""
+    destinations = ",".join(
+        str(arn).rsplit(":", 1)[-1] for arn in inputs.get("logDestinationConfigs") or []
+    )
+    redacted = ",".join(
+        str(_get(field, "singleHeader.name") or next(iter(field), "?"))
+        for field in inputs.get("redactedFields") or []
+    )
+    kept = ",".join(
+        str(_get(condition, "actionCondition.action"))
+        for log_filter in _get(inputs, "loggingFilter.filters") or []
+        if log_filter.get("behavior") == "KEEP"
+        for condition in log_filter.get("conditions") or []
+    )
+    return f"to={destinations} redacted={redacted or 'none'} keep={kept or 'all'}"
+
+
+def _statements(inputs: dict[str, Any], key: str) -> str:
+    document = inputs.get(key) or "{}"
+    statements = json.loads(document).get("Statement", []) if isinstance(document, str) else []
+    return "statements=" + ",".join(str(s.get("Sid", "?")) for s in statements)
+
+
+def _bucket_lifecycle(inputs: dict[str, Any]) -> str:
+    return " ".join(
+        f"{_get(rule, 'filter.prefix') or '(all)'} expire after "
+        f"{_get(rule, 'expiration.days')} days"
+        for rule in inputs.get("rules") or []
+        if rule.get("status") == "Enabled"
+    )
 
 
 def _lifecycle(inputs: dict[str, Any]) -> str:
@@ -171,6 +211,7 @@ SUMMARIES: dict[str, Summary] = {
         ("internal", "internal"),
         ("dropInvalidHeaders", "dropInvalidHeaderFields"),
         ("deletionProtection", "enableDeletionProtection"),
+        ("accessLogs", "accessLogs.bucket"),
     ),
     types.TARGET_GROUP: _fields(
         ("target", "targetType"),
@@ -207,6 +248,21 @@ SUMMARIES: dict[str, Summary] = {
     types.METRIC_ALARM: _alarm,
     types.WEB_ACL: _web_acl,
     types.WEB_ACL_ASSOCIATION: _fields(("resource", "resourceArn")),
+    types.WEB_ACL_LOGGING: _web_acl_logging,
+    types.LOG_RESOURCE_POLICY: lambda inputs: _statements(inputs, "policyDocument"),
+    types.BUCKET: _fields(("bucket", "bucket"), ("forceDestroy", "forceDestroy")),
+    types.BUCKET_POLICY: lambda inputs: _statements(inputs, "policy"),
+    types.BUCKET_PUBLIC_ACCESS_BLOCK: _fields(
+        ("blockPublicAcls", "blockPublicAcls"),
+        ("blockPublicPolicy", "blockPublicPolicy"),
+        ("ignorePublicAcls", "ignorePublicAcls"),
+        ("restrictPublicBuckets", "restrictPublicBuckets"),
+    ),
+    types.BUCKET_OWNERSHIP: _fields(("ownership", "rule.objectOwnership")),
+    types.BUCKET_ENCRYPTION: _fields(
+        ("sse", "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm")
+    ),
+    types.BUCKET_LIFECYCLE: _bucket_lifecycle,
     types.CERTIFICATE: _fields(("domain", "domainName"), ("validation", "validationMethod")),
     types.DNS_RECORD: _fields(
         ("zone", "zoneId"), ("name", "name"), ("type", "type"), ("ttl", "ttl")
