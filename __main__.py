@@ -1,23 +1,28 @@
 """The alunos-api stack: settings -> components -> exports."""
 
 import pulumi
+import pulumi_aws as aws
 
 from infra import outputs, settings
+from infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
-from infra.load_balancer import LoadBalancer, LoadBalancerArgs
-from infra.network import Network
+from infra.load_balancer import AccessLogs, LoadBalancer, LoadBalancerArgs
+from infra.network import Network, NewVpcArgs
 from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs
-from infra.waf import Waf, WafArgs
+from infra.waf import APP_MAX_BODY_BYTES, Waf, WafArgs
 
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
 
-# A new VPC or an existing one: settings builds the network's own argument type.
+# A new VPC or an existing one: settings builds the network's own argument type. A new one takes
+# the region's first availabilityZones zones: a region with fewer fails the preview here.
+if isinstance(cfg.network, NewVpcArgs):
+    settings.check_zones(cfg, aws.get_availability_zones(state="available").names)
 network = Network(name, cfg.network)
 
 registry = Registry(
@@ -47,6 +52,14 @@ certificate_arn: pulumi.Input[str] | None = lb.certificate_arn or None
 if lb.creates_certificate:
     certificate_arn = Certificate(name, CertificateArgs(lb.domain_name, lb.hosted_zone_id)).arn
 
+access_logs = None
+if lb.access_logs:
+    log_bucket = AccessLogBucket(
+        name, AccessLogBucketArgs(region=cfg.region, expiration_days=lb.access_log_days)
+    )
+    # The bucket's name comes from its policy: the load balancer waits for ELB's permission.
+    access_logs = AccessLogs(bucket=log_bucket.bucket_name, prefix="alb")
+
 load_balancer = LoadBalancer(
     name,
     LoadBalancerArgs(
@@ -60,6 +73,7 @@ load_balancer = LoadBalancer(
         healthy_threshold=lb.healthy_threshold,
         deregistration_delay=lb.deregistration_delay,
         deletion_protection=cfg.production,
+        access_logs=access_logs,
     ),
 )
 
@@ -148,7 +162,12 @@ alarms = Alarms(
 if cfg.waf.enabled:
     Waf(
         name,
-        WafArgs(load_balancer_arn=load_balancer.load_balancer.arn, rate_limit=cfg.waf.rate_limit),
+        WafArgs(
+            load_balancer_arn=load_balancer.load_balancer.arn,
+            rate_limit=cfg.waf.rate_limit,
+            max_body_bytes=APP_MAX_BODY_BYTES,
+            log_retention_days=cfg.waf.log_retention_days,
+        ),
     )
 
 pulumi.export(outputs.SERVICE_URL, load_balancer.url)

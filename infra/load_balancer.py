@@ -13,6 +13,16 @@ from infra.tags import tags
 
 
 @dataclass
+class AccessLogs:
+    """Where the load balancer writes its access logs (infra/access_logs.py makes the bucket)."""
+
+    bucket: pulumi.Input[str]
+    """The bucket, once its policy lets ELB write there: ELB tests that when logging starts."""
+    prefix: str
+    """The key prefix under the bucket (ELB adds AWSLogs/<account>/...)."""
+
+
+@dataclass
 class LoadBalancerArgs:
     vpc_id: pulumi.Input[str]
     """VPC of the target group."""
@@ -38,6 +48,8 @@ class LoadBalancerArgs:
     """The app's cheap liveness route."""
     unhealthy_threshold: int = 3
     """Failing checks before a task is taken out."""
+    access_logs: AccessLogs | None = None
+    """Every request logged to S3; None: no access logs."""
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -85,6 +97,11 @@ class LoadBalancer(pulumi.ComponentResource):
             subnets=args.subnet_ids,
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.deletion_protection,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                bucket=args.access_logs.bucket, prefix=args.access_logs.prefix, enabled=True
+            )
+            if args.access_logs
+            else None,
             tags=tags(f"{name}-alb"),
             opts=child,
         )
@@ -170,6 +187,16 @@ def _validate(name: str, args: LoadBalancerArgs) -> None:
     v.HEALTH_CHECK_THRESHOLD.check("healthy_threshold", args.healthy_threshold)
     v.HEALTH_CHECK_THRESHOLD.check("unhealthy_threshold", args.unhealthy_threshold)
     v.DEREGISTRATION_DELAY.check("deregistration_delay", args.deregistration_delay)
+    if args.access_logs and (
+        "AWSLogs" in args.access_logs.prefix
+        or args.access_logs.prefix.strip("/") != args.access_logs.prefix
+    ):
+        # ELB adds AWSLogs/ itself and refuses a prefix holding it.
+        raise v.fail(
+            "access_logs.prefix",
+            args.access_logs.prefix,
+            "a prefix without AWSLogs or edge slashes",
+        )
     if not args.health_check_path.startswith("/"):
         raise v.fail("health_check_path", args.health_check_path, "a path starting with /")
     if isinstance(args.certificate_arn, str):

@@ -11,8 +11,20 @@ import pulumi_aws as aws
 from infra import validation as v
 from infra.tags import tags
 
-# Dev builds are tagged X.Y.Z-dev.N.gSHA (see `automation version`); releases X.Y.Z[-pre].
-DEV_TAG_PATTERN = "*-dev.*"
+# Tags of builds that are not releases, as `automation version` (automation/release/version.py)
+# and __main__.py stamp them, each kind with its own lifecycle rule: in one rule's tagPatternList
+# an image must match *every* pattern, so alternatives need rules of their own. `*` matches any
+# run of characters (none too), at most 4 per pattern.
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
+DEV_TAG_PATTERNS: tuple[tuple[str, str], ...] = (
+    # X.Y.Z-dev.N.gSHA (after a release tag, or with none yet), X.Y.Z-PRE.dev.N.gSHA (after a
+    # pre-release tag), either with .dirty, and 0.0.0-dev (Pulumi.yaml's version when nothing
+    # stamps one). "dev" is the word version.py marks them with: a release tagged with it
+    # (v2.0.0-dev.1) would be kept as a dev build, so release tags do without it.
+    ("*dev*", "dev builds"),
+    # X.Y.Z[-PRE].dirty: a dirty tree checked out at a release tag.
+    ("*.dirty", "builds of a dirty tree at a release tag"),
+)
 
 
 @dataclass
@@ -24,44 +36,49 @@ class RegistryArgs:
     force_delete: bool
     """Let `pulumi destroy` delete the repository with its images (dev only)."""
     keep_dev_images: int = 20
-    """Dev builds (tags *-dev.*) kept."""
+    """Images kept of each kind of non-release tag (DEV_TAG_PATTERNS)."""
 
 
 def lifecycle_policy(args: RegistryArgs) -> str:
-    """ECR evaluates rules by priority; the `any` rule must come last."""
-    rules = [
-        {
-            "rulePriority": 1,
-            "description": f"Expire untagged images after {args.untagged_image_days} days",
-            "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": args.untagged_image_days,
-            },
-            "action": {"type": "expire"},
+    """One rule per kind of image, by priority. ECR applies to an image only the first rule
+    (lowest rulePriority) whose tag selection it matches, and the `any` rule must come last, so
+    releases are what no earlier rule took. That last rule counts every image, though (ECR's
+    evaluation rules: lower rules "identify" images taken by higher ones without expiring them),
+    so keep_release_images bounds the newest images of all kinds, of which only releases expire.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html#lp_evaluation_rules
+    """
+    untagged = {
+        "description": f"Expire untagged images after {args.untagged_image_days} days",
+        "selection": {
+            "tagStatus": "untagged",
+            "countType": "sinceImagePushed",
+            "countUnit": "days",
+            "countNumber": args.untagged_image_days,
         },
+    }
+    dev = [
         {
-            "rulePriority": 2,
-            "description": f"Keep the last {args.keep_dev_images} dev builds",
+            "description": f"Keep the last {args.keep_dev_images} {kind} ({pattern})",
             "selection": {
                 "tagStatus": "tagged",
-                "tagPatternList": [DEV_TAG_PATTERN],
+                "tagPatternList": [pattern],
                 "countType": "imageCountMoreThan",
                 "countNumber": args.keep_dev_images,
             },
-            "action": {"type": "expire"},
+        }
+        for pattern, kind in DEV_TAG_PATTERNS
+    ]
+    releases = {
+        "description": f"Keep the last {args.keep_release_images} release images",
+        "selection": {
+            "tagStatus": "any",
+            "countType": "imageCountMoreThan",
+            "countNumber": args.keep_release_images,
         },
-        {
-            "rulePriority": 3,
-            "description": f"Keep the last {args.keep_release_images} release images",
-            "selection": {
-                "tagStatus": "any",
-                "countType": "imageCountMoreThan",
-                "countNumber": args.keep_release_images,
-            },
-            "action": {"type": "expire"},
-        },
+    }
+    rules = [
+        {"rulePriority": priority, **rule, "action": {"type": "expire"}}
+        for priority, rule in enumerate([untagged, *dev, releases], start=1)
     ]
     return json.dumps({"rules": rules}, sort_keys=True)
 

@@ -18,6 +18,18 @@ TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 LISTENER = "aws:lb/listener:Listener"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+WEB_ACL_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+LOG_RESOURCE_POLICY = "aws:cloudwatch/logResourcePolicy:LogResourcePolicy"
+
+# The load balancer's access logs
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+BUCKET_ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 
 # The service's own name
 CERTIFICATE = "aws:acm/certificate:Certificate"
@@ -55,6 +67,14 @@ DECLARED = (
     LISTENER,
     WEB_ACL,
     WEB_ACL_ASSOCIATION,
+    WEB_ACL_LOGGING,
+    LOG_RESOURCE_POLICY,
+    BUCKET,
+    BUCKET_POLICY,
+    BUCKET_PUBLIC_ACCESS_BLOCK,
+    BUCKET_OWNERSHIP,
+    BUCKET_ENCRYPTION,
+    BUCKET_LIFECYCLE,
     CERTIFICATE,
     CERTIFICATE_VALIDATION,
     DNS_RECORD,

@@ -293,7 +293,7 @@ class Service(pulumi.ComponentResource):
                 f"{name}-alb-out",
                 security_group_id=args.load_balancer_security_group_id,
                 referenced_security_group_id=self.security_group.id,
-                description="load balancer to the tasks' container port",
+                description="load balancer to the container port of the tasks",
                 ip_protocol="tcp",
                 from_port=port,
                 to_port=port,

@@ -7,6 +7,7 @@ this module has none of its own: a key missing here means the program and Pulumi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +48,10 @@ class LoadBalancerSettings:
     deregistration_delay: int
     health_check_interval: int
     healthy_threshold: int
+    access_logs: bool
+    """Every request logged to an S3 bucket of the stack's."""
+    access_log_days: int
+    """Days the bucket keeps an access log object."""
 
     @property
     def creates_certificate(self) -> bool:
@@ -95,6 +100,7 @@ class AlarmSettings:
 class WafSettings:
     enabled: bool
     rate_limit: int
+    log_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -232,8 +238,13 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     autoscaling = _autoscaling(cfg, key, production, service.desired_count)
     capacity = _capacity(cfg, key, production, autoscaling.max_count)
     alarms = _alarms(cfg, key)
-    waf = WafSettings(enabled=cfg.boolean("wafEnabled"), rate_limit=cfg.integer("wafRateLimit"))
+    waf = WafSettings(
+        enabled=cfg.boolean("wafEnabled"),
+        rate_limit=cfg.integer("wafRateLimit"),
+        log_retention_days=cfg.integer("wafLogRetentionDays"),
+    )
     v.WAF_RATE_LIMIT.check(key("wafRateLimit"), waf.rate_limit)
+    v.one_of(key("wafLogRetentionDays"), waf.log_retention_days, v.LOG_RETENTION_DAYS)
     database = _database(cfg, key)
     legacy = _legacy(cfg, key)
     if (
@@ -367,7 +378,26 @@ def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewV
     v.AVAILABILITY_ZONES.check(key("availabilityZones"), network.availability_zones)
     v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
     v.private_cidr(key("vpcCidr"), network.cidr_block)
+    v.vpc_layout(
+        f"{key('vpcCidr')} with {key('availabilityZones')} and {key('natGateways')}",
+        network.cidr_block,
+        network.availability_zones,
+        v.subnet_tiers(nat=not tasks_public(network)),
+    )
     return network
+
+
+def check_zones(settings: Settings, available: Sequence[str]) -> None:
+    """A new VPC spans the region's first availabilityZones zones (awsx's getDefaultAzs): refuse,
+    with the numbers, a count the region does not have. `available`: the region's zones in the
+    `available` state (aws.get_availability_zones), read by the program at preview."""
+    network = settings.network
+    if isinstance(network, NewVpcArgs) and network.availability_zones > len(available):
+        raise InvalidConfig(
+            f"{settings.project}:availabilityZones: {network.availability_zones} but "
+            f"{settings.region} has {len(available)} available ({', '.join(available) or 'none'}); "
+            f"allowed: {v.AVAILABILITY_ZONES.low}..{len(available)} in {settings.region}."
+        )
 
 
 def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
@@ -379,7 +409,10 @@ def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
         deregistration_delay=cfg.integer("deregistrationDelay"),
         health_check_interval=cfg.integer("healthCheckInterval"),
         healthy_threshold=cfg.integer("healthyThreshold"),
+        access_logs=cfg.boolean("albAccessLogs"),
+        access_log_days=cfg.integer("albAccessLogDays"),
     )
+    v.ACCESS_LOG_DAYS.check(key("albAccessLogDays"), settings.access_log_days)
     if settings.certificate_arn:
         v.arn(key("certificateArn"), settings.certificate_arn, "acm")
     if settings.domain_name:

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.resource_types import (
+    BUCKET,
+    BUCKET_ENCRYPTION,
+    BUCKET_POLICY,
+    BUCKET_PUBLIC_ACCESS_BLOCK,
+    EGRESS_RULE,
     INGRESS_RULE,
+    LIFECYCLE_POLICY,
     LISTENER,
     LISTENER_ALIAS,
     LOAD_BALANCER,
@@ -33,6 +39,8 @@ from infra.resource_types import (
     SECURITY_GROUP_RULE,
     SERVICE,
     TASK_DEFINITION,
+    WEB_ACL,
+    WEB_ACL_LOGGING,
 )
 
 # The engine's placeholders for values unknown during a preview (the same strings in the Pulumi
@@ -67,6 +75,49 @@ MODERN_TLS_POLICIES = (
     "ELBSecurityPolicy-FS-1-2-Res-2019-08",
     "ELBSecurityPolicy-TLS-1-2-2017-01",
     "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+)
+
+# Descriptions AWS accepts, per API: (allowed characters, most characters, what to tell a user).
+# EC2 security groups and their rules (CreateSecurityGroup, AuthorizeSecurityGroupIngress/Egress):
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html (Description)
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html (Description)
+# WAF web ACLs: pattern ^[\w+=:#@/\-,\.][\w+=:#@/\-,\.\s]+[\w+=:#@/\-,\.]$, 1 to 256.
+# https://docs.aws.amazon.com/waf/latest/APIReference/API_WebACL.html (Description)
+EC2_DESCRIPTION = (
+    re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]"),
+    255,
+    "a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*",
+)
+WAF_DESCRIPTION = (
+    re.compile(r"[A-Za-z0-9_+=:#@/\-,.\s]"),
+    256,
+    "a-z, A-Z, 0-9, _ and +=:#@/-,. (spaces inside only)",
+)
+
+# What ECR accepts in a lifecycle policy (PutLifecyclePolicy refuses the rest): unique
+# priorities, one rule for untagged images, the `any` rule last, a tagged rule selecting by one
+# list of patterns or prefixes, at most 4 wildcards a pattern, counts > 0, a unit (days) only
+# for age.
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html#lp_evaluation_rules
+ECR_WILDCARDS_PER_PATTERN = 4
+ECR_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed", "sinceImagePulled",
+                   "sinceImageTransitioned")  # fmt: skip
+
+# WAF logs: destinations AWS accepts only under this name prefix (CloudWatch Logs group, S3 bucket
+# or Firehose stream), and the headers that carry credentials, never to be logged.
+# https://docs.aws.amazon.com/waf/latest/developerguide/logging-destinations.html
+WAF_LOG_PREFIX = "aws-waf-logs-"
+CREDENTIAL_HEADERS = ("authorization", "cookie")
+
+# Server-side encryption ELB can write access logs with: SSE-S3 only.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+ELB_LOG_ENCRYPTION = "AES256"
+S3_PUBLIC_ACCESS_FLAGS = (
+    "blockPublicAcls",
+    "blockPublicPolicy",
+    "ignorePublicAcls",
+    "restrictPublicBuckets",
 )
 
 # Environment variable names that carry credentials, and values that are credentials.
@@ -259,6 +310,240 @@ def check_world_ingress(
                 yield resource, f"opens {ports} to {cidr}"
 
 
+def _descriptions(resource: Resource) -> Iterator[tuple[str, Any]]:
+    """(where, text) of every description AWS receives from this resource: a security group's
+    own and its inline rules', or the resource's own."""
+    yield "description", resource.props.get("description")
+    if resource.type == SECURITY_GROUP:
+        for kind in ("ingress", "egress"):
+            for index, rule in enumerate(resource.props.get(kind) or []):
+                if isinstance(rule, Mapping):
+                    yield f"{kind}[{index}].description", rule.get("description")
+
+
+def check_descriptions(resource: Resource, context: Context) -> Iterator[str]:
+    allowed, longest, _ = WAF_DESCRIPTION if resource.type == WEB_ACL else EC2_DESCRIPTION
+    for where, text in _descriptions(resource):
+        if not isinstance(text, str) or unknown(text):
+            continue
+        rejected = sorted({c for c in text if not allowed.fullmatch(c)})
+        if rejected:
+            shown = " ".join(repr(c) for c in rejected)
+            yield f"{where} {text!r} has characters AWS rejects: {shown}"
+        if resource.type == WEB_ACL and text != text.strip():
+            yield f"{where} {text!r} starts or ends with a space, which AWS rejects"
+        if len(text) > longest:
+            yield f"{where} is {len(text)} characters long; AWS accepts {longest}"
+
+
+def _by_identity(resources: Sequence[Resource], type_: str, key: str) -> dict[str, Resource]:
+    """Resources of a type by what identifies them: their URN and their `key` property (a name
+    the program sets, known offline and in previews)."""
+    found: dict[str, Resource] = {}
+    for resource in resources:
+        if resource.type == type_:
+            found[resource.urn] = resource
+            value = resource.props.get(key)
+            if isinstance(value, str) and not unknown(value):
+                found[value] = resource
+    return found
+
+
+def _companions(
+    resources: Sequence[Resource], type_: str, prop: str, target: Resource, target_key: str
+) -> list[Resource]:
+    """Resources of `type_` whose `prop` points at `target` (by URN or by its `target_key`)."""
+    names = {target.urn} | {
+        str(v) for v in [target.props.get(target_key)] if isinstance(v, str) and not unknown(v)
+    }
+    return [r for r in resources if r.type == type_ and _identities(r, prop) & names]
+
+
+def _policy_statements(raw: Any) -> list[Mapping[str, Any]] | None:
+    """A policy document's statements; None if unknown or unreadable."""
+    if raw is None or unknown(raw):
+        return None
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        return None
+    statements = document.get("Statement") if isinstance(document, Mapping) else None
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    if not isinstance(statements, Sequence) or isinstance(statements, str):
+        return None
+    return [s for s in statements if isinstance(s, Mapping)]
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+
+
+def _denies_plain_http(statements: list[Mapping[str, Any]]) -> bool:
+    for statement in statements:
+        condition = statement.get("Condition")
+        secure = (
+            _get(condition, "Bool.aws:SecureTransport") if isinstance(condition, Mapping) else None
+        )
+        if (
+            statement.get("Effect") == "Deny"
+            and str(secure).lower() == "false"
+            and {"s3:*", "*"} & {str(a) for a in _listed(statement.get("Action"))}
+        ):
+            return True
+    return False
+
+
+def check_s3_private(
+    resources: Sequence[Resource], context: Context
+) -> Iterator[tuple[Resource, str]]:
+    for bucket in (r for r in resources if r.type == BUCKET):
+        blocks = _companions(resources, BUCKET_PUBLIC_ACCESS_BLOCK, "bucket", bucket, "bucket")
+        if not blocks:
+            yield bucket, "the bucket has no public access block"
+        for block in blocks:
+            open_flags = [f for f in S3_PUBLIC_ACCESS_FLAGS if _known_false(block.props.get(f))]
+            if open_flags:
+                yield block, f"public access is not blocked: {', '.join(open_flags)} off"
+        policies = _companions(resources, BUCKET_POLICY, "bucket", bucket, "bucket")
+        statements = [_policy_statements(p.props.get("policy")) for p in policies]
+        if any(s is None for s in statements):
+            continue  # judged once the policy is known
+        if not any(_denies_plain_http(s) for s in statements if s is not None):
+            yield (
+                policies[0] if policies else bucket,
+                "requests without TLS are not denied (no aws:SecureTransport deny)",
+            )
+
+
+def _log_destination_names(logging: Resource, resources: Sequence[Resource]) -> list[str]:
+    """The names of a WAF logging configuration's destinations: from their ARNs, or (ARNs
+    unknown in a preview) from the resources they came from."""
+    names = []
+    for arn in _listed(logging.props.get("logDestinationConfigs")):
+        if isinstance(arn, str) and not unknown(arn):
+            # log-group:NAME[:*], arn:aws:s3:::NAME, deliverystream/NAME
+            tail = arn.removesuffix(":*")
+            names.append(re.split(r"[:/]", tail)[-1])
+    by_urn = {r.urn: r for r in resources}
+    for urn in logging.refs.get("logDestinationConfigs", ()):
+        source = by_urn.get(urn)
+        if source is not None:
+            for key in ("name", "bucket"):
+                value = source.props.get(key)
+                if isinstance(value, str) and not unknown(value):
+                    names.append(value)
+                    break
+    return names
+
+
+def check_waf_logging(
+    resources: Sequence[Resource], context: Context
+) -> Iterator[tuple[Resource, str]]:
+    for logging in (r for r in resources if r.type == WEB_ACL_LOGGING):
+        for name in _log_destination_names(logging, resources):
+            if not name.startswith(WAF_LOG_PREFIX):
+                yield (
+                    logging,
+                    f"logs go to {name!r}, but WAF writes only to names starting {WAF_LOG_PREFIX}",
+                )
+        fields = logging.props.get("redactedFields")
+        if unknown(fields):
+            continue
+        redacted = {
+            str(_get(field, "singleHeader.name")).lower()
+            for field in _listed(fields)
+            if isinstance(field, Mapping)
+        }
+        missing = [h for h in CREDENTIAL_HEADERS if h not in redacted]
+        if missing:
+            yield logging, f"the {', '.join(missing)} header(s) are logged in clear (not redacted)"
+
+
+def _logs_to(load_balancer: Resource) -> tuple[str, str] | None:
+    """(bucket, prefix) a load balancer writes access logs to; None when off or unknown."""
+    logs = load_balancer.props.get("accessLogs")
+    if not isinstance(logs, Mapping) or not _is_true(logs.get("enabled")):
+        return None
+    bucket, prefix = logs.get("bucket"), logs.get("prefix") or ""
+    if not isinstance(bucket, str) or unknown(bucket) or unknown(prefix):
+        return None
+    return bucket, str(prefix)
+
+
+def check_access_log_bucket(
+    resources: Sequence[Resource], context: Context
+) -> Iterator[tuple[Resource, str]]:
+    buckets = _by_identity(resources, BUCKET, "bucket")
+    for load_balancer in (r for r in resources if r.type in (LOAD_BALANCER, LOAD_BALANCER_ALIAS)):
+        target = _logs_to(load_balancer)
+        if target is None or target[0] not in buckets:
+            continue  # off, unknown yet, or a bucket this stack does not manage
+        bucket = buckets[target[0]]
+        for sse in _companions(resources, BUCKET_ENCRYPTION, "bucket", bucket, "bucket"):
+            for rule in _listed(sse.props.get("rules")):
+                algorithm = (
+                    _get(rule, "applyServerSideEncryptionByDefault.sseAlgorithm")
+                    if isinstance(rule, Mapping)
+                    else None
+                )
+                if isinstance(algorithm, str) and algorithm != ELB_LOG_ENCRYPTION:
+                    yield (
+                        sse,
+                        f"the access log bucket is encrypted with {algorithm}; ELB writes "
+                        f"with SSE-S3 ({ELB_LOG_ENCRYPTION}) only",
+                    )
+        logs_path = (
+            f"arn:aws:s3:::{target[0]}/"
+            + (f"{target[1].strip('/')}/" if target[1] else "")
+            + "AWSLogs/"
+        )
+        policies = _companions(resources, BUCKET_POLICY, "bucket", bucket, "bucket")
+        statements = [_policy_statements(p.props.get("policy")) for p in policies]
+        if any(s is None for s in statements):
+            continue
+        if not any(
+            statement.get("Effect") == "Allow"
+            and "s3:PutObject" in {str(a) for a in _listed(statement.get("Action"))}
+            and any(str(r).startswith(logs_path) for r in _listed(statement.get("Resource")))
+            for found in statements
+            if found is not None
+            for statement in found
+        ):
+            yield (
+                load_balancer,
+                f"nothing lets ELB put objects under {logs_path}: the load balancer fails "
+                "its write test",
+            )
+
+
+def check_edge_logging(
+    resources: Sequence[Resource], context: Context
+) -> Iterator[tuple[Resource, str]]:
+    for load_balancer in (r for r in resources if r.type in (LOAD_BALANCER, LOAD_BALANCER_ALIAS)):
+        if load_balancer.props.get("loadBalancerType", "application") != "application":
+            continue
+        logs = load_balancer.props.get("accessLogs")
+        enabled = logs.get("enabled") if isinstance(logs, Mapping) else None
+        if not unknown(logs) and _known_false(enabled):
+            yield load_balancer, "the load balancer keeps no access logs"
+    loggings = [r for r in resources if r.type == WEB_ACL_LOGGING]
+    logged_urns = {urn for r in loggings for urn in r.refs.get("resourceArn", ())}
+    logged_names = {
+        match.group(1)
+        for r in loggings
+        if isinstance(arn := r.props.get("resourceArn"), str)
+        and (match := re.search(r"/webacl/([^/]+)/", arn))
+    }
+    for acl in (r for r in resources if r.type == WEB_ACL):
+        name = acl.props.get("name")
+        if acl.urn in logged_urns or (isinstance(name, str) and name in logged_names):
+            continue
+        if any(unknown(r.props.get("resourceArn")) and not r.refs for r in loggings):
+            continue  # a logging configuration whose web ACL is not known yet
+        yield acl, "the web ACL has no logging configuration"
+
+
 def check_public_ip(resource: Resource, context: Context) -> Iterator[str]:
     if _is_true(_get(resource.props, "networkConfiguration.assignPublicIp")):
         yield "tasks get public IP addresses (networkConfiguration.assignPublicIp: true)"
@@ -290,6 +575,62 @@ def check_repository(resource: Resource, context: Context) -> Iterator[str]:
         yield f"image tags are {mutability or 'MUTABLE (the default)'}"
     if _known_false(_get(resource.props, "imageScanningConfiguration.scanOnPush")):
         yield "images are not scanned on push"
+
+
+def _lifecycle_rule_problems(rule: Mapping[str, Any]) -> Iterator[str]:
+    selection = rule.get("selection")
+    selection = selection if isinstance(selection, Mapping) else {}
+    status = selection.get("tagStatus")
+    lists = [key for key in ("tagPatternList", "tagPrefixList") if selection.get(key)]
+    if status not in ("tagged", "untagged", "any"):
+        yield f"tagStatus is {status!r}, not tagged, untagged or any"
+    elif status == "tagged" and len(lists) != 1:
+        yield "a tagged rule selects by exactly one of tagPatternList and tagPrefixList"
+    elif status != "tagged" and lists:
+        yield f"a {status} rule cannot select by {lists[0]}"
+    for pattern in selection.get("tagPatternList") or []:
+        if str(pattern).count("*") > ECR_WILDCARDS_PER_PATTERN:
+            yield f"pattern {pattern!r} has more than {ECR_WILDCARDS_PER_PATTERN} wildcards"
+    count_type, number = selection.get("countType"), selection.get("countNumber")
+    if count_type not in ECR_COUNT_TYPES:
+        yield f"countType is {count_type!r}, not one of {', '.join(ECR_COUNT_TYPES)}"
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        yield f"countNumber is {number!r}, not a positive integer"
+    if count_type == "imageCountMoreThan" and "countUnit" in selection:
+        yield "countUnit is set on an imageCountMoreThan rule"
+    if count_type == "sinceImagePushed" and selection.get("countUnit") != "days":
+        yield "a sinceImagePushed rule needs countUnit: days"
+
+
+def check_lifecycle_policy(resource: Resource, context: Context) -> Iterator[str]:
+    raw = resource.props.get("policy")
+    if raw is None or unknown(raw):
+        return
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as error:
+        yield f"the policy is not JSON ({error.msg})"
+        return
+    rules = document.get("rules") if isinstance(document, Mapping) else None
+    if not isinstance(rules, Sequence) or isinstance(rules, str) or not rules:
+        yield "the policy has no rules"
+        return
+    rules = [rule for rule in rules if isinstance(rule, Mapping)]
+    priorities = [rule.get("rulePriority") for rule in rules]
+    if len(set(map(str, priorities))) != len(priorities):
+        yield f"rule priorities are not unique: {priorities}"
+    for rule in rules:
+        for problem in _lifecycle_rule_problems(rule):
+            yield f"rule {rule.get('rulePriority')}: {problem}"
+    statuses = [_get(rule, "selection.tagStatus") for rule in rules]
+    if statuses.count("untagged") > 1:
+        yield "more than one rule selects untagged images"
+    numbers = [p for p in priorities if isinstance(p, int) and not isinstance(p, bool)]
+    for rule in rules:
+        if _get(rule, "selection.tagStatus") == "any" and rule.get("rulePriority") != max(
+            numbers, default=None
+        ):
+            yield f"rule {rule.get('rulePriority')} (tagStatus any) is not the last by priority"
 
 
 def check_log_retention(resource: Resource, context: Context) -> Iterator[str]:
@@ -355,6 +696,18 @@ def check_read_only_root(resource: Resource, context: Context) -> Iterator[str]:
 
 RULES: tuple[Rule, ...] = (
     Rule(
+        id="aws-descriptions",
+        title="Descriptions AWS accepts",
+        description="Security group and security group rule descriptions use only "
+        f"{EC2_DESCRIPTION[2]}, at most {EC2_DESCRIPTION[1]}; web ACL descriptions "
+        f"{WAF_DESCRIPTION[2]}, at most {WAF_DESCRIPTION[1]}: anything else fails the call "
+        "that creates them.",
+        fix="Rewrite the description with those characters only (no apostrophes, quotes, "
+        "accents or other Unicode), within the length.",
+        types=(SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, SECURITY_GROUP_RULE, WEB_ACL),
+        check=check_descriptions,
+    ),
+    Rule(
         id="no-world-open-ingress",
         title="Nothing open to the internet but the load balancer's HTTP(S)",
         description="Ingress from 0.0.0.0/0 or ::/0 is allowed only on a load balancer's "
@@ -362,6 +715,35 @@ RULES: tuple[Rule, ...] = (
         fix="Reference the load balancer's security group (referencedSecurityGroupId) instead "
         "of a CIDR, or narrow the CIDR to the networks that need access.",
         stack_check=check_world_ingress,
+    ),
+    Rule(
+        id="s3-private-tls-only",
+        title="S3 buckets private and TLS only",
+        description="Every bucket blocks public access (all four settings) and its policy denies "
+        "requests without TLS (aws:SecureTransport false).",
+        fix="Add a BucketPublicAccessBlock with all four settings true and a bucket policy "
+        "statement denying s3:* when aws:SecureTransport is false (infra/access_logs.py does).",
+        stack_check=check_s3_private,
+    ),
+    Rule(
+        id="alb-access-log-bucket",
+        title="Access log buckets ELB can write to",
+        description="A load balancer logging to a bucket of the stack needs that bucket "
+        "encrypted with SSE-S3 (ELB cannot write with KMS) and a policy letting ELB put objects "
+        "under <prefix>/AWSLogs/: ELB tests both when logging is turned on and refuses it.",
+        fix="Encrypt the bucket with AES256 and allow the region's ELB account (or "
+        "logdelivery.elasticloadbalancing.amazonaws.com) s3:PutObject on "
+        "<bucket>/<prefix>/AWSLogs/<account>/*, before the load balancer (infra/access_logs.py).",
+        stack_check=check_access_log_bucket,
+    ),
+    Rule(
+        id="waf-logging",
+        title="WAF logs where WAF can write, without credentials",
+        description=f"WAF log destinations are named {WAF_LOG_PREFIX}... (WAF refuses others) "
+        f"and the {' and '.join(CREDENTIAL_HEADERS)} headers are redacted from the logs.",
+        fix=f"Name the log group {WAF_LOG_PREFIX}<name> and add redacted_fields single_header "
+        f"entries for {', '.join(CREDENTIAL_HEADERS)} (lower-case).",
+        stack_check=check_waf_logging,
     ),
     Rule(
         id="no-public-tasks-in-production",
@@ -402,6 +784,18 @@ RULES: tuple[Rule, ...] = (
         fix="Set imageTagMutability: IMMUTABLE and imageScanningConfiguration.scanOnPush: true.",
         types=(REPOSITORY,),
         check=check_repository,
+    ),
+    Rule(
+        id="ecr-lifecycle-policy",
+        title="ECR lifecycle policies ECR accepts",
+        description="Lifecycle rules have unique priorities, one rule for untagged images and "
+        "the tagStatus any rule last; a tagged rule selects by one list of tag patterns (at "
+        "most 4 wildcards each) or prefixes; counts are positive, with countUnit days only for "
+        "an age.",
+        fix="Fix the rule the message names (infra/registry.py builds the policy); ECR's "
+        "lifecycle policy preview shows what a policy would expire.",
+        types=(LIFECYCLE_POLICY,),
+        check=check_lifecycle_policy,
     ),
     Rule(
         id="log-retention",
@@ -477,6 +871,16 @@ RULES: tuple[Rule, ...] = (
         "where the app must write.",
         types=(TASK_DEFINITION,),
         check=check_read_only_root,
+        production_only=True,
+    ),
+    Rule(
+        id="edge-logging-in-production",
+        title="Production load balancers and web ACLs keep logs",
+        description="In production the load balancer writes access logs (every request) and "
+        "each web ACL logs what it blocks: the evidence for an incident or a tuning.",
+        fix="Set albAccessLogs: true in the stack config; keep the WebAclLoggingConfiguration "
+        "of infra/waf.py.",
+        stack_check=check_edge_logging,
         production_only=True,
     ),
 )

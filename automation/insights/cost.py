@@ -29,6 +29,12 @@ PRICES_DIR = Path(__file__).resolve().parent / "prices"
 ALARMS_PER_TARGET_TRACKING_POLICY = 2
 # Log storage when a group never expires: a year's worth, and the line says it keeps growing.
 NEVER_EXPIRES_MONTHS = 12
+# WAF delivers its logs to groups named so (vended logs, billed at the vended rate).
+WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
+# ELB writes an access log file per load balancer node every 5 minutes, and has a node in each
+# of its AZs at least.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html
+ACCESS_LOG_FILES_PER_NODE_HOUR = 12
 
 
 # --- the price table --------------------------------------------------------------------------
@@ -325,6 +331,7 @@ def estimate(
         *pricing.alarms(),
         *pricing.registry(),
         *pricing.waf(),
+        *pricing.access_logs(),
     ]
     used = {key: a for key, a in assumptions.items() if key in pricing.used_assumptions}
     result = Estimate(plan.stack, table, lines, used, legacy)
@@ -622,18 +629,22 @@ class _Pricing:
     def logs(self) -> list[Line]:
         lines: list[Line] = []
         for group in self.plan.of_type(types.LOG_GROUP):
-            ingested = self.assume("logs_ingested_gb")
+            name = str(group.inputs.get("name") or group.name)
+            # WAF's logs are vended logs: their own volume, their own rate.
+            waf = name.startswith(WAF_LOG_GROUP_PREFIX)
+            assumption = "waf_logs_gb" if waf else "logs_ingested_gb"
+            ingested = self.assume(assumption)
             retention = group.inputs.get("retentionInDays")
             months = (int(retention) / 30) if retention else NEVER_EXPIRES_MONTHS
             kept = "never expires: grows every month" if not retention else f"{retention} days"
-            component = f"CloudWatch Logs ({group.inputs.get('name') or group.name})"
+            component = f"CloudWatch Logs ({name})"
             lines += [
                 self.usage(
                     component,
                     "ingestion",
-                    assumption="logs_ingested_gb",
+                    assumption=assumption,
                     unit="GB",
-                    price="logs_ingested_gb",
+                    price="logs_vended_ingested_gb" if waf else "logs_ingested_gb",
                 ),
                 Line(
                     component=component,
@@ -704,6 +715,54 @@ class _Pricing:
                     note=note,
                 )
             )
+        return lines
+
+    # --- S3 (the load balancer's access logs) ---
+
+    def access_logs(self) -> list[Line]:
+        lines: list[Line] = []
+        for bucket in self.plan.of_type(types.BUCKET):
+            name = bucket.inputs.get("bucket") or bucket.name
+            lifecycle = self.plan.companion(bucket, types.BUCKET_LIFECYCLE)
+            days = next(
+                (
+                    rule.get("expiration", {}).get("days")
+                    for rule in (lifecycle.inputs.get("rules") or [] if lifecycle else [])
+                    if rule.get("status") == "Enabled" and rule.get("expiration")
+                ),
+                None,
+            )
+            months = int(days) / 30 if days else NEVER_EXPIRES_MONTHS
+            written = self.assume("alb_access_logs_gb")
+            component = f"S3 ({name})"
+            lines.append(
+                Line(
+                    component=component,
+                    item="access log storage",
+                    quantity=written * months,
+                    unit="GB-months",
+                    price=self.table.price("s3_standard_gb_month"),
+                    note=f"assumption alb_access_logs_gb = {written:g} a month, kept "
+                    + (f"{days} days" if days else "forever: grows every month"),
+                )
+            )
+            nodes = sum(
+                len(alb.inputs.get("subnets") or [])
+                for alb in self.plan.of_type(types.LOAD_BALANCER)
+                if (alb.inputs.get("accessLogs") or {}).get("bucket") == name
+            )
+            if nodes:
+                lines.append(
+                    Line(
+                        component=component,
+                        item="log file writes",
+                        quantity=nodes * ACCESS_LOG_FILES_PER_NODE_HOUR * self.hours / 1000,
+                        unit="1,000 PUT requests",
+                        price=self.table.price("s3_put_1k"),
+                        note=f"a file per load balancer node (at least {nodes}, one per AZ) "
+                        "every 5 minutes",
+                    )
+                )
         return lines
 
     # --- WAF ---

@@ -234,6 +234,26 @@ def _dns_record(new: _New) -> Mocked:
     return record_id, new.outputs(fqdn=name)
 
 
+def _bucket(new: _New) -> Mocked:
+    """S3 names a bucket by its id; its ARN has no region or account."""
+    bucket = str(new.inputs.get("bucket") or new.physical)
+    return bucket, new.outputs(
+        bucket=bucket,
+        arn=f"arn:aws:s3:::{bucket}",
+        bucketDomainName=f"{bucket}.s3.amazonaws.com",
+        region=new.region,
+    )
+
+
+def _bucket_companion(new: _New) -> Mocked:
+    """A bucket's policy, access block, encryption...: the provider's id is the bucket's name."""
+    return str(new.inputs.get("bucket")), new.outputs()
+
+
+def _web_acl_logging(new: _New) -> Mocked:
+    return str(new.inputs.get("resourceArn")), new.outputs()
+
+
 def _echo(new: _New) -> Mocked:
     """Any other type: the inputs back, with a `name` for a cloud resource that has none."""
     if "name" not in new.inputs and new.custom:
@@ -266,6 +286,13 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
     types.CERTIFICATE: _certificate,
     types.CERTIFICATE_VALIDATION: _certificate_validation,
     types.DNS_RECORD: _dns_record,
+    types.BUCKET: _bucket,
+    types.BUCKET_POLICY: _bucket_companion,
+    types.BUCKET_PUBLIC_ACCESS_BLOCK: _bucket_companion,
+    types.BUCKET_OWNERSHIP: _bucket_companion,
+    types.BUCKET_ENCRYPTION: _bucket_companion,
+    types.BUCKET_LIFECYCLE: _bucket_companion,
+    types.WEB_ACL_LOGGING: _web_acl_logging,
 }
 
 
@@ -284,6 +311,23 @@ def _caller_identity(region: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root"}
 
 
+# The account of Elastic Load Balancing that writes access logs, by region (regions opened before
+# August 2022; newer ones use a service principal). Only the regions this project deploys to.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-east-2": "033677994240"}
+
+
+def _elb_service_account(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    region = str(args.get("region") or region)
+    if region not in ELB_ACCOUNTS:
+        raise NotImplementedError(
+            f"the offline engine knows no ELB account for {region}; add it to ELB_ACCOUNTS in "
+            "automation/offline/mocks.py from the ELB access logs documentation"
+        )
+    account = ELB_ACCOUNTS[region]
+    return {"id": account, "arn": f"arn:aws:iam::{account}:root", "region": region}
+
+
 def _region(region: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"name": region, "region": region}
 
@@ -293,6 +337,7 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:index/getRegion:getRegion": _region,
+    "aws:elb/getServiceAccount:getServiceAccount": _elb_service_account,
 }
 """Data sources (function tokens, not resource types: they appear in no plan)."""
 

@@ -127,7 +127,63 @@ def _web_acl(inputs: dict[str, Any]) -> str:
     )
     names = ",".join(str(rule.get("name")) for rule in rules)
     default = next(iter(inputs.get("defaultAction") or {}), "?")
-    return f"scope={inputs.get('scope')} default={default} rateLimit={limit} rules={names}"
+    overrides = ",".join(
+        f"{override.get('name')}:{next(iter(override.get('actionToUse') or {}), '?')}"
+        for rule in rules
+        for override in _get(rule, "statement.managedRuleGroupStatement.ruleActionOverrides") or []
+    )
+    return f"scope={inputs.get('scope')} default={default} rateLimit={limit} rules={names}" + (
+        f" overrides={overrides}" if overrides else ""
+    )
+
+
+def _web_acl_logging(inputs: dict[str, Any]) -> str:
+    """Where WAF logs go, what it keeps, what it redacts."""
+    destinations = ",".join(
+        str(arn).rsplit(":", 1)[-1] for arn in inputs.get("logDestinationConfigs") or []
+    )
+    redacted = ",".join(
+        str(_get(field, "singleHeader.name") or next(iter(field), "?"))
+        for field in inputs.get("redactedFields") or []
+    )
+    kept = ",".join(
+        str(_get(condition, "actionCondition.action"))
+        for log_filter in _get(inputs, "loggingFilter.filters") or []
+        if log_filter.get("behavior") == "KEEP"
+        for condition in log_filter.get("conditions") or []
+    )
+    return f"to={destinations} redacted={redacted or 'none'} keep={kept or 'all'}"
+
+
+def _statements(inputs: dict[str, Any], key: str) -> str:
+    document = inputs.get(key) or "{}"
+    statements = json.loads(document).get("Statement", []) if isinstance(document, str) else []
+    return "statements=" + ",".join(str(s.get("Sid", "?")) for s in statements)
+
+
+def _bucket_lifecycle(inputs: dict[str, Any]) -> str:
+    return " ".join(
+        f"{_get(rule, 'filter.prefix') or '(all)'} expire after "
+        f"{_get(rule, 'expiration.days')} days"
+        for rule in inputs.get("rules") or []
+        if rule.get("status") == "Enabled"
+    )
+
+
+def _lifecycle(inputs: dict[str, Any]) -> str:
+    """4 rules: untagged expire after 7 days; *dev* keep 20; ...; any keep 30."""
+    rules = json.loads(inputs.get("policy") or "{}").get("rules", [])
+    parts = []
+    for rule in sorted(rules, key=lambda rule: rule.get("rulePriority", 0)):
+        selection = rule.get("selection") or {}
+        tags = selection.get("tagPatternList") or selection.get("tagPrefixList")
+        number = selection.get("countNumber")
+        if selection.get("countType") == "imageCountMoreThan":
+            limit = f"keep {number}"
+        else:
+            limit = f"expire after {number} {selection.get('countUnit', '')}".rstrip()
+        parts.append(f"{','.join(tags) if tags else selection.get('tagStatus')} {limit}")
+    return f"{len(parts)} rules: " + "; ".join(parts)
 
 
 def _vpc(inputs: dict[str, Any]) -> str:
@@ -155,6 +211,7 @@ SUMMARIES: dict[str, Summary] = {
         ("internal", "internal"),
         ("dropInvalidHeaders", "dropInvalidHeaderFields"),
         ("deletionProtection", "enableDeletionProtection"),
+        ("accessLogs", "accessLogs.bucket"),
     ),
     types.TARGET_GROUP: _fields(
         ("target", "targetType"),
@@ -191,6 +248,21 @@ SUMMARIES: dict[str, Summary] = {
     types.METRIC_ALARM: _alarm,
     types.WEB_ACL: _web_acl,
     types.WEB_ACL_ASSOCIATION: _fields(("resource", "resourceArn")),
+    types.WEB_ACL_LOGGING: _web_acl_logging,
+    types.LOG_RESOURCE_POLICY: lambda inputs: _statements(inputs, "policyDocument"),
+    types.BUCKET: _fields(("bucket", "bucket"), ("forceDestroy", "forceDestroy")),
+    types.BUCKET_POLICY: lambda inputs: _statements(inputs, "policy"),
+    types.BUCKET_PUBLIC_ACCESS_BLOCK: _fields(
+        ("blockPublicAcls", "blockPublicAcls"),
+        ("blockPublicPolicy", "blockPublicPolicy"),
+        ("ignorePublicAcls", "ignorePublicAcls"),
+        ("restrictPublicBuckets", "restrictPublicBuckets"),
+    ),
+    types.BUCKET_OWNERSHIP: _fields(("ownership", "rule.objectOwnership")),
+    types.BUCKET_ENCRYPTION: _fields(
+        ("sse", "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm")
+    ),
+    types.BUCKET_LIFECYCLE: _bucket_lifecycle,
     types.CERTIFICATE: _fields(("domain", "domainName"), ("validation", "validationMethod")),
     types.DNS_RECORD: _fields(
         ("zone", "zoneId"), ("name", "name"), ("type", "type"), ("ttl", "ttl")
@@ -213,9 +285,7 @@ SUMMARIES: dict[str, Summary] = {
             for statement in json.loads(inputs.get("policy") or "{}").get("Statement", [])
         )
     ),
-    types.LIFECYCLE_POLICY: lambda inputs: (
-        f"{len(json.loads(inputs.get('policy') or '{}').get('rules', []))} rules"
-    ),
+    types.LIFECYCLE_POLICY: _lifecycle,
 }
 
 

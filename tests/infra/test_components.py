@@ -119,10 +119,11 @@ def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
     assert repo["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
     assert repo["forceDelete"] is False
     rules = json.loads(view.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")["policy"])["rules"]
-    untagged, dev_builds, releases = sorted(rules, key=lambda rule: rule["rulePriority"])
+    untagged, *dev_builds, releases = sorted(rules, key=lambda rule: rule["rulePriority"])
     assert untagged["selection"]["tagStatus"] == "untagged"
     assert untagged["selection"]["countType"] == "sinceImagePushed"
-    assert dev_builds["selection"]["tagPatternList"] == ["*-dev.*"]
+    # Which tags each rule takes: tests/infra/test_registry_lifecycle.py.
+    assert [rule["selection"]["tagPatternList"] for rule in dev_builds] == [["*dev*"], ["*.dirty"]]
     # ECR requires the `any` rule to have the highest priority number.
     assert releases["selection"] == {
         "tagStatus": "any",

@@ -249,14 +249,26 @@ def test_prod_load_balancer_is_behind_waf(prod: PlanView) -> None:
     assert acl["defaultAction"] == {"allow": {}}
     rules = sorted(acl["rules"], key=lambda rule: rule["priority"])
     assert len({rule["priority"] for rule in rules}) == len(rules)
-    rate, *managed = rules
+    rate, body_limit, *managed = rules
     assert rate["statement"]["rateBasedStatement"] == {
         "aggregateKeyType": "IP",
         "limit": 2000,
         "evaluationWindowSec": 300,
     }
     assert rate["action"] == {"block": {}}
-    assert [rule["statement"]["managedRuleGroupStatement"] for rule in managed] == [
+    # The app accepts 64 KiB bodies (issue 13): the core rule set's 8 KB body rule only counts,
+    # and a declared body above 64 KiB gets the app's own 413 at the edge.
+    assert body_limit["name"] == "body-over-app-limit"
+    assert body_limit["action"] == {
+        "block": {
+            "customResponse": {"responseCode": 413, "customResponseBodyKey": "body-too-large"}
+        }
+    }
+    assert [
+        {key: value for key, value in rule["statement"]["managedRuleGroupStatement"].items()
+         if key != "ruleActionOverrides"}
+        for rule in managed
+    ] == [
         {"vendorName": "AWS", "name": name}
         for name in (
             "AWSManagedRulesAmazonIpReputationList",
@@ -264,7 +276,15 @@ def test_prod_load_balancer_is_behind_waf(prod: PlanView) -> None:
             "AWSManagedRulesKnownBadInputsRuleSet",
             "AWSManagedRulesSQLiRuleSet",
         )
+    ]  # fmt: skip
+    overrides = {
+        rule["name"]: rule["statement"]["managedRuleGroupStatement"].get("ruleActionOverrides")
+        for rule in managed
+    }
+    assert overrides.pop("AWSManagedRulesCommonRuleSet") == [
+        {"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}
     ]
+    assert set(overrides.values()) == {None}
     # "none" keeps each rule group's own block actions (count would only watch).
     assert all(rule["overrideAction"] == {"none": {}} for rule in managed)
     visibility = [rule["visibilityConfig"] for rule in rules] + [acl["visibilityConfig"]]
@@ -302,4 +322,8 @@ def test_plan_table_shows_the_hardening(prod: PlanView) -> None:
     assert "user=10001:10001 readOnlyRoot=True dropCaps=ALL" in text
     # Metric math is printed as written, not eaten as rich markup.
     assert "MAX([served, errors])" in text
-    assert "rules=rate-limit-per-ip,AWSManagedRulesAmazonIpReputationList" in text
+    assert (
+        "rules=rate-limit-per-ip,body-over-app-limit,AWSManagedRulesAmazonIpReputationList" in text
+    )
+    assert "overrides=SizeRestrictions_BODY:count" in text
+    assert "to=aws-waf-logs-alunos-prod redacted=authorization,cookie" in text

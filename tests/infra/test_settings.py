@@ -63,6 +63,9 @@ BAD_CONFIG = [
     pytest.param("dev", {"alarmTopicArn": "arn:aws:sqs:us-east-2:123456789012:alarms"}, ["alunos-api:alarmTopicArn", "sns"], id="topic-not-sns"),
     pytest.param("dev", {"alarm5xxPercent": 0}, ["alunos-api:alarm5xxPercent", "from 1 to 100"], id="5xx-percent"),
     pytest.param("prod", {"wafRateLimit": 5}, ["alunos-api:wafRateLimit", "from 10 to 2000000000"], id="waf-rate"),
+    pytest.param("prod", {"wafLogRetentionDays": 10}, ["alunos-api:wafLogRetentionDays", "14"], id="waf-log-retention"),
+    pytest.param("prod", {"albAccessLogDays": 0}, ["alunos-api:albAccessLogDays", "from 1 to 3650"], id="access-log-days"),
+    pytest.param("prod", {"albAccessLogs": "yes"}, ["alunos-api:albAccessLogs", "type boolean"], id="access-logs-type"),
     pytest.param("dev", {"enableExecuteCommand": "yes"}, ["alunos-api:enableExecuteCommand", "type boolean"], id="exec-type"),
     # Caught by the stack file loader, as the Pulumi CLI would: types and unknown keys.
     pytest.param("dev", {"desiredCount": "two"}, ["alunos-api:desiredCount", "type integer"], id="type"),

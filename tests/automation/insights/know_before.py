@@ -101,12 +101,53 @@ def _ssh_on_alb_group(inputs: dict[str, Any]) -> None:
     inputs.update(fromPort=22, toPort=22)
 
 
+def edit_lifecycle(
+    mutate: Callable[[list[dict[str, Any]]], None],
+) -> Callable[[dict[str, Any]], None]:
+    """A mutation of an ECR lifecycle policy's (JSON) rules."""
+
+    def apply(inputs: dict[str, Any]) -> None:
+        document = json.loads(inputs["policy"])
+        mutate(document["rules"])
+        inputs["policy"] = json.dumps(document)
+
+    return apply
+
+
 def _all_traffic_ipv6(inputs: dict[str, Any]) -> None:
     inputs.pop("cidrIpv4")
     inputs.update(cidrIpv6="::/0", ipProtocol="-1", fromPort=None, toPort=None)
 
 
+def _drop_tls_only(inputs: dict[str, Any]) -> None:
+    document = json.loads(inputs["policy"])
+    document["Statement"] = [s for s in document["Statement"] if s["Effect"] != "Deny"]
+    inputs["policy"] = json.dumps(document)
+
+
 VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]], None]]] = [
+    # The edge (issue 13): the access log bucket, WAF's logs, logging in production.
+    ("s3-private-tls-only", "prod", True, types.BUCKET_PUBLIC_ACCESS_BLOCK, None,
+     lambda i: i.update(restrictPublicBuckets=False)),
+    ("s3-private-tls-only", "prod", True, types.BUCKET_POLICY, None, _drop_tls_only),
+    ("alb-access-log-bucket", "prod", True, types.BUCKET_ENCRYPTION, None,
+     lambda i: i["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="aws:kms")),
+    ("alb-access-log-bucket", "prod", True, types.LOAD_BALANCER, None,
+     lambda i: i["accessLogs"].update(prefix="logs")),
+    ("waf-logging", "prod", True, types.WEB_ACL_LOGGING, None,
+     lambda i: i.update(redactedFields=i["redactedFields"][:1])),
+    ("waf-logging", "prod", True, types.WEB_ACL_LOGGING, None,
+     lambda i: i.update(logDestinationConfigs=[
+         "arn:aws:logs:us-east-2:123456789012:log-group:/waf/alunos-prod"])),
+    ("edge-logging-in-production", "prod", True, types.LOAD_BALANCER, None,
+     lambda i: i.pop("accessLogs")),
+    ("edge-logging-in-production", "prod", True, types.WEB_ACL, None,
+     lambda i: i.update(name="another-web-acl")),
+    # The description issue 13 found: EC2 rejects the apostrophe, so the ALB's only egress fails.
+    ("aws-descriptions", "prod", True, types.EGRESS_RULE, "alunos-prod-alb-out",
+     lambda i: i.update(description="load balancer to the tasks' container port")),
+    ("aws-descriptions", "dev", False, types.SECURITY_GROUP, "alunos-dev-alb-sg",
+     lambda i: i.update(description="x" * 256)),
     ("no-world-open-ingress", "dev", False, types.INGRESS_RULE, "alunos-dev-in-alb", _open_tasks_to_world),
     ("no-world-open-ingress", "dev", False, types.INGRESS_RULE, "alunos-dev-in-80", _ssh_on_alb_group),
     ("no-world-open-ingress", "prod", True, types.INGRESS_RULE, "alunos-prod-in-443", _all_traffic_ipv6),
@@ -123,6 +164,10 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
      lambda i: i.update(imageTagMutability="MUTABLE")),
     ("ecr-immutable-and-scanned", "prod", True, types.REPOSITORY, None,
      lambda i: i["imageScanningConfiguration"].update(scanOnPush=False)),
+    ("ecr-lifecycle-policy", "dev", False, types.LIFECYCLE_POLICY, None,
+     edit_lifecycle(lambda rules: rules[1]["selection"].update(tagPatternList=["*a*b*c*d*e"]))),
+    ("ecr-lifecycle-policy", "prod", True, types.LIFECYCLE_POLICY, None,
+     edit_lifecycle(lambda rules: rules[-1].update(rulePriority=0))),
     ("log-retention", "dev", False, types.LOG_GROUP, None,
      lambda i: i.pop("retentionInDays")),
     ("deployment-circuit-breaker", "dev", False, types.SERVICE, None,

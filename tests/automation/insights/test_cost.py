@@ -101,11 +101,12 @@ def test_dev_figures_are_the_price_files_arithmetic(table: PriceTable) -> None:
     assert line(result, "CloudWatch alarms", "4 target tracking").monthly == pytest.approx(
         4 * usd(table, "alarm_metric_month")
     )
-    # ECR: the lifecycle keeps 20 dev builds + keepReleaseImages (10 in dev).
+    # ECR: the lifecycle keeps 20 of each kind of dev build (2 kinds: infra/registry.py's
+    # DEV_TAG_PATTERNS) + keepReleaseImages (10 in dev).
     assert line(result, "ECR", "image storage").monthly == pytest.approx(
-        30 * assumed(table, "dev", "ecr_gb_per_image") * usd(table, "ecr_gb_month")
+        (20 + 20 + 10) * assumed(table, "dev", "ecr_gb_per_image") * usd(table, "ecr_gb_month")
     )
-    assert not [x for x in result.lines if x.component.startswith("WAF")]
+    assert not [x for x in result.lines if x.component.startswith(("WAF", "S3"))]
     assert result.total == pytest.approx(sum(x.monthly or 0 for x in result.lines))
     assert result.total_max - result.total == pytest.approx(
         sum(spread(x) for x in (vcpu, memory, ip))
@@ -135,17 +136,33 @@ def test_prod_figures_are_the_price_files_arithmetic(table: PriceTable) -> None:
     assert line(result, "Load balancer", "capacity").monthly == pytest.approx(
         assumed(table, "prod", "alb_lcu") * hours * usd(table, "alb_lcu_hour")
     )
-    # WAF: the web ACL, its 5 rules (rate limit + 4 managed groups), the requests assumption.
+    # WAF: the web ACL, its 6 rules (rate limit + body limit + 4 managed groups), the requests
+    # assumption; its logs are vended logs, kept 30 days.
     assert line(result, "WAF", "web ACL").monthly == pytest.approx(usd(table, "waf_web_acl_month"))
-    assert line(result, "WAF", "5 rules").monthly == pytest.approx(5 * usd(table, "waf_rule_month"))
+    assert line(result, "WAF", "6 rules").monthly == pytest.approx(6 * usd(table, "waf_rule_month"))
     assert line(result, "WAF", "requests").monthly == pytest.approx(
         assumed(table, "prod", "waf_million_requests") * usd(table, "waf_million_requests")
     )
-    assert line(result, "CloudWatch Logs", "storage").monthly == pytest.approx(
+    assert line(result, "CloudWatch Logs (/ecs/", "storage").monthly == pytest.approx(
         assumed(table, "prod", "logs_ingested_gb") * 90 / 30 * usd(table, "logs_stored_gb_month")
     )
+    waf_logs = assumed(table, "prod", "waf_logs_gb")
+    assert line(result, "CloudWatch Logs (aws-waf-logs-", "ingestion").monthly == pytest.approx(
+        waf_logs * usd(table, "logs_vended_ingested_gb")
+    )
+    assert line(result, "CloudWatch Logs (aws-waf-logs-", "storage").monthly == pytest.approx(
+        waf_logs * 30 / 30 * usd(table, "logs_stored_gb_month")
+    )
+    # Access logs: what is written a month, kept albAccessLogDays (90); a file per ALB node (2
+    # AZs) every 5 minutes.
+    assert line(result, "S3 (alunos-prod-alb-logs-", "access log storage").monthly == pytest.approx(
+        assumed(table, "prod", "alb_access_logs_gb") * 90 / 30 * usd(table, "s3_standard_gb_month")
+    )
+    assert line(result, "S3 (alunos-prod-alb-logs-", "log file writes").monthly == pytest.approx(
+        2 * 12 * hours / 1000 * usd(table, "s3_put_1k")
+    )
     assert line(result, "ECR", "image storage").quantity == pytest.approx(
-        (20 + 50) * assumed(table, "prod", "ecr_gb_per_image")
+        (20 + 20 + 50) * assumed(table, "prod", "ecr_gb_per_image")
     )
     # The database and the VPC (with its NAT) exist already: not billed to this stack.
     assert line(result, "PostgreSQL", "not managed here").monthly == 0

@@ -29,19 +29,21 @@ def test_both_stacks_pass_on_their_real_config() -> None:
     dev = checks.run_checks(plan("dev"), production=False)
     prod = checks.run_checks(plan("prod"), production=True)
     assert (dev.violations, prod.violations) == ([], [])
-    assert checks.text_report(prod) == "check prod (production): all 13 rules passed\n"
-    assert checks.text_report(dev).startswith("check dev (non-production): all 10 rules passed (")
+    assert checks.text_report(prod) == "check prod (production): all 19 rules passed\n"
+    assert checks.text_report(dev).startswith("check dev (non-production): all 15 rules passed (")
     # Production creating its own database passes too (deletion protection, encryption, private).
     assert checks.run_checks(stack_plan("prod-rds"), production=True).passed
 
 
 def test_dev_would_not_pass_as_production() -> None:
-    """Why dev is not production: public tasks, no deletion protection, ECS Exec's writable root."""
+    """Why dev is not production: public tasks, no deletion protection, ECS Exec's writable root,
+    no access logs."""
     report = checks.run_checks(plan("dev"), production=True)
     assert report.failed_rules() == {
         "no-public-tasks-in-production",
         "deletion-protection-in-production",
         "read-only-root-in-production",
+        "edge-logging-in-production",
     }
 
 
@@ -96,6 +98,79 @@ def test_the_load_balancers_http_and_https_are_the_only_world_open_ports() -> No
         ("sg", "opens tcp/5432-5432 to 0.0.0.0/0"),
         ("r", "opens tcp/22-22 to ::/0"),
     ]
+
+
+def test_every_description_is_one_aws_accepts() -> None:
+    """EC2's character set and length, on groups, their inline rules and standalone rules of
+    every kind, and WAF's on web ACLs: an apostrophe or an accent fails the AWS call."""
+
+    def why(type_: str, props: dict[str, Any]) -> list[str]:
+        return [v.why for v in rules.evaluate([Resource(type_, "r", "urn:r", props)],
+                                              Context(production=False))]  # fmt: skip
+
+    allowed = "ALB to tasks: tcp/8000 (ECS) #1, @a [b] {c} +=&;!$* x_y-z.w"
+    for type_ in (types.INGRESS_RULE, types.EGRESS_RULE, types.SECURITY_GROUP_RULE):
+        assert why(type_, {"description": allowed}) == []
+        assert why(type_, {"description": "the tasks' port"}) == [
+            'description "the tasks\' port" has characters AWS rejects: "\'"'
+        ]
+    assert why(types.SECURITY_GROUP, {"description": "ação", "egress": [
+        {"description": "ok"}, {"description": 'say "hi"'}]}) == [
+        "description 'ação' has characters AWS rejects: 'ã' 'ç'",
+        "egress[1].description 'say \"hi\"' has characters AWS rejects: '\"'",
+    ]  # fmt: skip
+    assert why(types.SECURITY_GROUP, {"description": "d" * 255}) == []
+    assert why(types.SECURITY_GROUP, {"description": "d" * 256}) == [
+        "description is 256 characters long; AWS accepts 255"
+    ]
+    assert why(types.INGRESS_RULE, {"description": UNKNOWN}) == []
+    # WAF accepts fewer characters than EC2 (no parentheses, no apostrophe) and no edge spaces.
+    assert why(types.WEB_ACL, {"description": "alunos-prod: rules, rate limit/IP #1 @a+b=c"}) == []
+    assert why(types.WEB_ACL, {"description": "the app's limit (64 KiB) "}) == [
+        "description \"the app's limit (64 KiB) \" has characters AWS rejects: \"'\" '(' ')'",
+        'description "the app\'s limit (64 KiB) " starts or ends with a space, which AWS rejects',
+    ]
+    assert why(types.WEB_ACL, {"description": "w" * 257}) == [
+        "description is 257 characters long; AWS accepts 256"
+    ]
+    # Every description the real stacks send passes (the fixed ALB egress rule among them).
+    for stack in ("dev", "prod"):
+        assert not checks.run_checks(plan(stack), production=stack == "prod",
+                                     rules=[rules.rule("aws-descriptions")]).violations  # fmt: skip
+
+
+def test_lifecycle_policies_ecr_would_refuse() -> None:
+    def why(rules_: list[dict[str, Any]]) -> list[str]:
+        policy = Resource(
+            types.LIFECYCLE_POLICY, "p", "urn:p", {"policy": json.dumps({"rules": rules_})}
+        )
+        return [v.why for v in rules.evaluate([policy], Context(production=False))]
+
+    def rule_(priority: int, status: str, **selection: Any) -> dict[str, Any]:
+        counted = {"countType": "imageCountMoreThan", "countNumber": 5}
+        return {"rulePriority": priority, "action": {"type": "expire"},
+                "selection": {"tagStatus": status, **counted, **selection}}  # fmt: skip
+
+    good = [rule_(1, "untagged", countType="sinceImagePushed", countUnit="days", countNumber=7),
+            rule_(2, "tagged", tagPatternList=["*dev*"]), rule_(9, "any")]  # fmt: skip
+    assert why(good) == []
+    assert why([rule_(1, "any"), rule_(2, "tagged", tagPatternList=["*a*b*c*d*e"])]) == [
+        "rule 2: pattern '*a*b*c*d*e' has more than 4 wildcards",
+        "rule 1 (tagStatus any) is not the last by priority",
+    ]
+    assert why([rule_(1, "tagged"), rule_(1, "untagged", tagPrefixList=["v"])]) == [
+        "rule priorities are not unique: [1, 1]",
+        "rule 1: a tagged rule selects by exactly one of tagPatternList and tagPrefixList",
+        "rule 1: a untagged rule cannot select by tagPrefixList",
+    ]
+    assert why([rule_(1, "untagged"), rule_(2, "untagged", countNumber=0),
+                rule_(3, "tagged", tagPrefixList=["v"], countType="sinceImagePushed")]) == [
+        "rule 2: countNumber is 0, not a positive integer",
+        "rule 3: a sinceImagePushed rule needs countUnit: days",
+        "more than one rule selects untagged images",
+    ]  # fmt: skip
+    unknown_policy = Resource(types.LIFECYCLE_POLICY, "p", "urn:p", {"policy": UNKNOWN})
+    assert rules.evaluate([unknown_policy], Context(production=False)) == []
 
 
 def test_secret_detection_by_name_and_value() -> None:
@@ -162,7 +237,7 @@ def test_json_and_markdown_reports() -> None:
     assert {r["status"] for r in dev["rules"]} == {"passed", "skipped"}
 
     text = checks.check_markdown([checks.run_checks(plan("dev"), production=False), failing])
-    assert "### Policy checks: `dev` (non-production): ✅ 10 rules passed" in text
+    assert "### Policy checks: `dev` (non-production): ✅ 15 rules passed" in text
     assert "Production-only rules not applied: no-public-tasks-in-production" in text
     assert "### Policy checks: `prod` (production): ❌ 1 violation(s)" in text
     assert (
@@ -174,14 +249,56 @@ def test_check_command_exit_codes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["check", "--stack", "prod"]) == 0
-    assert capsys.readouterr().out == "check prod (production): all 13 rules passed\n"
+    assert capsys.readouterr().out == "check prod (production): all 19 rules passed\n"
 
     from automation.offline import engine
 
-    bad = violating_plan("prod", types.LOG_GROUP, None, lambda i: i.pop("retentionInDays"))
+    bad = violating_plan(
+        "prod", types.LOG_GROUP, "alunos-prod-logs", lambda i: i.pop("retentionInDays")
+    )
     monkeypatch.setattr(engine, "run", lambda root, stack: bad)
     assert main(["check", "--stack", "prod", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert [v["rule"] for v in document["violations"]] == ["log-retention"]
     assert main(["check", "--stack", "nope"]) == 2
     assert "unknown stack 'nope'" in capsys.readouterr().err
+
+
+def test_edge_rules_follow_references_when_a_preview_knows_no_ids() -> None:
+    """In a first preview the log group's ARN, the web ACL's and the bucket's id are unknown;
+    the engine's property dependencies (the pack's refs) say what points where."""
+    group = Resource(types.LOG_GROUP, "g", "urn:g", {"name": "waf-logs", "retentionInDays": 30})
+    acl = Resource(types.WEB_ACL, "acl", "urn:acl", {"name": UNKNOWN})
+    logging = Resource(
+        types.WEB_ACL_LOGGING, "l", "urn:l",
+        {"logDestinationConfigs": [UNKNOWN], "resourceArn": UNKNOWN, "redactedFields": [
+            {"singleHeader": {"name": "authorization"}}, {"singleHeader": {"name": "cookie"}}]},
+        refs={"logDestinationConfigs": ["urn:g"], "resourceArn": ["urn:acl"]},
+    )  # fmt: skip
+    found = rules.evaluate([group, acl, logging], Context(production=True))
+    assert [(v.rule, v.why) for v in found] == [
+        (
+            "waf-logging",
+            "logs go to 'waf-logs', but WAF writes only to names starting aws-waf-logs-",
+        )
+    ]
+    unlogged = Resource(types.WEB_ACL, "other", "urn:other", {"name": "other"})
+    assert [(v.rule, v.resource_name) for v in rules.evaluate(
+        [acl, logging, unlogged], Context(production=True), [rules.rule("edge-logging-in-production")])
+    ] == [("edge-logging-in-production", "other")]  # fmt: skip
+
+    bucket = Resource(types.BUCKET, "b", "urn:b", {"bucket": UNKNOWN})
+    block = Resource(types.BUCKET_PUBLIC_ACCESS_BLOCK, "pab", "urn:pab",
+                     {"bucket": UNKNOWN, "blockPublicAcls": True, "blockPublicPolicy": True,
+                      "ignorePublicAcls": True, "restrictPublicBuckets": False},
+                     refs={"bucket": ["urn:b"]})  # fmt: skip
+    policy = Resource(types.BUCKET_POLICY, "p", "urn:p", {"bucket": UNKNOWN, "policy": UNKNOWN},
+                      refs={"bucket": ["urn:b"]})  # fmt: skip
+    assert [(v.resource_name, v.why) for v in rules.evaluate(
+        [bucket, block, policy], Context(production=False), [rules.rule("s3-private-tls-only")])
+    ] == [("pab", "public access is not blocked: restrictPublicBuckets off")]  # fmt: skip
+    # No public access block at all: the bucket itself is reported.
+    assert [v.why for v in rules.evaluate(
+        [bucket], Context(production=False), [rules.rule("s3-private-tls-only")])
+    ] == ["the bucket has no public access block", "requests without TLS are not denied "
+          "(no aws:SecureTransport deny)"]  # fmt: skip
