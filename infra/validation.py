@@ -70,9 +70,12 @@ TASKS = Limit(1, 100)
 # 1024. The load balancer's target group forwards to this same port.
 CONTAINER_PORT = Limit(1024, 65535)
 DATABASE_PORT = Limit(1, 65535)
-# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length.
+# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length:
+# infra/network.py gives each AZ an eighth of the VPC and the public tier a quarter of that, and a
+# load balancer's subnets must be /27 or larger ("at least a /27 bitmask"), so /22 at most:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#subnets-load-balancer
 AVAILABILITY_ZONES = Limit(2, 6)
-VPC_PREFIX_LENGTH = Limit(16, 24)
+VPC_PREFIX_LENGTH = Limit(16, 22)
 # ECR lifecycle: images kept per rule, and days before untagged images expire.
 IMAGES_KEPT = Limit(1, 1000)
 UNTAGGED_IMAGE_DAYS = Limit(1, 365)
