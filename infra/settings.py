@@ -542,6 +542,13 @@ def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
     if create:
         if not settings.instance_class.startswith("db."):
             raise v.fail(key("dbInstanceClass"), settings.instance_class, "an RDS class, db.*")
+        if not settings.engine_version.isdigit():
+            raise v.fail(
+                key("dbEngineVersion"),
+                settings.engine_version,
+                "a major version such as 16: RDS applies minor upgrades itself, after which a "
+                "pinned minor version would ask it to downgrade",
+            )
         v.DB_ALLOCATED_STORAGE.check(key("dbAllocatedStorage"), settings.allocated_storage)
         v.DB_BACKUP_RETENTION_DAYS.check(
             key("dbBackupRetentionDays"), settings.backup_retention_days
