@@ -19,7 +19,6 @@ https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.h
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,9 +30,6 @@ from infra.tags import tags
 
 ENGINE = "postgres"
 MASTER_USERNAME = "alunos"
-# A DB snapshot identifier: a letter first, then letters, digits and single hyphens, at most 255
-# (CreateDBSnapshot, DBSnapshotIdentifier constraints).
-_SNAPSHOT_ID = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 
 
 @dataclass
@@ -91,7 +87,7 @@ class Database(pulumi.ComponentResource):
                 "engine_version", args.engine_version, "a major version such as 16 (digits only)"
             )
         snapshot = final_snapshot_identifier(name, args)
-        if not _SNAPSHOT_ID.match(snapshot):
+        if not v.SNAPSHOT_IDENTIFIER.match(snapshot):
             raise v.fail(
                 "name",
                 name,

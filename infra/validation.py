@@ -69,6 +69,10 @@ TASKS = Limit(1, 100)
 # sets no net.ipv4.ip_unprivileged_port_start, so the kernel's default applies: no port below
 # 1024. The load balancer's target group forwards to this same port.
 CONTAINER_PORT = Limit(1024, 65535)
+# A DB snapshot identifier (the database's final snapshot): a letter, then letters, digits and
+# single hyphens, not ending in one, at most 255. DeleteDBInstance, FinalDBSnapshotIdentifier:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
+SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 DATABASE_PORT = Limit(1, 65535)
 # A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length:
 # infra/network.py gives each AZ an eighth of the VPC and the public tier a quarter of that, and a
