@@ -1,11 +1,13 @@
 """The alunos-api stack: settings -> components -> exports."""
 
+from collections.abc import Callable
+
 import pulumi
 import pulumi_aws as aws
 
 from infra import outputs, settings
 from infra.access_logs import AccessLogBucket, AccessLogBucketArgs
-from infra.alarms import Alarms, AlarmsArgs, alarm_names
+from infra.alarms import Alarms, AlarmsArgs
 from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
@@ -103,6 +105,27 @@ else:
         security_group_id=db.security_group_id or None,
     )
 
+# The alarms come first: the service names its deployment alarms, and ECS watches them from its
+# first deployment. The service and cluster names they watch (CPU, memory) are filled in once the
+# service exists, so only those two alarms wait for it.
+cluster_name: pulumi.Output[str]
+service_name: pulumi.Output[str]
+set_cluster_name: Callable[[pulumi.Output[str]], None]
+set_service_name: Callable[[pulumi.Output[str]], None]
+cluster_name, set_cluster_name = pulumi.deferred_output()
+service_name, set_service_name = pulumi.deferred_output()
+alarms = Alarms(
+    name,
+    AlarmsArgs(
+        load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+        target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+        cluster_name=cluster_name,
+        service_name=service_name,
+        topic_arn=cfg.alarms.topic_arn,
+        http_5xx_percent=cfg.alarms.http_5xx_percent,
+    ),
+)
+
 service = Service(
     name,
     ServiceArgs(
@@ -128,10 +151,11 @@ service = Service(
         spot_percent=cfg.capacity.spot_percent,
         on_demand_base=cfg.capacity.on_demand_base,
         execute_command=cfg.service.execute_command,
-        # Created below (they watch this service); ECS refers to them by name.
-        deployment_alarm_names=alarm_names(name).deployment,
+        deployment_alarms=[alarms.http_5xx, alarms.unhealthy_targets],
     ),
 )
+set_cluster_name(service.cluster.name)
+set_service_name(service.service.name)
 
 Autoscaling(
     name,
@@ -144,18 +168,6 @@ Autoscaling(
         max_count=cfg.autoscaling.max_count,
         cpu_percent=cfg.autoscaling.cpu_percent,
         requests_per_target=cfg.autoscaling.requests_per_target,
-    ),
-)
-
-alarms = Alarms(
-    name,
-    AlarmsArgs(
-        load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
-        target_group_arn_suffix=load_balancer.target_group.arn_suffix,
-        cluster_name=service.cluster.name,
-        service_name=service.service.name,
-        topic_arn=cfg.alarms.topic_arn,
-        http_5xx_percent=cfg.alarms.http_5xx_percent,
     ),
 )
 

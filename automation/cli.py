@@ -352,6 +352,12 @@ def _plan_diff(
         emit_json(result)
     elif not comment:
         sys.stdout.write(markdown)
+    if found.refused:
+        names = ", ".join(sorted({hazard.name for hazard in found.refused}))
+        raise AutomationError(
+            f"refused: the change would lose data or traffic on the deployed stack {stack} "
+            f"({names}); the comment says why and what to do instead"
+        )
 
 
 def _build_version(env: Environment, repo: Path) -> BuildVersion:

@@ -2,10 +2,13 @@
 health checks, and a service running hot. The first two also guard every deployment: the ECS
 service names them as deployment alarms, so a release that trips one is rolled back.
 
-The alarms need the service's name (CPU, memory) and the service needs the deployment alarms'
-names, so those names are fixed from the component name (`alarm_names`): the service is created
-first and refers to them; ECS only evaluates them on later deployments (an update), by which time
-they exist. The same order AWS Copilot uses for its rollback alarms.
+The service needs the deployment alarms (ECS watches them by name from its first deployment,
+the one that creates it, and on every update), and the CPU and memory alarms need the service's
+name. So the alarms are created first: the deployment alarms watch only the load balancer and
+target group, and the service depends on them; the CPU and memory alarms take the cluster's and
+service's names as inputs that resolve once the service exists (__main__.py). Alarm names are
+fixed from the component name (`alarm_names`): unique per account and region, and the same
+across updates.
 """
 
 from __future__ import annotations

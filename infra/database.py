@@ -1,9 +1,24 @@
 """Where the app's PostgreSQL is: an existing database (the migration case: the live data stays
 where it is) or a managed RDS instance created by the stack. Either way the service gets one
-`DatabaseConnection` and hands the credentials to the container as secrets."""
+`DatabaseConnection` and hands the credentials to the container as secrets.
+
+What changes do to the instance (ModifyDBInstance, API reference:
+https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html):
+- `db_name`, `username`, `engine`, `storage_encrypted`, `kms_key_id` and `identifier` are ForceNew
+  in the provider (terraform-provider-aws internal/service/rds/instance.go): changing one replaces
+  the instance with a new, empty one. Whatever happens, the old one leaves a final snapshot
+  (never `skip_final_snapshot`), and production's is also deletion-protected and `protect`ed.
+- A new major `engine_version` is refused by RDS unless AllowMajorVersionUpgrade is set; it is
+  always set here, because the plan diff (automation/pr/plan_diff.py) flags a major upgrade for
+  review and the engine version is a major version only (minor upgrades are automatic).
+- Class, storage and engine changes wait for the maintenance window unless ApplyImmediately:
+  dev applies them at once; production leaves them to the window (an instance class change
+  restarts the instance), and the plan diff says so.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +27,9 @@ import pulumi_aws as aws
 
 from infra import validation as v
 from infra.tags import tags
+
+ENGINE = "postgres"
+MASTER_USERNAME = "alunos"
 
 
 @dataclass
@@ -42,13 +60,13 @@ class DatabaseArgs:
     allocated_storage: int
     """Storage in GiB (gp3)."""
     engine_version: str
-    """PostgreSQL major version (minor upgrades are automatic)."""
+    """PostgreSQL major version, digits only (minor upgrades are automatic)."""
     multi_az: bool
     """A standby in another AZ."""
     backup_retention_days: int
     """Automated backups kept (1..35)."""
     production: bool
-    """Deletion protection and a final snapshot on delete."""
+    """Deletion protection, and modifications left to the maintenance window."""
 
 
 class Database(pulumi.ComponentResource):
@@ -64,6 +82,18 @@ class Database(pulumi.ComponentResource):
     ) -> None:
         if not args.name.isidentifier():
             raise v.fail("name", args.name, "a PostgreSQL identifier (letters, digits, _)")
+        if not args.engine_version.isdigit():
+            raise v.fail(
+                "engine_version", args.engine_version, "a major version such as 16 (digits only)"
+            )
+        snapshot = final_snapshot_identifier(name, args)
+        if not v.SNAPSHOT_IDENTIFIER.match(snapshot):
+            raise v.fail(
+                "name",
+                name,
+                "letters, digits and single hyphens, starting with a letter "
+                "(it names the database's final snapshot)",
+            )
         v.DB_ALLOCATED_STORAGE.check("allocated_storage", args.allocated_storage)
         v.DB_BACKUP_RETENTION_DAYS.check("backup_retention_days", args.backup_retention_days)
         v.DATABASE_PORT.check("port", args.port)
@@ -85,15 +115,17 @@ class Database(pulumi.ComponentResource):
         )
         self.instance = aws.rds.Instance(
             f"{name}-postgres",
-            engine="postgres",
+            engine=ENGINE,
             engine_version=args.engine_version,
+            allow_major_version_upgrade=True,
+            apply_immediately=not args.production,
             instance_class=args.instance_class,
             allocated_storage=args.allocated_storage,
             storage_type="gp3",
             storage_encrypted=True,
             db_name=args.name,
             port=args.port,
-            username="alunos",
+            username=MASTER_USERNAME,
             manage_master_user_password=True,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
@@ -103,8 +135,10 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             deletion_protection=args.production,
-            skip_final_snapshot=not args.production,
-            final_snapshot_identifier=f"{name}-final" if args.production else None,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=snapshot,
+            # The automated backups outlive the instance too (until their retention ends).
+            delete_automated_backups=False,
             tags=tags(f"{name}-postgres"),
             opts=pulumi.ResourceOptions(parent=self, protect=args.production),
         )
@@ -125,3 +159,11 @@ class Database(pulumi.ComponentResource):
                 "securityGroupId": self.security_group.id,
             }
         )
+
+
+def final_snapshot_identifier(name: str, args: DatabaseArgs) -> str:
+    """The snapshot RDS takes when this instance is deleted: named after the inputs that force a
+    replacement, so the snapshot of an instance replaced by a change never collides with an
+    earlier one's (RDS refuses a second snapshot of the same name, and the delete would stop)."""
+    forcing = "/".join((ENGINE, args.name, MASTER_USERNAME))
+    return f"{name}-final-{hashlib.sha256(forcing.encode()).hexdigest()[:8]}"

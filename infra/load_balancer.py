@@ -11,6 +11,16 @@ import pulumi_aws as aws
 from infra import validation as v
 from infra.tags import tags
 
+# The target group's own port is only the default for targets registered without one ("Port on
+# which targets receive traffic, unless overridden when registering a specific target",
+# pulumi_aws lb.TargetGroup), and ECS registers every task with the service's container port. So
+# it stays fixed: `port` is ForceNew (terraform-provider-aws internal/service/elbv2/
+# target_group.go), and a replaced group would leave the listener forwarding to a new, empty group
+# until ECS had started and registered new tasks in it. A containerPort change is instead a
+# rolling deployment into this same group (the health checks use each target's "traffic-port").
+# The same as the AWS CDK's ecs-patterns, whose target group takes the listener's port.
+TARGET_GROUP_PORT = 80
+
 
 @dataclass
 class AccessLogs:
@@ -29,7 +39,7 @@ class LoadBalancerArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public subnets, in at least two AZs."""
     container_port: int
-    """Port the targets (tasks) listen on."""
+    """Port the targets (tasks) listen on; not the target group's own port (TARGET_GROUP_PORT)."""
     certificate_arn: pulumi.Input[str] | None
     """ACM certificate: HTTPS on 443 and 80 redirects to it. None: plain HTTP on 80."""
     domain_name: str
@@ -108,7 +118,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.target_group = aws.lb.TargetGroup(
             f"{name}-tg",
             target_type="ip",
-            port=args.container_port,
+            port=TARGET_GROUP_PORT,
             protocol="HTTP",
             vpc_id=args.vpc_id,
             deregistration_delay=args.deregistration_delay,

@@ -7,6 +7,7 @@ where either would be silently ignored."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,21 @@ import pulumi
 import pulumi_awsx as awsx
 
 from infra import validation as v
+
+# The subnet layout is computed here and handed to awsx as explicit CIDR blocks: awsx's own
+# allocator sizes an AZ by the AZ count and packs the tiers one after the other, so adding an AZ
+# or the private tier (NAT) would renumber existing subnets, and a subnet's cidr_block is
+# ForceNew (a subnet holding the load balancer's or the database's interfaces cannot be deleted).
+# Here each AZ owns one of 8 equal slots of the VPC (6 AZs at most), and each tier a fixed block
+# of its AZ's slot, reserved even while the tier does not exist: public and isolated subnets keep
+# their ranges whatever the NAT strategy and the AZ count.
+AZ_SLOT_BITS = 3
+TIER_BLOCKS = {
+    # tier: (prefix bits added to the AZ slot, index of the block of that size)
+    "Private": (1, 0),  # the first half: the tasks, when there is NAT
+    "Public": (2, 2),  # the third quarter: load balancer and NAT gateways
+    "Isolated": (3, 6),  # the seventh eighth: the database (the last eighth is spare)
+}
 
 
 @dataclass
@@ -77,14 +93,14 @@ class Network(pulumi.ComponentResource):
             self.task_subnet_ids = pulumi.Output.from_input(private or list(args.public_subnet_ids))
             self.database_subnet_ids = pulumi.Output.from_input(private)
         else:
-            specs = [awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=24)]
-            if not self.tasks_public:
-                specs.append(
-                    awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=20)
-                )
-            specs.append(
-                awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.ISOLATED, name="db", cidr_mask=24)
-            )
+            tier = awsx.ec2.SubnetType
+            tiers = [(tier.PUBLIC, None), (tier.PRIVATE, None), (tier.ISOLATED, "db")]
+            layout = subnet_layout(args)
+            specs = [
+                awsx.ec2.SubnetSpecArgs(type=kind, name=label, cidr_blocks=layout[kind.value])
+                for kind, label in tiers
+                if kind is not tier.PRIVATE or not self.tasks_public
+            ]
             self.vpc = awsx.ec2.Vpc(
                 f"{name}-vpc",
                 cidr_block=args.cidr_block,
@@ -92,6 +108,8 @@ class Network(pulumi.ComponentResource):
                 nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
                     strategy=awsx.ec2.NatGatewayStrategy(args.nat_gateways)
                 ),
+                # With every spec's cidr_blocks given, awsx uses them as they are ("Exact" would
+                # also demand that the specs cover the whole VPC, spare blocks included).
                 subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
                 subnet_specs=specs,
                 enable_dns_hostnames=True,
@@ -112,6 +130,17 @@ class Network(pulumi.ComponentResource):
                 "databaseSubnetIds": self.database_subnet_ids,
             }
         )
+
+
+def subnet_layout(args: NewVpcArgs) -> dict[str, list[str]]:
+    """Each tier's CIDR block in each AZ (AZ order), every tier included: a block depends only
+    on the VPC range, the AZ's index and the tier (see TIER_BLOCKS)."""
+    vpc = ipaddress.IPv4Network(args.cidr_block)
+    slots = list(vpc.subnets(prefixlen_diff=AZ_SLOT_BITS))[: args.availability_zones]
+    return {
+        tier: [str(list(slot.subnets(prefixlen_diff=bits))[index]) for slot in slots]
+        for tier, (bits, index) in TIER_BLOCKS.items()
+    }
 
 
 def _validate(args: NetworkArgs) -> None:

@@ -85,8 +85,10 @@ class ServiceArgs:
     """Seconds between SIGTERM and SIGKILL (the app drains in-flight requests)."""
     listeners: Sequence[pulumi.Resource] = field(default_factory=list)
     """Listeners that must exist before ECS attaches the target group."""
-    deployment_alarm_names: Sequence[str] = ()
-    """CloudWatch alarms that roll a deployment back when they fire during it."""
+    deployment_alarms: Sequence[aws.cloudwatch.MetricAlarm] = ()
+    """CloudWatch alarms that roll a deployment back when they fire during it. ECS watches them
+    by name from the first deployment on, so the service waits for them (created, or replaced
+    under a new name) before it is created or updated."""
 
 
 class Service(pulumi.ComponentResource):
@@ -241,9 +243,11 @@ class Service(pulumi.ComponentResource):
                 enable=True, rollback=True
             ),
             alarms=aws.ecs.ServiceAlarmsArgs(
-                alarm_names=list(args.deployment_alarm_names), enable=True, rollback=True
+                alarm_names=[alarm.name for alarm in args.deployment_alarms],
+                enable=True,
+                rollback=True,
             )
-            if args.deployment_alarm_names
+            if args.deployment_alarms
             else None,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
@@ -254,7 +258,17 @@ class Service(pulumi.ComponentResource):
             tags=tags(f"{name}-service", {"version": args.version}),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*args.listeners, self.execution_policy, self.capacity_providers]
+                # Before ECS starts a task: the listeners (ECS attaches the target group only
+                # to a group a load balancer uses), the roles' policies, the capacity providers,
+                # the security group rules (a task must be reachable and reach ECR, logs and the
+                # database from its first second) and the deployment alarms.
+                depends_on=[
+                    *args.listeners,
+                    self.execution_policy,
+                    self.capacity_providers,
+                    *self.rules,
+                    *args.deployment_alarms,
+                ]
                 + ([self.exec_policy] if self.exec_policy else []),
                 # The pulumi-aws pattern for a service under Application Auto Scaling: desiredCount
                 # seeds the service at creation; afterwards `pulumi up` leaves the autoscaler's
@@ -278,6 +292,14 @@ class Service(pulumi.ComponentResource):
         only HTTPS (ECR, logs, secrets) and the database port."""
         db = args.database
         port = args.container_port
+        # A new container port is a new rule created before the service's rolling deployment
+        # and the old one deleted at the end of the update (Pulumi deletes what it replaced
+        # last), not the old rule modified in place under the running tasks: the provider
+        # updates fromPort/toPort in place (ModifySecurityGroupRules), which would cut the load
+        # balancer off the old tasks before the new ones serve.
+        moves_with_port = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(replace_on_changes=["fromPort", "toPort"])
+        )
         rules: list[pulumi.CustomResource] = [
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-in-alb",
@@ -287,7 +309,7 @@ class Service(pulumi.ComponentResource):
                 ip_protocol="tcp",
                 from_port=port,
                 to_port=port,
-                opts=child,
+                opts=moves_with_port,
             ),
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-alb-out",
@@ -297,7 +319,7 @@ class Service(pulumi.ComponentResource):
                 ip_protocol="tcp",
                 from_port=port,
                 to_port=port,
-                opts=child,
+                opts=moves_with_port,
             ),
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-out-https",

@@ -378,12 +378,6 @@ def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewV
     v.AVAILABILITY_ZONES.check(key("availabilityZones"), network.availability_zones)
     v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
     v.private_cidr(key("vpcCidr"), network.cidr_block)
-    v.vpc_layout(
-        f"{key('vpcCidr')} with {key('availabilityZones')} and {key('natGateways')}",
-        network.cidr_block,
-        network.availability_zones,
-        v.subnet_tiers(nat=not tasks_public(network)),
-    )
     return network
 
 
@@ -575,6 +569,13 @@ def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
     if create:
         if not settings.instance_class.startswith("db."):
             raise v.fail(key("dbInstanceClass"), settings.instance_class, "an RDS class, db.*")
+        if not settings.engine_version.isdigit():
+            raise v.fail(
+                key("dbEngineVersion"),
+                settings.engine_version,
+                "a major version such as 16: RDS applies minor upgrades itself, after which a "
+                "pinned minor version would ask it to downgrade",
+            )
         v.DB_ALLOCATED_STORAGE.check(key("dbAllocatedStorage"), settings.allocated_storage)
         v.DB_BACKUP_RETENTION_DAYS.check(
             key("dbBackupRetentionDays"), settings.backup_retention_days

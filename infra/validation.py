@@ -7,9 +7,8 @@ offline plan turns them into exit code 2. Messages name the key and what is allo
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pulumi
@@ -70,10 +69,17 @@ TASKS = Limit(1, 100)
 # sets no net.ipv4.ip_unprivileged_port_start, so the kernel's default applies: no port below
 # 1024. The load balancer's target group forwards to this same port.
 CONTAINER_PORT = Limit(1024, 65535)
+# A DB snapshot identifier (the database's final snapshot): a letter, then letters, digits and
+# single hyphens, not ending in one, at most 255. DeleteDBInstance, FinalDBSnapshotIdentifier:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
+SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 DATABASE_PORT = Limit(1, 65535)
-# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length.
+# A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length:
+# infra/network.py gives each AZ an eighth of the VPC and the public tier a quarter of that, and a
+# load balancer's subnets must be /27 or larger ("at least a /27 bitmask"), so /22 at most:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#subnets-load-balancer
 AVAILABILITY_ZONES = Limit(2, 6)
-VPC_PREFIX_LENGTH = Limit(16, 24)
+VPC_PREFIX_LENGTH = Limit(16, 22)
 # ECR lifecycle: images kept per rule, and days before untagged images expire.
 IMAGES_KEPT = Limit(1, 1000)
 UNTAGGED_IMAGE_DAYS = Limit(1, 365)
@@ -169,118 +175,6 @@ def private_cidr(key: str, value: str) -> None:
         raise fail(
             key, value, f"a private IPv4 range (RFC 1918) with a prefix from /{low} to /{high}"
         )
-
-
-# A new VPC's subnets in each AZ, in awsx's order, and their prefix lengths: public (load
-# balancer, NAT), private (tasks; only with NAT), isolated (database). infra/network.py gives awsx
-# the same specs (tests/infra/test_vpc_layout.py keeps the two equal).
-PUBLIC_SUBNET = ("public", 24)
-PRIVATE_SUBNET = ("private", 20)
-ISOLATED_SUBNET = ("isolated", 24)
-
-
-def subnet_tiers(nat: bool) -> tuple[tuple[str, int], ...]:
-    return (
-        (PUBLIC_SUBNET, PRIVATE_SUBNET, ISOLATED_SUBNET)
-        if nat
-        else (PUBLIC_SUBNET, ISOLATED_SUBNET)
-    )
-
-
-@dataclass(frozen=True)
-class Subnet:
-    zone: int
-    """1-based, as awsx numbers them."""
-    tier: str
-    network: ipaddress.IPv4Network
-
-
-def next_subnet(previous: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network:
-    """awsx's nextNetmask: the block of `prefix` holding the previous subnet's last address,
-    then the block after it."""
-    holder = ipaddress.IPv4Network((int(previous.broadcast_address), prefix), strict=False)
-    return ipaddress.IPv4Network((int(holder.network_address) + holder.num_addresses, prefix))
-
-
-def awsx_auto_layout(
-    cidr: str, zones: int, tiers: Sequence[tuple[str, int]]
-) -> tuple[int, list[Subnet]]:
-    """The subnets awsx's `Auto` strategy allocates, computed as awsx 3 does
-    (awsx/ec2/subnetDistributorNew.ts, allocateSubnetCidrBlocks): the VPC is split into
-    2**ceil(log2(zones)) equal AZ blocks; in each, the first subnet starts at the block's base and
-    each next one at the first address of its own size after the previous one (so a /20 after a
-    /24 skips to the next /20 boundary). Returns each AZ block's prefix length and the subnets."""
-    vpc = ipaddress.IPv4Network(cidr)
-    az_prefix = vpc.prefixlen + (math.ceil(math.log2(zones)) if zones else 0)
-    az_size = 2 ** (32 - az_prefix)
-    subnets: list[Subnet] = []
-    for zone in range(zones):
-        base = int(vpc.network_address) + zone * az_size
-        previous: ipaddress.IPv4Network | None = None
-        for tier, prefix in tiers:
-            if previous is None:
-                previous = ipaddress.IPv4Network((base, prefix), strict=False)
-            else:
-                previous = next_subnet(previous, prefix)
-            subnets.append(Subnet(zone + 1, tier, previous))
-    return az_prefix, subnets
-
-
-def vpc_layout_problem(cidr: str, zones: int, tiers: Sequence[tuple[str, int]]) -> str | None:
-    """Why awsx (or EC2) would refuse this VPC, in numbers; None when it fits."""
-    vpc = ipaddress.IPv4Network(cidr)
-    az_prefix, subnets = awsx_auto_layout(cidr, zones, tiers)
-    az_size = 2 ** (32 - az_prefix)
-    shape = ", ".join(f"{tier} /{prefix}" for tier, prefix in tiers)
-    each = f"{cidr} split for {zones} AZs leaves each a /{az_prefix} ({az_size:,} addresses)"
-    need = sum(2 ** (32 - prefix) for _, prefix in tiers)
-    if need > az_size:
-        # awsx: "Subnets are too large for VPC. VPC has N addresses, but subnets require M".
-        return f"{each}, fewer than its subnets ({shape}) need: {need:,}"
-    first_zone = [s for s in subnets if s.zone == 1]
-    span = int(first_zone[-1].network.broadcast_address) + 1 - int(vpc.network_address)
-    for index, subnet in enumerate(subnets):
-        for other in subnets[index + 1 :]:
-            if subnet.network.overlaps(other.network):
-                # awsx: "The following subnets overlap with at least one other subnet".
-                return (
-                    f"{each}, but its subnets ({shape}) span {span:,} once aligned: AZ "
-                    f"{subnet.zone}'s {subnet.tier} {subnet.network} would overlap AZ "
-                    f"{other.zone}'s {other.tier} {other.network}"
-                )
-        if not subnet.network.subnet_of(vpc):
-            # EC2 CreateSubnet: the CIDR must lie within the VPC's (InvalidSubnet.Range).
-            return (
-                f"{each}, but its subnets ({shape}) span {span:,} once aligned: AZ "
-                f"{subnet.zone}'s {subnet.tier} {subnet.network} would lie outside the VPC"
-            )
-    return None
-
-
-def vpc_layout(key: str, cidr: str, zones: int, tiers: Sequence[tuple[str, int]]) -> None:
-    """Refuse a CIDR and AZ count whose subnets awsx cannot lay out, saying what would fit."""
-    problem = vpc_layout_problem(cidr, zones, tiers)
-    if problem is None:
-        return
-    options = []
-    fewer = [n for n in range(zones - 1, AVAILABILITY_ZONES.low - 1, -1)
-             if vpc_layout_problem(cidr, n, tiers) is None]  # fmt: skip
-    if fewer:
-        options.append(f"at most {fewer[0]} AZs with {cidr}")
-    vpc = ipaddress.IPv4Network(cidr)
-    larger = [
-        str(vpc.supernet(new_prefix=prefix))
-        for prefix in range(vpc.prefixlen - 1, VPC_PREFIX_LENGTH.low - 1, -1)
-        if vpc_layout_problem(str(vpc.supernet(new_prefix=prefix)), zones, tiers) is None
-    ]
-    if larger:
-        options.append(f"a larger VPC for {zones} AZs, {larger[0]} or more")
-    else:
-        options.append(
-            f"no VPC up to /{VPC_PREFIX_LENGTH.low} (the largest AWS allows) fits {zones} AZs "
-            "with these subnets"
-        )
-    raise InvalidConfig(f"{key}: {problem}; allowed: {'; '.join(options)}.")
 
 
 def aws_id(key: str, value: str, prefix: str) -> None:

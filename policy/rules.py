@@ -120,6 +120,11 @@ S3_PUBLIC_ACCESS_FLAGS = (
     "restrictPublicBuckets",
 )
 
+# A DB snapshot identifier as RDS accepts it: a letter, then letters, digits and single hyphens,
+# not ending in one, at most 255 (DeleteDBInstance's FinalDBSnapshotIdentifier; tests keep it
+# equal to infra/validation.py's, which the program checks its final snapshot's name against).
+SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
+
 # Environment variable names that carry credentials, and values that are credentials.
 SECRET_NAME = re.compile(
     r"(PASS(WORD|WD)?|SECRET|TOKEN|CREDENTIALS?|(API|PRIVATE|ACCESS|SIGNING|ENCRYPTION)_?KEY)",
@@ -675,6 +680,19 @@ def check_database(resource: Resource, context: Context) -> Iterator[str]:
         yield "the instance is publicly accessible (publiclyAccessible: true)"
 
 
+def check_final_snapshot(resource: Resource, context: Context) -> Iterator[str]:
+    if _is_true(resource.props.get("skipFinalSnapshot")):
+        yield "deleting or replacing the instance keeps no final snapshot (skipFinalSnapshot)"
+        return
+    identifier = resource.props.get("finalSnapshotIdentifier")
+    if unknown(identifier):
+        return
+    if not identifier:
+        yield "no finalSnapshotIdentifier: RDS refuses to delete the instance without one"
+    elif not SNAPSHOT_IDENTIFIER.match(str(identifier)):
+        yield f"finalSnapshotIdentifier {identifier!r} is not a DB snapshot identifier"
+
+
 def check_invalid_headers(resource: Resource, context: Context) -> Iterator[str]:
     if resource.props.get("loadBalancerType", "application") != "application":
         return
@@ -843,6 +861,16 @@ RULES: tuple[Rule, ...] = (
         "chosen at creation: restore an encrypted snapshot copy).",
         types=(RDS_INSTANCE,),
         check=check_database,
+    ),
+    Rule(
+        id="rds-final-snapshot",
+        title="RDS keeps a final snapshot",
+        description="A database deleted or replaced (a ForceNew input such as dbName creates a "
+        "new, empty instance) leaves a final snapshot of its data, in every stack.",
+        fix="Set skipFinalSnapshot: false and finalSnapshotIdentifier to a letter followed by "
+        "letters, digits and single hyphens (at most 255, not ending in a hyphen).",
+        types=(RDS_INSTANCE,),
+        check=check_final_snapshot,
     ),
     Rule(
         id="drop-invalid-headers",

@@ -86,6 +86,14 @@ def _container(task: PlannedResource | None) -> Mapping[str, Any]:
     return containers[0] if isinstance(containers, list) and containers else {}
 
 
+def _target_port(service: PlannedResource | None, target_group: PlannedResource) -> Any:
+    """Where the load balancer reaches the tasks: ECS registers each task with the service's
+    container port; the target group's own port is only the default for other targets."""
+    balancers = (service.inputs.get("loadBalancers") or []) if service else []
+    ports = [b.get("containerPort") for b in balancers if isinstance(b, Mapping)]
+    return next((port for port in ports if port), target_group.inputs.get("port"))
+
+
 def _nat_strategy(vpc: PlannedResource) -> str:
     return str((vpc.inputs.get("natGateways") or {}).get("strategy") or "Single")
 
@@ -233,7 +241,7 @@ def mermaid(plan: Plan) -> str:
             "target_group",
             label(
                 f"target group {target_group.name}",
-                f"{target_group.inputs.get('targetType')} :{target_group.inputs.get('port')}",
+                f"{target_group.inputs.get('targetType')} :{_target_port(service, target_group)}",
                 f"health {health}" if health else "",
             ),
         )
@@ -310,7 +318,7 @@ def mermaid(plan: Plan) -> str:
     if certificate is not None and https:
         graph.edge("certificate", f"listener_{https[0].inputs.get('port')}", "TLS", dotted=True)
     if target_group is not None and service is not None:
-        graph.edge("target_group", "tasks", f"port {target_group.inputs.get('port')}")
+        graph.edge("target_group", "tasks", f"port {_target_port(service, target_group)}")
     if service is not None:
         db_port = rds.inputs.get("port") if rds is not None else None
         env = {e.get("name"): e.get("value") for e in container.get("environment") or []}

@@ -58,6 +58,9 @@ class PlannedResource:
     inputs: dict[str, Any]
     protect: bool = False
     ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    """URNs the engine waits for before creating or updating this one (depends_on and inputs)."""
 
 
 @dataclass
@@ -204,6 +207,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=_clean(dict(inputs)),
                     protect=bool(request.protect),
                     ignore_changes=tuple(request.ignoreChanges),
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                    dependencies=tuple(sorted(request.dependencies)),
                 )
             )
         return response

@@ -318,6 +318,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
                 "component": not r.custom,
                 "protect": r.protect,
                 "ignore_changes": list(r.ignore_changes),
+                "replace_on_changes": list(r.replace_on_changes),
                 "summary": summarize(r),
                 "properties": r.inputs,
             }
@@ -340,6 +341,7 @@ def from_json(data: dict[str, Any]) -> Plan:
                 custom=not item["component"],
                 inputs=item["properties"],
                 protect=item["protect"],
+                replace_on_changes=tuple(item["replace_on_changes"]),
             )
             for item in data["resources"]
         ],

@@ -2,7 +2,8 @@
 
 Modules: `events` (engine events -> the change model), `event_recorder` (the events of a preview
 run, kept for its comment), `plan_diff` (the offline plan at a git ref vs the working tree, into
-the same change model), `render` (Markdown within GitHub's limit), `plan_comment` (the offline
+the same change model), `hazards` (what such a change would cost a deployed stack: refused or to
+review), `render` (Markdown within GitHub's limit), `plan_comment` (the offline
 comment with cost and checks), `github` (upsert the comment, write the job summary).
 May import `automation.insights`, `automation.offline`, `automation.release`,
 `automation.changes` and `automation.errors`; never `automation.deploy` (the two are

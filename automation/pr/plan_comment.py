@@ -41,6 +41,7 @@ def compose(found: PlanDiff, project_dir: Path, run_url: str | None) -> str:
         found.change_set,
         run_url=run_url,
         notes=found.notes,
+        hazards=found.hazards,
         limit=COMMENT_LIMIT - size(extra) - 2,
     )
     return changes.rstrip("\n") + "\n\n" + extra

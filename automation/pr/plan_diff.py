@@ -6,8 +6,12 @@ resource (by URN, as the engine does) into the shared change model:
 
 - only in the head: create; only in the base: delete;
 - in both with different inputs: update, naming the top-level inputs that differ, or replace when
-  one of them is a property the provider can only set by creating a new resource (`REPLACE_ON`);
-- the stack's outputs that differ are named, like a real preview does.
+  one of them is a property the provider can only set by creating a new resource (`REPLACE_ON`)
+  or one the program replaces on (`replace_on_changes`), or when awsx's VPC would renumber
+  subnets;
+- the stack's outputs that differ are named, like a real preview does;
+- when the stack exists at the base (taken as deployed), the hazards of the change
+  (`automation.pr.hazards`): a refused one makes the command exit 1.
 
 The base runs in a child process (`python -m automation plan --json` on a temporary extract of
 the ref, with this working tree's automation code): an older program may fail in any way (a config
@@ -37,14 +41,17 @@ import automation
 from automation.changes import Change, ChangeSet, Operation
 from automation.errors import AutomationError, UsageProblem
 from automation.offline import engine, plan
+from automation.pr import hazards
 from automation.pr.events import STACK_TYPE, is_hidden_key, mask
+from automation.pr.hazards import Hazard
 from automation.pr.render import code, escape
 from infra import resource_types as types
 
 # Input properties whose change makes the provider replace the resource (create the new one, then
 # delete the old), for the resource types this program declares. Source: the `ForceNew` attributes
 # of the Terraform AWS provider schema that pulumi-aws bridges (internal/service/<svc>/<res>.go),
-# camelCased as Pulumi names them. Types not listed are updated in place.
+# camelCased as Pulumi names them (aws_cloudwatch_metric_alarm's alarm_name is Pulumi's `name`).
+# Types not listed are updated in place.
 REPLACE_ON: Mapping[str, frozenset[str]] = {
     types.SECURITY_GROUP: frozenset({"name", "namePrefix", "description", "vpcId"}),
     types.INGRESS_RULE: frozenset({"securityGroupId"}),
@@ -75,6 +82,7 @@ REPLACE_ON: Mapping[str, frozenset[str]] = {
     types.ROLE: frozenset({"name", "namePrefix", "path"}),
     types.ROLE_POLICY: frozenset({"name", "namePrefix", "role"}),
     types.RDS_SUBNET_GROUP: frozenset({"name", "namePrefix"}),
+    types.METRIC_ALARM: frozenset({"name"}),
     types.RDS_INSTANCE: frozenset(
         {
             "identifier",
@@ -95,6 +103,8 @@ REPLACE_ON: Mapping[str, frozenset[str]] = {
     ),
     # A component, so the plan sees only its inputs: these re-lay the VPC or its subnets, which
     # the component replaces inside (aws_vpc.cidr_block and aws_subnet.cidr_block are ForceNew).
+    # A subnetSpecs change that keeps every pinned CIDR block (NAT's private tier, another AZ)
+    # only adds subnets: see `operation_of`.
     types.VPC: frozenset(
         {
             "cidrBlock",
@@ -139,6 +149,11 @@ class PlanDiff:
     head: engine.Plan
     change_set: ChangeSet
     notes: list[str] = field(default_factory=list)
+    hazards: list[Hazard] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[Hazard]:
+        return [hazard for hazard in self.hazards if hazard.refused]
 
     def to_json(self) -> dict[str, Any]:
         counts = self.change_set.counts()
@@ -162,6 +177,10 @@ class PlanDiff:
                 }
                 for change in self.change_set.changes
             ],
+            "hazards": [
+                {"name": h.name, "type": h.type, "what": h.what, "refused": h.refused}
+                for h in self.hazards
+            ],
         }
 
 
@@ -179,7 +198,8 @@ def diff_against(project_dir: Path, stack: str, ref: str) -> PlanDiff:
             if running is not None:
                 running.stop()
     change_set = diff_plans(base.plan, head, stack)
-    return PlanDiff(base=base, head=head, change_set=change_set, notes=_notes(base))
+    found = hazards.find(base.plan, head, change_set, REPLACE_ON) if base.plan else []
+    return PlanDiff(base, head, change_set, notes=_notes(base), hazards=found)
 
 
 def diff_plans(base: engine.Plan | None, head: engine.Plan, stack: str) -> ChangeSet:
@@ -195,7 +215,7 @@ def diff_plans(base: engine.Plan | None, head: engine.Plan, stack: str) -> Chang
             changes.append(_change(resource, Operation.CREATE))
             continue
         changed = differing_keys(before.inputs, resource.inputs)
-        changes.append(_change(resource, operation_for(resource.type, changed), changed))
+        changes.append(_change(resource, operation_of(before, resource, changed), changed))
     for urn, resource in old.items():
         if urn not in new:
             changes.append(_change(resource, Operation.DELETE))
@@ -212,6 +232,19 @@ def operation_for(resource_type: str, changed: list[str]) -> Operation:
     if REPLACE_ON.get(resource_type, frozenset()).intersection(changed):
         return Operation.REPLACE
     return Operation.UPDATE
+
+
+def operation_of(
+    before: engine.PlannedResource, after: engine.PlannedResource, changed: list[str]
+) -> Operation:
+    """`operation_for`, plus what only the two plans know: the program's replace_on_changes, and
+    whether awsx's VPC keeps its subnets' CIDR blocks when its subnet specs change."""
+    if changed and {"*", *changed} & set(after.replace_on_changes):
+        return Operation.REPLACE
+    if after.type == types.VPC and (REPLACE_ON[types.VPC] & set(changed)) == {"subnetSpecs"}:
+        moved = hazards.renumbered_subnets(before.inputs, after.inputs)
+        return Operation.REPLACE if moved is None or moved else Operation.UPDATE
+    return operation_for(after.type, changed)
 
 
 def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 from automation.changes import Change, ChangeSet, Operation
 from automation.errors import UsageProblem
 from automation.pr.events import STACK_TYPE, looks_secret, mask
+from automation.pr.hazards import Hazard
 
 COMMENT_LIMIT = 65_536
 """GitHub's maximum comment body, in characters (counted here in UTF-16 units, the stricter)."""
@@ -139,6 +140,8 @@ KEYS_PER_ROW = 8
 OUTPUTS_SHOWN = 10
 CALLOUTS_PER_RISK = 50
 CALLOUT_BUDGET = 20_000  # per risk level
+HAZARD_CHARS = 700  # one hazard's text
+HAZARD_BUDGET = 8_000  # per kind (refused, to review)
 _RESERVED = 2_500  # for the table's frame, the left-out note and the link
 
 # Characters that could end a table cell or a line, start HTML or Markdown, autolink, or mention
@@ -201,16 +204,17 @@ def render_markdown(
     run_url: str | None = None,
     limit: int = COMMENT_LIMIT,
     notes: Sequence[str] = (),
+    hazards: Sequence[Hazard] = (),
 ) -> str:
     """The pull-request comment for one stack's changes, at most `limit` characters long.
 
     `notes` are short Markdown paragraphs (already escaped) shown under the title, such as what
-    an offline plan diff was compared with."""
+    an offline plan diff was compared with; `hazards` what the plan diff found risky in them."""
     rows = sorted(
         (change for change in change_set.changes if is_shown(change)),
         key=lambda change: (_ROW_ORDER[change.operation], change.type, change.name),
     )
-    head = "\n\n".join(_head(change_set, rows, run_url, notes))
+    head = "\n\n".join(_head(change_set, rows, run_url, notes, hazards))
     link = f"[the workflow run]({run_url})" if run_url else "the CI job's log"
     budget = limit - size(head) - _RESERVED - (size(run_url) if run_url else 0)
     shown: list[str] = []
@@ -245,7 +249,11 @@ def validate_run_url(url: str) -> str:
 
 
 def _head(
-    change_set: ChangeSet, rows: list[Change], run_url: str | None, notes: Sequence[str]
+    change_set: ChangeSet,
+    rows: list[Change],
+    run_url: str | None,
+    notes: Sequence[str],
+    hazards: Sequence[Hazard],
 ) -> Iterator[str]:
     stack = check_stack_name(change_set.stack)
     if run_url is not None:
@@ -268,6 +276,7 @@ def _head(
         listed = ", ".join(code(name, 60) for name in names[:OUTPUTS_SHOWN])
         more = f" and {len(names) - OUTPUTS_SHOWN} more" if len(names) > OUTPUTS_SHOWN else ""
         yield f"**Stack outputs that change:** {listed}{more}"
+    yield from _hazard_callouts(hazards)
     for risk in Risk:
         risky = [
             (change, found)
@@ -324,6 +333,35 @@ def _callout(risk: Risk, risky: list[tuple[Change, Classification]]) -> str:
         used += size(line)
         if listed >= CALLOUTS_PER_RISK or used > CALLOUT_BUDGET:
             lines.append(f"> - …and {len(risky) - listed} more: see the table and the full log.")
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _hazard_callouts(hazards: Sequence[Hazard]) -> Iterator[str]:
+    """Refused changes first (the command exits 1 on them), then those to review."""
+    refused = [hazard for hazard in hazards if hazard.refused]
+    review = [hazard for hazard in hazards if not hazard.refused]
+    if refused:
+        many = len(refused) != 1
+        lead = (
+            f"Refused: {len(refused)} {'changes' if many else 'change'} would lose data or "
+            "traffic on the deployed stack (the plan diff fails until "
+            f"{'they are' if many else 'it is'} taken out)."
+        )
+        yield _hazard_lines("CAUTION", lead, refused)
+    if review:
+        yield _hazard_lines("WARNING", "Review before deploying:", review)
+
+
+def _hazard_lines(alert: str, lead: str, hazards: Sequence[Hazard]) -> str:
+    lines = [f"> [!{alert}]", f"> **{lead}**"]
+    used = 0
+    for listed, hazard in enumerate(hazards):
+        line = f"> - {code(hazard.name)} ({code(hazard.type)}): {escape(hazard.what, HAZARD_CHARS)}"
+        used += size(line)
+        if used > HAZARD_BUDGET:
+            lines.append(f"> - …and {len(hazards) - listed} more: see the --json output.")
             break
         lines.append(line)
     return "\n".join(lines)

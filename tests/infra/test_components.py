@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import fields, replace
 
 import pytest
@@ -374,8 +375,14 @@ def test_database_is_private_encrypted_with_managed_password(production: bool) -
     assert instance["storageEncrypted"] is True
     assert instance["backupRetentionPeriod"] == 7
     assert instance["deletionProtection"] is production
-    assert instance["skipFinalSnapshot"] is (not production)
-    assert ("finalSnapshotIdentifier" in instance) is production
+    # Deleted or replaced, every instance leaves a final snapshot and its automated backups.
+    assert instance["skipFinalSnapshot"] is False
+    assert re.fullmatch(r"db-final-[0-9a-f]{8}", instance["finalSnapshotIdentifier"])
+    assert instance["deleteAutomatedBackups"] is False
+    # Major upgrades allowed (the plan diff flags them); dev applies changes at once,
+    # production in its maintenance window.
+    assert instance["allowMajorVersionUpgrade"] is True
+    assert instance["applyImmediately"] is (not production)
     protected = [r.protect for r in view.of_type("aws:rds/instance:Instance")]
     assert protected == [production]
     group = view.one("aws:ec2/securityGroup:SecurityGroup")

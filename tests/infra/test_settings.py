@@ -37,8 +37,12 @@ BAD_CONFIG = [
     pytest.param("prod", {"vpcCidr": "not-a-cidr"}, ["alunos-api:vpcCidr: 'not-a-cidr' only shapes a new VPC"], id="cidr-with-existing-vpc"),
     pytest.param("prod", {"availabilityZones": 3}, ["alunos-api:availabilityZones: 3 only shapes a new VPC"], id="azs-with-existing-vpc"),
     pytest.param("dev", {"natGateways": None}, ["alunos-api:natGateways not set", "a new VPC", "one of None, Single, OnePerAz"], id="new-vpc-without-nat"),
-    pytest.param("dev", {"vpcCidr": None, "availabilityZones": None}, ["alunos-api:vpcCidr, alunos-api:availabilityZones not set", "/16 to /24", "(2..6)"], id="new-vpc-without-cidr-azs"),
+    pytest.param("dev", {"vpcCidr": None, "availabilityZones": None}, ["alunos-api:vpcCidr, alunos-api:availabilityZones not set", "/16 to /22", "(2..6)"], id="new-vpc-without-cidr-azs"),
     pytest.param("dev", {"vpcCidr": "8.8.0.0/16"}, ["alunos-api:vpcCidr", "RFC 1918"], id="public-cidr"),
+    # Each AZ gets an eighth of the VPC and the load balancer a quarter of that: /27 at least.
+    pytest.param("dev", {"vpcCidr": "10.0.0.0/23"}, ["alunos-api:vpcCidr", "/16 to /22"], id="vpc-too-small"),
+    # RDS upgrades minor versions itself: a pinned minor would later ask it to downgrade.
+    pytest.param("dev", {"dbEngineVersion": "16.3"}, ["alunos-api:dbEngineVersion: '16.3' is not valid", "a major version such as 16"], id="db-minor-pinned"),
     pytest.param("dev", {"containerPort": 80}, ["alunos-api:containerPort", "from 1024 to 65535"], id="privileged-port"),
     pytest.param("dev", {"logRetentionDays": 10}, ["alunos-api:logRetentionDays", "14"], id="retention"),
     pytest.param("prod", {"sslPolicy": "ELBSecurityPolicy-2016-08"}, ["alunos-api:sslPolicy", "TLS13"], id="old-tls"),
