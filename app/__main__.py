@@ -57,7 +57,7 @@ async def serve(settings: Settings) -> int:
         return 1
     store = StudentStore(pool)
     config = server_config(
-        create_app(store, settings.build),
+        create_app(store, settings.build, database.status),
         host=settings.listen_host,
         port=settings.port,
         shutdown_timeout_s=settings.shutdown_timeout_s,

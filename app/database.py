@@ -12,6 +12,9 @@ service's statements: a new table is created in a transaction (`CREATE TABLE IF 
 lock on an existing table), an index is built with `CREATE INDEX CONCURRENTLY` outside any
 transaction (writers go on meanwhile). Nothing else: no ALTER, no DROP, no plain CREATE INDEX,
 which takes a SHARE lock even when the index exists, and queues every writer behind it.
+
+Every connection is opened by `connect`: with credentials from a secret, a refusal (a rotation)
+makes it read the secret again and retry once.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Database
+from app.credentials import Credentials, CredentialsUnavailable
 from app.logs import fields
 
 log = logging.getLogger("app.database")
@@ -64,9 +69,10 @@ class Migration:
     def __post_init__(self) -> None:
         for statement in self.statements:
             if not _ADDITIVE.match(statement):
+                head = " ".join(statement.split()[:3])
                 raise ValueError(
-                    f"migration {self.version}: {statement.split()[:3]} is not allowed: the Go "
-                    "service shares the database; only CREATE TABLE IF NOT EXISTS runs in a "
+                    f"migration {self.version}: {head!r}... is not allowed: the Go service "
+                    "shares the database; only CREATE TABLE IF NOT EXISTS runs in a "
                     "transaction, indexes go in `indexes` (built concurrently)"
                 )
 
@@ -106,6 +112,83 @@ class MigrationFailed(Exception):
 
 # --- connections -------------------------------------------------------------------------------
 
+Opener = Callable[..., Awaitable[Any]]
+
+
+def _refused(error: psycopg.OperationalError) -> bool:
+    """PostgreSQL refused the user or password (SQLSTATE 28P01/28000 at login).
+
+    libpq reports a failed login as text only (psycopg sets no sqlstate on connection errors),
+    so this matches the server's message, the same for md5 and SCRAM.
+    """
+    return "authentication failed" in str(error)
+
+
+def _login(credentials: Credentials | None) -> dict[str, str]:
+    if credentials is None:
+        return {}
+    return {"user": credentials.user, "password": credentials.password}
+
+
+async def _open(database: Database, opener: Opener, conninfo: str, kwargs: dict[str, Any]) -> Any:
+    """Open with the kept credentials; when refused, read the secret again and retry once."""
+    source = database.credentials
+    used = await source.current() if source else None
+    try:
+        conn = await opener(conninfo, **kwargs, **_login(used))
+    except psycopg.OperationalError as error:
+        if not _refused(error):
+            raise
+        fresh = await source.refresh(used) if source and used else used
+        if fresh == used:
+            _record_refusal(database, error)
+            raise
+        log.warning(
+            "database refused the credentials; secret read again, retrying",
+            extra=fields(database=database.describe()),
+        )
+        try:
+            conn = await opener(conninfo, **kwargs, **_login(fresh))
+        except psycopg.OperationalError as again:
+            if _refused(again):
+                _record_refusal(database, again)
+            raise
+    database.status.accepted()
+    return conn
+
+
+def _record_refusal(database: Database, error: psycopg.OperationalError) -> None:
+    if database.status.refused():  # once per episode, not once per attempt
+        log.error(
+            "database refuses the credentials",
+            extra=fields(
+                database=database.describe(),
+                source=database.credentials.secret_arn if database.credentials else "environment",
+                error=str(error).strip(),
+            ),
+        )
+
+
+async def connect(database: Database, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+    """A new connection to `database` (kwargs as for psycopg.AsyncConnection.connect)."""
+    conn: psycopg.AsyncConnection[Any] = await _open(
+        database, psycopg.AsyncConnection.connect, database.conninfo, kwargs
+    )
+    return conn
+
+
+def _pool_connection_class(database: Database) -> type[psycopg.AsyncConnection[Any]]:
+    """The class the pool opens connections with: through `_open`, like every other one."""
+
+    class PoolConnection(psycopg.AsyncConnection[Any]):
+        @classmethod
+        async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+            opener = super().connect
+            conn: Self = await _open(database, opener, conninfo, kwargs)
+            return conn
+
+    return PoolConnection
+
 
 async def connect_with_retry(
     database: Database, timeout_s: float, *, first_delay_s: float = 0.25, max_delay_s: float = 5.0
@@ -118,12 +201,10 @@ async def connect_with_retry(
         attempt += 1
         remaining = deadline - time.monotonic()
         try:
-            return await psycopg.AsyncConnection.connect(
-                database.conninfo,
-                autocommit=True,
-                connect_timeout=max(2, min(10, int(remaining))),
+            return await connect(
+                database, autocommit=True, connect_timeout=max(2, min(10, int(remaining)))
             )
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, CredentialsUnavailable) as error:
             reason = str(error).strip()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -271,20 +352,25 @@ async def open_pool(
     min_size: int,
     max_size: int,
     checkout_timeout_s: float = 5.0,
+    max_lifetime_s: float = 3600.0,
 ) -> AsyncConnectionPool[Any]:
     """A pool of autocommit connections: each statement of the API is a transaction of its own.
 
     A request that waits longer than `checkout_timeout_s` for a connection gets a 503 instead
-    of hanging (the database is down, or the pool is exhausted by slow queries).
+    of hanging (the database is down, or the pool is exhausted by slow queries). A connection is
+    replaced after `max_lifetime_s` (psycopg_pool's default hour); new ones are opened with
+    `connect`'s logic, so the pool follows a password rotation.
     """
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database.conninfo,
+        connection_class=_pool_connection_class(database),
         min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True},
         open=False,
         name="alunos",
         timeout=checkout_timeout_s,
+        max_lifetime=max_lifetime_s,
         max_idle=300.0,
     )
     await pool.open(wait=min_size > 0, timeout=30.0)
