@@ -496,6 +496,8 @@ def container_definitions(
                 "interval": 15,
                 "timeout": 5,
                 "retries": 3,
+                # bench/cold_start.py at 0.25 vCPU: slowest start 2.2 s (first one adopting a
+                # 1M-row table), x3 for a slower vCPU and the network, rounded up (0..300 s).
                 "startPeriod": 10,
             },
             "logConfiguration": {

@@ -170,6 +170,11 @@ def test_rolling_deploy_settings(dev: PlanView) -> None:
     assert group["healthCheck"]["path"] == "/health"
     seconds = group["healthCheck"]["interval"] * group["healthCheck"]["healthyThreshold"]
     assert seconds + group["deregistrationDelay"] <= 60  # ALB defaults: 30 x 5 + 300 = 450
+    # The grace period lets a task that answers within its container's start period (sized by
+    # bench/cold_start.py) pass the target group's checks before ECS looks at them.
+    start_period = dev.container()["healthCheck"]["startPeriod"]
+    assert 0 <= start_period <= 300  # the ECS API's range
+    assert service["healthCheckGracePeriodSeconds"] >= start_period + seconds
 
 
 def test_version_tags_only_on_deploy_scoped_resources(dev: PlanView) -> None:
