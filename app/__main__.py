@@ -18,8 +18,9 @@ from dataclasses import replace
 import uvicorn
 
 from app.config import ConfigError, Settings, load_settings
-from app.database import DatabaseUnavailable, MigrationFailed, open_pool, prepare_database
+from app.database import DatabaseUnavailable, open_pool, prepare_database
 from app.logs import configure_logging, fields
+from app.migrations import MigrationFailed
 from app.server import server_config
 from app.students import StudentStore
 from app.web import create_app

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.database import MIGRATIONS, Index, Migration, MigrationFailed, migrate
+from app.migrations import MIGRATIONS, Index, Migration, MigrationFailed, migrate
 
 pytestmark = pytest.mark.anyio
 
