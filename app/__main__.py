@@ -1,7 +1,8 @@
 """`python -m app`: configure, reach the database, migrate, serve until SIGTERM, then drain.
 
-Exit codes: 0 after a graceful shutdown, 1 when the database stays unreachable, 2 for a
-configuration error, 3 when the server cannot start (port taken: uvicorn's own code).
+Exit codes: 0 after a graceful shutdown, 1 when the database stays unreachable or a migration
+fails, 2 for a configuration error, 3 when the server cannot start (port taken: uvicorn's own
+code).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uvicorn
 from app.config import ConfigError, Settings, load_settings
 from app.database import DatabaseUnavailable, open_pool, prepare_database
 from app.logs import configure_logging, fields
+from app.migrations import MigrationFailed
 from app.server import server_config
 from app.students import StudentStore
 from app.web import create_app
@@ -51,9 +53,12 @@ async def serve(settings: Settings) -> int:
     except DatabaseUnavailable as error:
         log.error("cannot start: database unavailable", extra=fields(error=str(error)))
         return 1
+    except MigrationFailed as error:
+        log.error("cannot start: migration failed", extra=fields(error=str(error)))
+        return 1
     store = StudentStore(pool)
     config = server_config(
-        create_app(store, settings.build),
+        create_app(store, settings.build, database.status),
         host=settings.listen_host,
         port=settings.port,
         shutdown_timeout_s=settings.shutdown_timeout_s,

@@ -1,10 +1,12 @@
 """Settings read once from the environment, validated, with every default in one place.
 
 The database comes from `DATABASE_URL`, or, when `HOST` is set, from the variables the EC2
-deployment used (`HOST`, `USER`, `PASSWORD`, `DBNAME`, `DBPORT`; the ECS task receives USER and
-PASSWORD as secrets under those names). `USER` is also an ordinary shell variable, which is why
-none of them is read unless `HOST` is set. With neither, the app runs an embedded PostgreSQL.
-TLS follows libpq's own `PGSSLMODE` (and friends), which libpq reads from the environment.
+deployment used (`HOST`, `USER`, `PASSWORD`, `DBNAME`, `DBPORT`). On ECS the task gets `HOST`,
+`DBNAME`, `DBPORT` and `DB_AUTH_ARN`, the ARN of the Secrets Manager secret holding the username
+and password, which the app reads itself so that it follows a rotation (app.credentials).
+`USER` is also an ordinary shell variable, which is why none of them is read unless `HOST` is
+set, and why it is ignored when the secret names the user. With neither, the app runs an embedded
+PostgreSQL. TLS follows libpq's own `PGSSLMODE` (and friends), read from the environment.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from app.credentials import SECRET_ARN, CredentialsStatus, SecretCredentials
 
 DEFAULT_PORT = 8000
 DEFAULT_DB_PORT = 5432
@@ -43,10 +47,16 @@ class BuildInfo:
 
 @dataclass(frozen=True)
 class Database:
-    """Where the database is. `conninfo` holds the password: never log it, log `describe()`."""
+    """Where the database is. `conninfo` may hold the password: never log it, log `describe()`.
+
+    With `credentials`, the user and password come from that secret instead, read at connect.
+    `status` records whether the database currently refuses them (shown by `/health`).
+    """
 
     conninfo: str = field(repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    credentials: SecretCredentials | None = field(default=None, repr=False, compare=False)
+    status: CredentialsStatus = field(default_factory=CredentialsStatus, repr=False, compare=False)
 
     def describe(self) -> str:
         """A loggable target (`user@host:port/dbname`), password left out."""
@@ -86,8 +96,15 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
 def _database(env: Mapping[str, str]) -> Database | None:
     url = env.get("DATABASE_URL", "").strip()
     host = env.get("HOST", "").strip()
+    secret_arn = env.get("DB_AUTH_ARN", "").strip()
     if url and host:
         raise ConfigError("set either DATABASE_URL or HOST (with USER, PASSWORD, DBNAME), not both")
+    if secret_arn and not host:
+        raise ConfigError(
+            "DB_AUTH_ARN goes with HOST and DBNAME (the secret holds user and password)"
+        )
+    if secret_arn:
+        return _database_with_secret(env, host, secret_arn)
     if url:
         try:
             parts = conninfo_to_dict(url)
@@ -116,6 +133,22 @@ def _database(env: Mapping[str, str]) -> Database | None:
         **({"password": password} if password else {}),
     )
     return Database(conninfo=conninfo, secrets=(password,) if password else ())
+
+
+def _database_with_secret(env: Mapping[str, str], host: str, secret_arn: str) -> Database:
+    if not SECRET_ARN.fullmatch(secret_arn):
+        raise ConfigError(
+            f"DB_AUTH_ARN={secret_arn!r} is not a Secrets Manager secret ARN "
+            "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+        )
+    if env.get("PASSWORD", ""):
+        raise ConfigError("set either PASSWORD or DB_AUTH_ARN, not both")
+    if not env.get("DBNAME", "").strip():
+        raise ConfigError("HOST is set, so DBNAME must be set too")
+    conninfo = make_conninfo(
+        host=host, port=_int(env, "DBPORT", DEFAULT_DB_PORT, 1, 65535), dbname=env["DBNAME"].strip()
+    )
+    return Database(conninfo=conninfo, credentials=SecretCredentials(secret_arn))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -1,12 +1,10 @@
-"""Reaching the database at start, migrating its schema, and the connection pool.
+"""Reaching the database at start, then the connection pool.
 
 Start-up order: connect (retrying with backoff while the database is not reachable yet, for a
-bounded time), migrate under an advisory lock, then open the pool. Several tasks of a new
-deployment start at once: the lock makes them migrate one after the other, and each migration is
-idempotent and recorded, so the second task finds nothing left to do.
+bounded time), migrate (app.migrations), then open the pool.
 
-The schema is the one GORM's AutoMigrate made for the Go service (table `alunos`, soft delete
-through `deleted_at`), so the app can run against the database the Go service used.
+Every connection is opened by `connect`: with credentials from a secret, a refusal (a rotation)
+makes it read the secret again and retry once.
 """
 
 from __future__ import annotations
@@ -15,62 +13,105 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Database
+from app.credentials import Credentials, CredentialsUnavailable
 from app.logs import fields
+from app.migrations import migrate
 
 log = logging.getLogger("app.database")
-
-# Any constant shared by every copy of the app; pg_advisory_xact_lock takes a bigint.
-MIGRATION_LOCK_KEY = 0x616C756E6F73  # "alunos"
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-    statements: tuple[str, ...]
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "alunos table, as GORM AutoMigrate creates it for the Go model",
-        (
-            """CREATE TABLE IF NOT EXISTS alunos (
-                id bigserial PRIMARY KEY,
-                created_at timestamptz,
-                updated_at timestamptz,
-                deleted_at timestamptz,
-                nome text,
-                rg text,
-                cpf text
-            )""",
-            "CREATE INDEX IF NOT EXISTS idx_alunos_deleted_at ON alunos (deleted_at)",
-        ),
-    ),
-    Migration(
-        2,
-        "index for GET /alunos/cpf/{cpf} among students not deleted",
-        (
-            "CREATE INDEX IF NOT EXISTS idx_alunos_cpf_live ON alunos (cpf) "
-            "WHERE deleted_at IS NULL",
-        ),
-    ),
-)
 
 
 class DatabaseUnavailable(Exception):
     """The database did not answer within the start-up deadline."""
 
 
+Opener = Callable[..., Awaitable[Any]]
+
+
+def _refused(error: psycopg.OperationalError) -> bool:
+    """PostgreSQL refused the user or password (SQLSTATE 28P01/28000 at login).
+
+    libpq reports a failed login as text only (psycopg sets no sqlstate on connection errors),
+    so this matches the server's message, the same for md5 and SCRAM.
+    """
+    return "authentication failed" in str(error)
+
+
+def _login(credentials: Credentials | None) -> dict[str, str]:
+    if credentials is None:
+        return {}
+    return {"user": credentials.user, "password": credentials.password}
+
+
+async def _open(database: Database, opener: Opener, conninfo: str, kwargs: dict[str, Any]) -> Any:
+    """Open with the kept credentials; when refused, read the secret again and retry once."""
+    source = database.credentials
+    used = await source.current() if source else None
+    try:
+        conn = await opener(conninfo, **kwargs, **_login(used))
+    except psycopg.OperationalError as error:
+        if not _refused(error):
+            raise
+        fresh = await source.refresh(used) if source and used else used
+        if fresh == used:
+            _record_refusal(database, error)
+            raise
+        log.warning(
+            "database refused the credentials; secret read again, retrying",
+            extra=fields(database=database.describe()),
+        )
+        try:
+            conn = await opener(conninfo, **kwargs, **_login(fresh))
+        except psycopg.OperationalError as again:
+            if _refused(again):
+                _record_refusal(database, again)
+            raise
+    database.status.accepted()
+    return conn
+
+
+def _record_refusal(database: Database, error: psycopg.OperationalError) -> None:
+    if database.status.refused():  # once per episode, not once per attempt
+        log.error(
+            "database refuses the credentials",
+            extra=fields(
+                database=database.describe(),
+                source=database.credentials.secret_arn if database.credentials else "environment",
+                error=str(error).strip(),
+            ),
+        )
+
+
+async def connect(database: Database, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+    """A new connection to `database` (kwargs as for psycopg.AsyncConnection.connect)."""
+    conn: psycopg.AsyncConnection[Any] = await _open(
+        database, psycopg.AsyncConnection.connect, database.conninfo, kwargs
+    )
+    return conn
+
+
+def _pool_connection_class(database: Database) -> type[psycopg.AsyncConnection[Any]]:
+    """The class the pool opens connections with: through `_open`, like every other one."""
+
+    class PoolConnection(psycopg.AsyncConnection[Any]):
+        @classmethod
+        async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+            opener = super().connect
+            conn: Self = await _open(database, opener, conninfo, kwargs)
+            return conn
+
+    return PoolConnection
+
+
 async def connect_with_retry(
     database: Database, timeout_s: float, *, first_delay_s: float = 0.25, max_delay_s: float = 5.0
-) -> psycopg.AsyncConnection:
+) -> psycopg.AsyncConnection[Any]:
     """Connect, retrying with jittered exponential backoff until `timeout_s` has passed."""
     deadline = time.monotonic() + timeout_s
     delay = first_delay_s
@@ -79,12 +120,10 @@ async def connect_with_retry(
         attempt += 1
         remaining = deadline - time.monotonic()
         try:
-            return await psycopg.AsyncConnection.connect(
-                database.conninfo,
-                autocommit=True,
-                connect_timeout=max(2, min(10, int(remaining))),
+            return await connect(
+                database, autocommit=True, connect_timeout=max(2, min(10, int(remaining)))
             )
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, CredentialsUnavailable) as error:
             reason = str(error).strip()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -106,41 +145,11 @@ async def connect_with_retry(
             delay = min(delay * 2, max_delay_s)
 
 
-async def migrate(conn: psycopg.AsyncConnection) -> list[int]:
-    """Apply the migrations this database lacks; return their versions (empty: up to date)."""
-    applied_now: list[int] = []
-    async with conn.transaction():
-        # Held until the transaction ends: concurrent starters queue here, not in DDL races.
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS app_schema_migrations (
-                version integer PRIMARY KEY,
-                description text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )"""
-        )
-        cursor = await conn.execute("SELECT version FROM app_schema_migrations")
-        done = {row[0] for row in await cursor.fetchall()}
-        for migration in MIGRATIONS:
-            if migration.version in done:
-                continue
-            for statement in migration.statements:
-                await conn.execute(statement)  # type: ignore[arg-type]  # constant SQL
-            await conn.execute(
-                "INSERT INTO app_schema_migrations (version, description) VALUES (%s, %s)",
-                (migration.version, migration.description),
-            )
-            applied_now.append(migration.version)
-    for version in applied_now:
-        log.info("migration applied", extra=fields(version=version))
-    return applied_now
-
-
 async def prepare_database(database: Database, timeout_s: float) -> None:
     """Wait for the database, then bring its schema up to date."""
     conn = await connect_with_retry(database, timeout_s)
     try:
-        applied = await migrate(conn)
+        applied = await migrate(conn, lock_timeout_s=timeout_s)
     finally:
         await conn.close()
     log.info(
@@ -150,21 +159,29 @@ async def prepare_database(database: Database, timeout_s: float) -> None:
 
 
 async def open_pool(
-    database: Database, min_size: int, max_size: int, checkout_timeout_s: float = 5.0
-) -> AsyncConnectionPool:
+    database: Database,
+    min_size: int,
+    max_size: int,
+    checkout_timeout_s: float = 5.0,
+    max_lifetime_s: float = 3600.0,
+) -> AsyncConnectionPool[Any]:
     """A pool of autocommit connections: each statement of the API is a transaction of its own.
 
     A request that waits longer than `checkout_timeout_s` for a connection gets a 503 instead
-    of hanging (the database is down, or the pool is exhausted by slow queries).
+    of hanging (the database is down, or the pool is exhausted by slow queries). A connection is
+    replaced after `max_lifetime_s` (psycopg_pool's default hour); new ones are opened with
+    `connect`'s logic, so the pool follows a password rotation.
     """
-    pool = AsyncConnectionPool(
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database.conninfo,
+        connection_class=_pool_connection_class(database),
         min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True},
         open=False,
         name="alunos",
         timeout=checkout_timeout_s,
+        max_lifetime=max_lifetime_s,
         max_idle=300.0,
     )
     await pool.open(wait=min_size > 0, timeout=30.0)

@@ -1,8 +1,9 @@
 """JSON log lines on stdout (one object a line, what CloudWatch Logs and `jq` read well).
 
 Every line has time, level, logger and message; a line written while a request is handled also
-has its request id. Secrets known at start (the database password) are masked in every string
-that reaches the output, whatever logger produced it: libpq or a library may quote a conninfo.
+has its request id. Secrets (the database password, known at start or read later from Secrets
+Manager) are masked in every string that reaches the output, whatever logger produced it: libpq
+or a library may quote a conninfo.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         # Masked in the finished line, both as written and as JSON escapes it; longest first,
         # so that a secret containing another is masked whole.
-        forms = {
-            form for s in secrets if s for form in (s, json.dumps(s, ensure_ascii=False)[1:-1])
-        }
-        self._secrets = sorted(forms, key=len, reverse=True)
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add_secret(secret)
+
+    def add_secret(self, secret: str) -> None:
+        """Mask `secret` from now on (as written, and as JSON escapes it)."""
+        if not secret:
+            return
+        forms = {secret, json.dumps(secret, ensure_ascii=False)[1:-1], *self._secrets}
+        self._secrets = sorted(forms, key=len, reverse=True)  # replaced whole: thread-safe reads
 
     def render(self, line: Mapping[str, Any]) -> str:
         text = json.dumps(line, ensure_ascii=False, default=str)
@@ -106,6 +113,12 @@ def log_request(**values: Any) -> None:
     with handler.lock or nullcontext():
         handler.stream.write(text)
         handler.stream.flush()
+
+
+def mask_secret(secret: str) -> None:
+    """Mask a secret learned after start (a password read from Secrets Manager) in every line."""
+    if _request_formatter is not None:
+        _request_formatter.add_secret(secret)
 
 
 def configure_logging(secrets: Iterable[str] = (), level: str = "INFO") -> None:

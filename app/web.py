@@ -27,9 +27,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import BuildInfo
+from app.credentials import CredentialsStatus
 from app.logs import fields, log_request, request_id_var
 from app.pages import index_page, not_found_page
-from app.students import StudentStore
+from app.students import StudentStore, format_time
 from app.validation import InvalidInput, parse_cpf, parse_id, parse_student
 
 log = logging.getLogger("app.request")
@@ -78,13 +79,23 @@ async def _read_body(request: Request) -> bytes:
 
 
 async def health(request: Request) -> Response:
-    """Liveness only: no database round trip.
+    """Liveness: always 200, no database round trip; says when the database refuses the login.
 
-    ECS and the ALB call this every few seconds on every task. Tying it to the database would
-    turn a database blip into every task being killed and restarted at once (a restart storm)
-    while the database is what is down; requests that need the database answer 503 meanwhile.
+    ECS and the ALB call this every few seconds on every task. Tying its status code to the
+    database would turn a database blip into every task being killed and restarted at once (a
+    restart storm) while the database is what is down; requests that need the database answer
+    503 meanwhile. A refused login is the same: every task reads the same secret, so a restart
+    fixes nothing (the app already reads the secret again when refused) and killing all tasks
+    turns an outage of the database routes into one of the whole API. The body says it instead
+    (`"status": "degraded"`), for whoever looks, next to the ERROR log line and the 5xx alarm.
     """
-    return JSONResponse({"status": "ok"})
+    status: CredentialsStatus | None = request.app.state.credentials_status
+    since = status.refused_since if status else None
+    if since is None:
+        return JSONResponse({"status": "ok"})
+    return JSONResponse(
+        {"status": "degraded", "database": f"login refused since {format_time(since)}"}
+    )
 
 
 async def version(request: Request) -> Response:
@@ -231,7 +242,9 @@ def _resource(path: str, **handlers: Endpoint) -> Route:
     return Route(path, endpoint, methods=list(handlers))
 
 
-def create_app(store: StudentStore, build: BuildInfo) -> ASGIApp:
+def create_app(
+    store: StudentStore, build: BuildInfo, credentials_status: CredentialsStatus | None = None
+) -> ASGIApp:
     """The ASGI app over an open store (the caller owns the store's lifetime)."""
     routes = [
         _resource("/health", GET=health),
@@ -252,4 +265,5 @@ def create_app(store: StudentStore, build: BuildInfo) -> ASGIApp:
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.store = store
     app.state.build = build
+    app.state.credentials_status = credentials_status
     return RequestLog(app)

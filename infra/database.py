@@ -1,6 +1,6 @@
 """Where the app's PostgreSQL is: an existing database (the migration case: the live data stays
 where it is) or a managed RDS instance created by the stack. Either way the service gets one
-`DatabaseConnection` and hands the credentials to the container as secrets.
+`DatabaseConnection` and gives the container the secret's ARN (the app reads the secret).
 
 What changes do to the instance (ModifyDBInstance, API reference:
 https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html):

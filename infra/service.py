@@ -54,7 +54,7 @@ class ServiceArgs:
     load_balancer_security_group_id: pulumi.Input[str]
     """The only source admitted by the service's security group."""
     database: DatabaseConnection
-    """Where the database is; its secret is the only one the execution role may read."""
+    """Where the database is; its secret is the only one the task role may read."""
     region: str
     """Region of the log group (awslogs driver)."""
     version: str
@@ -141,7 +141,7 @@ class Service(pulumi.ComponentResource):
 
         self.execution_role = aws.iam.Role(
             f"{name}-execution",
-            description=f"{name}: pull this image, write these logs, read this database secret",
+            description=f"{name}: pull this image, write these logs",
             assume_role_policy=trust,
             tags=tags(f"{name}-execution"),
             opts=child,
@@ -149,19 +149,26 @@ class Service(pulumi.ComponentResource):
         self.execution_policy = aws.iam.RolePolicy(
             f"{name}-execution",
             role=self.execution_role.id,
-            policy=pulumi.Output.all(args.repository_arn, self.log_group.arn, db.secret_arn).apply(
+            policy=pulumi.Output.all(args.repository_arn, self.log_group.arn).apply(
                 lambda arns: execution_policy(*arns)
             ),
             opts=child,
         )
-        # The app calls no AWS API: its task role has no permissions at all, unless ECS Exec is
-        # on (the agent in the container then opens its session channels with this role).
+        # The app reads the database secret itself, at its first connection and again when the
+        # database refuses it (a rotation: ECS injects secrets only at task start). With ECS
+        # Exec on, the agent in the container also opens its session channels with this role.
         self.task_role = aws.iam.Role(
             f"{name}-task",
-            description=f"{name}: identity of the app's containers"
-            + (" (ECS Exec channels only)" if args.execute_command else " (no AWS permissions)"),
+            description=f"{name}: identity of the app's containers (the database secret"
+            + (", ECS Exec channels)" if args.execute_command else ")"),
             assume_role_policy=trust,
             tags=tags(f"{name}-task"),
+            opts=child,
+        )
+        self.secret_policy = aws.iam.RolePolicy(
+            f"{name}-task-db-secret",
+            role=self.task_role.id,
+            policy=pulumi.Output.from_input(db.secret_arn).apply(read_secret_policy),
             opts=child,
         )
         self.exec_policy: aws.iam.RolePolicy | None = None
@@ -259,12 +266,14 @@ class Service(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Before ECS starts a task: the listeners (ECS attaches the target group only
-                # to a group a load balancer uses), the roles' policies, the capacity providers,
-                # the security group rules (a task must be reachable and reach ECR, logs and the
-                # database from its first second) and the deployment alarms.
+                # to a group a load balancer uses), the roles' policies (the task reads the
+                # database secret at its start), the capacity providers, the security group
+                # rules (a task must be reachable and reach ECR, logs and the database from its
+                # first second) and the deployment alarms.
                 depends_on=[
                     *args.listeners,
                     self.execution_policy,
+                    self.secret_policy,
                     self.capacity_providers,
                     *self.rules,
                     *args.deployment_alarms,
@@ -392,9 +401,9 @@ def _ecs_tasks_trust_policy(region: str, account: str) -> str:
     )
 
 
-def execution_policy(repository_arn: str, log_group_arn: str, secret_arn: str) -> str:
+def execution_policy(repository_arn: str, log_group_arn: str) -> str:
     """What ECS itself needs to start a task: nothing beyond this stack's resources, except
-    ecr:GetAuthorizationToken, which AWS only grants on '*'."""
+    ecr:GetAuthorizationToken, which AWS only grants on '*'. No secret: ECS injects none."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -417,15 +426,24 @@ def execution_policy(repository_arn: str, log_group_arn: str, secret_arn: str) -
                     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                     "Resource": f"{log_group_arn}:*",
                 },
-                {
-                    "Sid": "ReadDatabaseSecret",
-                    "Effect": "Allow",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": secret_arn,
-                },
             ],
         },
         sort_keys=True,
+    )  # fmt: skip
+
+
+def read_secret_policy(secret_arn: str) -> str:
+    """The app's only AWS call: GetSecretValue on the database secret (any version stage: it
+    reads AWSPENDING during a rotation). A customer-managed KMS key would also need
+    kms:Decrypt; RDS-managed secrets use aws/secretsmanager, which needs no grant."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "ReadDatabaseSecret", "Effect": "Allow",
+                 "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
+            ],
+        }
     )  # fmt: skip
 
 
@@ -459,8 +477,8 @@ def execute_command_policy() -> str:
 def container_definitions(
     *, image: str, log_group: str, db_host: str, db_secret_arn: str, args: ServiceArgs
 ) -> list[dict[str, Any]]:
-    """The app's container. Database credentials arrive as ECS secrets (resolved by the agent
-    from Secrets Manager at start), never in the plain environment."""
+    """The app's container. It gets the database secret's ARN, not its value: the app reads the
+    secret itself (task role), so it follows a rotation and the password is in no environment."""
     db = args.database
     return [
         {
@@ -476,10 +494,7 @@ def container_definitions(
                 {"name": "HOST", "value": db_host},
                 {"name": "DBPORT", "value": str(db.port)},
                 {"name": "DBNAME", "value": db.name},
-            ],
-            "secrets": [
-                {"name": "USER", "valueFrom": f"{db_secret_arn}:username::"},
-                {"name": "PASSWORD", "valueFrom": f"{db_secret_arn}:password::"},
+                {"name": "DB_AUTH_ARN", "value": db_secret_arn},
             ],
             "user": CONTAINER_USER,
             # AWS: "the SSM agent requires that the container file system can be written to ...
@@ -500,6 +515,8 @@ def container_definitions(
                 "interval": 15,
                 "timeout": 5,
                 "retries": 3,
+                # bench/cold_start.py at 0.25 vCPU: slowest start 2.2 s (first one adopting a
+                # 1M-row table), x3 for a slower vCPU and the network, rounded up (0..300 s).
                 "startPeriod": 10,
             },
             "logConfiguration": {

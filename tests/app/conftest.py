@@ -1,9 +1,12 @@
 """A real PostgreSQL for the app's tests: `DATABASE_URL` when set, else one embedded server
-(pgserver) for the whole session. Each test that needs isolation gets a database of its own."""
+(pgserver) for the whole session. Each test that needs isolation gets a database of its own.
+Roles that must log in with a password (the embedded server trusts local connections), and a
+moto server standing in for Secrets Manager."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -13,13 +16,15 @@ import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from app.config import BuildInfo, Database
 from app.database import open_pool, prepare_database
@@ -28,6 +33,7 @@ from app.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = BuildInfo(version="1.4.2", revision="0123456789abcdef", created="2025-01-31T12:00:00Z")
+REGION = "us-east-2"
 
 
 @pytest.fixture(scope="session")
@@ -169,3 +175,97 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
         if process.process.poll() is None:
             process.process.kill()
             process.process.wait()
+
+
+# --- logins with a password, Secrets Manager ---------------------------------------------------
+
+
+@dataclass
+class PasswordRole:
+    """A role the server checks the password of (SCRAM), owner of its own database."""
+
+    name: str
+    password: str
+    conninfo: str  # its database, as a superuser: for ALTER ROLE and inspection
+    host: str
+    port: str
+    dbname: str
+
+    def login(self, password: str | None = None) -> str:
+        """Conninfo logging in as this role (with `password`, default the current one)."""
+        return make_conninfo(self.conninfo, user=self.name, password=password or self.password)
+
+    def rotate(self, password: str) -> None:
+        """What the setSecret step of a rotation does: the database takes the new password."""
+        with psycopg.connect(self.conninfo, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(self.name), sql.Literal(password)
+                )
+            )
+        self.password = password
+
+
+@pytest.fixture
+def password_role(pg_server: str, new_database: Callable[[], str]) -> Iterator[PasswordRole]:
+    """A role that logs in with a password checked by the server, through pg_hba.conf rules
+    for that role alone (first match wins), so the rest of the session is unaffected."""
+    name = f"r_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        hba = Path(str(admin.execute("SHOW hba_file").fetchone()[0]))  # type: ignore[index]
+        if not os.access(hba, os.W_OK):
+            pytest.skip("needs the test server's pg_hba.conf (a local server, not DATABASE_URL)")
+        password = secrets.token_urlsafe(16)
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
+        rules = f"local all {name} scram-sha-256\nhost all {name} all scram-sha-256\n"
+        original = hba.read_text()
+        hba.write_text(rules + original)
+        admin.execute("SELECT pg_reload_conf()")
+    conninfo = new_database()
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(name)))
+    parts = conninfo_to_dict(conninfo)
+    try:
+        yield PasswordRole(
+            name,
+            password,
+            conninfo,
+            host=str(parts.get("host") or ""),
+            port=str(parts.get("port") or ""),
+            dbname=str(parts["dbname"]),
+        )
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            hba.write_text(hba.read_text().replace(rules, ""))
+            admin.execute("SELECT pg_reload_conf()")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (real HTTP) as Secrets Manager; boto3 reaches it through AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", endpoint)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def secretsmanager(moto_endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("secretsmanager", region_name=REGION)

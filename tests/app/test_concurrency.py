@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from app.database import MIGRATIONS, migrate
+from app.migrations import MIGRATIONS, migrate
 from tests.app.conftest import ROOT
 
 pytestmark = pytest.mark.anyio

@@ -454,7 +454,8 @@ def test_service_without_deployment_alarms_has_no_alarms_block() -> None:
     assert "alarms" not in service
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert service["enableExecuteCommand"] is False
-    assert len(view.of_type("aws:iam/rolePolicy:RolePolicy")) == 1  # the execution role's
+    policies = [r.name for r in view.of_type("aws:iam/rolePolicy:RolePolicy")]
+    assert policies == ["svc-execution", "svc-task-db-secret"]  # no ECS Exec channels
 
 
 @pytest.mark.parametrize(

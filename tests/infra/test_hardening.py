@@ -145,7 +145,7 @@ def _task_role_policies(view: PlanView) -> list[dict[str, Any]]:
 
 def test_exec_on_grants_only_the_session_channels(dev: PlanView) -> None:
     assert dev.one(SERVICE)["enableExecuteCommand"] is True
-    (policy,) = _task_role_policies(dev)
+    (policy,) = [p for p in _task_role_policies(dev) if "ssmmessages" in p["policy"]]
     statements = json.loads(policy["policy"])["Statement"]
     assert statements == [
         {
@@ -166,10 +166,21 @@ def test_exec_on_grants_only_the_session_channels(dev: PlanView) -> None:
     assert container["linuxParameters"]["initProcessEnabled"] is True
 
 
-def test_exec_off_leaves_the_task_role_without_any_policy(prod: PlanView) -> None:
+def test_exec_off_leaves_the_task_role_only_the_database_secret(prod: PlanView) -> None:
     assert prod.one(SERVICE)["enableExecuteCommand"] is False
-    assert _task_role_policies(prod) == []
-    assert [r.name for r in prod.of_type(ROLE_POLICY)] == ["alunos-prod-execution"]
+    (policy,) = _task_role_policies(prod)
+    assert json.loads(policy["policy"])["Statement"] == [
+        {
+            "Sid": "ReadDatabaseSecret",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos-api/prod/db-Ab12Cd",
+        }
+    ]
+    assert [r.name for r in prod.of_type(ROLE_POLICY)] == [
+        "alunos-prod-execution",
+        "alunos-prod-task-db-secret",
+    ]
     container = prod.container()
     assert container["readonlyRootFilesystem"] is True
     assert container["linuxParameters"]["initProcessEnabled"] is False

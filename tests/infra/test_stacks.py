@@ -115,19 +115,20 @@ def _name(view: PlanView) -> str:
     return f"alunos-{view.plan.stack}"
 
 
-def test_container_gets_database_credentials_as_secrets_only(dev: PlanView, prod: PlanView) -> None:
+def test_container_gets_the_database_secret_arn_not_its_value(
+    dev: PlanView, prod: PlanView
+) -> None:
+    """The app reads the secret itself (and again after a rotation): no password in the task."""
     for view in (dev, prod):
         container = view.container()
         env = {e["name"]: e["value"] for e in container["environment"]}
         assert env["PORT"] == "8000"
         assert env["APP_VERSION"] == view.outputs[outputs.VERSION]
         assert {"USER", "PASSWORD", "DATABASE_URL"}.isdisjoint(env)
-        secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-        assert secrets["USER"].endswith(":username::")
-        assert secrets["PASSWORD"].endswith(":password::")
-        assert secrets["PASSWORD"].startswith("arn:aws:secretsmanager:us-east-2:")
+        assert "secrets" not in container
+        assert env["DB_AUTH_ARN"].startswith("arn:aws:secretsmanager:us-east-2:")
         assert container["image"] == view.outputs[outputs.IMAGE_REF]
-    assert prod.container()["secrets"][0]["valueFrom"].startswith(
+    assert {e["name"]: e["value"] for e in prod.container()["environment"]}["DB_AUTH_ARN"] == (
         "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos-api/prod/db-Ab12Cd"
     )
     assert {e["name"]: e["value"] for e in prod.container()["environment"]}["HOST"] == (
@@ -141,7 +142,6 @@ def test_execution_role_reaches_only_this_stack_resources(dev: PlanView) -> None
     repository = dev.outputs[outputs.REPOSITORY_URL].split("/", 1)[1]
     assert by_sid["PullImage"]["Resource"].endswith(f":repository/{repository}")
     assert by_sid["WriteLogs"]["Resource"].endswith(":log-group:/ecs/alunos-dev:*")
-    assert by_sid["ReadDatabaseSecret"]["Resource"].startswith("arn:aws:secretsmanager:")
     assert {sid: s["Action"] for sid, s in by_sid.items()} == {
         "EcrLogin": "ecr:GetAuthorizationToken",
         "PullImage": [
@@ -150,7 +150,6 @@ def test_execution_role_reaches_only_this_stack_resources(dev: PlanView) -> None
             "ecr:BatchGetImage",
         ],
         "WriteLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "ReadDatabaseSecret": "secretsmanager:GetSecretValue",
     }
     wildcard = [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"]
     assert wildcard == ["EcrLogin"]  # AWS grants ecr:GetAuthorizationToken on * only
@@ -171,6 +170,11 @@ def test_rolling_deploy_settings(dev: PlanView) -> None:
     assert group["healthCheck"]["path"] == "/health"
     seconds = group["healthCheck"]["interval"] * group["healthCheck"]["healthyThreshold"]
     assert seconds + group["deregistrationDelay"] <= 60  # ALB defaults: 30 x 5 + 300 = 450
+    # The grace period lets a task that answers within its container's start period (sized by
+    # bench/cold_start.py) pass the target group's checks before ECS looks at them.
+    start_period = dev.container()["healthCheck"]["startPeriod"]
+    assert 0 <= start_period <= 300  # the ECS API's range
+    assert service["healthCheckGracePeriodSeconds"] >= start_period + seconds
 
 
 def test_version_tags_only_on_deploy_scoped_resources(dev: PlanView) -> None:
