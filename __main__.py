@@ -2,7 +2,7 @@
 
 import pulumi
 
-from infra import outputs, settings
+from infra import existing, outputs, settings
 from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.certificate import Certificate, CertificateArgs
@@ -16,6 +16,8 @@ from infra.waf import Waf, WafArgs
 
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
+# Everything the config names but the stack does not manage, looked up before anything else.
+resolved = existing.resolve(cfg)
 
 # A new VPC or an existing one: settings builds the network's own argument type.
 network = Network(name, cfg.network)
@@ -87,6 +89,7 @@ else:
         name=db.name,
         secret_arn=db.secret_arn,
         security_group_id=db.security_group_id or None,
+        admit_service=db.allow_ingress_from_service,
     )
 
 service = Service(
@@ -116,6 +119,7 @@ service = Service(
         execute_command=cfg.service.execute_command,
         # Created below (they watch this service); ECS refers to them by name.
         deployment_alarm_names=alarm_names(name).deployment,
+        secret_key_arn=resolved.secret_key_arn,
     ),
 )
 
@@ -162,6 +166,8 @@ pulumi.export(outputs.LOG_GROUP_NAME, service.log_group.name)
 pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)
 pulumi.export(outputs.REGION, cfg.region)
 pulumi.export(outputs.ALB_ZONE_ID, load_balancer.load_balancer.zone_id)
+# The group a database's owners admit when the stack does not add that rule itself.
+pulumi.export(outputs.SERVICE_SECURITY_GROUP_ID, service.security_group.id)
 # The alarms that judge the new service (the cutover's bake watches them): taken from the alarm
 # resources, so the output exists only once they do.
 pulumi.export(outputs.ALARM_NAMES, [alarms.http_5xx.name, alarms.unhealthy_targets.name])

@@ -87,6 +87,9 @@ class ServiceArgs:
     """Listeners that must exist before ECS attaches the target group."""
     deployment_alarm_names: Sequence[str] = ()
     """CloudWatch alarms that roll a deployment back when they fire during it."""
+    secret_key_arn: str | None = None
+    """The customer managed KMS key encrypting the database secret (None: AWS managed): the
+    execution role may decrypt with it, through Secrets Manager only."""
 
 
 class Service(pulumi.ComponentResource):
@@ -148,7 +151,7 @@ class Service(pulumi.ComponentResource):
             f"{name}-execution",
             role=self.execution_role.id,
             policy=pulumi.Output.all(args.repository_arn, self.log_group.arn, db.secret_arn).apply(
-                lambda arns: execution_policy(*arns)
+                lambda arns: execution_policy(*arns, secret_key_arn=args.secret_key_arn)
             ),
             opts=child,
         )
@@ -321,18 +324,21 @@ class Service(pulumi.ComponentResource):
                     from_port=db.port,
                     to_port=db.port,
                     opts=child,
-                ),
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-db-in",
-                    security_group_id=db.security_group_id,
-                    referenced_security_group_id=self.security_group.id,
-                    description=f"{name} tasks to PostgreSQL",
-                    ip_protocol="tcp",
-                    from_port=db.port,
-                    to_port=db.port,
-                    opts=child,
-                ),
+                )
             ]
+            if db.admit_service:
+                rules.append(
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{name}-db-in",
+                        security_group_id=db.security_group_id,
+                        referenced_security_group_id=self.security_group.id,
+                        description=f"{name} tasks to PostgreSQL",
+                        ip_protocol="tcp",
+                        from_port=db.port,
+                        to_port=db.port,
+                        opts=child,
+                    )
+                )
         else:
             # An existing database whose security group we don't manage: only its port.
             rules.append(
@@ -370,9 +376,30 @@ def _ecs_tasks_trust_policy(region: str, account: str) -> str:
     )
 
 
-def execution_policy(repository_arn: str, log_group_arn: str, secret_arn: str) -> str:
+def execution_policy(
+    repository_arn: str, log_group_arn: str, secret_arn: str, *, secret_key_arn: str | None = None
+) -> str:
     """What ECS itself needs to start a task: nothing beyond this stack's resources, except
-    ecr:GetAuthorizationToken, which AWS only grants on '*'."""
+    ecr:GetAuthorizationToken, which AWS only grants on '*'. A secret encrypted with a customer
+    managed key also needs kms:Decrypt on that key (the AWS managed aws/secretsmanager key's own
+    policy already allows it), only when Secrets Manager in the secret's region asks."""
+    decrypt = (
+        [
+            {
+                "Sid": "DecryptDatabaseSecret",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secret_key_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{secret_arn.split(':')[3]}.amazonaws.com"
+                    }
+                },
+            }
+        ]
+        if secret_key_arn
+        else []
+    )
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -401,6 +428,7 @@ def execution_policy(repository_arn: str, log_group_arn: str, secret_arn: str) -
                     "Action": "secretsmanager:GetSecretValue",
                     "Resource": secret_arn,
                 },
+                *decrypt,
             ],
         },
         sort_keys=True,

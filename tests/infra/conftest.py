@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from collections.abc import Callable
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from automation.offline import engine
+from automation.errors import UsageProblem
+from automation.offline import engine, pulumi_internals
 from automation.offline.engine import Plan, PlannedResource
 from infra import resource_types as types
 
@@ -80,6 +82,21 @@ def stack_plan(tmp_path: Path) -> Callable[..., PlanView]:
         return PlanView(engine.run(project, stack))
 
     return run
+
+
+def plan_failure(run: Callable[..., PlanView], *args: Any) -> str:
+    """The one-line message a plan fails with (UsageProblem). A program failing inside an
+    `apply` leaves the futures of every output that waited on it unretrieved, held by the
+    runtime until the next run: they are released and finalized here, not at some later garbage
+    collection (at exit they print tracebacks; inside an import CPython 3.11 raises SystemError)."""
+    with pytest.raises(UsageProblem) as failed:
+        run(*args)
+    pulumi_internals.SETTINGS.rpc_manager.clear()
+    pulumi_internals.SETTINGS.outputs.clear()
+    gc.collect()
+    message = str(failed.value)
+    assert "\n" not in message
+    return message
 
 
 def run_component(build: Callable[[], object], config: dict[str, str] | None = None) -> PlanView:

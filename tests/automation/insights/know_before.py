@@ -152,6 +152,7 @@ PROD_WITH_RDS = {
     "dbHost": None,
     "dbSecretArn": None,
     "dbSecurityGroupId": None,
+    "dbAllowIngressFromService": None,
 }
 
 
