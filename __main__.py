@@ -35,9 +35,10 @@ image = Image(
     name,
     ImageArgs(
         repository_url=registry.repository.repository_url,
+        repository_name=registry.repository_name,
         registry_id=registry.repository.registry_id,
         version=cfg.release.version,
-        tag=cfg.release.image_tag or cfg.release.version.replace("+", "."),
+        stamped_tag=cfg.release.image_tag,
         revision=cfg.release.revision,
         created=cfg.release.created,
         rollback_image=cfg.release.rollback_image,

@@ -71,6 +71,8 @@ class Registry(pulumi.ComponentResource):
 
     repository: aws.ecr.Repository
     lifecycle: aws.ecr.LifecyclePolicy
+    repository_name: str
+    """Known before the repository exists (not auto-named): the image looks its tags up by it."""
 
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -80,8 +82,10 @@ class Registry(pulumi.ComponentResource):
         v.UNTAGGED_IMAGE_DAYS.check("untagged_image_days", args.untagged_image_days)
         super().__init__("alunos-api:infra:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self.repository_name = f"{name}-repo"
         self.repository = aws.ecr.Repository(
             f"{name}-repo",
+            name=self.repository_name,
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
                 scan_on_push=True

@@ -409,6 +409,19 @@ def _topic_lookup(region: str, args: Answer) -> Answer:
     return {"arn": arn, "id": arn, "name": name}
 
 
+def _repositories_lookup(region: str, args: Answer) -> Answer:
+    """Offline, nothing has been deployed: no repository, so every image is built."""
+    return {"id": region, "names": []}
+
+
+def _images_lookup(region: str, args: Answer) -> Answer:
+    name = args.get("repositoryName")
+    raise NotFound(
+        f"reading ECR Images: RepositoryNotFoundException: The repository with name '{name}' "
+        "does not exist"
+    )
+
+
 def _authorization_token(region: str, args: dict[str, Any]) -> dict[str, Any]:
     registry = args.get("registryId") or ACCOUNT
     endpoint = f"https://{registry}.dkr.ecr.{region}.amazonaws.com"
@@ -442,6 +455,8 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:kms/getKey:getKey": _key_lookup,
     "aws:acm/getCertificate:getCertificate": _certificate_lookup,
     "aws:sns/getTopic:getTopic": _topic_lookup,
+    "aws:ecr/getRepositories:getRepositories": _repositories_lookup,
+    "aws:ecr/getImages:getImages": _images_lookup,
 }
 """Data sources (function tokens, not resource types: they appear in no plan). A mock raises
 NotFound where the real data source fails."""

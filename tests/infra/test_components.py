@@ -29,9 +29,10 @@ REPO = "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos"
 REGISTRY = RegistryArgs(keep_release_images=30, untagged_image_days=7, force_delete=False)
 IMAGE = ImageArgs(
     repository_url=REPO,
+    repository_name="alunos",
     registry_id="123456789012",
     version="1.0.0",
-    tag="1.0.0",
+    stamped_tag="1.0.0",
     revision="unknown",
     created="",
     rollback_image="",
@@ -148,7 +149,7 @@ def test_image_is_built_for_amd64_with_version_args_and_pushed_by_digest() -> No
             replace(
                 IMAGE,
                 version="1.4.3-dev.3",
-                tag="1.4.3-dev.3.gabc1234",
+                stamped_tag="1.4.3-dev.3.gabc1234",
                 revision="abc1234" * 5 + "abcde",
                 created="2026-11-21T10:00:00Z",
             ),
@@ -172,7 +173,7 @@ def test_rollback_image_reuses_the_digest_without_building() -> None:
     def build() -> None:
         image = Image(
             "img",
-            replace(IMAGE, version="1.4.2", tag="1.4.2", rollback_image=f"{REPO}@{DIGEST}"),
+            replace(IMAGE, version="1.4.2", stamped_tag="1.4.2", rollback_image=f"{REPO}@{DIGEST}"),
         )
         image.ref.apply(refs.append)
 
@@ -184,7 +185,7 @@ def test_rollback_image_reuses_the_digest_without_building() -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (replace(IMAGE, tag="1.0.0+build"), "tag: '1.0.0+build' is not valid"),
+        (replace(IMAGE, stamped_tag="1.0.0+build"), "tag: '1.0.0+build' is not valid"),
         (replace(IMAGE, rollback_image=f"{REPO}:1.4.2"), "rollback_image"),
     ],
 )
