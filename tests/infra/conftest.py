@@ -91,10 +91,11 @@ def plan_failure(run: Callable[..., PlanView], *args: Any) -> str:
     collection (at exit they print tracebacks; inside an import CPython 3.11 raises SystemError)."""
     with pytest.raises(UsageProblem) as failed:
         run(*args)
+    message = str(failed.value)
+    del failed  # its context chain reaches the failed run's frames, and so its futures
     pulumi_internals.SETTINGS.rpc_manager.clear()
     pulumi_internals.SETTINGS.outputs.clear()
     gc.collect()
-    message = str(failed.value)
     assert "\n" not in message
     return message
 
