@@ -5,7 +5,7 @@ from collections.abc import Callable
 import pulumi
 import pulumi_aws as aws
 
-from infra import outputs, settings
+from infra import existing, outputs, settings
 from infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from infra.alarms import Alarms, AlarmsArgs
 from infra.autoscaling import Autoscaling, AutoscalingArgs
@@ -20,6 +20,8 @@ from infra.waf import APP_MAX_BODY_BYTES, Waf, WafArgs
 
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
+# Everything the config names but the stack does not manage, looked up before anything else.
+resolved = existing.resolve(cfg)
 
 # A new VPC or an existing one: settings builds the network's own argument type. A new one takes
 # the region's first availabilityZones zones: a region with fewer fails the preview here.
@@ -40,9 +42,10 @@ image = Image(
     name,
     ImageArgs(
         repository_url=registry.repository.repository_url,
+        repository_name=registry.repository_name,
         registry_id=registry.repository.registry_id,
         version=cfg.release.version,
-        tag=cfg.release.image_tag or cfg.release.version.replace("+", "."),
+        stamped_tag=cfg.release.image_tag,
         revision=cfg.release.revision,
         created=cfg.release.created,
         rollback_image=cfg.release.rollback_image,
@@ -103,6 +106,7 @@ else:
         name=db.name,
         secret_arn=db.secret_arn,
         security_group_id=db.security_group_id or None,
+        admit_service=db.allow_ingress_from_service,
     )
 
 # The alarms come first: the service names its deployment alarms, and ECS watches them from its
@@ -152,6 +156,7 @@ service = Service(
         on_demand_base=cfg.capacity.on_demand_base,
         execute_command=cfg.service.execute_command,
         deployment_alarms=[alarms.http_5xx, alarms.unhealthy_targets],
+        secret_key_arn=resolved.secret_key_arn,
     ),
 )
 set_cluster_name(service.cluster.name)
@@ -193,6 +198,8 @@ pulumi.export(outputs.LOG_GROUP_NAME, service.log_group.name)
 pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)
 pulumi.export(outputs.REGION, cfg.region)
 pulumi.export(outputs.ALB_ZONE_ID, load_balancer.load_balancer.zone_id)
+# The group a database's owners admit when the stack does not add that rule itself.
+pulumi.export(outputs.SERVICE_SECURITY_GROUP_ID, service.security_group.id)
 # The alarms that judge the new service (the cutover's bake watches them): taken from the alarm
 # resources, so the output exists only once they do.
 pulumi.export(outputs.ALARM_NAMES, [alarms.http_5xx.name, alarms.unhealthy_targets.name])

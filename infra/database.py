@@ -42,7 +42,12 @@ class DatabaseConnection:
     secret_arn: pulumi.Input[str]
     """Secrets Manager secret: a JSON with `username` and `password` keys."""
     security_group_id: pulumi.Input[str] | None
-    """The database's security group, if known (None if not): it then admits only the service."""
+    """The database's security group, if known (None if not): the tasks may reach it."""
+    admit_service: bool = True
+    """Add the rule admitting the service's tasks to `security_group_id`. Always for the
+    stack's own RDS group; for an existing database's group (someone else's) only when the
+    stack config says so (dbAllowIngressFromService): otherwise its owners admit the service's
+    security group (output serviceSecurityGroupId) themselves."""
 
 
 @dataclass

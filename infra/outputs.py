@@ -14,6 +14,7 @@ DOMAIN_NAME = "domainName"
 HOSTED_ZONE_ID = "hostedZoneId"
 ALB_ZONE_ID = "albZoneId"
 ALARM_NAMES = "alarmNames"
+SERVICE_SECURITY_GROUP_ID = "serviceSecurityGroupId"
 
 ALL = (
     SERVICE_URL,
@@ -30,4 +31,5 @@ ALL = (
     HOSTED_ZONE_ID,
     ALB_ZONE_ID,
     ALARM_NAMES,
+    SERVICE_SECURITY_GROUP_ID,
 )

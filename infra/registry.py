@@ -18,12 +18,13 @@ from infra.tags import tags
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
 DEV_TAG_PATTERNS: tuple[tuple[str, str], ...] = (
     # X.Y.Z-dev.N.gSHA (after a release tag, or with none yet), X.Y.Z-PRE.dev.N.gSHA (after a
-    # pre-release tag), either with .dirty, and 0.0.0-dev (Pulumi.yaml's version when nothing
-    # stamps one). "dev" is the word version.py marks them with: a release tagged with it
+    # pre-release tag), either with .dirty.<digest of the edits>, and 0.0.0-dev.src-<digest of
+    # app/> (Pulumi.yaml's version when nothing stamps one, see infra/image.py). "dev" is the
+    # word version.py marks them with: a release tagged with it
     # (v2.0.0-dev.1) would be kept as a dev build, so release tags do without it.
     ("*dev*", "dev builds"),
-    # X.Y.Z[-PRE].dirty: a dirty tree checked out at a release tag.
-    ("*.dirty", "builds of a dirty tree at a release tag"),
+    # X.Y.Z[-PRE].dirty.<8 hex>: a dirty tree checked out at a release tag.
+    ("*.dirty.*", "builds of a dirty tree at a release tag"),
 )
 
 
@@ -88,6 +89,8 @@ class Registry(pulumi.ComponentResource):
 
     repository: aws.ecr.Repository
     lifecycle: aws.ecr.LifecyclePolicy
+    repository_name: str
+    """Known before the repository exists (not auto-named): the image looks its tags up by it."""
 
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -97,8 +100,10 @@ class Registry(pulumi.ComponentResource):
         v.UNTAGGED_IMAGE_DAYS.check("untagged_image_days", args.untagged_image_days)
         super().__init__("alunos-api:infra:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self.repository_name = f"{name}-repo"
         self.repository = aws.ecr.Repository(
             f"{name}-repo",
+            name=self.repository_name,
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
                 scan_on_push=True

@@ -89,6 +89,9 @@ class ServiceArgs:
     """CloudWatch alarms that roll a deployment back when they fire during it. ECS watches them
     by name from the first deployment on, so the service waits for them (created, or replaced
     under a new name) before it is created or updated."""
+    secret_key_arn: str | None = None
+    """The customer managed KMS key encrypting the database secret (None: AWS managed): the task
+    role, which reads the secret, may decrypt with it, through Secrets Manager only."""
 
 
 class Service(pulumi.ComponentResource):
@@ -168,7 +171,9 @@ class Service(pulumi.ComponentResource):
         self.secret_policy = aws.iam.RolePolicy(
             f"{name}-task-db-secret",
             role=self.task_role.id,
-            policy=pulumi.Output.from_input(db.secret_arn).apply(read_secret_policy),
+            policy=pulumi.Output.from_input(db.secret_arn).apply(
+                lambda arn: read_secret_policy(arn, secret_key_arn=args.secret_key_arn)
+            ),
             opts=child,
         )
         self.exec_policy: aws.iam.RolePolicy | None = None
@@ -352,18 +357,21 @@ class Service(pulumi.ComponentResource):
                     from_port=db.port,
                     to_port=db.port,
                     opts=child,
-                ),
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-db-in",
-                    security_group_id=db.security_group_id,
-                    referenced_security_group_id=self.security_group.id,
-                    description=f"{name} tasks to PostgreSQL",
-                    ip_protocol="tcp",
-                    from_port=db.port,
-                    to_port=db.port,
-                    opts=child,
-                ),
+                )
             ]
+            if db.admit_service:
+                rules.append(
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{name}-db-in",
+                        security_group_id=db.security_group_id,
+                        referenced_security_group_id=self.security_group.id,
+                        description=f"{name} tasks to PostgreSQL",
+                        ip_protocol="tcp",
+                        from_port=db.port,
+                        to_port=db.port,
+                        opts=child,
+                    )
+                )
         else:
             # An existing database whose security group we don't manage: only its port.
             rules.append(
@@ -432,19 +440,30 @@ def execution_policy(repository_arn: str, log_group_arn: str) -> str:
     )  # fmt: skip
 
 
-def read_secret_policy(secret_arn: str) -> str:
+def read_secret_policy(secret_arn: str, *, secret_key_arn: str | None = None) -> str:
     """The app's only AWS call: GetSecretValue on the database secret (any version stage: it
-    reads AWSPENDING during a rotation). A customer-managed KMS key would also need
-    kms:Decrypt; RDS-managed secrets use aws/secretsmanager, which needs no grant."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "ReadDatabaseSecret", "Effect": "Allow",
-                 "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
-            ],
-        }
-    )  # fmt: skip
+    reads AWSPENDING during a rotation). A secret encrypted with a customer managed KMS key also
+    needs kms:Decrypt on that key, only when Secrets Manager in the secret's region asks (the
+    AWS managed aws/secretsmanager key, which RDS-managed secrets use, needs no grant):
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html"""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReadDatabaseSecret", "Effect": "Allow",
+         "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
+    ]  # fmt: skip
+    if secret_key_arn:
+        region = secret_arn.split(":")[3]
+        statements.append(
+            {
+                "Sid": "DecryptDatabaseSecret",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secret_key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                },
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def capacity_strategy(spot_percent: int, on_demand_base: int) -> list[dict[str, Any]]:

@@ -111,6 +111,9 @@ class DatabaseSettings:
     name: str
     secret_arn: str
     security_group_id: str
+    allow_ingress_from_service: bool
+    """Whether the stack adds the rule admitting the service to the existing database's security
+    group (someone else's group: an explicit choice, never a side effect)."""
     instance_class: str
     allocated_storage: int
     engine_version: str
@@ -555,6 +558,7 @@ def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
         name=cfg.string("dbName"),
         secret_arn=secret_arn,
         security_group_id=cfg.string("dbSecurityGroupId"),
+        allow_ingress_from_service=cfg.boolean("dbAllowIngressFromService"),
         instance_class=cfg.string("dbInstanceClass"),
         allocated_storage=cfg.integer("dbAllocatedStorage"),
         engine_version=cfg.string("dbEngineVersion"),
@@ -566,6 +570,14 @@ def _database(cfg: _Reader, key: Any) -> DatabaseSettings:
         raise v.fail(key("dbName"), settings.name, "a PostgreSQL identifier (letters, digits, _)")
     if settings.security_group_id:
         v.aws_id(key("dbSecurityGroupId"), settings.security_group_id, "sg")
+    if settings.allow_ingress_from_service and not (
+        settings.mode == "existing" and settings.security_group_id
+    ):
+        raise InvalidConfig(
+            f"{key('dbAllowIngressFromService')}: true needs an existing database's security "
+            f"group ({key('dbSecurityGroupId')}) to add the rule to; a database the stack creates "
+            "admits the service anyway. Allowed: false, or set dbSecurityGroupId."
+        )
     if create:
         if not settings.instance_class.startswith("db."):
             raise v.fail(key("dbInstanceClass"), settings.instance_class, "an RDS class, db.*")

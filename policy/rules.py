@@ -26,6 +26,7 @@ from infra.resource_types import (
     BUCKET_POLICY,
     BUCKET_PUBLIC_ACCESS_BLOCK,
     EGRESS_RULE,
+    IMAGE,
     INGRESS_RULE,
     LIFECYCLE_POLICY,
     LISTENER,
@@ -56,6 +57,11 @@ UNKNOWN_SENTINELS = frozenset(
         "e48ece36-62e2-4504-bad9-02848725956a",  # archive
     }
 )
+
+# An image by digest: REPOSITORY@sha256:<64 hex> (not pulumi-docker's "<none>@<none>").
+DIGEST_REFERENCE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+# Tags that name whatever was pushed last, not one build.
+FLOATING_TAGS = ("latest",)
 
 WORLD = ("0.0.0.0/0", "::/0")
 ALB_PUBLIC_PORTS = (80, 443)
@@ -570,8 +576,29 @@ def check_plain_secrets(resource: Resource, context: Context) -> Iterator[str]:
 def check_image_digest(resource: Resource, context: Context) -> Iterator[str]:
     for container in containers(resource.props) or []:
         image = container.get("image")
-        if isinstance(image, str) and not unknown(image) and "@sha256:" not in image:
+        if not isinstance(image, str) or unknown(image):
+            continue
+        if "@" not in image:
             yield f"container {container.get('name')!r} runs {image!r}, a mutable tag"
+        elif not DIGEST_REFERENCE.match(image):
+            yield (
+                f"container {container.get('name')!r} runs {image!r}, not an image by digest "
+                "(REPOSITORY@sha256:<64 hex>)"
+            )
+
+
+def check_image_tag(resource: Resource, context: Context) -> Iterator[str]:
+    if _is_true(resource.props.get("skipPush")):
+        return
+    name = resource.props.get("imageName")
+    if not isinstance(name, str) or unknown(name):
+        return
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    if not tag:
+        yield f"pushes {name!r} without a tag (docker pushes it as :latest)"
+    elif tag in FLOATING_TAGS:
+        yield f"pushes {name!r}: {tag!r} names whatever was pushed last, not one build"
 
 
 def check_repository(resource: Resource, context: Context) -> Iterator[str]:
@@ -793,6 +820,19 @@ RULES: tuple[Rule, ...] = (
         "definition, not a tag.",
         types=(TASK_DEFINITION,),
         check=check_image_digest,
+    ),
+    Rule(
+        id="image-tag-per-build",
+        title="Each pushed image has a tag of its own",
+        description="A build is pushed under a tag that names it alone (its version and "
+        "commit, or the digest of its sources), never latest or no tag: an IMMUTABLE "
+        "repository refuses a second push of a tag, and a mutable tag changes under the "
+        "tasks that run it.",
+        fix="Tag every build with its own version (`automation up` stamps imageTag) or the "
+        "digest of its sources, and run a tag already pushed by its digest instead of "
+        "building it again.",
+        types=(IMAGE,),
+        check=check_image_tag,
     ),
     Rule(
         id="ecr-immutable-and-scanned",

@@ -296,6 +296,159 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
 }
 
 
+class NotFound(Exception):
+    """A data source's answer when what it looks up does not exist: the engine then fails the
+    invoke with this reason, as the real provider does."""
+
+
+Answer = dict[str, Any]
+
+
+def _config(key: str) -> str:
+    """The stack config of the program being planned (set before it runs)."""
+    return str(pulumi.Config(pulumi.get_project()).get(key) or "")
+
+
+def _config_list(key: str) -> list[str]:
+    return [str(item) for item in pulumi.Config(pulumi.get_project()).get_object(key) or []]
+
+
+# --- Existing infrastructure. Offline, the account holds exactly what the stack config names,
+# well formed: its VPC with the public subnets (one per AZ, explicitly associated with a table
+# routing to an internet gateway) and the private ones (implicitly on the main table, routing to
+# a NAT gateway), the database's security group in that VPC, its secret under the AWS managed
+# key, the certificate ISSUED for the domain, the alarm topic. Anything else is not found.
+# Tests replace one answer to see the program refuse a mismatch.
+
+
+def _zone(region: str, index: int) -> str:
+    return f"{region}{'abc'[index % 3]}"
+
+
+def _public_table(vpc_id: str) -> str:
+    return f"rtb-{_hex(vpc_id, 'public')}"
+
+
+def _main_table(vpc_id: str) -> str:
+    return f"rtb-{_hex(vpc_id, 'main')}"
+
+
+def _vpc_lookup(region: str, args: Answer) -> Answer:
+    vpc_id = str(args.get("id") or "")
+    if not vpc_id or vpc_id != _config("existingVpcId"):
+        raise NotFound("no matching EC2 VPC found")
+    return {
+        "id": vpc_id,
+        "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{vpc_id}",
+        "cidrBlock": "10.20.0.0/16",
+        "state": "available",
+        "mainRouteTableId": _main_table(vpc_id),
+        "ownerId": ACCOUNT,
+    }
+
+
+def _subnet_lookup(region: str, args: Answer) -> Answer:
+    subnet_id = str(args.get("id") or "")
+    for kind in ("existingPublicSubnetIds", "existingPrivateSubnetIds"):
+        ids = _config_list(kind)
+        if subnet_id in ids:
+            index = ids.index(subnet_id)
+            return {
+                "id": subnet_id,
+                "vpcId": _config("existingVpcId"),
+                "availabilityZone": _zone(region, index),
+                "cidrBlock": f"10.20.{index + (0 if 'Public' in kind else 10)}.0/24",
+                "mapPublicIpOnLaunch": "Public" in kind,
+                "state": "available",
+            }
+    raise NotFound("no matching EC2 Subnet found")
+
+
+def _route_tables_lookup(region: str, args: Answer) -> Answer:
+    subnets = [
+        value
+        for item in args.get("filters") or []
+        if item.get("name") == "association.subnet-id"
+        for value in item.get("values") or []
+    ]
+    vpc_id = str(args.get("vpcId") or _config("existingVpcId"))
+    public = set(_config_list("existingPublicSubnetIds"))
+    explicit = [_public_table(vpc_id)] if public & set(subnets) else []
+    return {"id": region, "ids": explicit, "vpcId": vpc_id}
+
+
+def _route_table_lookup(region: str, args: Answer) -> Answer:
+    vpc_id = _config("existingVpcId")
+    table_id = str(args.get("routeTableId") or "")
+    local = {"cidrBlock": "10.20.0.0/16", "gatewayId": "local"}
+    if table_id == _public_table(vpc_id):
+        route = {"cidrBlock": "0.0.0.0/0", "gatewayId": f"igw-{_hex(vpc_id, 'igw')}"}
+    elif table_id == _main_table(vpc_id):
+        route = {"cidrBlock": "0.0.0.0/0", "natGatewayId": f"nat-{_hex(vpc_id, 'nat')}"}
+    else:
+        raise NotFound(
+            "query returned no results. Please change your search criteria and try again"
+        )
+    return {"id": table_id, "routeTableId": table_id, "vpcId": vpc_id, "routes": [local, route]}
+
+
+def _security_group_lookup(region: str, args: Answer) -> Answer:
+    group_id = str(args.get("id") or "")
+    if not group_id or group_id != _config("dbSecurityGroupId"):
+        raise NotFound("no matching EC2 Security Group found")
+    vpc_id = _config("existingVpcId") or f"vpc-{_hex(group_id)}"
+    arn = f"arn:aws:ec2:{region}:{ACCOUNT}:security-group/{group_id}"
+    return {"id": group_id, "arn": arn, "name": "database", "vpcId": vpc_id}
+
+
+def _secret_lookup(region: str, args: Answer) -> Answer:
+    arn = str(args.get("arn") or "")
+    if not arn or arn != _config("dbSecretArn"):
+        raise NotFound(f"Secrets Manager Secret ({arn}) not found")
+    # No kmsKeyId: DescribeSecret omits it for the AWS managed key aws/secretsmanager.
+    return {"arn": arn, "id": arn, "name": arn.split(":secret:", 1)[-1][:-7]}
+
+
+def _key_lookup(region: str, args: Answer) -> Answer:
+    key_id = str(args.get("keyId") or "")
+    manager = "AWS" if key_id.endswith("alias/aws/secretsmanager") else "CUSTOMER"
+    if key_id.startswith("arn:aws:kms:") and ":key/" in key_id:
+        arn = key_id
+    else:
+        arn = f"arn:aws:kms:{region}:{ACCOUNT}:key/{_uuid(key_id)}"
+    return {"arn": arn, "id": arn.rsplit("/", 1)[1], "keyId": arn.rsplit("/", 1)[1],
+            "keyManager": manager, "keyState": "Enabled", "enabled": True}  # fmt: skip
+
+
+def _certificate_lookup(region: str, args: Answer) -> Answer:
+    domain = str(args.get("domain") or "")
+    arn = _config("certificateArn")
+    if not arn or domain != _config("domainName").lower().rstrip("."):
+        raise NotFound(f"no ACM Certificate matching domain ({domain})")
+    return {"arn": arn, "id": arn, "domain": domain, "status": "ISSUED"}
+
+
+def _topic_lookup(region: str, args: Answer) -> Answer:
+    name = str(args.get("name") or "")
+    arn = _config("alarmTopicArn")
+    if not arn or arn.rsplit(":", 1)[1] != name:
+        raise NotFound(f"no matching SNS Topic found ({name})")
+    return {"arn": arn, "id": arn, "name": name}
+
+
+def _repositories_lookup(region: str, args: Answer) -> Answer:
+    """Offline, nothing has been deployed: no repository, so every image is built."""
+    return {"id": region, "names": []}
+
+
+def _images_lookup(region: str, args: Answer) -> Answer:
+    name = args.get("repositoryName")
+    raise NotFound(
+        f"reading ECR Images: RepositoryNotFoundException: The repository with name '{name}' "
+        "does not exist"
+    )
+
+
 def _authorization_token(region: str, args: dict[str, Any]) -> dict[str, Any]:
     registry = args.get("registryId") or ACCOUNT
     endpoint = f"https://{registry}.dkr.ecr.{region}.amazonaws.com"
@@ -338,8 +491,20 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:index/getRegion:getRegion": _region,
     "aws:elb/getServiceAccount:getServiceAccount": _elb_service_account,
+    "aws:ec2/getVpc:getVpc": _vpc_lookup,
+    "aws:ec2/getSubnet:getSubnet": _subnet_lookup,
+    "aws:ec2/getRouteTables:getRouteTables": _route_tables_lookup,
+    "aws:ec2/getRouteTable:getRouteTable": _route_table_lookup,
+    "aws:ec2/getSecurityGroup:getSecurityGroup": _security_group_lookup,
+    "aws:secretsmanager/getSecret:getSecret": _secret_lookup,
+    "aws:kms/getKey:getKey": _key_lookup,
+    "aws:acm/getCertificate:getCertificate": _certificate_lookup,
+    "aws:sns/getTopic:getTopic": _topic_lookup,
+    "aws:ecr/getRepositories:getRepositories": _repositories_lookup,
+    "aws:ecr/getImages:getImages": _images_lookup,
 }
-"""Data sources (function tokens, not resource types: they appear in no plan)."""
+"""Data sources (function tokens, not resource types: they appear in no plan). A mock raises
+NotFound where the real data source fails."""
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -348,14 +513,19 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str) -> None:
         self.region = region
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+    def call(  # type: ignore[override]
+        self, args: pulumi_mocks.MockCallArgs
+    ) -> dict[str, Any] | tuple[dict[str, Any], list[tuple[str, str]]]:
         mock = CALLS.get(args.token)
         if mock is None:
             raise NotImplementedError(
                 f"the offline engine has no mock for the data source {args.token}; add one in "
                 "automation/offline/mocks.py so plans stay faithful"
             )
-        return mock(self.region, dict(args.args))
+        try:
+            return mock(self.region, dict(args.args))
+        except NotFound as missing:
+            return {}, [("", str(missing))]
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> Mocked:
         new = _New(args.typ, args.name, dict(args.inputs), bool(args.custom), self.region)

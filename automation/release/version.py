@@ -6,15 +6,21 @@ Rules (SemVer 2.0 precedence is what makes them safe to sort and compare):
   `1.4.3-dev.3` three commits after v1.4.2 (sorts after 1.4.2, before 1.4.3) and
   `1.5.0-rc.1.dev.3` three commits after v1.5.0-rc.1 (sorts after rc.1, before rc.2 and 1.5.0);
   with no tag yet, counting from 0.0.0;
-- the image tag is the version with the short commit appended for dev builds and `.dirty` for a
-  dirty tree, so two different builds never share a tag (ECR tags are immutable);
+- the image tag is the version with the short commit appended for dev builds and, for a dirty
+  tree, `.dirty.` and a digest of how the tree differs from the commit: two different builds
+  never share a tag (ECR tags are immutable: a second push of a tag is refused), and the same
+  tree gives the same tag, whose image the program then reuses instead of pushing again;
 - `created` is the commit's time, not the wall clock: rebuilding the same commit stamps the same
   config and image labels, so rebuilds are reproducible and a re-run deploy changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
+import stat
+import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC
@@ -38,6 +44,8 @@ _RELEASE_TAG = re.compile(RELEASE_TAG_PATTERN)
 DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 SHORT_COMMIT = 7
+DIRT_DIGEST = 8
+"""Hex digits of the dirty state's digest in a tag."""
 
 
 def is_release_tag(name: str) -> bool:
@@ -81,10 +89,49 @@ def derive_version(repo: Path, *, warn: Callable[[str], None] | None = None) -> 
             f"{repo} is a shallow clone: the distance to the last tag may be wrong "
             "(in GitHub Actions, check out with fetch-depth: 0)"
         )
-    return _build_version(found)
+    return _build_version(found, dirt=dirt_digest(repo) if found.dirty else "")
 
 
-def _build_version(found: Version) -> BuildVersion:
+def dirt_digest(repo: Path) -> str:
+    """SHA-256 of how the working tree differs from HEAD: each changed, deleted or untracked
+    (not ignored) path, with its content and executable bit as they are now."""
+    git = shutil.which("git")
+    if git is None:
+        raise UsageProblem("git is not installed (or not on PATH): the version needs it")
+
+    def run(*args: str) -> bytes:
+        done = subprocess.run(  # noqa: S603 - fixed git subcommands, no user input
+            [git, *args], cwd=repo, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise UsageProblem(f"git {args[0]} failed in {repo}: {done.stderr.decode().strip()}")
+        return done.stdout
+
+    top = Path(run("rev-parse", "--show-toplevel").decode().strip())
+    # Porcelain paths are relative to the top; -z: NUL-separated, a rename adds its source path.
+    entries = iter(run("status", "--porcelain=v1", "-z", "--untracked-files=all").split(b"\0"))
+    paths: set[str] = set()
+    for entry in entries:
+        if not entry:
+            continue
+        paths.add(entry[3:].decode())
+        if entry[:1] in (b"R", b"C"):
+            paths.add(next(entries, b"").decode())
+    digest = hashlib.sha256()
+    for relative in sorted(paths):
+        path = top / relative
+        if path.is_symlink():
+            state = b"link:" + str(path.readlink()).encode()
+        elif path.is_file():
+            mode = "x" if path.stat().st_mode & stat.S_IXUSR else "-"
+            state = mode.encode() + hashlib.sha256(path.read_bytes()).digest()
+        else:
+            state = b"absent"
+        digest.update(relative.encode() + b"\0" + state + b"\0")
+    return digest.hexdigest()
+
+
+def _build_version(found: Version, *, dirt: str = "") -> BuildVersion:
     """Apply the rules in the module docstring to what dunamai found."""
     commit = str(found.commit)
     dirty = bool(found.dirty)
@@ -102,7 +149,7 @@ def _build_version(found: Version) -> BuildVersion:
             version = f"{bump_version(found.base)}-dev.{found.distance}"
         image_tag = f"{version}.g{commit[:SHORT_COMMIT]}"
     if dirty:
-        image_tag += ".dirty"
+        image_tag += f".dirty.{dirt[:DIRT_DIGEST]}" if dirt else ".dirty"
     if not DOCKER_TAG.match(image_tag):
         raise UsageProblem(
             f"the image tag {image_tag!r} is not a valid Docker tag "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import shutil
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from automation.errors import UsageProblem
 from automation.offline import engine
 from automation.offline.engine import Plan, PlannedResource
 from infra import resource_types as types
@@ -80,6 +83,21 @@ def stack_plan(tmp_path: Path) -> Callable[..., PlanView]:
         return PlanView(engine.run(project, stack))
 
     return run
+
+
+def plan_failure(run: Callable[..., PlanView], *args: Any) -> str:
+    """The one-line message a plan fails with (UsageProblem). A program failing inside an
+    `apply` fails every output that waited on it, and nobody retrieves those exceptions: they
+    are retrieved here, else each one logs a traceback when finalized (at exit, or during a
+    later import, where CPython 3.11 turns the logging into a SystemError)."""
+    with pytest.raises(UsageProblem) as failed:
+        run(*args)
+    message = str(failed.value)
+    for thing in gc.get_objects():
+        if isinstance(thing, asyncio.Future) and thing.done() and not thing.cancelled():
+            thing.exception()
+    assert "\n" not in message
+    return message
 
 
 def run_component(build: Callable[[], object], config: dict[str, str] | None = None) -> PlanView:

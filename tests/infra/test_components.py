@@ -30,9 +30,10 @@ REPO = "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos"
 REGISTRY = RegistryArgs(keep_release_images=30, untagged_image_days=7, force_delete=False)
 IMAGE = ImageArgs(
     repository_url=REPO,
+    repository_name="alunos",
     registry_id="123456789012",
     version="1.0.0",
-    tag="1.0.0",
+    stamped_tag="1.0.0",
     revision="unknown",
     created="",
     rollback_image="",
@@ -124,7 +125,10 @@ def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
     assert untagged["selection"]["tagStatus"] == "untagged"
     assert untagged["selection"]["countType"] == "sinceImagePushed"
     # Which tags each rule takes: tests/infra/test_registry_lifecycle.py.
-    assert [rule["selection"]["tagPatternList"] for rule in dev_builds] == [["*dev*"], ["*.dirty"]]
+    assert [rule["selection"]["tagPatternList"] for rule in dev_builds] == [
+        ["*dev*"],
+        ["*.dirty.*"],
+    ]
     # ECR requires the `any` rule to have the highest priority number.
     assert releases["selection"] == {
         "tagStatus": "any",
@@ -150,7 +154,7 @@ def test_image_is_built_for_amd64_with_version_args_and_pushed_by_digest() -> No
             replace(
                 IMAGE,
                 version="1.4.3-dev.3",
-                tag="1.4.3-dev.3.gabc1234",
+                stamped_tag="1.4.3-dev.3.gabc1234",
                 revision="abc1234" * 5 + "abcde",
                 created="2026-11-21T10:00:00Z",
             ),
@@ -174,7 +178,7 @@ def test_rollback_image_reuses_the_digest_without_building() -> None:
     def build() -> None:
         image = Image(
             "img",
-            replace(IMAGE, version="1.4.2", tag="1.4.2", rollback_image=f"{REPO}@{DIGEST}"),
+            replace(IMAGE, version="1.4.2", stamped_tag="1.4.2", rollback_image=f"{REPO}@{DIGEST}"),
         )
         image.ref.apply(refs.append)
 
@@ -186,7 +190,7 @@ def test_rollback_image_reuses_the_digest_without_building() -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (replace(IMAGE, tag="1.0.0+build"), "tag: '1.0.0+build' is not valid"),
+        (replace(IMAGE, stamped_tag="1.0.0+build"), "tag: '1.0.0+build' is not valid"),
         (replace(IMAGE, rollback_image=f"{REPO}:1.4.2"), "rollback_image"),
     ],
 )

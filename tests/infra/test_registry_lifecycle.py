@@ -55,7 +55,7 @@ def rule_taking(tags: list[str], policy: dict[str, Any] = POLICY) -> str:
 
 RELEASES = "Keep the last 30 release images"
 DEV = "Keep the last 20 dev builds (*dev*)"
-DIRTY = "Keep the last 20 builds of a dirty tree at a release tag (*.dirty)"
+DIRTY = "Keep the last 20 builds of a dirty tree at a release tag (*.dirty.*)"
 UNTAGGED = "Expire untagged images after 7 days"
 
 
@@ -84,15 +84,15 @@ STATES: list[tuple[str, list[Callable[[ScratchRepo], None]], str, str]] = [
      r"1\.4\.3-dev\.2\.g[0-9a-f]{7}", DEV),
     ("commits after a pre-release", [_tagged("v1.5.0-rc.1"), _after_commits],
      r"1\.5\.0-rc\.1\.dev\.2\.g[0-9a-f]{7}", DEV),
-    ("dirty tree at a release", [_tagged("v1.4.2"), _dirty], r"1\.4\.2\.dirty", DIRTY),
+    ("dirty tree at a release", [_tagged("v1.4.2"), _dirty], r"1\.4\.2\.dirty\.[0-9a-f]{8}", DIRTY),
     ("dirty tree at a pre-release", [_tagged("v1.5.0-rc.1"), _dirty],
-     r"1\.5\.0-rc\.1\.dirty", DIRTY),
+     r"1\.5\.0-rc\.1\.dirty\.[0-9a-f]{8}", DIRTY),
     ("dirty tree after a release", [_tagged("v1.4.2"), _after_commits, _dirty],
-     r"1\.4\.3-dev\.2\.g[0-9a-f]{7}\.dirty", DEV),
+     r"1\.4\.3-dev\.2\.g[0-9a-f]{7}\.dirty\.[0-9a-f]{8}", DEV),
     ("dirty tree after a pre-release", [_tagged("v1.5.0-rc.1"), _after_commits, _dirty],
-     r"1\.5\.0-rc\.1\.dev\.2\.g[0-9a-f]{7}\.dirty", DEV),
+     r"1\.5\.0-rc\.1\.dev\.2\.g[0-9a-f]{7}\.dirty\.[0-9a-f]{8}", DEV),
     ("no tag yet", [_after_commits], r"0\.0\.1-dev\.3\.g[0-9a-f]{7}", DEV),
-    ("no tag yet, dirty", [_dirty], r"0\.0\.1-dev\.1\.g[0-9a-f]{7}\.dirty", DEV),
+    ("no tag yet, dirty", [_dirty], r"0\.0\.1-dev\.1\.g[0-9a-f]{7}\.dirty\.[0-9a-f]{8}", DEV),
 ]  # fmt: skip
 
 
@@ -124,14 +124,14 @@ def test_each_git_state_lands_in_its_rule(
 def test_the_program_pushes_the_stamped_tag_and_the_unstamped_default(
     stack_plan: Callable[..., PlanView],
 ) -> None:
-    """The docker tag rule of __main__.py: the stamped imageTag as is; with nothing stamped,
-    Pulumi.yaml's version 0.0.0-dev, a dev build too."""
+    """The docker tag rule of infra/image.py: the stamped imageTag as is; with nothing stamped,
+    Pulumi.yaml's version 0.0.0-dev with a digest of the sources, a dev build too."""
 
     def pushed(view: PlanView) -> str:
         return str(view.one(IMAGE)["imageName"]).rsplit(":", 1)[1]
 
     unstamped = pushed(stack_plan("dev"))
-    assert unstamped == "0.0.0-dev"
+    assert re.fullmatch(r"0\.0\.0-dev\.src-[0-9a-f]{12}", unstamped)
     assert rule_taking([unstamped]) == DEV
     stamped = pushed(
         stack_plan("dev", {"version": "1.5.0-rc.1.dev.2", "imageTag": "1.5.0-rc.1.dev.2.gabc1234"})
@@ -172,5 +172,5 @@ def test_the_rules_are_ordered_and_sized_as_ecr_requires() -> None:
 def test_the_plan_shows_what_each_rule_keeps(stack_plan: Callable[..., PlanView]) -> None:
     lifecycle = stack_plan("dev").resource(LIFECYCLE_POLICY)
     assert plan_table.summarize(lifecycle) == (
-        "4 rules: untagged expire after 7 days; *dev* keep 20; *.dirty keep 20; any keep 10"
+        "4 rules: untagged expire after 7 days; *dev* keep 20; *.dirty.* keep 20; any keep 10"
     )

@@ -28,6 +28,8 @@ BAD_CONFIG = [
     pytest.param("dev", {"dbHost": "db.internal", "dbSecretArn": "arn:aws:secretsmanager:us-east-2:123456789012:secret:x"}, ["createDatabase", "choose one database"], id="both-db-modes"),
     pytest.param("dev", {"createDatabase": False}, ["no database configured", "createDatabase"], id="no-db-mode"),
     pytest.param("prod", {"dbSecretArn": None}, ["alunos-api:dbSecretArn", "needs both"], id="existing-db-no-secret"),
+    pytest.param("prod", {"dbSecurityGroupId": None}, ["alunos-api:dbAllowIngressFromService: true needs", "dbSecurityGroupId"], id="db-ingress-without-group"),
+    pytest.param("dev", {"dbAllowIngressFromService": True}, ["alunos-api:dbAllowIngressFromService", "a database the stack creates admits the service anyway"], id="db-ingress-own-rds"),
     pytest.param("prod", {"existingPublicSubnetIds": ["subnet-0a1b2c3d4e5f60001"]}, ["existingPublicSubnetIds", "at least 2"], id="one-alb-subnet"),
     pytest.param("prod", {"existingPrivateSubnetIds": []}, ["production tasks must run in private subnets"], id="prod-public-tasks"),
     # A new VPC or an existing one, never a mix: the other mode's keys used to be silently ignored.
@@ -127,7 +129,7 @@ def test_valid_variations_plan(stack_plan: Callable[..., PlanView]) -> None:
 def test_existing_database_without_managed_security_group(
     stack_plan: Callable[..., PlanView],
 ) -> None:
-    view = stack_plan("prod", {"dbSecurityGroupId": None})
+    view = stack_plan("prod", {"dbSecurityGroupId": None, "dbAllowIngressFromService": None})
     egress = view.one(
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "alunos-prod-out-db"
     )

@@ -160,6 +160,12 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
          {"name": "DATABASE_URL", "value": "postgres://app:hunter2@db:5432/alunos"}))),
     ("image-by-digest", "dev", False, types.TASK_DEFINITION, None,
      edit_container(lambda c: c.update(image="123456789012.dkr.ecr.us-east-2.amazonaws.com/app:1.4.2"))),
+    ("image-by-digest", "dev", False, types.TASK_DEFINITION, None,
+     edit_container(lambda c: c.update(image="<none>@<none>"))),
+    ("image-tag-per-build", "dev", False, types.IMAGE, None,
+     lambda i: i.update(imageName="123456789012.dkr.ecr.us-east-2.amazonaws.com/app:latest")),
+    ("image-tag-per-build", "prod", True, types.IMAGE, None,
+     lambda i: i.update(imageName="123456789012.dkr.ecr.us-east-2.amazonaws.com/app")),
     ("ecr-immutable-and-scanned", "dev", False, types.REPOSITORY, None,
      lambda i: i.update(imageTagMutability="MUTABLE")),
     ("ecr-immutable-and-scanned", "prod", True, types.REPOSITORY, None,
@@ -201,6 +207,7 @@ PROD_WITH_RDS = {
     "dbHost": None,
     "dbSecretArn": None,
     "dbSecurityGroupId": None,
+    "dbAllowIngressFromService": None,
 }
 
 

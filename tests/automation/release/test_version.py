@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_a_dirty_tree_is_marked_and_never_a_release(repo):
     build = derive_version(repo.path)
     assert build.dirty
     assert build.version == "1.4.2"
-    assert build.image_tag == "1.4.2.dirty"
+    assert re.fullmatch(r"1\.4\.2\.dirty\.[0-9a-f]{8}", build.image_tag)
     assert not build.release
 
 
@@ -122,8 +123,28 @@ def test_a_dirty_dev_build_names_commit_and_dirt(repo):
     sha = repo.commit()
     (repo.path / "untracked.txt").write_text("new\n")
     build = derive_version(repo.path)
-    assert build.image_tag == f"1.4.3-dev.1.g{sha[:7]}.dirty"
+    assert re.fullmatch(rf"1\.4\.3-dev\.1\.g{sha[:7]}\.dirty\.[0-9a-f]{{8}}", build.image_tag)
     assert DOCKER_TAG.match(build.image_tag)
+
+
+def test_each_dirty_state_has_its_own_tag_and_the_same_state_the_same(repo):
+    """ECR refuses a second push of a tag: two edits of the same commit must not share one,
+    while running again on the same edit names the image already pushed."""
+    repo.commit()
+    repo.tag("v1.4.2")
+    (repo.path / "file.txt").write_text("first edit\n")
+    first = derive_version(repo.path).image_tag
+    assert derive_version(repo.path).image_tag == first
+    (repo.path / "file.txt").write_text("second edit\n")
+    second = derive_version(repo.path).image_tag
+    (repo.path / "new.py").write_text("print('new')\n")
+    third = derive_version(repo.path).image_tag
+    (repo.path / "new.py").chmod(0o755)
+    fourth = derive_version(repo.path).image_tag
+    assert len({first, second, third, fourth}) == 4
+    (repo.path / "new.py").unlink()
+    (repo.path / "file.txt").write_text("second edit\n")
+    assert derive_version(repo.path).image_tag == second
 
 
 def test_created_is_reproducible_for_the_same_commit(repo):
