@@ -30,7 +30,9 @@ With FAKE_PULUMI_STATE (a directory) it is also a backend with a lock, like the 
   `pulumi cancel` only deletes lock files: pkg/backend/diy/backend.go CancelCurrentUpdate);
 - `whoami --json` names the backend (FAKE_PULUMI_BACKEND_URL);
 - `journal.jsonl` gets one line per start, signal and exit, with the time (`time.time()`), so tests
-  can measure what happened when.
+  can measure what happened when;
+- FAKE_PULUMI_PAUSE_AFTER names a command (`config set-all`) after which the process pauses (a
+  `paused` line in the journal), for a test to kill the run right there.
 The program's language host is stood in for too: when Pulumi.yaml runs the program with
 `toolchain: uv` and no `uv` is on PATH, `up`/`preview` fail with the language host's message.
 """
@@ -311,5 +313,16 @@ def main(argv: list[str]) -> int:
     return 2
 
 
+def paused(argv: list[str]) -> int:
+    code = main(argv)
+    args = [a for a in argv if a != "--non-interactive"]
+    command = " ".join(a for a in args[:2] if not a.startswith("-"))
+    if os.environ.get("FAKE_PULUMI_PAUSE_AFTER") == command:
+        state = os.environ.get("FAKE_PULUMI_STATE")
+        Journal(Path(state) if state else None).write("paused", command=command)
+        time.sleep(60)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(paused(sys.argv[1:]))
