@@ -49,7 +49,8 @@ app = typer.Typer(
 
 @app.callback()
 def _root() -> None:
-    """CI automation for the alunos-api Pulumi stacks (exit codes: 0 ok, 1 failure, 2 usage)."""
+    """CI automation for the alunos-api Pulumi stacks (exit codes: 0 ok, 1 failure, 2 usage;
+    `up` and `rollback`: 3 when the update succeeded but could not be verified)."""
 
 
 def _local_pulumi(work_dir: Path, org: str | None) -> StackBackend:
@@ -76,7 +77,8 @@ class Environment:
     err: Console
     """Progress, warnings and errors: stderr, so that --json output on stdout stays parseable."""
     sleep: Callable[[float], None] = interrupts.sleep
-    """How a retry waits for a locked stack (Ctrl-C still interrupts it)."""
+    """How a retry waits: for a locked stack, for a read after an update (Ctrl-C still
+    interrupts it)."""
     waits: Waits | None = None
     """decommission: how long its waits may last (None: the defaults)."""
     gate_timing: VerifyTiming | None = None
@@ -486,7 +488,7 @@ def up(
 ) -> None:
     """Deploy the checked-out version to a stack, then verify it serves that version."""
     from automation.deploy import pipeline
-    from automation.deploy.updates import LockRetry
+    from automation.deploy.updates import LockRetry, ReadRetry
     from automation.deploy.verify import VerifyTiming
     from automation.release import stack_config
 
@@ -497,6 +499,7 @@ def up(
     handle = env.open_stack(repo, stack, org, create=create)
     settings = pipeline.DeploySettings(
         lock=LockRetry(retries=lock_retries, sleep=env.sleep),
+        reads=ReadRetry(sleep=env.sleep),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
         rollback_on_failure=rollback_on_failure,
     )
@@ -537,7 +540,7 @@ def rollback(
     """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it."""
     from automation.deploy import pipeline
     from automation.deploy.rollback import plan_rollback
-    from automation.deploy.updates import LockRetry
+    from automation.deploy.updates import LockRetry, ReadRetry
     from automation.deploy.verify import VerifyTiming
     from automation.release import stack_config
 
@@ -546,6 +549,7 @@ def rollback(
     handle = env.open_stack(repo, stack, org)
     settings = pipeline.DeploySettings(
         lock=LockRetry(retries=lock_retries, sleep=env.sleep),
+        reads=ReadRetry(sleep=env.sleep),
         verify=None if skip_verify else VerifyTiming.within(verify_timeout),
     )
     with signals_raise():
@@ -568,11 +572,70 @@ def rollback(
 
 
 def _finish(env: Environment, outcome: DeployOutcome, as_json: bool) -> None:
+    from automation.deploy.updates import UpdateSucceededUnread
+
     if as_json:
         emit_json(outcome.to_json())
     if outcome.failure is not None:
-        raise AutomationError(outcome.failure)
+        raise (UpdateSucceededUnread if outcome.unverified else AutomationError)(outcome.failure)
     env.say(f"{outcome.operation} of {outcome.stack} to {outcome.version}: done")
+
+
+@app.command()
+def unlock(
+    ctx: typer.Context,
+    stack: StackOption,
+    repo: RepoOption = Path("."),
+    org: OrgOption = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            envvar="GITHUB_RUN_ID",
+            help="The CI run whose left-over update may be cancelled (default: this run).",
+        ),
+    ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            max=270,
+            metavar="SECONDS",
+            help="How long to wait for an update still running on this machine to end.",
+        ),
+    ] = 120,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Cancel an update in progress that another run (or a person) started.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Say whether STACK is locked by an update, and release a lock a cancelled run left behind.
+
+    For the workflows' `if: cancelled() || failure()` step. An update still running on this
+    machine is waited for, never cancelled; an update in progress that this CI run started and
+    whose process is gone is cancelled (`pulumi cancel`); one started elsewhere is left alone
+    unless --force. On a self-managed backend (s3://, file://...) `pulumi cancel` only deletes the
+    lock files. Exit 0: unlocked (or released); 1: still running or refused; 2: usage.
+    """
+    from automation.deploy.unlock import UnlockSettings
+    from automation.deploy.unlock import unlock as release
+
+    env = _env(ctx)
+    handle = env.open_stack(repo, stack, org)
+    with signals_raise():
+        report = release(
+            handle, UnlockSettings(run_id=run_id, wait_seconds=wait, force=force), env.say
+        )
+    if as_json:
+        emit_json(report.to_json())
+    if report.exit_code:
+        raise AutomationError(f"{report.state}: {report.detail}")
+    env.say(f"{report.state}: {report.detail}")
 
 
 @app.command()

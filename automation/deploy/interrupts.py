@@ -29,10 +29,14 @@ T = TypeVar("T")
 
 
 class Interrupted(AutomationError):
-    def __init__(self, signum: int, message: str | None = None) -> None:
+    def __init__(
+        self, signum: int, message: str | None = None, *, received_at: float | None = None
+    ) -> None:
         self.signum = signum
         self.signame = signal.Signals(signum).name
         self.exit_code = 128 + signum
+        self.received_at = time.monotonic() if received_at is None else received_at
+        """When the signal arrived (`time.monotonic()`): the clock a CI runner's kill runs on."""
         super().__init__(message or f"interrupted by {self.signame}")
 
 
@@ -90,6 +94,11 @@ class Background(Generic[T]):
             self._error.append(error)
         finally:
             self._done.set()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What the action raised, once it has ended (None: it returned)."""
+        return self._error[0] if self._error else None
 
     def wait(self, seconds: float) -> bool:
         """Wait up to `seconds` for the action to end; True when it has."""

@@ -1,5 +1,10 @@
 """`preview`, `up` and `rollback` end to end: gate, stamp, run, verify, and roll back on failure.
 
+A failed update or a failed verification is a failed deploy (exit 1, rolled back with
+`--rollback-on-failure`). An update that succeeded but whose outputs cannot be read afterwards
+(retried, with backoff) is not: it is reported as deployed and unverified (exit 3), and never
+rolled back, since nothing says it is broken.
+
 Production only ever runs a clean release tag (`release` in `version --json`): a dev build or a
 dirty tree is refused with exit 2 before anything runs. A rollback is exempt (it redeploys an
 image that was already released). Whether the stack is production is the caller's answer
@@ -22,7 +27,17 @@ from automation.deploy.pulumi_seam import (
     plain_outputs,
 )
 from automation.deploy.rollback import Deployed, RollbackPlan, plan_rollback
-from automation.deploy.updates import LockRetry, Say, run_preview, run_up, stack_region, stamp
+from automation.deploy.updates import (
+    LockRetry,
+    ReadRetry,
+    Say,
+    UpdateSucceededUnread,
+    read_after_update,
+    run_preview,
+    run_up,
+    stack_region,
+    stamp,
+)
 from automation.deploy.verify import (
     SessionFactory,
     VerificationReport,
@@ -45,6 +60,7 @@ class Console:
 @dataclass(frozen=True, slots=True)
 class DeploySettings:
     lock: LockRetry = field(default_factory=LockRetry)
+    reads: ReadRetry = field(default_factory=ReadRetry)
     verify: VerifyTiming | None = field(default_factory=VerifyTiming)  # None: --skip-verify
     rollback_on_failure: bool = False
 
@@ -72,10 +88,19 @@ class DeployOutcome:
     """`up --rollback-on-failure`: the rollback planned before the update."""
     rolled_back_to: Deployed | None = None
     failure: str | None = None
+    unverified: bool = False
+    """The update succeeded, but its outputs could not be read to verify it (not a failure of
+    the deploy: nothing was rolled back)."""
 
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    @property
+    def exit_code(self) -> int:
+        if self.ok:
+            return 0
+        return UpdateSucceededUnread.exit_code if self.unverified else 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +114,7 @@ class DeployOutcome:
             "fallback": self.fallback.to_json() if self.fallback else None,
             "rolled_back_to": self.rolled_back_to.to_json() if self.rolled_back_to else None,
             "failure": self.failure,
+            "unverified": self.unverified,
         }
 
 
@@ -148,11 +174,15 @@ def up(
             say=console.say,
             retry=settings.lock,
             on_event=on_event,
+            reads=settings.reads,
         ).changes
     except CommandFailed as failure:
         outcome.failure = str(failure)
     else:
-        outcome.verification = _verify(handle, build.version, console, settings, sessions)
+        try:
+            outcome.verification = _verify(handle, build.version, console, settings, sessions)
+        except UpdateSucceededUnread as unread:
+            return _unverified(outcome, unread, console)
         if outcome.verification is not None and not outcome.verification.ok:
             outcome.failure = (
                 f"verification of {build.version} on {handle.name} failed: "
@@ -239,11 +269,15 @@ def rollback(
             output=console.output,
             say=console.say,
             retry=settings.lock,
+            reads=settings.reads,
         ).changes
     except CommandFailed as failure:
         outcome.failure = str(failure)
         return outcome
-    outcome.verification = _verify(handle, target.version, console, settings, sessions)
+    try:
+        outcome.verification = _verify(handle, target.version, console, settings, sessions)
+    except UpdateSucceededUnread as unread:
+        return _unverified(outcome, unread, console)
     if outcome.verification is not None and not outcome.verification.ok:
         outcome.failure = f"verification of {target.version} on {handle.name} failed: " + _failed(
             outcome.verification
@@ -262,13 +296,34 @@ def _verify(
         console.say("verification skipped (--skip-verify)")
         return None
     console.say(f"verifying {handle.name} serves {expected}")
-    outputs = plain_outputs(handle.outputs())
+    outputs = plain_outputs(
+        read_after_update(
+            handle.outputs,
+            what=f"reading the outputs of {handle.name}",
+            retry=settings.reads,
+            say=console.say,
+        )
+    )
     report = verify_deployment(
         outputs, expected, sessions(stack_region(handle, outputs)), timing=settings.verify
     )
     for check in report.checks:
         console.say(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
     return report
+
+
+def _unverified(
+    outcome: DeployOutcome, unread: UpdateSucceededUnread, console: Console
+) -> DeployOutcome:
+    """The update succeeded and cannot be verified: say so; no rollback of a good update."""
+    outcome.unverified = True
+    outcome.failure = (
+        f"the {outcome.operation} of {outcome.stack} to {outcome.version} succeeded, but it "
+        f"could not be verified: {unread}. Not rolled back (nothing says it is broken); check "
+        f"it with `python -m automation outputs --stack {outcome.stack}` and the service itself"
+    )
+    console.say(f"warning: {outcome.failure}")
+    return outcome
 
 
 def _failed(report: VerificationReport) -> str:

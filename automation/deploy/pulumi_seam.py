@@ -8,12 +8,17 @@ The seam also owns three guarantees:
 - secrets never leave it: history is fetched with `show_secrets=False` and only non-secret config
   values are passed on; update summaries (`summary.config`) are never handed out;
 - Automation API errors become the CLI's errors (`UsageProblem`, `StackLocked`,
-  `CredentialsProblem`, `AutomationError`) with a one-line message.
+  `CredentialsProblem`, `AutomationError`) with a one-line message;
+- the checkout is never written to: a run's stamps go into a temporary copy of the stack's
+  settings file, handed to the CLI with `--config-file` (it replaces Pulumi.<stack>.yaml for that
+  run), so a run killed at any point leaves `git status` clean.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,16 +35,12 @@ from automation.deploy.aws_errors import (
     credentials_marker,
     credentials_message,
 )
+from automation.deploy.preflight import INSTALL_PULUMI, require_pulumi, require_toolchain
+from automation.deploy.pulumi_process import Signalled, Stopped, TrackedCommand
 from automation.errors import AutomationError, UsageProblem
 
 OnOutput = Callable[[str], None]
 OnEvent = Callable[[EngineEvent], None]
-
-INSTALL_PULUMI = (
-    "the Pulumi CLI is not installed or not on PATH; install it "
-    "(https://www.pulumi.com/docs/iac/download-install/, e.g. "
-    "`curl -fsSL https://get.pulumi.com | sh`) and make sure `pulumi version` runs"
-)
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
 _STACK_NAME = re.compile(r"^(?:[A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
@@ -51,6 +52,11 @@ class StackLocked(AutomationError):
 
 class CommandFailed(AutomationError):
     """The Pulumi CLI ran and failed (a program error, a provider error during the update)."""
+
+
+class SummaryUnread(AutomationError):
+    """The update succeeded, but the reads the Automation API makes right after it
+    (`stack output`, `stack history`) failed: not a failed update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +72,12 @@ class HistoryEntry:
     update: int | None
     kind: str
     result: str
+    """`succeeded`, `failed`, or `in-progress` (an update that holds the stack's lock)."""
     start_time: datetime
     config: Mapping[str, str] = field(default_factory=dict)
+    changes: Mapping[str, int] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """What the CLI recorded about where it ran (`ci.build.id`: the GitHub Actions run id...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +122,20 @@ class StackHandle(Protocol):
         """Update with `run_config` applied for this run only; it is recorded in the history."""
         ...
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """`pulumi cancel`: end the update in progress (a self-managed backend: delete the
+        stack's lock files)."""
+        ...
+
+    def interrupt(self) -> Signalled | None:
+        """Ask the running Pulumi CLI process to cancel (SIGINT); no command starts afterwards.
+        What was signalled, or None when no process was running."""
+        ...
+
+    def backend_url(self) -> str:
+        """The backend the CLI is logged in to (`pulumi whoami`): https://... for Pulumi Cloud,
+        s3://, file://... for a self-managed one."""
+        ...
 
     def outputs(self) -> dict[str, OutputValue]: ...
 
@@ -156,6 +179,7 @@ class LocalPulumi:
             raise UsageProblem(
                 f"--stack {stack!r} already names its organization: drop --org (or PULUMI_ORG)"
             )
+        require_pulumi()
         workspace = _local_workspace(self.work_dir)
         project = workspace.project_settings().name
         name = auto.fully_qualified_stack_name(self.org, project, stack) if self.org else stack
@@ -169,7 +193,7 @@ class LocalPulumi:
 
 def _local_workspace(work_dir: Path) -> auto.LocalWorkspace:
     try:
-        return auto.LocalWorkspace(work_dir=str(work_dir))
+        return auto.LocalWorkspace(work_dir=str(work_dir), pulumi_command=TrackedCommand())
     except FileNotFoundError as error:
         raise AutomationError(INSTALL_PULUMI) from error
     except auto.InvalidVersionError as error:
@@ -183,6 +207,10 @@ class PulumiStack:
         self._stack = stack
         self._project = project
         self._work_dir = work_dir
+        command = stack.workspace.pulumi_command
+        if not isinstance(command, TrackedCommand):
+            raise TypeError("PulumiStack needs a workspace running a TrackedCommand")
+        self._command = command
 
     @property
     def name(self) -> str:
@@ -210,7 +238,8 @@ class PulumiStack:
         on_output: OnOutput,
         on_event: OnEvent | None = None,
     ) -> RunSummary:
-        with self._run_config(run_config), translated(self.name, "preview"):
+        require_toolchain(self._work_dir)
+        with self._stamped(run_config) as config_file, translated(self.name, "preview"):
             try:
                 result = self._stack.preview(
                     message=message,
@@ -218,6 +247,7 @@ class PulumiStack:
                     on_output=on_output,
                     on_error=on_output,
                     on_event=on_event,
+                    config_file=config_file,
                 )
             except (
                 RuntimeError
@@ -233,21 +263,39 @@ class PulumiStack:
         on_output: OnOutput,
         on_event: OnEvent | None = None,
     ) -> RunSummary:
-        with self._run_config(run_config), translated(self.name, "up"):
-            result = self._stack.up(
-                message=message,
-                color="never",
-                show_secrets=False,
-                on_output=on_output,
-                on_error=on_output,
-                on_event=on_event,
-            )
+        require_toolchain(self._work_dir)
+        with self._stamped(run_config) as config_file, translated(self.name, "up"):
+            started = len(self._command.ended)
+            try:
+                result = self._stack.up(
+                    message=message,
+                    color="never",
+                    show_secrets=False,
+                    on_output=on_output,
+                    on_error=on_output,
+                    on_event=on_event,
+                    config_file=config_file,
+                )
+            except (auto.CommandError, Stopped) as error:
+                if ("up", 0) in self._command.ended[started:]:
+                    raise SummaryUnread(
+                        f"the update of {self.name} succeeded, but reading its summary failed: "
+                        f"{_tail(str(error))}"
+                    ) from error
+                raise
         changes = result.summary.resource_changes or {}
         return RunSummary(changes={str(op): n for op, n in changes.items()})
 
     def cancel(self) -> None:
         with translated(self.name, "cancel"):
             self._stack.cancel()
+
+    def interrupt(self) -> Signalled | None:
+        return self._command.interrupt()
+
+    def backend_url(self) -> str:
+        with translated(self.name, "whoami"):
+            return self._stack.workspace.who_am_i().url or ""
 
     def outputs(self) -> dict[str, OutputValue]:
         with translated(self.name, "stack output"):
@@ -268,35 +316,48 @@ class PulumiStack:
                     for key, value in summary.config.items()
                     if not value.secret
                 },
+                changes={str(op): n for op, n in (summary.resource_changes or {}).items()},
+                environment={str(k): str(v) for k, v in (summary.environment or {}).items()},
             )
             for summary in summaries
         ]
 
     @contextmanager
-    def _run_config(self, values: Mapping[str, str]) -> Iterator[None]:
-        """Set `values` for one run, then put the stack settings file back as it was.
+    def _stamped(self, values: Mapping[str, str]) -> Iterator[str]:
+        """A temporary copy of the stack's settings file with `values` set, for one run.
 
-        `LocalWorkspace` stores config in Pulumi.<stack>.yaml; leaving the stamps there would
-        dirty the checkout (and the next `version` would report a dirty build). The values still
-        reach the backend with the update and stay in the stack's history, where `rollback`
-        reads them.
+        `pulumi up --config-file FILE` takes the stack's configuration from FILE instead of
+        Pulumi.<stack>.yaml, and `pulumi config set-all --config-file FILE` writes there: the
+        tracked file is never opened for writing, so a run killed at any point leaves the
+        checkout clean (a dirty one would make the next prod `up` refuse). The copy lives outside
+        the repository. The values still reach the backend with the update and stay in the
+        stack's history, where `rollback` reads them.
         """
         short = self.name.rsplit("/", 1)[-1]
-        files = [self._work_dir / f"Pulumi.{short}{ext}" for ext in (".yaml", ".yml", ".json")]
-        saved = {path: path.read_bytes() for path in files if path.is_file()}
+        tracked = next(
+            (
+                self._work_dir / f"Pulumi.{short}{ext}"
+                for ext in (".yaml", ".yml", ".json")
+                if (self._work_dir / f"Pulumi.{short}{ext}").is_file()
+            ),
+            self._work_dir / f"Pulumi.{short}.yaml",
+        )
+        scratch = Path(tempfile.mkdtemp(prefix="alunos-api-config-"))
+        copy = scratch / tracked.name
         try:
+            if tracked.is_file():
+                shutil.copyfile(tracked, copy)
             if values:
                 with translated(self.name, "config set-all"):
-                    self._stack.set_all_config(
-                        {key: auto.ConfigValue(value=value) for key, value in values.items()}
+                    self._stack.workspace.cli_api.config_set_all(
+                        stack=self.name,
+                        config_file=str(copy),
+                        plaintext=[f"{key}={value}" for key, value in values.items()],
+                        cwd=str(self._work_dir),
                     )
-            yield
+            yield str(copy)
         finally:
-            for path in files:
-                if path in saved:
-                    path.write_bytes(saved[path])
-                elif path.exists():
-                    path.unlink()
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager

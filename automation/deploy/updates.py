@@ -1,22 +1,37 @@
-"""Running a preview or an update safely: stamped config, lock retries, cancel on interrupt.
+"""Running a preview or an update safely: stamped config, lock retries, a clean stop on a signal.
 
 - A locked stack (another update running) is retried with exponential backoff
   (10 s, 20 s, 40 s, ... capped at 120 s; `--lock-retries` of them, 5 by default: about 4.5 min),
   saying so each time, then fails with how to clear a stale lock.
-- Ctrl-C or SIGTERM during `up` cancels the update (`pulumi cancel`) so the stack is not left
-  locked, then exits 130 (SIGINT) or 143 (SIGTERM). A preview changes nothing and takes no
-  update lock worth cancelling, so an interrupted preview just exits.
+- Ctrl-C or SIGTERM during a run sends the running `pulumi` process one SIGINT: the Pulumi CLI
+  then cancels the update, which ends it and releases the stack's lock (pulumi/pulumi
+  pkg/backend/cancellation_scope.go). We wait for it within a budget that ends before a CI
+  runner's next move (GitHub Actions sends the step's process SIGINT, then SIGTERM after 7.5 s,
+  then kills it 2.5 s later: actions/runner src/Runner.Sdk/ProcessInvoker.cs), print what state
+  the stack is left in, and exit 130 (SIGINT) or 143 (SIGTERM). A second signal meanwhile is
+  ignored: one more SIGINT would make the CLI terminate at once, mid-operation.
+- After a successful update, what reads its result (summary, outputs) retries transient
+  failures: the update is done, and a read that fails is no reason to call it failed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from automation.deploy import interrupts
 from automation.deploy.interrupts import Background, Interrupted, signals_ignored, signals_raise
-from automation.deploy.pulumi_seam import OnEvent, OnOutput, RunSummary, StackHandle, StackLocked
+from automation.deploy.pulumi_seam import (
+    CommandFailed,
+    OnEvent,
+    OnOutput,
+    RunSummary,
+    StackHandle,
+    StackLocked,
+    SummaryUnread,
+)
 from automation.errors import AutomationError, UsageProblem
 from automation.release.version import BuildVersion
 from infra import outputs as names
@@ -28,8 +43,9 @@ CREATED = "created"
 ROLLBACK_IMAGE = "rollbackImage"
 AWS_REGION = "aws:region"
 
-# After `pulumi cancel`, how long to let the running update wind down before exiting.
-CANCEL_GRACE_SECONDS = 20.0
+# From the first signal: how long the Pulumi CLI gets to cancel and exit, before we print the
+# outcome and exit ourselves (a GitHub Actions runner sends SIGTERM at 7.5 s, SIGKILL at 10 s).
+STOP_BUDGET_SECONDS = 6.0
 
 T = TypeVar("T")
 Say = Callable[[str], None]
@@ -75,6 +91,40 @@ class LockRetry:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadRetry:
+    """Retries of a read after a successful update (outputs, history): 2 s, 4 s, 8 s."""
+
+    retries: int = 3
+    first_delay_seconds: float = 2.0
+    sleep: Callable[[float], None] = field(default=interrupts.sleep, repr=False)
+
+
+class UpdateSucceededUnread(AutomationError):
+    """The update succeeded, but what follows it could not read its result (outputs, history)
+    even after retries: the deploy is not known to have failed, and must not be rolled back."""
+
+    exit_code = 3
+
+
+def read_after_update(action: Callable[[], T], *, what: str, retry: ReadRetry, say: Say) -> T:
+    """`action` (a read of the stack), retried on a failing CLI call with backoff."""
+    for attempt in range(retry.retries + 1):
+        try:
+            return action()
+        except CommandFailed as failure:
+            if attempt == retry.retries:
+                raise UpdateSucceededUnread(
+                    f"{what} failed {retry.retries + 1} times: {failure}"
+                ) from failure
+            delay = retry.first_delay_seconds * 2**attempt
+            say(
+                f"{what} failed ({failure}); retry {attempt + 1} of {retry.retries} in {delay:.0f}s"
+            )
+            retry.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def with_lock_retry(action: Callable[[], T], *, stack: str, retry: LockRetry, say: Say) -> T:
     delays = retry.delays()
     for attempt, delay in enumerate(delays, start=1):
@@ -105,12 +155,16 @@ def run_preview(
     on_event: OnEvent | None = None,
 ) -> RunSummary:
     def attempt() -> RunSummary:
-        return Background(
+        running = Background(
             lambda: handle.preview(
                 run_config=config, message=message, on_output=output, on_event=on_event
             ),
             name="pulumi-preview",
-        ).result()
+        )
+        try:
+            return running.result()
+        except Interrupted as stop:
+            raise _stopped(handle, stop, running, say, update=False) from stop
 
     with signals_raise():
         return with_lock_retry(attempt, stack=handle.name, retry=retry, say=say)
@@ -125,7 +179,11 @@ def run_up(
     say: Say,
     retry: LockRetry,
     on_event: OnEvent | None = None,
+    reads: ReadRetry | None = None,
 ) -> RunSummary:
+    """The update; its change summary is read again (with retries) when the Automation API's own
+    read right after the update failed, and left empty, with a warning, when it still fails."""
+
     def attempt() -> RunSummary:
         running = Background(
             lambda: handle.up(
@@ -136,35 +194,72 @@ def run_up(
         try:
             return running.result()
         except Interrupted as stop:
-            if not running.started:
-                raise
-            raise _cancelled(handle, stop, say, running) from stop
+            raise _stopped(handle, stop, running, say, update=True) from stop
 
     with signals_raise():
-        return with_lock_retry(attempt, stack=handle.name, retry=retry, say=say)
-
-
-def _cancelled(
-    handle: StackHandle, stop: Interrupted, say: Say, running: Background[RunSummary]
-) -> Interrupted:
-    signame = stop.signame
-    say(
-        f"{signame} received: cancelling the update of {handle.name} "
-        "so the stack is not left locked"
-    )
-    with signals_ignored():
         try:
-            handle.cancel()
-            if not running.wait(CANCEL_GRACE_SECONDS):
-                say(f"the update is still winding down after {CANCEL_GRACE_SECONDS:.0f}s")
-        except AutomationError as error:
-            return Interrupted(
-                stop.signum,
-                f"update of {handle.name} interrupted by {signame}, and cancelling it failed "
-                f"({error}): run `pulumi cancel --stack {handle.name}` before the next deploy",
+            return with_lock_retry(attempt, stack=handle.name, retry=retry, say=say)
+        except SummaryUnread as unread:
+            say(f"{unread}; reading it again")
+            return _summary_again(handle, reads or ReadRetry(), say)
+
+
+def _summary_again(handle: StackHandle, reads: ReadRetry, say: Say) -> RunSummary:
+    try:
+        entries = read_after_update(
+            lambda: handle.history(page_size=1, page=1),
+            what=f"reading the summary of the update of {handle.name}",
+            retry=reads,
+            say=say,
+        )
+    except UpdateSucceededUnread as unread:
+        say(f"warning: the update succeeded; {unread}: its changes are not shown")
+        return RunSummary(changes={})
+    return RunSummary(changes=dict(entries[0].changes) if entries else {})
+
+
+def _stopped(
+    handle: StackHandle,
+    stop: Interrupted,
+    running: Background[RunSummary],
+    say: Say,
+    *,
+    update: bool,
+) -> Interrupted:
+    """Stop the running `pulumi` (one SIGINT), wait for it within the budget, and say what state
+    the stack is left in: the error `main()` prints last, before the exit code."""
+    if not running.started:
+        return stop
+    name, kind = handle.name, ("update" if update else "preview")
+    with signals_ignored():
+        signalled = handle.interrupt()
+        if signalled is not None:
+            say(
+                f"{stop.signame} received: sent SIGINT to {signalled} so that it cancels the "
+                f"{kind} of {name}; waiting up to {STOP_BUDGET_SECONDS:.0f}s"
             )
+        deadline = stop.received_at + STOP_BUDGET_SECONDS
+        ended = running.wait(max(0.0, deadline - time.monotonic()))
+    error = running.error if ended else None
+    if not ended:
+        state = (
+            f"could not confirm that the update of {name} stopped ({signalled} is still "
+            "cancelling: operations in flight finish first); the stack may stay locked: run "
+            f"`python -m automation unlock --stack {name}`"
+            if update
+            else f"the preview of {name} is still stopping; a preview changes nothing"
+        )
+    elif not update:
+        state = f"preview of {name} stopped; nothing changed"
+    elif error is None or isinstance(error, SummaryUnread):
+        state = f"the update of {name} finished before it could be cancelled; stack unlocked"
+    elif signalled is not None and signalled.command == "up":
+        state = (
+            f"update of {name} cancelled, stack unlocked; resources it was changing may be "
+            "half-done: run the deploy again"
+        )
+    else:
+        state = f"the update of {name} had not started: nothing to cancel, stack not locked"
     return Interrupted(
-        stop.signum,
-        f"update of {handle.name} interrupted by {signame} and cancelled: the stack is unlocked, "
-        "but resources being changed may be half-done; run the deploy again",
+        stop.signum, f"interrupted by {stop.signame}: {state}", received_at=stop.received_at
     )

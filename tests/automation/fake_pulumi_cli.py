@@ -9,15 +9,233 @@ same JSON shapes, same error texts), driven by environment variables:
 - FAKE_PULUMI_HISTORY: JSON list, the `pulumi stack history --json` document (with --show-secrets:
   values included; without: secret values omitted, as the CLI does);
 - FAKE_PULUMI_FAIL: JSON {command: [exit code, stderr]} to make a command fail;
-- FAKE_PULUMI_VERSION: the version to report (below 3.205 the SDK reads events from a file);
-- FAKE_PULUMI_EVENTS: an engine event log (JSON lines) that `preview`/`up` write to the file
-  given with `--event-log`, as the engine does.
+- FAKE_PULUMI_VERSION: the version to report (3.272.0; below 3.205 the SDK reads events from a
+  file, above it serves them over gRPC: `--event-log tcp://...`);
+- FAKE_PULUMI_EVENTS: an engine event log (JSON lines) that `preview`/`up` replay to the
+  `--event-log` the Automation API passes (the file, or its gRPC `Events` service), as the engine
+  does.
+
+With FAKE_PULUMI_STATE (a directory) it is also a backend with a lock, like the real ones:
+- `up` takes the stack's lock (`lock.json`, holding the pid) or fails as a locked stack does
+  (`[409] Conflict: Another update is currently in progress.`), records an `in-progress` history
+  entry (with `ci.build.id` = GITHUB_RUN_ID, as the CLI does in GitHub Actions; a self-managed
+  backend, FAKE_PULUMI_BACKEND=diy, shows only finished updates), runs for FAKE_PULUMI_UP_SECONDS,
+  then records `succeeded` and releases the lock;
+- SIGINT (or SIGTERM) during `up`/`preview` does what the real CLI's cancellation scope does
+  (pkg/backend/cancellation_scope.go): the first one cancels (prints the `^C received;
+  cancelling` line, winds down for FAKE_PULUMI_CANCEL_SECONDS, records the update `failed`,
+  releases the lock, exits 255), a second one terminates at once. A `kill -9` leaves the lock and
+  the `in-progress` entry behind, as a killed CLI does;
+- `cancel` ends the in-progress update and deletes the lock (on a self-managed backend
+  `pulumi cancel` only deletes lock files: pkg/backend/diy/backend.go CancelCurrentUpdate);
+- `whoami --json` names the backend (FAKE_PULUMI_BACKEND_URL);
+- `journal.jsonl` gets one line per start, signal and exit, with the time (`time.time()`), so tests
+  can measure what happened when;
+- FAKE_PULUMI_PAUSE_AFTER names a command (`config set-all`) after which the process pauses (a
+  `paused` line in the journal), for a test to kill the run right there.
+The program's language host is stood in for too: when Pulumi.yaml runs the program with
+`toolchain: uv` and no `uv` is on PATH, `up`/`preview` fail with the language host's message.
 """
 
 import json
 import os
+import shutil
+import signal
 import sys
+import time
 from pathlib import Path
+from types import FrameType
+
+import yaml
+
+LOCKED = "error: [409] Conflict: Another update is currently in progress."
+NO_UV = "error: Could not find `uv` executable.\nInstall uv and make sure it is in your PATH."
+
+
+class Journal:
+    def __init__(self, state: Path | None) -> None:
+        self.path = state / "journal.jsonl" if state else None
+
+    def write(self, what: str, **fields: object) -> None:
+        if self.path is not None:
+            with open(self.path, "a") as out:
+                out.write(
+                    json.dumps({"t": time.time(), "pid": os.getpid(), "what": what, **fields})
+                )
+                out.write("\n")
+
+
+class Backend:
+    """The stack's lock and history, in FAKE_PULUMI_STATE (or only in the environment)."""
+
+    def __init__(self, state: Path | None) -> None:
+        self.state = state
+        self.diy = os.environ.get("FAKE_PULUMI_BACKEND") == "diy"
+
+    @property
+    def lock(self) -> Path | None:
+        return self.state / "lock.json" if self.state else None
+
+    def history(self) -> list[dict]:
+        stored = self.state / "history.json" if self.state else None
+        if stored is not None and stored.exists():
+            return json.loads(stored.read_text())
+        return json.loads(os.environ.get("FAKE_PULUMI_HISTORY", "[]"))
+
+    def save(self, history: list[dict]) -> None:
+        if self.state is not None:
+            (self.state / "history.json").write_text(json.dumps(history))
+
+    def begin(self, config: dict) -> bool:
+        """Take the lock and record the update as in progress; False when already locked."""
+        if self.lock is None:
+            return True
+        if self.lock.exists():
+            return False
+        self.lock.write_text(json.dumps({"pid": os.getpid()}))
+        history = self.history()
+        environment = {"exec.kind": "auto.local"}
+        if os.environ.get("GITHUB_RUN_ID"):
+            environment.update({"ci.system": "GitHub", "ci.build.id": os.environ["GITHUB_RUN_ID"]})
+        history.insert(
+            0,
+            {
+                "kind": "update",
+                "startTime": now(),
+                "message": "",
+                "environment": environment,
+                "config": config,
+                "result": "in-progress",
+                "version": max((e.get("version", 0) for e in history), default=0) + 1,
+            },
+        )
+        self.save(history)
+        return True
+
+    def end(self, result: str) -> None:
+        """Record the in-progress update's result and release the lock."""
+        history = self.history()
+        for entry in history:
+            if entry.get("result") == "in-progress":
+                entry.update(result=result, endTime=now(), resourceChanges={"update": 1, "same": 3})
+        self.save(history)
+        if self.lock is not None:
+            self.lock.unlink(missing_ok=True)
+
+    def shown_history(self) -> list[dict]:
+        # A self-managed backend writes an update's history entry when it ends.
+        return [e for e in self.history() if not (self.diy and e.get("result") == "in-progress")]
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+class Signals:
+    """The real CLI's cancellation scope: the first SIGINT/SIGTERM cancels, a second terminates."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.received: list[str] = []
+        self.journal = journal
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        self.received.append(name)
+        self.journal.write("signal", signal=name)
+        if len(self.received) == 1:
+            shown = "^C" if signum == signal.SIGINT else name
+            print(f"{shown} received; cancelling. If you would like to terminate immediately, "
+                  f"press ^C again.", flush=True)  # fmt: skip
+        else:
+            print(f"{name} received; terminating", flush=True)
+            self.journal.write("exit", code=255)
+            os._exit(255)
+
+
+def option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+def stack_file(args: list[str]) -> Path:
+    given = option(args, "--config-file")
+    if given:
+        return Path(given)
+    short = (option(args, "--stack") or "").rsplit("/", 1)[-1]
+    return Path.cwd() / f"Pulumi.{short}.yaml"
+
+
+def read_config(path: Path) -> dict:
+    document = yaml.safe_load(path.read_text()) if path.is_file() else None
+    return dict((document or {}).get("config") or {})
+
+
+def replay_events(target: str) -> None:
+    """What the engine streams: the recorded log, to the file or to the SDK's gRPC server."""
+    events = os.environ.get("FAKE_PULUMI_EVENTS")
+    if not events:
+        return
+    lines = [line for line in Path(events).read_text().splitlines() if line.strip()]
+    if not target.startswith("tcp://"):
+        Path(target).write_text("".join(line + "\n" for line in lines))
+        return
+    import grpc
+    from pulumi.runtime.proto import events_pb2, events_pb2_grpc
+
+    with grpc.insecure_channel(target.removeprefix("tcp://")) as channel:
+        stub = events_pb2_grpc.EventsStub(channel)
+        stub.StreamEvents(events_pb2.EventRequest(event=line) for line in lines)
+
+
+def uv_missing() -> bool:
+    project = yaml.safe_load((Path.cwd() / "Pulumi.yaml").read_text()) or {}
+    runtime = project.get("runtime")
+    options = (runtime.get("options") or {}) if isinstance(runtime, dict) else {}
+    return options.get("toolchain") == "uv" and shutil.which("uv") is None
+
+
+def wait(seconds: float, signals: Signals) -> bool:
+    """Sleep like an engine at work; True when a signal cut it short."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if signals.received:
+            return True
+        time.sleep(0.01)
+    return bool(signals.received)
+
+
+def run_program(command: str, args: list[str], backend: Backend, journal: Journal) -> int:
+    """`up` and `preview`: the engine's side, with the lock, the events and cancellation."""
+    signals = Signals(journal)
+    if uv_missing():
+        print(NO_UV, file=sys.stderr)
+        return 255
+    config = {
+        k: {"value": str(v), "secret": False} for k, v in read_config(stack_file(args)).items()
+    }
+    updating = command == "up"
+    if updating and not backend.begin(config):
+        print(LOCKED, file=sys.stderr)
+        return 255
+    print(
+        f"{'Updating' if updating else 'Previewing update'} ({option(args, '--stack')})", flush=True
+    )
+    target = option(args, "--event-log")
+    if target:
+        replay_events(target)
+    seconds = float(os.environ.get("FAKE_PULUMI_UP_SECONDS", "0")) if updating else 0.0
+    if wait(seconds, signals):
+        # Winding down (in-flight operations finish); a second signal terminates meanwhile.
+        time.sleep(float(os.environ.get("FAKE_PULUMI_CANCEL_SECONDS", "0.2")))
+        if updating:
+            backend.end("failed")
+        print("error: update canceled", file=sys.stderr)
+        return 255
+    if updating:
+        backend.end("succeeded")
+    print(f"{command} done")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -29,13 +247,17 @@ def main(argv: list[str]) -> int:
     if args[:1] == ["version"]:
         print("v" + os.environ.get("FAKE_PULUMI_VERSION", "3.272.0"))
         return 0
+    state = Path(os.environ["FAKE_PULUMI_STATE"]) if os.environ.get("FAKE_PULUMI_STATE") else None
+    journal = Journal(state)
+    backend = Backend(state)
     command = " ".join(a for a in args[:2] if not a.startswith("-"))
+    journal.write("start", command=command)
     failures = json.loads(os.environ.get("FAKE_PULUMI_FAIL", "{}"))
     for failing, (code, stderr) in failures.items():
         if command.startswith(failing):
             print(stderr, file=sys.stderr)
             return int(code)
-    stack = args[args.index("--stack") + 1] if "--stack" in args else ""
+    stack = option(args, "--stack") or ""
     if command == "stack select":
         known = os.environ.get("FAKE_PULUMI_STACKS", "").split(",")
         if stack not in known:
@@ -44,13 +266,20 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "stack init":
         return 0
+    if command == "whoami":
+        url = os.environ.get("FAKE_PULUMI_BACKEND_URL", "https://api.pulumi.com")
+        print(json.dumps({"user": "ci", "organizations": ["acme"], "url": url}))
+        return 0
     if command == "config set-all":
-        short = stack.rsplit("/", 1)[-1]
-        pairs = [args[i + 1] for i, a in enumerate(args) if a == "--plaintext"]
-        with open(Path.cwd() / f"Pulumi.{short}.yaml", "a") as settings:
-            for pair in pairs:
-                name, _, value = pair.partition("=")
-                settings.write(f"  {name}: {json.dumps(value)}\n")
+        path = stack_file(args)
+        document = yaml.safe_load(path.read_text()) if path.is_file() else None
+        document = document or {}
+        config = document.setdefault("config", {}) or {}
+        document["config"] = config
+        for pair in (args[i + 1] for i, a in enumerate(args) if a == "--plaintext"):
+            name, _, value = pair.partition("=")
+            config[name] = value
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
         return 0
     if command == "stack output":
         outputs = json.loads(os.environ.get("FAKE_PULUMI_OUTPUTS", "{}"))
@@ -60,25 +289,40 @@ def main(argv: list[str]) -> int:
         )
         return 0
     if command == "stack history":
-        history = json.loads(os.environ.get("FAKE_PULUMI_HISTORY", "[]"))
+        history = backend.shown_history()
         if "--show-secrets" not in args:
             for entry in history:
                 for value in entry.get("config", {}).values():
                     if value.get("secret"):
                         value.pop("value", None)
+        size = option(args, "--page-size")
+        if size:
+            page = int(option(args, "--page") or "1")
+            history = history[(page - 1) * int(size) : page * int(size)]
         print(json.dumps(history))
         return 0
-    if command in ("up", "preview") and "--event-log" in args:
-        target = args[args.index("--event-log") + 1]
-        events = os.environ.get("FAKE_PULUMI_EVENTS")
-        if events and not target.startswith("tcp://"):
-            Path(target).write_text(Path(events).read_text())
-    if command in ("up", "preview", "cancel"):
-        print(f"{command} done")
+    if command in ("up", "preview"):
+        code = run_program(command, args, backend, journal)
+        journal.write("exit", code=code)
+        return code
+    if command == "cancel":
+        backend.end("failed")
+        print(f"The currently running update for '{stack}' has been canceled!")
         return 0
     print(f"fake pulumi: unsupported command {args}", file=sys.stderr)
     return 2
 
 
+def paused(argv: list[str]) -> int:
+    code = main(argv)
+    args = [a for a in argv if a != "--non-interactive"]
+    command = " ".join(a for a in args[:2] if not a.startswith("-"))
+    if os.environ.get("FAKE_PULUMI_PAUSE_AFTER") == command:
+        state = os.environ.get("FAKE_PULUMI_STATE")
+        Journal(Path(state) if state else None).write("paused", command=command)
+        time.sleep(60)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(paused(sys.argv[1:]))

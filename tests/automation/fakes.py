@@ -20,14 +20,17 @@ from pulumi.automation import EngineEvent
 
 from automation.cli import Environment
 from automation.deploy.pulumi_seam import (
+    CommandFailed,
     HistoryEntry,
     OnEvent,
     OnOutput,
     OutputValue,
     RunSummary,
+    Signalled,
     StackBackend,
     StackHandle,
     StackLocked,
+    SummaryUnread,
 )
 from automation.errors import AutomationError
 
@@ -74,6 +77,15 @@ class FakeStack:
     locked_times: int = 0
     up_failure: AutomationError | None = None
     block_until_cancelled: bool = False
+    """`up` runs until interrupted (SIGINT to its CLI), then fails as a cancelled update does."""
+    ignores_interrupt: bool = False
+    """...and keeps running after the SIGINT until `released` is set (in-flight operations)."""
+    released: threading.Event = field(default_factory=threading.Event)
+    summary_unread: bool = False
+    """`up` succeeds, then the Automation API's read of its summary fails (once)."""
+    outputs_failures: int = 0
+    """`outputs()` fails this many times first, as a flaky backend would."""
+    backend: str = "https://api.pulumi.com"
     cancel_failure: AutomationError | None = None
     after_up: Callable[[Mapping[str, str]], None] | None = None
     up_calls: list[dict[str, str]] = field(default_factory=list)
@@ -83,7 +95,9 @@ class FakeStack:
     messages: list[str] = field(default_factory=list)
     blocking: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    interrupted: threading.Event = field(default_factory=threading.Event)
     cancel_calls: int = 0
+    outputs_calls: int = 0
     history_pages: list[tuple[int, int]] = field(default_factory=list)
     # Bookkeeping for tests: the ECR images pushed for this stack.
     repository_url: str = ""
@@ -122,11 +136,13 @@ class FakeStack:
         self.messages.append(message)
         on_output(f"Updating ({self.name})")
         if self.block_until_cancelled:
-            # Like a long `pulumi up`: only a cancel (or the test's timeout) ends it.
+            # Like a long `pulumi up`: only a SIGINT to its CLI (or the test's timeout) ends it.
             self.blocking.set()
-            if not self.cancelled.wait(timeout=10):
-                raise AssertionError("up was never cancelled")
-            raise AutomationError("update cancelled")
+            if not self.interrupted.wait(timeout=10):
+                raise AssertionError("up was never interrupted")
+            if self.ignores_interrupt:
+                self.released.wait(timeout=10)
+            raise CommandFailed(f"pulumi up failed for stack {self.name!r}: error: update canceled")
         if self.up_failure is not None:
             failure, self.up_failure = self.up_failure, None
             raise failure
@@ -139,6 +155,7 @@ class FakeStack:
                 result="succeeded",
                 start_time=datetime.now(UTC),
                 config=dict(run_config),
+                changes={"update": 2, "same": 19},
             ),
         )
         version = run_config.get(key("version"))
@@ -146,6 +163,11 @@ class FakeStack:
             self.stack_outputs["version"] = OutputValue(version, secret=False)
         if self.after_up is not None:
             self.after_up(run_config)
+        if self.summary_unread:
+            self.summary_unread = False
+            raise SummaryUnread(
+                f"the update of {self.name} succeeded, but reading its summary failed"
+            )
         return RunSummary(changes={"update": 2, "same": 19})
 
     def cancel(self) -> None:
@@ -154,7 +176,21 @@ class FakeStack:
         if self.cancel_failure is not None:
             raise self.cancel_failure
 
+    def interrupt(self) -> Signalled | None:
+        running = self.blocking.is_set() and not self.interrupted.is_set()
+        self.interrupted.set()
+        return Signalled("up", 4242) if running else None
+
+    def backend_url(self) -> str:
+        return self.backend
+
     def outputs(self) -> dict[str, OutputValue]:
+        self.outputs_calls += 1
+        if self.outputs_failures > 0:
+            self.outputs_failures -= 1
+            raise CommandFailed(
+                f"pulumi stack output failed for stack {self.name!r}: error: 502 Bad Gateway"
+            )
         return dict(self.stack_outputs)
 
     def history(self, *, page_size: int, page: int) -> list[HistoryEntry]:

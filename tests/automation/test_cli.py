@@ -220,6 +220,21 @@ def test_missing_credentials_exit_1_and_say_so(backend, env, dev_repo, capsys):
     assert "AWS credentials are missing or expired (ExpiredToken)" in capsys.readouterr().err
 
 
+def test_an_update_that_cannot_be_verified_exits_3_and_is_not_rolled_back(
+    backend, env, dev_repo, stage, capsys
+):
+    backend.stack = stage
+    stage.outputs_failures = 99
+    args = ["up", "--stack", "dev", "--repo", str(dev_repo.path), "--rollback-on-failure"]
+    code = main([*args, "--json"], fake_environment(backend, sleep=lambda s: None))
+    captured = capsys.readouterr()
+    assert code == 3, captured.err
+    printed = json.loads(captured.out)
+    assert (printed["ok"], printed["unverified"], printed["rolled_back_to"]) == (False, True, None)
+    assert "succeeded, but it could not be verified" in captured.err
+    assert len(stage.up_calls) == 1
+
+
 def test_a_locked_stack_is_retried_then_gives_up(backend, dev_repo, capsys):
     backend.stack.locked_times = 99
     sleeps: list[float] = []
@@ -246,7 +261,7 @@ def test_a_locked_stack_is_retried_then_gives_up(backend, dev_repo, capsys):
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
 )
-def test_a_signal_during_up_cancels_and_exits_with_the_signal_code(
+def test_a_signal_during_up_stops_pulumi_and_exits_with_the_signal_code(
     backend, env, dev_repo, capsys, signum, code
 ):
     stack = backend.stack
@@ -260,8 +275,9 @@ def test_a_signal_during_up_cancels_and_exits_with_the_signal_code(
     assert (
         main(["up", "--stack", "dev", "--repo", str(dev_repo.path), "--skip-verify"], env) == code
     )
-    assert stack.cancel_calls == 1
-    assert "cancelled: the stack is unlocked" in capsys.readouterr().err
+    assert stack.interrupted.is_set()
+    assert stack.cancel_calls == 0
+    assert "update of dev cancelled, stack unlocked" in capsys.readouterr().err
 
 
 def test_preview_json(backend, env, dev_repo, capsys):

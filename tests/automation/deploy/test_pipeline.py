@@ -6,7 +6,7 @@ import pytest
 from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
 from automation.deploy.pulumi_seam import CommandFailed
 from automation.deploy.rollback import plan_rollback
-from automation.deploy.updates import LockRetry
+from automation.deploy.updates import LockRetry, ReadRetry
 from automation.deploy.verify import Polling, VerifyTiming
 from automation.errors import AutomationError, UsageProblem
 from automation.release.version import BuildVersion
@@ -34,6 +34,7 @@ def fast_settings(**overrides):
     quick = Polling(interval_seconds=0.01)
     return DeploySettings(
         lock=LockRetry(sleep=lambda s: None),
+        reads=ReadRetry(sleep=lambda s: None),
         verify=VerifyTiming.within(0.3, polling=quick),
         **overrides,
     )
@@ -364,3 +365,64 @@ def test_production_is_the_callers_answer_not_the_stacks_name():
         settings=DeploySettings(verify=None),
         sessions=in_region,
     ).ok
+
+
+# --- after a good update, a read that fails is not a failed deploy ------------------------------
+
+
+def test_outputs_that_cannot_be_read_leave_a_good_update_unverified_not_rolled_back(stage, service):
+    serve_what_is_deployed(stage, service)
+    stage.outputs_failures = 99  # the backend keeps failing after the update succeeded
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.unverified
+    assert outcome.exit_code == 3
+    assert outcome.rolled_back_to is None
+    assert len(stage.up_calls) == 1  # no rollback of a good update
+    assert str(outcome.failure).startswith(
+        "the up of dev to 1.4.3-dev.1 succeeded, but it could not be verified: reading the "
+        "outputs of dev failed 4 times"
+    )
+    assert "Not rolled back" in str(outcome.failure)
+    assert outcome.to_json()["unverified"] is True
+    assert sum("retry" in line for line in lines.said) == 3
+
+
+def test_a_transient_outputs_failure_is_retried_and_the_deploy_verified(stage, service):
+    serve_what_is_deployed(stage, service)
+    stage.outputs_failures = 2
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure
+    assert outcome.exit_code == 0
+    assert outcome.verification is not None
+    assert outcome.verification.ok
+
+
+def test_a_summary_unread_after_a_good_update_still_verifies(stage, service):
+    serve_what_is_deployed(stage, service)
+    stage.summary_unread = True
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure
+    assert outcome.changes == {"update": 2, "same": 19}
+    assert len(stage.up_calls) == 1

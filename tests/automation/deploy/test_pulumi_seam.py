@@ -9,16 +9,20 @@ import json
 import os
 import stat
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
 
 from automation.deploy.aws_errors import CredentialsProblem
+from automation.deploy.pulumi_process import Stopped, read_marker
 from automation.deploy.pulumi_seam import (
     CommandFailed,
     LocalPulumi,
     StackLocked,
+    SummaryUnread,
     masked_outputs,
     translated,
 )
@@ -30,19 +34,28 @@ STACK_FILE = "config:\n  aws:region: us-east-2\n"
 
 
 class FakeCli:
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        bin_dir = root / "bin"
-        bin_dir.mkdir()
-        script = bin_dir / "pulumi"
-        script.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" "{SHARED / "fake_pulumi_cli.py"}" "$@"\n'
+    """The stand-in `pulumi` (and a `uv`, which Pulumi.yaml's toolchain needs) first on PATH, its
+    backend state in `root/state`, and the update markers in `root/runner-temp`."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, *, uv: bool = True) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir(parents=True)
+        executable(
+            self.bin / "pulumi",
+            f'#!/bin/sh\nexec "{sys.executable}" "{SHARED / "fake_pulumi_cli.py"}" "$@"\n',
         )
-        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+        if uv:
+            executable(self.bin / "uv", "#!/bin/sh\nexit 0\n")
         self.log = root / "calls.jsonl"
+        self.state = root / "state"
+        self.state.mkdir()
         self.monkeypatch = monkeypatch
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
         monkeypatch.setenv("FAKE_PULUMI_LOG", str(self.log))
         monkeypatch.setenv("FAKE_PULUMI_STACKS", "dev,prod,acme/alunos-api/prod")
+        monkeypatch.setenv("FAKE_PULUMI_STATE", str(self.state))
+        monkeypatch.setenv("RUNNER_TEMP", str(root / "runner-temp"))
+        monkeypatch.delenv("GITHUB_RUN_ID", raising=False)
 
     def set(self, name: str, value: object) -> None:
         self.monkeypatch.setenv(f"FAKE_PULUMI_{name}", json.dumps(value))
@@ -54,6 +67,23 @@ class FakeCli:
 
     def commands(self) -> list[str]:
         return [" ".join(c[:2]) for c in self.calls() if c != ["version"]]
+
+    def journal(self) -> list[dict]:
+        path = self.state / "journal.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def history(self) -> list[dict]:
+        path = self.state / "history.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    @property
+    def locked(self) -> bool:
+        return (self.state / "lock.json").exists()
+
+
+def executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
 @pytest.fixture
@@ -130,6 +160,7 @@ def test_a_directory_without_pulumi_yaml_is_a_usage_problem(tmp_path):
 
 
 def test_a_missing_pulumi_cli_says_how_to_install_it(project, tmp_path, monkeypatch):
+    """Checked before anything starts: a usage error (exit 2; it was a failure, exit 1)."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -138,7 +169,7 @@ def test_a_missing_pulumi_cli_says_how_to_install_it(project, tmp_path, monkeypa
     message = str(failure.value)
     assert "https://www.pulumi.com/docs/iac/download-install/" in message
     assert "curl -fsSL https://get.pulumi.com | sh" in message
-    assert failure.value.exit_code == 1
+    assert failure.value.exit_code == 2
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -156,7 +187,6 @@ def test_up_stamps_config_for_the_run_and_leaves_the_checkout_clean(project, cli
     up = next(c for c in cli.calls() if c[0] == "up")
     assert up[up.index("--message") + 1] == "deploy 1.2.3"
     assert "up done" in lines
-    # The stand-in wrote the stamps into Pulumi.dev.yaml, as the real CLI does; they are gone.
     assert (project / "Pulumi.dev.yaml").read_text() == STACK_FILE
     # The update summary is fetched without secrets.
     history_calls = [c for c in cli.calls() if c[:2] == ["stack", "history"]]
@@ -316,3 +346,127 @@ def test_a_preview_without_a_summary_is_a_clear_failure(project, cli, monkeypatc
         LocalPulumi(project).open_stack("dev").preview(
             run_config={}, message="m", on_output=lambda line: None
         )
+
+
+# --- the checkout is never written to ----------------------------------------------------------
+
+
+def test_stamps_go_to_a_copy_of_the_stack_file_outside_the_checkout(project, cli):
+    """`config set-all` and `up` get `--config-file` (a copy, outside the repository): the tracked
+    Pulumi.dev.yaml is never opened for writing, so no kill can leave it stamped."""
+    tracked = project / "Pulumi.dev.yaml"
+    os.utime(tracked, ns=(1, 1))
+    LocalPulumi(project).open_stack("dev").up(run_config=STAMPS, message="m", on_output=print)
+    set_all = next(c for c in cli.calls() if c[:2] == ["config", "set-all"])
+    up = next(c for c in cli.calls() if c[0] == "up")
+    copy = Path(set_all[set_all.index("--config-file") + 1])
+    assert up[up.index("--config-file") + 1] == str(copy)
+    assert project not in copy.parents
+    assert copy.name == "Pulumi.dev.yaml"
+    assert not copy.parent.exists()  # removed after the run
+    assert tracked.read_text() == STACK_FILE
+    assert tracked.stat().st_mtime_ns == 1  # not even rewritten with the same bytes
+    # The update ran with the tracked settings and the stamps: the history keeps both.
+    recorded = cli.history()[0]["config"]
+    assert recorded["alunos-api:version"]["value"] == "1.2.3"
+    assert recorded["aws:region"]["value"] == "us-east-2"
+
+
+# --- what must be on PATH ----------------------------------------------------------------------
+
+
+def test_a_program_run_with_uv_needs_uv_on_path_and_says_how(tmp_path, monkeypatch):
+    """Pulumi.yaml's `toolchain: uv` makes the language host look `uv` up on PATH: without it,
+    a usage error before Pulumi starts, not the host's failure after the stack is locked."""
+    cli = FakeCli(tmp_path, monkeypatch, uv=False)
+    monkeypatch.setenv("PATH", f"{cli.bin}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text(
+        "name: alunos-api\nruntime:\n  name: python\n  options:\n    toolchain: uv\n"
+    )
+    stack = LocalPulumi(project).open_stack("dev")
+    for run in (stack.up, stack.preview):
+        with pytest.raises(UsageProblem) as failure:
+            run(run_config=STAMPS, message="m", on_output=print)
+        message = str(failure.value)
+        assert "`uv` is not on PATH" in message
+        assert "Could not find `uv` executable" in message
+        assert ".tools/bin" in message
+        assert "astral-sh/setup-uv" in message
+        assert "GITHUB_PATH" in message
+        assert failure.value.exit_code == 2
+    assert not {"up", "preview", "config set-all"} & {c.split()[0] for c in cli.commands()}
+    assert not cli.locked
+
+
+# --- events, interrupts, reads after an update -------------------------------------------------
+
+
+def test_preview_streams_engine_events_over_grpc_with_a_current_cli(project, cli, monkeypatch):
+    """Pulumi CLIs above 3.205 stream events to the SDK's gRPC server (`--event-log tcp://...`)."""
+    monkeypatch.setenv(
+        "FAKE_PULUMI_EVENTS", str(SHARED / "data" / "engine-events-up-interrupted.jsonl")
+    )
+    events: list[auto.EngineEvent] = []
+    summary = (
+        LocalPulumi(project)
+        .open_stack("dev")
+        .preview(run_config={}, message="m", on_output=lambda line: None, on_event=events.append)
+    )
+    preview = next(c for c in cli.calls() if c[0] == "preview")
+    assert preview[preview.index("--event-log") + 1].startswith("tcp://127.0.0.1:")
+    assert summary.changes == {"create": 1, "same": 1}
+    assert len(events) == 9
+
+
+def wait_for(predicate, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_interrupt_sends_the_running_cli_one_sigint_and_it_releases_the_lock(
+    project, cli, monkeypatch
+):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "30")
+    stack = LocalPulumi(project).open_stack("dev")
+    failures: list[BaseException] = []
+
+    def update():
+        try:
+            stack.up(run_config=STAMPS, message="m", on_output=lambda line: None)
+        except Exception as error:
+            failures.append(error)
+
+    worker = threading.Thread(target=update)
+    worker.start()
+    wait_for(lambda: any(e.get("command") == "up" for e in cli.journal()))
+    pid = next(e["pid"] for e in cli.journal() if e.get("command") == "up")
+    marker = read_marker("dev")
+    assert marker is not None
+    assert (marker.pid, marker.command, marker.alive) == (pid, "up", True)
+    assert cli.locked
+    signalled = stack.interrupt()
+    worker.join(timeout=10)
+    assert signalled is not None
+    assert (signalled.command, signalled.pid) == ("up", pid)
+    assert [e["signal"] for e in cli.journal() if e["what"] == "signal"] == ["SIGINT"]
+    assert isinstance(failures[0], CommandFailed)
+    assert "update canceled" in str(failures[0])
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+    assert read_marker("dev") is None
+    assert stack.interrupt() is None  # once
+    with pytest.raises(Stopped):  # and nothing starts afterwards
+        stack.outputs()
+
+
+def test_a_failed_read_after_a_successful_update_is_not_a_failed_update(project, cli):
+    cli.set("FAIL", {"stack output": [255, "error: [502] Bad Gateway"]})
+    with pytest.raises(SummaryUnread, match="succeeded, but reading its summary failed"):
+        LocalPulumi(project).open_stack("dev").up(
+            run_config=STAMPS, message="m", on_output=lambda line: None
+        )
+    assert cli.history()[0]["result"] == "succeeded"

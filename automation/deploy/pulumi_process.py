@@ -1,0 +1,210 @@
+"""The Pulumi CLI processes the Automation API starts, kept at hand so that a signal can reach them.
+
+`pulumi.automation` runs every CLI command through `PulumiCommand.run`, and `LocalWorkspace` takes
+the `PulumiCommand` to use (`pulumi_command=`). `TrackedCommand` runs them as the SDK's does
+(pulumi 3.272: `--non-interactive` first, `PULUMI_AUTOMATION_API=true`, stdout and stderr line by
+line to the callbacks, `create_command_error` on a non-zero exit), with these differences:
+- it holds the running process, so `interrupt()` can send it SIGINT, which the Pulumi CLI takes
+  as "cancel" (pulumi/pulumi pkg/backend/cancellation_scope.go: the first SIGINT or SIGTERM
+  cancels the update, which ends it and releases the stack's lock; a second one terminates at
+  once). After `interrupt()` no new command starts;
+- the process runs in a process group of its own: a Ctrl-C in a terminal reaches only this
+  process, which sends exactly one SIGINT on (the terminal's and ours would make two: terminate);
+- its output readers are daemon threads, so this process can exit (before a CI runner kills it)
+  while the CLI still winds down;
+- it remembers how each command ended (`ended`), so the seam can tell a failed update from a
+  failed read after a successful one (the SDK's `up` reads `stack output` and `stack history`);
+- while an `up` (or any command that takes the stack's lock) runs, a marker file names its pid
+  (`markers`), so that `automation unlock`, later in the same CI job, can tell an update still
+  running on this machine from a lock that a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi.automation import CommandResult, PulumiCommand
+from pulumi.automation.errors import create_command_error
+
+from automation.errors import AutomationError
+
+OnLine = Callable[[str], Any]
+
+LOCKING_COMMANDS = frozenset({"up", "refresh", "destroy", "import"})
+
+
+class Stopped(AutomationError):
+    """A command was not started: the run is being interrupted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signalled:
+    """The CLI process `interrupt()` sent SIGINT to."""
+
+    command: str
+    pid: int
+
+    def __str__(self) -> str:
+        return f"pulumi {self.command} (pid {self.pid})"
+
+
+def markers() -> Path:
+    """Where running updates leave their pid: the CI job's temp dir (`RUNNER_TEMP`, shared by
+    the job's steps), else the system's."""
+    return Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / "alunos-api-pulumi"
+
+
+def marker_path(stack: str) -> Path:
+    return markers() / (hashlib.sha256(stack.encode()).hexdigest()[:16] + ".json")
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """An update this machine started: its CLI process, and whether that still runs."""
+
+    pid: int
+    command: str
+    stack: str
+    started: float
+
+    @property
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def read_marker(stack: str) -> Marker | None:
+    try:
+        data = json.loads(marker_path(stack).read_text())
+        return Marker(int(data["pid"]), str(data["command"]), str(data["stack"]), data["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def clear_marker(stack: str) -> None:
+    marker_path(stack).unlink(missing_ok=True)
+
+
+def _subcommand(args: list[str]) -> str:
+    words = [a for a in args[:3] if not a.startswith("-")]
+    return " ".join(words[:2]) if words[:1] in (["stack"], ["config"]) else " ".join(words[:1])
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
+class TrackedCommand(PulumiCommand):
+    """`PulumiCommand` that keeps its running process (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()  # runs `pulumi version`: FileNotFoundError without the CLI
+        self._guard = threading.Lock()
+        self._running: subprocess.Popen[str] | None = None
+        self._running_name = ""
+        self._stopping = False
+        self.ended: list[tuple[str, int]] = []
+        """(subcommand, exit code) of every command run, in order."""
+
+    def interrupt(self) -> Signalled | None:
+        """SIGINT to the running CLI process, once; no command starts after this. Returns what
+        was signalled, or None when nothing was running."""
+        with self._guard:
+            if self._stopping:
+                return None
+            self._stopping = True
+            process = self._running
+            if process is None or process.poll() is not None:
+                return None
+            process.send_signal(signal.SIGINT)
+            return Signalled(self._running_name, process.pid)
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnLine | None = None,
+        on_error: OnLine | None = None,
+    ) -> CommandResult:
+        name = _subcommand(args)
+        separator = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:separator]:
+            args.insert(0, "--non-interactive")
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        if os.path.isabs(self.command):
+            env["PATH"] = os.pathsep.join([os.path.dirname(self.command), env["PATH"]])
+        stdout: list[str] = []
+        stderr: list[str] = []
+        with self._guard:
+            if self._stopping:
+                raise Stopped(f"not starting `pulumi {name}`: the run is being interrupted")
+            process = subprocess.Popen(  # noqa: S603 - the SDK's command and arguments
+                [self.command, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                encoding="utf-8",
+                process_group=0,
+            )
+            self._running, self._running_name = process, name
+        stack = _option(args, "--stack")
+        marked = name in LOCKING_COMMANDS and stack is not None
+        if marked and stack is not None:
+            _write_marker(stack, process.pid, name)
+        readers = [
+            threading.Thread(target=_read, args=(process.stdout, on_output, stdout), daemon=True),
+            threading.Thread(target=_read, args=(process.stderr, on_error, stderr), daemon=True),
+        ]
+        try:
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join()
+            code = process.wait()
+        finally:
+            with self._guard:
+                self._running = None
+            if marked and stack is not None and process.poll() is not None:
+                clear_marker(stack)
+        self.ended.append((name, code))
+        result = CommandResult(stdout="\n".join(stdout), stderr="\n".join(stderr), code=code)
+        if code != 0:
+            raise create_command_error(result)
+        return result
+
+
+def _read(stream: Any, callback: OnLine | None, lines: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        stripped = line.rstrip()
+        if callback is not None:
+            callback(stripped)
+        lines.append(stripped)
+    stream.close()
+
+
+def _write_marker(stack: str, pid: int, command: str) -> None:
+    path = marker_path(stack)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"pid": pid, "command": command, "stack": stack, "started": time.time()}
+        path.write_text(json.dumps(record))
+    except OSError:
+        pass  # only `automation unlock` reads it, and it copes with no marker

@@ -1,0 +1,298 @@
+"""What a cancelled or killed CI run leaves behind, end to end: `python -m automation` in a child
+process, the stand-in `pulumi` on PATH (its lock, history and journal in a state directory), a
+scratch git checkout.
+
+A GitHub Actions runner cancels a step by sending its entry process (the step's shell) SIGINT,
+then SIGTERM if it still runs 7.5 s later, then killing it 2.5 s after that (actions/runner
+src/Runner.Sdk/ProcessInvoker.cs: `_sigintTimeout` 7500 ms, `_sigtermTimeout` 2500 ms,
+`CancelAndKillProcessTree`). The workflows `exec` the tool, so the signals reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.automation.conftest import ScratchRepo
+from tests.automation.deploy.test_pulumi_seam import FakeCli
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN_ID = "8123456789"
+STACKS = {"dev": {"aws:region": "us-east-2"}}
+
+
+@pytest.fixture
+def checkout(repo: ScratchRepo) -> ScratchRepo:
+    repo.project(**STACKS).commit()
+    repo.tag("v1.4.2")
+    repo.commit()
+    return repo
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch) -> FakeCli:
+    fake = FakeCli(tmp_path / "fake", monkeypatch)
+    monkeypatch.setenv("GITHUB_RUN_ID", RUN_ID)
+    return fake
+
+
+@dataclass
+class Run:
+    """The tool, started as a CI step starts it; stderr lines with when they arrived."""
+
+    process: subprocess.Popen[str]
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append((time.time(), line.rstrip()))
+
+    def json(self) -> dict:
+        assert self.process.stdout is not None
+        return json.loads(self.process.stdout.read())
+
+    def stderr(self) -> str:
+        self._reader.join(timeout=5)
+        return "\n".join(line for _, line in self.lines)
+
+
+def start(*command: str, shell_exec: bool = False) -> Run:
+    """`python -m automation COMMAND`; with `shell_exec`, as a workflow step runs it: `bash -c`
+    with `exec`, so that the runner's signals reach the tool (bash passes none on to a child)."""
+    argv = [sys.executable, "-m", "automation", *command]
+    if shell_exec:
+        argv = ["bash", "-c", 'exec "$@"', "step", *argv]
+    process = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return Run(process)
+
+
+def wait_for(predicate, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def pulumi_up_running(cli: FakeCli) -> dict | None:
+    return next((e for e in cli.journal() if e.get("command") == "up"), None)
+
+
+def pulumi_up_pid(cli: FakeCli) -> int:
+    running = pulumi_up_running(cli)
+    assert running is not None
+    return int(running["pid"])
+
+
+def kill_quietly(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+# --- cancelling a step: the runner's signals ----------------------------------------------------
+
+
+def runner_cancels(run: Run) -> dict[str, float]:
+    """SIGINT now, SIGTERM at +7.5 s, SIGKILL at +10 s, each only while the process still runs
+    (ProcessInvoker); returns when each was sent, and when the process exited."""
+    sent: dict[str, float] = {"SIGINT": time.time()}
+    run.process.send_signal(signal.SIGINT)
+    for name, at in (("SIGTERM", 7.5), ("SIGKILL", 10.0)):
+        try:
+            run.process.wait(timeout=max(0.0, sent["SIGINT"] + at - time.time()))
+            break
+        except subprocess.TimeoutExpired:
+            sent[name] = time.time()
+            run.process.send_signal(getattr(signal, name))
+    run.process.wait(timeout=5)
+    sent["exit"] = time.time()
+    return sent
+
+
+def test_a_cancelled_step_stops_pulumi_says_so_and_exits_before_the_kill(
+    checkout, cli, monkeypatch, capsys
+):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "0.5")  # in-flight operations finishing
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: pulumi_up_running(cli) is not None)
+    sent = runner_cancels(run)
+    err = run.stderr()
+    journal = cli.journal()
+    signalled = next(e for e in journal if e["what"] == "signal")
+    child_exit = next(e for e in journal if e["what"] == "exit")
+    outcome = next(t for t, line in run.lines if "update of dev cancelled, stack unlocked" in line)
+
+    assert run.process.returncode == 130, err
+    assert signalled["signal"] == "SIGINT"  # the pulumi child got SIGINT, once
+    assert [e["signal"] for e in journal if e["what"] == "signal"] == ["SIGINT"]
+    assert set(sent) == {"SIGINT", "exit"}  # gone before the runner's SIGTERM and SIGKILL
+    assert sent["exit"] - sent["SIGINT"] < 7.5
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+    with capsys.disabled():
+        t0 = sent["SIGINT"]
+        print(
+            "\ncancelled step timeline (ms after the runner's SIGINT): "
+            f"pulumi got SIGINT {1000 * (signalled['t'] - t0):.0f}, "
+            f"pulumi exited {1000 * (child_exit['t'] - t0):.0f}, "
+            f"outcome printed {1000 * (outcome - t0):.0f}, "
+            f"tool exited {1000 * (sent['exit'] - t0):.0f}"
+        )
+
+
+def test_a_slow_cancel_exits_in_time_and_unlock_finishes_the_job(checkout, cli, monkeypatch):
+    """Operations in flight outlast the runner's patience: the tool says it could not confirm
+    and exits in time; the `if: cancelled()` step's `unlock` waits for the CLI still running,
+    never cancels under it, and releases what a killed CLI left."""
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: pulumi_up_running(cli) is not None)
+    pulumi = pulumi_up_pid(cli)
+    try:
+        sent = runner_cancels(run)
+        assert run.process.returncode == 130
+        assert set(sent) == {"SIGINT", "exit"}
+        assert "could not confirm that the update of dev stopped" in run.stderr()
+        assert "run `python -m automation unlock --stack dev`" in run.stderr()
+
+        args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json"]
+        waiting = start(*args, "--wait", "1")
+        assert waiting.process.wait(timeout=30) == 1, waiting.stderr()
+        assert waiting.json()["state"] == "running"
+        assert cli.locked  # nothing cancelled under a live update
+        assert "cancel" not in cli.commands()
+    finally:
+        kill_quietly(pulumi)  # the runner's clean-up at the end of the job
+    released = start(*args)
+    assert released.process.wait(timeout=30) == 0, released.stderr()
+    report = released.json()
+    assert (report["state"], report["backend"]) == ("released", "service")
+    assert "left by this run" in report["detail"]
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+
+
+def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "8")  # longer than the tool's budget
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: cli.locked)
+    runner_cancels(run)
+    assert run.process.returncode == 130
+    assert cli.locked
+    unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--wait", "30")
+    assert unlocked.process.wait(timeout=60) == 0, unlocked.stderr()
+    assert "has ended" in unlocked.stderr()
+    assert "unlocked: no update in progress: the last update (1) failed" in unlocked.stderr()
+    assert "cancel" not in cli.commands()  # it released the lock itself
+    assert not cli.locked
+
+
+def test_unlock_leaves_another_runs_update_alone(checkout, cli, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("GITHUB_RUN_ID", "111")  # another run's update...
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify")
+    wait_for(lambda: cli.locked)
+    kill_quietly(run.process.pid)
+    kill_quietly(pulumi_up_pid(cli))
+    monkeypatch.setenv("GITHUB_RUN_ID", RUN_ID)  # ...seen from this one
+    args = ["unlock", "--stack", "dev", "--repo", str(checkout.path)]
+    refused = start(*args)
+    assert refused.process.wait(timeout=30) == 1
+    assert "by CI run 111, not by this run" in refused.stderr()
+    assert cli.locked
+    forced = start(*args, "--force")
+    assert forced.process.wait(timeout=30) == 0, forced.stderr()
+    assert not cli.locked
+
+
+def test_unlock_on_a_self_managed_backend_deletes_the_lock(checkout, cli, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_BACKEND", "diy")
+    monkeypatch.setenv("FAKE_PULUMI_BACKEND_URL", "s3://alunos-state/pulumi")
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify")
+    wait_for(lambda: cli.locked)
+    kill_quietly(run.process.pid)
+    kill_quietly(pulumi_up_pid(cli))
+    unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--json")
+    assert unlocked.process.wait(timeout=30) == 0, unlocked.stderr()
+    report = unlocked.json()
+    assert (report["state"], report["backend"]) == ("released", "self-managed")
+    assert not cli.locked
+
+
+def test_unlock_of_a_stack_nobody_holds_changes_nothing(checkout, cli):
+    done = start("unlock", "--stack", "dev", "--repo", str(checkout.path))
+    assert done.process.wait(timeout=30) == 0, done.stderr()
+    assert "unlocked: no update in progress" in done.stderr()
+    assert "cancel" not in cli.commands()
+
+
+# --- the harness end to end: preview and up through the real seam and the Automation API ---------
+
+
+def test_preview_and_up_end_to_end(checkout, cli, monkeypatch):
+    monkeypatch.setenv(
+        "FAKE_PULUMI_EVENTS",
+        str(ROOT / "tests/fixtures/pulumi-engine-events/not-truncated--up.jsonl"),
+    )
+    preview = start("preview", "--stack", "dev", "--repo", str(checkout.path), "--json")
+    assert preview.process.wait(timeout=60) == 0, preview.stderr()
+    previewed = preview.json()
+    assert previewed["version"] == "1.4.3-dev.1"
+    assert previewed["changes"]  # from the replayed log's summary event, over gRPC
+    up = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify", "--json")
+    assert up.process.wait(timeout=60) == 0, up.stderr()
+    assert up.json()["ok"] is True
+    deployed = cli.history()[0]
+    assert deployed["result"] == "succeeded"
+    assert deployed["config"]["alunos-api:version"]["value"] == "1.4.3-dev.1"
+    assert deployed["environment"]["ci.build.id"] == RUN_ID
+    assert not cli.locked
+    assert checkout.git("status", "--porcelain") == ""
+
+
+# --- a killed run leaves the checkout clean -----------------------------------------------------
+
+
+@pytest.mark.parametrize("point", ["config set-all", "up"], ids=["after-stamping", "mid-update"])
+def test_kill_9_at_any_point_of_up_leaves_git_status_clean(checkout, cli, monkeypatch, point):
+    """The stamps used to be written into the tracked Pulumi.dev.yaml and restored afterwards:
+    a kill in between left the tree dirty, and the next prod `up` refused it."""
+    if point == "up":
+        monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    else:
+        monkeypatch.setenv("FAKE_PULUMI_PAUSE_AFTER", point)
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify")
+    wait_for(
+        lambda: any(
+            e["what"] == "paused" or (e["what"] == "start" and e["command"] == point == "up")
+            for e in cli.journal()
+        )
+    )
+    os.kill(run.process.pid, signal.SIGKILL)
+    run.process.wait(timeout=5)
+    for entry in cli.journal():
+        kill_quietly(entry["pid"])
+    assert checkout.git("status", "--porcelain") == ""
