@@ -7,6 +7,9 @@ UV_VERSION := 0.13.9
 STACK ?= dev
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
+# The workflow linter: no network, the strictest persona, schema errors fatal; its findings are
+# fixed or allowed with a reason in .github/zizmor.yml, and any new one fails `make lint`.
+ZIZMOR_FLAGS := --offline --persona=auditor --strict-collection --no-progress --config .github/zizmor.yml
 
 .PHONY: help setup plan test lint typecheck run fmt
 
@@ -33,6 +36,7 @@ lint: setup
 	$(RUN) ruff format --check .
 	$(RUN) lint-imports
 	$(RUN) hadolint app/Dockerfile
+	$(RUN) zizmor $(ZIZMOR_FLAGS) .github/workflows
 
 typecheck: setup
 	$(RUN) mypy infra automation policy $(wildcard app) tests
