@@ -23,6 +23,7 @@ import typer
 import yaml
 
 from automation.cli import app
+from automation.deploy.updates import LockRetry
 from tests.automation.release.conftest import History
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -214,11 +215,7 @@ def test_jobs_that_touch_a_stack_install_the_pulumi_cli_and_see_the_tags() -> No
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_deploys_never_overlap_per_stack_and_prod_waits_for_reviewers(stack: str) -> None:
     deploy = load(ROOT / ".github/workflows/deploy.yml")["jobs"][f"deploy-{stack}"]
-    assert deploy["concurrency"] == {
-        "group": f"stack-{stack}",
-        "cancel-in-progress": False,
-        "queue": "max",
-    }
+    assert deploy["concurrency"] == {"group": f"stack-{stack}", "cancel-in-progress": False}
     assert deploy["environment"] == stack  # prod's required reviewers live on this environment
     assert f"contains(fromJSON(needs.decide.outputs.stacks), '{stack}')" in deploy["if"]
     assert set(deploy["needs"]) == {"decide", "test"}
@@ -267,12 +264,9 @@ def test_the_migration_is_one_reviewed_step_per_run() -> None:
     assert inputs["execute"]["default"] is False  # a dry run unless asked
     job = workflow["jobs"]["migrate"]
     assert job["environment"] == "prod"
-    # Queued with everything else that opens prod: traffic never moves during a prod update.
-    assert job["concurrency"] == {
-        "group": "stack-prod",
-        "cancel-in-progress": False,
-        "queue": "max",
-    }
+    # One step at a time, and never in the deploys' group, where a waiting step would cancel a
+    # waiting release (one pending job per group).
+    assert job["concurrency"] == {"group": "migrate-prod", "cancel-in-progress": False}
     uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert uploads
     assert uploads[0]["if"] == "always()"
@@ -442,38 +436,29 @@ def test_aws_credentials_outlive_the_job() -> None:
 # --- 6. deploys and previews of a stack queue, and a pull request never cancels a deploy --------
 
 
-def test_everything_that_opens_a_stack_queues_in_its_group() -> None:
-    """One group per stack, shared by deploys, previews and migration steps: one runs, the
-    others wait in order (`queue: max`; the default `single` would let a new arrival cancel
-    the waiting one, a pull request's preview cancelling a deploy). Nothing in the group
-    cancels anything."""
+def test_only_deploys_share_a_stacks_group_and_previews_wait_for_the_lock() -> None:
+    """GitHub keeps one running and one pending job per concurrency group, and a new pending
+    job cancels the pending one (docs: "Control the concurrency of workflows and jobs"). So only
+    deploys share `stack-<stack>` (a newer main replacing an older waiting one is right); a
+    preview or a migration step in it could cancel a waiting release. A preview that meets a
+    deploy's lock waits for it instead, longer than a dev deploy lasts (its job's timeout)."""
     members: dict[str, set[str]] = {}
     for where, name, job in jobs():
-        if next(stack_steps(job, STACK_COMMANDS), None) is None:
-            continue
-        for matrix in variants(job):
-            stacks = {
-                stack_of(job["steps"][index], args, matrix)
-                for index, args in stack_steps(job, STACK_COMMANDS)
-            }
-            assert len(stacks) == 1, f"{where}:{name}: one stack per job"
-            (stack,) = stacks
-            concurrency = {
-                key: expand(value, matrix) if isinstance(value, str) else value
-                for key, value in job["concurrency"].items()
-            }
-            assert concurrency == {
-                "group": f"stack-{stack}",
-                "cancel-in-progress": False,
-                "queue": "max",
-            }, f"{where}:{name}"
-            members.setdefault(stack, set()).add(f"{where}:{name}")
-    assert members["dev"] == {"deploy.yml:deploy-dev", "pull-request.yml:preview"}
-    assert members["prod"] == {
-        "deploy.yml:deploy-prod",
-        "migrate.yml:migrate",
-        "pull-request.yml:preview",
+        group = job.get("concurrency", {}).get("group", "")
+        if group.startswith("stack-"):
+            assert job["concurrency"] == {"group": group, "cancel-in-progress": False}
+            members.setdefault(group, set()).add(f"{where}:{name}")
+    assert members == {
+        "stack-dev": {"deploy.yml:deploy-dev"},
+        "stack-prod": {"deploy.yml:deploy-prod"},
     }
+    preview = load(ROOT / ".github/workflows/pull-request.yml")["jobs"]["preview"]
+    (index, args), *_ = stack_steps(preview, {"preview"})
+    retries = int(args[args.index("--lock-retries") + 1])
+    waits = LockRetry(retries=retries).delays()
+    # A dev up: the update, then verification's wait for ECS to be steady (10 min at most).
+    assert sum(waits) >= 15 * 60
+    assert sum(waits) < 60 * preview["steps"][index]["timeout-minutes"]
 
 
 def test_a_newer_push_cancels_only_its_own_pull_requests_run() -> None:
