@@ -1,22 +1,38 @@
 # Two commands for a newcomer: `make plan` and `make test`. Each installs what it needs:
 # uv (into .tools/ when it is not already on PATH), then the locked environment in .venv.
+# The everyday automation commands are targets too, on STACK (default dev) with extra flags in
+# ARGS, e.g. `make rollback STACK=prod ARGS=--dry-run`: no venv to activate, no uv on PATH.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 STACK ?= dev
+ARGS ?=
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
+# Pulumi's Python language host runs the program with the `uv` it finds on PATH (Pulumi.yaml:
+# toolchain uv), so the commands that start Pulumi get the one `make setup` installed.
+ON_PATH := PATH="$(CURDIR)/.tools/bin:$$PATH"
+AUTOMATION := $(RUN) python -m automation
 # The workflow linter: no network, the strictest persona, schema errors fatal; its findings are
 # fixed or allowed with a reason in .github/zizmor.yml, and any new one fails `make lint`.
 ZIZMOR_FLAGS := --offline --persona=auditor --strict-collection --no-progress --config .github/zizmor.yml
 
-.PHONY: help setup plan test lint typecheck run fmt
+OFFLINE := cost check diagram
+CLOUD := preview up rollback outputs unlock
+
+.PHONY: help setup plan test lint typecheck run fmt diagrams $(OFFLINE) $(CLOUD)
 
 help:
 	@echo "make plan [STACK=dev|prod]  offline plan of a stack (mock engine, no AWS, no Pulumi CLI)"
 	@echo "make test                   lint + every test"
 	@echo "make run                    the students API on http://localhost:8000 (embedded PostgreSQL)"
+	@echo "Offline, on STACK (default dev), extra flags in ARGS (e.g. ARGS=--json):"
+	@echo "  make cost | check | diagram   monthly estimate | policy rules | Mermaid diagram"
+	@echo "  make diagrams                 regenerate the diagrams in docs/architecture.md"
+	@echo "With AWS credentials and the Pulumi CLI, on STACK, extra flags in ARGS:"
+	@echo "  make preview | up | rollback | outputs | unlock"
+	@echo "Everything else: .venv/bin/python -m automation --help"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -29,7 +45,7 @@ help:
 setup: .venv/.synced
 
 plan: setup
-	$(RUN) python -m automation plan --stack $(STACK)
+	@$(AUTOMATION) plan --stack $(STACK) $(ARGS)
 
 lint: setup
 	$(RUN) ruff check .
@@ -50,3 +66,14 @@ fmt: setup
 
 run: setup
 	$(RUN) python -m app
+
+# Quiet (@), like plan: their output is often piped, e.g. `make check ARGS=--json > report.json`.
+$(OFFLINE): setup
+	@$(AUTOMATION) $@ --stack $(STACK) $(ARGS)
+
+$(CLOUD): setup
+	@$(ON_PATH) $(AUTOMATION) $@ --stack $(STACK) $(ARGS)
+
+diagrams: setup
+	$(AUTOMATION) diagram --stack dev --readme docs/architecture.md
+	$(AUTOMATION) diagram --stack prod --readme docs/architecture.md

@@ -365,10 +365,14 @@ def markdown(plan: Plan) -> str:
     return f"```mermaid\n{mermaid(plan)}```\n"
 
 
+# The page whose diagrams a test keeps in sync with the program (`make diagrams` rewrites them).
+ARCHITECTURE_DOC = "docs/architecture.md"
+
+
 def readme_markers(stack: str) -> tuple[str, str]:
     return (
         f"<!-- diagram:{stack} (python -m automation diagram --stack {stack} "
-        "--readme README.md) -->",
+        f"--readme {ARCHITECTURE_DOC}) -->",
         f"<!-- /diagram:{stack} -->",
     )
 

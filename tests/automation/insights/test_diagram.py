@@ -127,9 +127,10 @@ def test_labels_are_mermaid_safe() -> None:
 
 def readme_block(stack: str) -> str:
     start, end = diagram.readme_markers(stack)
-    readme = (ROOT / "README.md").read_text()
-    assert start in readme, f"README.md lost its {stack} diagram markers"
-    assert end in readme, f"README.md lost its {stack} diagram markers"
+    doc = diagram.ARCHITECTURE_DOC
+    readme = (ROOT / doc).read_text()
+    assert start in readme, f"{doc} lost its {stack} diagram markers"
+    assert end in readme, f"{doc} lost its {stack} diagram markers"
     return readme.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
 
@@ -137,8 +138,7 @@ def readme_block(stack: str) -> str:
 def test_readme_diagrams_are_up_to_date(stack: str) -> None:
     fresh = diagram.markdown(plan(stack)).strip("\n")
     assert readme_block(stack) == fresh, (
-        f"README.md's {stack} diagram is out of date; run "
-        f"`python -m automation diagram --stack {stack} --readme README.md`"
+        f"{diagram.ARCHITECTURE_DOC}'s {stack} diagram is out of date; run `make diagrams`"
     )
 
 
