@@ -382,8 +382,6 @@ def secret_value_from(key: str, value: str) -> str:
     match = _SECRET_VALUE_FROM.match(value)
     if match is None:
         raise fail(key, value, VALUE_FROM_FORMS)
-    if match["stage"] and match["version"]:
-        raise fail(key, value, "a version stage or a version id, not both (ECS refuses both)")
     return match["arn"]
 
 

@@ -337,7 +337,6 @@ BAD_APP_CONFIG = [
     pytest.param({"appSecrets": [f"PASSWORD={SECRET_VALUE}:password"]}, ["alunos-api:appSecrets: PASSWORD", ":JSON_KEY::"], id="secret-json-key-without-colons"),
     pytest.param({"appSecrets": ["PASSWORD=arn:aws:secretsmanager:us-east-2:123456789012:secret:x"]}, ["alunos-api:appSecrets: PASSWORD", "with the six characters Secrets Manager appends"], id="secret-partial-arn"),
     pytest.param({"appSecrets": ["PASSWORD=arn:aws:ssm:us-east-2:123456789012:parameter/x"]}, ["alunos-api:appSecrets: PASSWORD", "Secrets Manager"], id="secret-not-secrets-manager"),
-    pytest.param({"appSecrets": [f"PASSWORD={SECRET_VALUE}:password:AWSCURRENT:abc"]}, ["a version stage or a version id, not both"], id="secret-stage-and-id"),
     pytest.param({"appSecrets": [f"DB_AUTH_ARN={SECRET_VALUE}"]}, ["alunos-api:appSecrets: 'DB_AUTH_ARN'", "not one the program sets"], id="secret-program-name"),
     pytest.param({"appEnvironment": ["USER=alunos"], "appSecrets": [f"USER={SECRET_VALUE}:username::"]}, ["alunos-api:appSecrets: 'USER'", "nor one of the other list"], id="secret-and-env"),
     pytest.param({"appSecrets": [SECRET_VALUE.replace("us-east-2", "eu-west-1").join(["X=", ""])]}, ["alunos-api:appSecrets: X names a secret in eu-west-1", "a secret in us-east-2"], id="secret-other-region"),
