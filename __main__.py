@@ -22,6 +22,15 @@ cfg = settings.load()
 name = f"alunos-{cfg.stack}"
 # Everything the config names but the stack does not manage, looked up before anything else.
 resolved = existing.resolve(cfg)
+app = cfg.app
+# The secrets ECS injects at start exist, and the execution role may use their KMS keys.
+startup_secret_keys = sorted(
+    {
+        key_arn
+        for arn, key in app.startup_secrets.items()
+        if (key_arn := existing.secret_key(arn, f"{cfg.project}:{key}"))
+    }
+)
 
 # A new VPC or an existing one: settings builds the network's own argument type. A new one takes
 # the region's first availabilityZones zones: a region with fewer fails the preview here.
@@ -49,8 +58,16 @@ image = Image(
         revision=cfg.release.revision,
         created=cfg.release.created,
         rollback_image=cfg.release.rollback_image,
+        context=app.context,
+        dockerfile=app.dockerfile,
+        prebuilt=app.image,
     ),
 )
+# The repository the tasks pull from: the stack's, a prebuilt image's in ECR, or none (another
+# registry). The stack's repository stays in every case (see infra/image.py).
+pull_repository: pulumi.Input[str] | None = registry.repository.arn
+if app.image is not None:
+    pull_repository = app.image.ecr.arn if app.image.ecr else None
 
 lb = cfg.load_balancer
 certificate_arn: pulumi.Input[str] | None = lb.certificate_arn or None
@@ -71,6 +88,7 @@ load_balancer = LoadBalancer(
         vpc_id=network.vpc_id,
         subnet_ids=network.public_subnet_ids,
         container_port=cfg.service.container_port,
+        health_check_path=app.health_check_path,
         certificate_arn=certificate_arn,
         domain_name=lb.domain_name,
         ssl_policy=lb.ssl_policy,
@@ -137,7 +155,7 @@ service = Service(
         subnet_ids=network.task_subnet_ids,
         assign_public_ip=network.tasks_public,
         image_ref=image.ref,
-        repository_arn=registry.repository.arn,
+        repository_arn=pull_repository,
         target_group_arn=load_balancer.target_group.arn,
         load_balancer_security_group_id=load_balancer.security_group.id,
         listeners=load_balancer.listeners,
@@ -157,6 +175,11 @@ service = Service(
         execute_command=cfg.service.execute_command,
         deployment_alarms=[alarms.http_5xx, alarms.unhealthy_targets],
         secret_key_arn=resolved.secret_key_arn,
+        health_check_command=app.container_health_check,
+        environment=app.environment,
+        secrets=app.secrets,
+        registry_secret_arn=app.registry_secret_arn or None,
+        execution_secret_key_arns=startup_secret_keys,
     ),
 )
 set_cluster_name(service.cluster.name)
@@ -196,6 +219,10 @@ pulumi.export(outputs.SERVICE_NAME, service.service.name)
 pulumi.export(outputs.TARGET_GROUP_ARN, load_balancer.target_group.arn)
 pulumi.export(outputs.LOG_GROUP_NAME, service.log_group.name)
 pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)
+# What the deploy check asks (automation/deploy/verify.py): the app's health path, and whether
+# the tasks run a build of this program (whose /version reports the stamped version) or not.
+pulumi.export(outputs.HEALTH_CHECK_PATH, app.health_check_path)
+pulumi.export(outputs.IMAGE_SOURCE, outputs.PREBUILT if app.image else outputs.BUILT)
 pulumi.export(outputs.REGION, cfg.region)
 pulumi.export(outputs.ALB_ZONE_ID, load_balancer.load_balancer.zone_id)
 # The group a database's owners admit when the stack does not add that rule itself.

@@ -1,5 +1,7 @@
-"""The app's container image: built from app/ with pulumi-docker and pushed to ECR, or an image
-already in ECR run by digest, without building (a rollback, a redeploy of a pushed tag).
+"""The app's container image: built from its build context (`appContext`, app/ by default) with
+pulumi-docker and pushed to ECR, or an image already in ECR run by digest, without building (a
+rollback, a redeploy of a pushed tag), or a team's prebuilt image (`image`: any registry) run by
+digest, its tag resolved before anything is declared.
 
 pulumi-docker 4 builds and pushes on every create and every update of a `docker.Image` (its
 Check adds a digest of the build context to the inputs, so any change to app/ is an update), and
@@ -12,6 +14,14 @@ a second push of a tag (ImageTagAlreadyExistsException). Hence two rules:
 - a tag already in the repository is never built again: it is looked up (ECR's list of images)
   before anything is declared, and that image runs by digest, with no `docker.Image` at all.
 Both are decided from plain values before any resource exists, so preview and up agree.
+
+A prebuilt image is looked up the same way: by digest it is used as is; by tag, ECR's
+DescribeImages (aws.ecr.get_image) or, for another registry, its manifest (pulumi-docker's
+get_registry_image, the registry's Docker-Content-Digest) gives the digest the tasks run. The
+tag is read at every preview and update: a tag moved in its registry is a new task definition
+there, never a silent change under running tasks. Nothing is built or pushed then; the stack's
+repository stays (it holds the releases a rollback to a build of this program needs, and ECR
+refuses to delete a repository that still holds images).
 
 Whatever the source, the reference the tasks run is checked: pulumi-docker reports
 `<none>@<none>` when the pushed image has no digest for this repository, and a rollback could
@@ -72,6 +82,8 @@ class ImageArgs:
     """Build context directory (relative to the project directory, as for docker)."""
     dockerfile: str = "app/Dockerfile"
     """Dockerfile path."""
+    prebuilt: v.ImageReference | None = None
+    """A team's image to run instead of building `context` (None: build)."""
 
     def build_args(self) -> dict[str, str]:
         return {
@@ -90,7 +102,13 @@ def source_digest(context: Path, dockerfile: Path, build_args: Mapping[str, str]
     if not context.is_dir():
         raise v.InvalidConfig(
             f"image: the build context {context} is not a directory (from {Path.cwd()}); run "
-            "the program from the project directory, where app/ is."
+            "the program from the project directory (appContext is relative to it)."
+        )
+    if not dockerfile.is_file():
+        raise v.InvalidConfig(
+            f"image: the Dockerfile {dockerfile} is not a file (from {Path.cwd()}); set "
+            "appDockerfile, relative to the project directory, or put a Dockerfile at the root "
+            "of appContext."
         )
     digest = hashlib.sha256()
 
@@ -134,17 +152,23 @@ def image_tag(stamped_tag: str, version: str, sources: str) -> str:
     return tag
 
 
-def checked_reference(reference: str, repository_url: str, source: str) -> str:
+PUSH_HINT = (
+    "the tasks would not run what was pushed. Check the push in the Docker output above "
+    "(pulumi-docker reports <none>@<none> when the image has no digest for this repository), "
+    "then run the update again."
+)
+
+
+def checked_reference(
+    reference: str, repository_url: str, source: str, hint: str = PUSH_HINT
+) -> str:
     """`reference` if it is `<repository_url>@sha256:<64 hex>`; else a failure naming what is
     wrong (the update stops before the task definition changes)."""
     match = _DIGEST_REFERENCE.match(reference or "")
     expected = f"{repository_url}@sha256:<64 hex>"
     if match is None:
         raise ImageReferenceError(
-            f"image: {source} gave {reference!r}, not an image by digest ({expected}); the "
-            "tasks would not run what was pushed. Check the push in the Docker output above "
-            "(pulumi-docker reports <none>@<none> when the image has no digest for this "
-            "repository), then run the update again."
+            f"image: {source} gave {reference!r}, not an image by digest ({expected}); {hint}"
         )
     if match["repository"] != repository_url:
         raise ImageReferenceError(
@@ -174,9 +198,44 @@ def pushed_digest(
     return next((str(i.image_digest) for i in images or [] if i.image_tag == tag), None)
 
 
+def prebuilt_reference(image: v.ImageReference, opts: pulumi.InvokeOptions | None = None) -> str:
+    """`image` by digest: as given, or its tag resolved in its registry (a plain value: preview
+    and up resolve it alike, and the plan shows the digest the tasks will run)."""
+    if image.digest:
+        return f"{image.repository}@{image.digest}"
+    key = f"{pulumi.get_project()}:image"
+    ecr = image.ecr
+    if ecr is not None:
+        found = lookup(
+            key,
+            f"{image.text} in ECR",
+            lambda: aws.ecr.get_image(
+                repository_name=ecr.name,
+                image_tag=image.tag,
+                registry_id=ecr.account,
+                region=ecr.region,
+                opts=opts,
+            ),
+            "The deploy role needs ecr:DescribeImages on that repository (from another account, "
+            "its repository policy must allow it too).",
+        )
+        digest = str(found.image_digest)
+    else:
+        registry = lookup(
+            key,
+            f"{image.text} in its registry",
+            lambda: docker.get_registry_image(name=image.text, opts=opts),
+            "The registry must answer where pulumi runs; for a private one, log docker in to it "
+            "(docker login, or the docker:registryAuth provider config).",
+        )
+        digest = str(registry.sha256_digest)
+    return f"{image.repository}@{digest}"
+
+
 class Image(pulumi.ComponentResource):
-    """Exposes `ref`, always `<repository_url>@sha256:<digest>`: tasks never run a mutable tag;
-    `tag`, the tag built or reused; `image`, the build (None when nothing is built)."""
+    """Exposes `ref`, always `<repository>@sha256:<digest>` (this stack's repository, or the
+    prebuilt image's): tasks never run a mutable tag; `tag`, the tag built, reused or resolved;
+    `image`, the build (None when nothing is built)."""
 
     image: docker.Image | None
     tag: str
@@ -189,11 +248,22 @@ class Image(pulumi.ComponentResource):
             v.docker_tag("stamped_tag", args.stamped_tag)
         if args.rollback_image:
             v.digest_reference("rollback_image", args.rollback_image)
+        if args.prebuilt is not None and args.rollback_image:
+            raise v.fail(
+                "rollback_image", args.rollback_image, "none with a prebuilt image (prebuilt)"
+            )
         super().__init__("alunos-api:infra:Image", name, None, opts)
         self.image = None
-        if args.rollback_image:
+        expected: pulumi.Input[str] = args.repository_url
+        reference: pulumi.Input[str]
+        if args.prebuilt is not None:
+            self.tag = args.prebuilt.tag
+            reference = prebuilt_reference(args.prebuilt, pulumi.InvokeOptions(parent=self))
+            expected = args.prebuilt.repository
+            source = f"image {args.prebuilt.text}"
+        elif args.rollback_image:
             self.tag = args.stamped_tag
-            reference: pulumi.Input[str] = args.rollback_image
+            reference = args.rollback_image
             source = "rollbackImage"
         else:
             sources = source_digest(Path(args.context), Path(args.dockerfile), args.build_args())
@@ -207,8 +277,9 @@ class Image(pulumi.ComponentResource):
                 self.image = self._build(name, args)
                 reference = self.image.repo_digest
                 source = f"pulumi-docker (the push of tag {self.tag})"
-        self.ref = pulumi.Output.all(reference, args.repository_url).apply(
-            lambda values: checked_reference(values[0], values[1], source)
+        hint = PUSH_HINT if args.prebuilt is None else "its registry answered no sha256 digest."
+        self.ref = pulumi.Output.all(reference, expected).apply(
+            lambda values: checked_reference(values[0], values[1], source, hint)
         )
         self.register_outputs({"ref": self.ref, "tag": self.tag})
 

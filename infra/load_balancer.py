@@ -55,7 +55,7 @@ class LoadBalancerArgs:
     deletion_protection: bool
     """Refuse deletion of the load balancer (production)."""
     health_check_path: str = "/health"
-    """The app's cheap liveness route."""
+    """The app's cheap liveness route (healthCheckPath: another image's may differ)."""
     unhealthy_threshold: int = 3
     """Failing checks before a task is taken out."""
     access_logs: AccessLogs | None = None
@@ -207,8 +207,7 @@ def _validate(name: str, args: LoadBalancerArgs) -> None:
             args.access_logs.prefix,
             "a prefix without AWSLogs or edge slashes",
         )
-    if not args.health_check_path.startswith("/"):
-        raise v.fail("health_check_path", args.health_check_path, "a path starting with /")
+    v.health_check_path("health_check_path", args.health_check_path)
     if isinstance(args.certificate_arn, str):
         v.arn("certificate_arn", args.certificate_arn, "acm")
     if args.certificate_arn is not None:

@@ -15,6 +15,11 @@ HOSTED_ZONE_ID = "hostedZoneId"
 ALB_ZONE_ID = "albZoneId"
 ALARM_NAMES = "alarmNames"
 SERVICE_SECURITY_GROUP_ID = "serviceSecurityGroupId"
+HEALTH_CHECK_PATH = "healthCheckPath"
+IMAGE_SOURCE = "imageSource"
+"""BUILT (this program's build, or a rollback to one) or PREBUILT (the `image` config key)."""
+BUILT = "built"
+PREBUILT = "prebuilt"
 
 ALL = (
     SERVICE_URL,
@@ -32,4 +37,6 @@ ALL = (
     ALB_ZONE_ID,
     ALARM_NAMES,
     SERVICE_SECURITY_GROUP_ID,
+    HEALTH_CHECK_PATH,
+    IMAGE_SOURCE,
 )

@@ -1,10 +1,16 @@
-"""The Fargate service: cluster, logs, IAM roles, task definition, security group and service."""
+"""The Fargate service: cluster, logs, IAM roles, task definition, security group and service.
+
+The container is this repository's app by default, or any image that serves HTTP on the container
+port (a team's own Go build, say): its health checks, extra plain variables and the secrets ECS
+injects are arguments, and the execution role may read exactly those secrets and pull exactly
+that image.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +39,12 @@ EXEC_ACTIONS = [
     "ssmmessages:OpenControlChannel",
     "ssmmessages:OpenDataChannel",
 ]
-# The slim image has no curl: probe /health with the interpreter the app already runs on.
+# This repository's app: the slim image has no curl, so /health is probed with the interpreter
+# the app already runs on (the default of the containerHealthCheck config key).
 HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]
+# The variables the program sets itself (container_definitions): the app's port and version and
+# where its database is. Extra variables and secrets may not reuse these names.
+PROGRAM_VARIABLES = ("PORT", "APP_VERSION", "HOST", "DBPORT", "DBNAME", "DB_AUTH_ARN")
 
 
 @dataclass
@@ -47,8 +57,9 @@ class ServiceArgs:
     """Only for networks without NAT: tasks then need a public IP to reach ECR and logs."""
     image_ref: pulumi.Input[str]
     """Image by digest (repo@sha256:...)."""
-    repository_arn: pulumi.Input[str]
-    """The ECR repository the execution role may pull from (and nothing else)."""
+    repository_arn: pulumi.Input[str] | None
+    """The ECR repository the execution role may pull from (and nothing else); None for an
+    image in another registry (no ECR permission at all)."""
     target_group_arn: pulumi.Input[str]
     """Target group the tasks register in."""
     load_balancer_security_group_id: pulumi.Input[str]
@@ -92,6 +103,20 @@ class ServiceArgs:
     secret_key_arn: str | None = None
     """The customer managed KMS key encrypting the database secret (None: AWS managed): the task
     role, which reads the secret, may decrypt with it, through Secrets Manager only."""
+    health_check_command: Sequence[str] | None = tuple(HEALTH_CHECK_COMMAND)
+    """The container health check (ECS's command: CMD ... or CMD-SHELL ...); None: none, ECS
+    then judges a task by the load balancer's checks alone."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Extra plain variables, after the program's own (PROGRAM_VARIABLES, never overridden)."""
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """Variable name -> Secrets Manager `valueFrom` (ARN[:json-key:version-stage:version-id]):
+    ECS reads them with the execution role when a task starts."""
+    registry_secret_arn: str | None = None
+    """A Secrets Manager secret ({"username", "password"}) ECS pulls the image with, from a
+    private registry other than ECR (repositoryCredentials)."""
+    execution_secret_key_arns: Sequence[str] = ()
+    """Customer managed KMS keys encrypting those secrets: the execution role may decrypt with
+    them, through Secrets Manager only."""
 
 
 class Service(pulumi.ComponentResource):
@@ -144,7 +169,8 @@ class Service(pulumi.ComponentResource):
 
         self.execution_role = aws.iam.Role(
             f"{name}-execution",
-            description=f"{name}: pull this image, write these logs",
+            description=f"{name}: pull this image, write these logs"
+            + (", read the app's start-up secrets" if _execution_secrets(args) else ""),
             assume_role_policy=trust,
             tags=tags(f"{name}-execution"),
             opts=child,
@@ -153,7 +179,13 @@ class Service(pulumi.ComponentResource):
             f"{name}-execution",
             role=self.execution_role.id,
             policy=pulumi.Output.all(args.repository_arn, self.log_group.arn).apply(
-                lambda arns: execution_policy(*arns)
+                lambda arns: execution_policy(
+                    arns[0],
+                    arns[1],
+                    secret_arns=_execution_secrets(args),
+                    secret_key_arns=args.execution_secret_key_arns,
+                    region=args.region,
+                )
             ),
             opts=child,
         )
@@ -409,35 +441,73 @@ def _ecs_tasks_trust_policy(region: str, account: str) -> str:
     )
 
 
-def execution_policy(repository_arn: str, log_group_arn: str) -> str:
-    """What ECS itself needs to start a task: nothing beyond this stack's resources, except
-    ecr:GetAuthorizationToken, which AWS only grants on '*'. No secret: ECS injects none."""
-    return json.dumps(
+def execution_policy(
+    repository_arn: str | None,
+    log_group_arn: str,
+    *,
+    secret_arns: Sequence[str] = (),
+    secret_key_arns: Sequence[str] = (),
+    region: str = "",
+) -> str:
+    """What ECS itself needs to start a task: nothing beyond these resources, except
+    ecr:GetAuthorizationToken, which AWS only grants on '*' (and only when the image is in ECR).
+    The secrets are those ECS injects at start (the app's, the registry's credentials), not the
+    database's, which the app reads itself with the task role. Both are the execution role's:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/private-auth.html"""
+    statements: list[dict[str, Any]] = []
+    if repository_arn is not None:
+        statements += [
+            {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+             "Resource": "*"},
+            {
+                "Sid": "PullImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage",
+                ],
+                "Resource": repository_arn,
+            },
+        ]  # fmt: skip
+    statements.append(
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
-                 "Resource": "*"},
-                {
-                    "Sid": "PullImage",
-                    "Effect": "Allow",
-                    "Action": [
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchGetImage",
-                    ],
-                    "Resource": repository_arn,
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        }
+    )
+    if secret_arns:
+        statements.append(
+            {
+                "Sid": "ReadStartupSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sorted(set(secret_arns)),
+            }
+        )
+    if secret_key_arns:
+        statements.append(
+            {
+                "Sid": "DecryptStartupSecrets",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": sorted(set(secret_key_arns)),
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
                 },
-                {
-                    "Sid": "WriteLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{log_group_arn}:*",
-                },
-            ],
-        },
-        sort_keys=True,
-    )  # fmt: skip
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def _execution_secrets(args: ServiceArgs) -> list[str]:
+    """The secret ARNs ECS reads at start: the app's (without ECS's :json-key:... suffix, which
+    IAM does not know) and the registry credentials."""
+    arns = [v.secret_value_from(f"secrets[{n}]", ref) for n, ref in args.secrets.items()]
+    return sorted(set(arns + ([args.registry_secret_arn] if args.registry_secret_arn else [])))
 
 
 def read_secret_policy(secret_arn: str, *, secret_key_arn: str | None = None) -> str:
@@ -497,57 +567,71 @@ def container_definitions(
     *, image: str, log_group: str, db_host: str, db_secret_arn: str, args: ServiceArgs
 ) -> list[dict[str, Any]]:
     """The app's container. It gets the database secret's ARN, not its value: the app reads the
-    secret itself (task role), so it follows a rotation and the password is in no environment."""
+    secret itself (task role), so it follows a rotation and the password is in no environment.
+    An image that needs the credentials in variables gets them as ECS secrets (`args.secrets`),
+    injected at start."""
     db = args.database
-    return [
-        {
-            "name": CONTAINER_NAME,
-            "image": image,
-            "essential": True,
-            "portMappings": [
-                {"name": "http", "containerPort": args.container_port, "protocol": "tcp"}
-            ],
-            "environment": [
-                {"name": "PORT", "value": str(args.container_port)},
-                {"name": "APP_VERSION", "value": args.version},
-                {"name": "HOST", "value": db_host},
-                {"name": "DBPORT", "value": str(db.port)},
-                {"name": "DBNAME", "value": db.name},
-                {"name": "DB_AUTH_ARN", "value": db_secret_arn},
-            ],
-            "user": CONTAINER_USER,
-            # AWS: "the SSM agent requires that the container file system can be written to ...
-            # making the root file system read-only ... isn't supported" with ECS Exec.
-            "readonlyRootFilesystem": not args.execute_command,
-            "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp"}],  # noqa: S108
-            "privileged": False,
-            "linuxParameters": {
-                # Fargate lets a task drop every capability (it may add only SYS_PTRACE).
-                "capabilities": {"drop": ["ALL"]},
-                # AWS recommends an init process with ECS Exec: it reaps the exited children of
-                # the agent's sessions. Without ECS Exec the app is PID 1 and handles SIGTERM.
-                "initProcessEnabled": args.execute_command,
+    program = dict(
+        zip(
+            PROGRAM_VARIABLES,
+            (str(args.container_port), args.version, db_host, str(db.port), db.name, db_secret_arn),
+            strict=True,
+        )
+    )
+    environment = {**program, **{k: args.environment[k] for k in sorted(args.environment)}}
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "essential": True,
+        "portMappings": [{"name": "http", "containerPort": args.container_port, "protocol": "tcp"}],
+        "environment": [{"name": k, "value": value} for k, value in environment.items()],
+        "user": CONTAINER_USER,
+        # AWS: "the SSM agent requires that the container file system can be written to ...
+        # making the root file system read-only ... isn't supported" with ECS Exec.
+        "readonlyRootFilesystem": not args.execute_command,
+        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp"}],  # noqa: S108
+        "privileged": False,
+        "linuxParameters": {
+            # Fargate lets a task drop every capability (it may add only SYS_PTRACE).
+            "capabilities": {"drop": ["ALL"]},
+            # AWS recommends an init process with ECS Exec: it reaps the exited children of
+            # the agent's sessions. Without ECS Exec the app is PID 1 and handles SIGTERM.
+            "initProcessEnabled": args.execute_command,
+        },
+        "stopTimeout": args.stop_timeout,
+        **_health_check(args.health_check_command),
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": args.region,
+                "awslogs-stream-prefix": CONTAINER_NAME,
             },
-            "stopTimeout": args.stop_timeout,
-            "healthCheck": {
-                "command": HEALTH_CHECK_COMMAND,
-                "interval": 15,
-                "timeout": 5,
-                "retries": 3,
-                # bench/cold_start.py at 0.25 vCPU: slowest start 2.2 s (first one adopting a
-                # 1M-row table), x3 for a slower vCPU and the network, rounded up (0..300 s).
-                "startPeriod": 10,
-            },
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {
-                    "awslogs-group": log_group,
-                    "awslogs-region": args.region,
-                    "awslogs-stream-prefix": CONTAINER_NAME,
-                },
-            },
+        },
+    }
+    if args.secrets:
+        container["secrets"] = [
+            {"name": name, "valueFrom": args.secrets[name]} for name in sorted(args.secrets)
+        ]
+    if args.registry_secret_arn:
+        container["repositoryCredentials"] = {"credentialsParameter": args.registry_secret_arn}
+    return [container]
+
+
+def _health_check(command: Sequence[str] | None) -> dict[str, Any]:
+    if command is None:
+        return {}
+    return {
+        "healthCheck": {
+            "command": list(command),
+            "interval": 15,
+            "timeout": 5,
+            "retries": 3,
+            # bench/cold_start.py at 0.25 vCPU: slowest start 2.2 s (first one adopting a
+            # 1M-row table), x3 for a slower vCPU and the network, rounded up (0..300 s).
+            "startPeriod": 10,
         }
-    ]
+    }
 
 
 def _validate(args: ServiceArgs) -> None:
@@ -562,3 +646,23 @@ def _validate(args: ServiceArgs) -> None:
     v.DATABASE_PORT.check("database.port", args.database.port)
     v.SPOT_PERCENT.check("spot_percent", args.spot_percent)
     v.in_range("on_demand_base", args.on_demand_base, 0, v.TASKS.high)
+    if args.health_check_command is not None and (
+        len(args.health_check_command) < 2
+        or args.health_check_command[0] not in ("CMD", "CMD-SHELL")
+    ):
+        raise v.fail("health_check_command", args.health_check_command, v.HEALTH_CHECK_FORMS)
+    taken = set(PROGRAM_VARIABLES)
+    for field_name, names in (("environment", args.environment), ("secrets", args.secrets)):
+        for variable in names:
+            v.variable_name(field_name, variable)
+            if variable in taken:
+                raise v.fail(
+                    field_name,
+                    variable,
+                    "a name neither the program sets (" + ", ".join(PROGRAM_VARIABLES) + ") "
+                    "nor given twice",
+                )
+            taken.add(variable)
+    _execution_secrets(args)  # each valueFrom well formed
+    if args.registry_secret_arn:
+        v.secret_arn("registry_secret_arn", args.registry_secret_arn)

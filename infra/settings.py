@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Literal
 
 import pulumi
 
 from infra import validation as v
 from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
+from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
+from policy.rules import plain_secret
 
 REQUIRED_DEFAULT_TAGS = ("project", "environment", "managed-by")
 
@@ -27,6 +30,36 @@ class Release:
     revision: str
     created: str
     rollback_image: str
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What runs in the tasks: this repository's app, another build context, or a prebuilt
+    image; how it is checked; what it is given beyond the program's own variables."""
+
+    image: v.ImageReference | None
+    """A prebuilt image to run by digest instead of building (None: build `context`)."""
+    registry_secret_arn: str
+    """Credentials ECS pulls `image` with from a private registry other than ECR ("": none)."""
+    context: str
+    dockerfile: str
+    """The Dockerfile (default: <context>/Dockerfile)."""
+    health_check_path: str
+    """The load balancer's check of each task."""
+    container_health_check: tuple[str, ...] | None
+    """ECS's command (CMD ... or CMD-SHELL ...); None: no container health check."""
+    environment: dict[str, str]
+    secrets: dict[str, str]
+    """Variable name -> ECS valueFrom (a Secrets Manager secret's ARN[:json-key::])."""
+
+    @property
+    def startup_secrets(self) -> dict[str, str]:
+        """The secrets ECS reads at start, by ARN (without ECS's :json-key:... suffix), each
+        with the config key that names it."""
+        found = {v.secret_value_from(name, ref): "appSecrets" for name, ref in self.secrets.items()}
+        if self.registry_secret_arn:
+            found[self.registry_secret_arn] = "imageRegistrySecretArn"
+        return dict(sorted(found.items()))
 
 
 @dataclass(frozen=True)
@@ -135,6 +168,7 @@ class Settings:
     production: bool
     default_tags: dict[str, str]
     release: Release
+    app: AppSettings
     network: NetworkArgs
     """The network's own argument types: every field is a config key, and `tasks_public` of
     infra.network decides from them alone."""
@@ -221,6 +255,13 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         v.docker_tag(key("imageTag"), release.image_tag)
     if release.rollback_image:
         v.digest_reference(key("rollbackImage"), release.rollback_image)
+    app = _app(cfg, key, region)
+    if app.image is not None and release.rollback_image:
+        raise InvalidConfig(
+            f"{key('rollbackImage')} is set but {key('image')} runs a prebuilt image: "
+            "`automation rollback` redeploys only images this program built; to go back, set "
+            "image to the earlier digest. Allowed: rollbackImage empty with image."
+        )
 
     network = _network(cfg, key, production)
     registry = RegistrySettings(
@@ -268,6 +309,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         production=production,
         default_tags=default_tags,
         release=release,
+        app=app,
         network=network,
         registry=registry,
         load_balancer=load_balancer,
@@ -606,3 +648,99 @@ def _legacy(cfg: _Reader, key: Any) -> LegacySettings:
     for instance_id in instance_ids:
         v.aws_id(key("legacyInstanceIds"), instance_id, "i")
     return LegacySettings(tags=tags, instance_ids=instance_ids)
+
+
+def _app(cfg: _Reader, key: Any, region: str) -> AppSettings:
+    image_text = cfg.string("image")
+    image = v.image_reference(key("image"), image_text) if image_text else None
+    context = cfg.string("appContext")
+    dockerfile_key = cfg.string("appDockerfile")
+    dockerfile = dockerfile_key or f"{context.rstrip('/')}/Dockerfile"
+    registry_secret = cfg.string("imageRegistrySecretArn")
+    if image is not None:
+        # Build keys would be silently ignored: refuse them, as the network does the other mode's.
+        for name, value, default in (
+            ("appContext", context, "app"),
+            ("appDockerfile", dockerfile_key, ""),
+        ):
+            if value != default:
+                raise InvalidConfig(
+                    f"{key(name)}: {value!r} shapes a build, but {key('image')} runs the prebuilt "
+                    f"{image.text}; allowed: {name} unset with image, or no image to build."
+                )
+    else:
+        for name, path in (("appContext", context), ("appDockerfile", dockerfile)):
+            if not path or PurePath(path).is_absolute():
+                raise v.fail(key(name), path, "a path relative to the project directory")
+    if registry_secret:
+        v.secret_arn(key("imageRegistrySecretArn"), registry_secret)
+        if image is None or image.ecr is not None:
+            raise InvalidConfig(
+                f"{key('imageRegistrySecretArn')} is set but "
+                + (f"{key('image')} is in ECR" if image else f"{key('image')} is empty")
+                + ": ECS pulls from ECR with the execution role's IAM permissions; allowed: "
+                "imageRegistrySecretArn only with an image in another private registry."
+            )
+    path = cfg.string("healthCheckPath")
+    v.health_check_path(key("healthCheckPath"), path)
+    check = v.container_health_check(
+        key("containerHealthCheck"), cfg.string("containerHealthCheck")
+    )
+    if check == tuple(HEALTH_CHECK_COMMAND) and (image is not None or context != "app"):
+        pulumi.log.warn(
+            f"{key('containerHealthCheck')} is still this repository's `CMD python -m "
+            "app.healthcheck`: an image without it fails the check and ECS replaces its tasks; "
+            "set the image's own command, or none."
+        )
+    environment = _variables(cfg, key, "appEnvironment", set(PROGRAM_VARIABLES))
+    for name, value in environment.items():
+        problem = plain_secret(name, value)
+        if problem:
+            raise InvalidConfig(
+                f"{key('appEnvironment')}: {name} {problem}; allowed: plain settings only, a "
+                f"credential goes in {key('appSecrets')} (NAME=<Secrets Manager secret ARN>"
+                "[:JSON_KEY::]), which ECS injects at start."
+            )
+    secrets = _variables(cfg, key, "appSecrets", set(PROGRAM_VARIABLES) | set(environment))
+    named = [(f"{key('appSecrets')}: {name}", ref) for name, ref in secrets.items()]
+    if registry_secret:
+        named.append((key("imageRegistrySecretArn"), registry_secret))
+    for label, value_from in named:
+        v.secret_value_from(label, value_from)
+        secret_region = v.secret_region(value_from)
+        if secret_region != region:
+            raise InvalidConfig(
+                f"{label} names a secret in {secret_region}; allowed: a secret in {region}, the "
+                "stack's region (the program looks each one up before deploying)."
+            )
+    return AppSettings(
+        image=image,
+        registry_secret_arn=registry_secret,
+        context=context,
+        dockerfile=dockerfile,
+        health_check_path=path,
+        container_health_check=check,
+        environment=environment,
+        secrets=secrets,
+    )
+
+
+def _variables(cfg: _Reader, key: Any, name: str, taken: set[str]) -> dict[str, str]:
+    """NAME=value items (Pulumi config has no map type) as a dict: valid names, none twice,
+    none of `taken` (the program's own variables, the other list's)."""
+    variables: dict[str, str] = {}
+    for item in cfg.strings(name):
+        variable, sep, value = item.partition("=")
+        if not sep:
+            raise v.fail(key(name), item, "NAME=VALUE strings")
+        v.variable_name(key(name), variable)
+        if variable in taken or variable in variables:
+            raise v.fail(
+                key(name),
+                variable,
+                "a name set once, and not one the program sets ("
+                + ", ".join(PROGRAM_VARIABLES)
+                + ") nor one of the other list (appEnvironment, appSecrets)",
+            )
+        variables[variable] = value
+    return variables

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -214,3 +215,182 @@ def hosted_zone_id(key: str, value: str) -> None:
             "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (upper-case letters and "
             "digits, at most 32, without the /hostedzone/ prefix)",
         )
+
+
+# --- the app: a prebuilt image, its health checks, its environment -----------------------------
+
+# An image reference, after github.com/distribution/reference (reference.go's grammar):
+# [domain/]path[:tag][@digest]; the first component is a domain when it holds "." or ":" or is
+# "localhost" (normalize.go's splitDockerDomain), else the image is on Docker Hub.
+_DOMAIN_COMPONENT = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::\d+)?$")
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^\w[\w.-]{0,127}$")
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+REPOSITORY_PATH_MAX = 255
+# An ECR private registry: <account>.dkr.ecr.<region>.amazonaws.com (.com.cn in China).
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html
+_ECR_REGISTRY = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)"
+    r"\.amazonaws\.com(?P<china>\.cn)?$"
+)
+IMAGE_EXAMPLES = (
+    "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos-go:1.4.2, "
+    "ghcr.io/acme/alunos@sha256:<64 hex>"
+)
+
+
+@dataclass(frozen=True)
+class EcrRepository:
+    """An ECR repository named by an image reference: where the execution role may pull."""
+
+    account: str
+    region: str
+    name: str
+    partition: str
+
+    @property
+    def arn(self) -> str:
+        # arn:${Partition}:ecr:${Region}:${Account}:repository/${RepositoryName}
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
+        return f"arn:{self.partition}:ecr:{self.region}:{self.account}:repository/{self.name}"
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """A prebuilt image, by tag or by digest."""
+
+    text: str
+    """As the config gives it."""
+    repository: str
+    """[domain/]path: what a digest is appended to."""
+    tag: str
+    digest: str
+    """sha256:<64 hex>, or "" for a tag to resolve."""
+
+    @property
+    def ecr(self) -> EcrRepository | None:
+        domain, _, path = self.repository.partition("/")
+        match = _ECR_REGISTRY.match(domain) if path else None
+        if match is None:
+            return None
+        partition = "aws-cn" if match["china"] else "aws"
+        return EcrRepository(match["account"], match["region"], path, partition)
+
+
+def image_reference(key: str, value: str) -> ImageReference:
+    """`value` parsed, or a failure naming what is allowed: a tag that names one build (never
+    none, which docker reads as latest, nor latest itself) or a sha256 digest (which wins over
+    a tag given with it, as it does for docker)."""
+    allowed = (
+        "an image reference with a tag or a sha256 digest, [REGISTRY/]PATH:TAG or "
+        f"[REGISTRY/]PATH@sha256:<64 hex>, e.g. {IMAGE_EXAMPLES} (a lower-case path; a tag of "
+        "letters, digits, _ . -, not latest)"
+    )
+    name, at, digest = value.partition("@")
+    tag = ""
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+    components = name.split("/")
+    domain = components[0] if len(components) > 1 else ""
+    if domain and not ("." in domain or ":" in domain or domain == "localhost"):
+        domain = ""  # a Docker Hub namespace, not a registry
+    path = components[1:] if domain else components
+    if (
+        (domain and not _DOMAIN.match(domain))
+        or not all(_PATH_COMPONENT.match(part) for part in path)
+        or len("/".join(path)) > REPOSITORY_PATH_MAX
+        or (at and not _SHA256.match(digest))
+        or (tag and not _TAG.match(tag))
+        or not (tag or digest)
+        or tag == "latest"
+    ):
+        raise fail(key, value, allowed)
+    return ImageReference(text=value, repository=name, tag=tag, digest=digest)
+
+
+# A container health check: ECS's HealthCheck.command, a string array starting with CMD (run
+# the arguments directly) or CMD-SHELL (run with the container's default shell).
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
+HEALTH_CHECK_FORMS = (
+    "none (no container health check), CMD <program> [args...] (run directly, split like a "
+    "shell would; for images without a shell) or CMD-SHELL <command> (run by the image's "
+    "/bin/sh)"
+)
+
+
+def container_health_check(key: str, value: str) -> tuple[str, ...] | None:
+    """ECS's command array from its one-line form (the console's, without the commas); None
+    for `none`."""
+    text = value.strip()
+    if text.lower() == "none":
+        return None
+    form, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if form == "CMD-SHELL" and rest:
+        return (form, rest)
+    if form == "CMD" and rest:
+        try:
+            return (form, *shlex.split(rest))
+        except ValueError as error:
+            raise fail(key, value, f"{HEALTH_CHECK_FORMS} ({error})") from None
+    raise fail(key, value, HEALTH_CHECK_FORMS)
+
+
+# The target group's health check path: "/" and at most 1024 characters (terraform-provider-aws
+# internal/service/elbv2/target_group.go, health_check.path); no spaces or control characters,
+# which an HTTP request line cannot carry (RFC 9112 section 3).
+_HEALTH_CHECK_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+
+
+def health_check_path(key: str, value: str) -> None:
+    if not _HEALTH_CHECK_PATH.match(value):
+        raise fail(
+            key, value, "a path starting with /, at most 1024 visible ASCII characters, no spaces"
+        )
+
+
+# Environment variable names: letters, digits and _, not starting with a digit (the portable
+# names of POSIX.1-2017 Base Definitions 8.1, lower case allowed).
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A Secrets Manager secret's full ARN: the name (ASCII letters, digits and /_+=.@-) and the six
+# characters Secrets Manager appends; then, for ECS, optionally :json-key:version-stage:version-id
+# (each may be empty, the colons may not). The IAM resource is the ARN without that suffix.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
+_SM_ARN = (
+    r"arn:aws(?:-cn|-us-gov)?:secretsmanager:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):\d{12}"
+    r":secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"
+)
+_SECRET_VALUE_FROM = re.compile(
+    rf"^(?P<arn>{_SM_ARN})(?::(?P<key>[^:]*):(?P<stage>[^:]*):(?P<version>[^:]*))?$"
+)
+VALUE_FROM_FORMS = (
+    "the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:"
+    "NAME-AbCdEf, with the six characters Secrets Manager appends), optionally followed by "
+    ":JSON_KEY:: for one key of a JSON secret (ECS's :json-key:version-stage:version-id)"
+)
+
+
+def variable_name(key: str, name: str) -> None:
+    if not _VARIABLE.match(name):
+        raise fail(key, name, "a variable name: letters, digits and _, not starting with a digit")
+
+
+def secret_value_from(key: str, value: str) -> str:
+    """The secret's ARN (what IAM grants) from an ECS `valueFrom`."""
+    match = _SECRET_VALUE_FROM.match(value)
+    if match is None:
+        raise fail(key, value, VALUE_FROM_FORMS)
+    return match["arn"]
+
+
+def secret_arn(key: str, value: str) -> None:
+    """A whole secret, by its full ARN (no JSON key)."""
+    if not re.fullmatch(_SM_ARN, value):
+        raise fail(key, value, VALUE_FROM_FORMS.split(", optionally")[0])
+
+
+def secret_region(value: str) -> str:
+    match = _SECRET_VALUE_FROM.match(value)
+    return match["region"] if match else ""

@@ -560,17 +560,26 @@ def check_public_ip(resource: Resource, context: Context) -> Iterator[str]:
         yield "tasks get public IP addresses (networkConfiguration.assignPublicIp: true)"
 
 
+def plain_secret(name: str, value: object) -> str | None:
+    """Why a plain environment variable `name=value` looks like a credential, or None. The
+    program refuses such an `appEnvironment` entry with the same words (infra/settings.py)."""
+    if SECRET_NAME.search(name):
+        return "has a credential's name and its value in plain text"
+    if isinstance(value, str) and not unknown(value) and SECRET_VALUE.search(value):
+        return "holds what looks like a credential"
+    return None
+
+
 def check_plain_secrets(resource: Resource, context: Context) -> Iterator[str]:
     for container in containers(resource.props) or []:
         for variable in container.get("environment") or []:
             if not isinstance(variable, Mapping):
                 continue
-            name, value = str(variable.get("name") or ""), variable.get("value")
-            label = f"container {container.get('name')!r}: environment variable {name!r}"
-            if SECRET_NAME.search(name):
-                yield f"{label} has a credential's name and its value in plain text"
-            elif isinstance(value, str) and not unknown(value) and SECRET_VALUE.search(value):
-                yield f"{label} holds what looks like a credential"
+            name = str(variable.get("name") or "")
+            problem = plain_secret(name, variable.get("value"))
+            if problem:
+                label = f"container {container.get('name')!r}: environment variable {name!r}"
+                yield f"{label} {problem}"
 
 
 def check_image_digest(resource: Resource, context: Context) -> Iterator[str]:

@@ -8,13 +8,16 @@ Public interface (also the decommission gates' building blocks). Every check ret
   running == desired >= 1 (a service scaled to zero is "stable" but serves nothing);
 - `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0, polling)`
   ("alb-targets-healthy"): every target not `draining` is `healthy`, and at least one is;
-- `check_health(endpoint, *, client, deadline_seconds=0, polling)` ("health"):
-  `GET <endpoint>/health` answers 200;
+- `check_health(endpoint, *, client, path="/health", deadline_seconds=0, polling)` ("health"):
+  `GET <endpoint><path>` answers 200;
 - `check_version(endpoint, expected, *, client, deadline_seconds=0, polling)` ("version"):
   `GET <endpoint>/version` answers 200 with a JSON object whose `version` equals `expected`;
 - `verify_deployment(outputs, expected_version, session, *, client=None, timing=None)` runs all
   four from the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and
-  returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`).
+  returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`). The health check
+  asks the app's own path (`healthCheckPath`, /health for stacks older than that output); a
+  prebuilt image (`imageSource` prebuilt: a team's own app) is not asked for /version, which only
+  this program's builds serve: its report holds the other three checks.
 An endpoint is a URL, or (`Endpoint`) the load balancer reached directly with TLS verified for
 the service's own name: a stack with `domainName` is always checked that way (`from_outputs`),
 never through the public name, which during the migration also answers from EC2.
@@ -230,6 +233,7 @@ def check_health(
     url: Endpoint | str,
     *,
     client: httpx.Client,
+    path: str = "/health",
     deadline_seconds: float = 0.0,
     polling: Polling = DEFAULT_POLLING,
 ) -> CheckResult:
@@ -238,7 +242,7 @@ def check_health(
     def judge(response: httpx.Response) -> str | None:
         return None if response.status_code == 200 else f"HTTP {response.status_code}"
 
-    return _poll_http("health", endpoint, "/health", judge, client, deadline_seconds, polling)
+    return _poll_http("health", endpoint, path, judge, client, deadline_seconds, polling)
 
 
 def check_version(
@@ -345,9 +349,12 @@ def verify_deployment(
         health = check_health(
             url,
             client=http,
+            path=str(outputs.get(names.HEALTH_CHECK_PATH) or "/health"),
             deadline_seconds=timing.http_deadline_seconds,
             polling=timing.polling,
         )
+        if outputs.get(names.IMAGE_SOURCE) == names.PREBUILT:
+            return VerificationReport((service, targets, health))
         version = check_version(
             url,
             expected_version,

@@ -316,9 +316,10 @@ def _config_list(key: str) -> list[str]:
 # --- Existing infrastructure. Offline, the account holds exactly what the stack config names,
 # well formed: its VPC with the public subnets (one per AZ, explicitly associated with a table
 # routing to an internet gateway) and the private ones (implicitly on the main table, routing to
-# a NAT gateway), the database's security group in that VPC, its secret under the AWS managed
-# key, the certificate ISSUED for the domain, the alarm topic. Anything else is not found.
-# Tests replace one answer to see the program refuse a mismatch.
+# a NAT gateway), the database's security group in that VPC, its secret and the app's secrets
+# under the AWS managed key, the certificate ISSUED for the domain, the alarm topic, a prebuilt
+# image under its tag. Anything else is not found. Tests replace one answer to see the program
+# refuse a mismatch.
 
 
 def _zone(region: str, index: int) -> str:
@@ -401,9 +402,17 @@ def _security_group_lookup(region: str, args: Answer) -> Answer:
     return {"id": group_id, "arn": arn, "name": "database", "vpcId": vpc_id}
 
 
+def _named_secrets() -> set[str]:
+    """Every secret the config names, by ARN: the database's, the registry credentials, and the
+    app's (ECS's valueFrom without its :json-key:version-stage:version-id suffix)."""
+    app = [item.partition("=")[2] for item in _config_list("appSecrets")]
+    named = [_config("dbSecretArn"), _config("imageRegistrySecretArn")]
+    return {":".join(arn.split(":")[:7]) for arn in [*named, *app] if arn}
+
+
 def _secret_lookup(region: str, args: Answer) -> Answer:
     arn = str(args.get("arn") or "")
-    if not arn or arn != _config("dbSecretArn"):
+    if not arn or arn not in _named_secrets():
         raise NotFound(f"Secrets Manager Secret ({arn}) not found")
     # No kmsKeyId: DescribeSecret omits it for the AWS managed key aws/secretsmanager.
     return {"arn": arn, "id": arn, "name": arn.split(":secret:", 1)[-1][:-7]}
@@ -447,6 +456,26 @@ def _images_lookup(region: str, args: Answer) -> Answer:
         f"reading ECR Images: RepositoryNotFoundException: The repository with name '{name}' "
         "does not exist"
     )
+
+
+def _offline_digest(*parts: str) -> str:
+    return "sha256:" + hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def _ecr_image_lookup(region: str, args: Answer) -> Answer:
+    """A prebuilt image in ECR, by tag: offline, every tag exists, its digest derived from it."""
+    repository, tag = str(args.get("repositoryName")), str(args.get("imageTag"))
+    registry = str(args.get("registryId") or ACCOUNT)
+    digest = _offline_digest(registry, str(args.get("region") or region), repository, tag)
+    return {"id": digest, "imageDigest": digest, "imageTag": tag, "imageTags": [tag],
+            "repositoryName": repository, "registryId": registry}  # fmt: skip
+
+
+def _registry_image_lookup(region: str, args: Answer) -> Answer:
+    """pulumi-docker's getRegistryImage: offline, any name:tag answers a digest of its own."""
+    name = str(args.get("name"))
+    digest = _offline_digest(name)
+    return {"id": digest, "name": name, "sha256Digest": digest}
 
 
 def _authorization_token(region: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -502,6 +531,8 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:sns/getTopic:getTopic": _topic_lookup,
     "aws:ecr/getRepositories:getRepositories": _repositories_lookup,
     "aws:ecr/getImages:getImages": _images_lookup,
+    "aws:ecr/getImage:getImage": _ecr_image_lookup,
+    "docker:index/getRegistryImage:getRegistryImage": _registry_image_lookup,
 }
 """Data sources (function tokens, not resource types: they appear in no plan). A mock raises
 NotFound where the real data source fails."""

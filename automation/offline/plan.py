@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -55,11 +56,16 @@ def _container(inputs: dict[str, Any]) -> str:
         return ""
     secrets = ",".join(s["name"] for s in container.get("secrets", []))
     dropped = ",".join(_get(container, "linuxParameters.capabilities.drop") or []) or "none"
+    environment = ",".join(str(v.get("name")) for v in container.get("environment") or [])
+    health = _get(container, "healthCheck.command")
+    pull = _get(container, "repositoryCredentials.credentialsParameter")
     return (
         f"cpu={inputs.get('cpu')} memory={inputs.get('memory')} image={container.get('image')} "
         f"user={container.get('user', 'image default')} "
         f"readOnlyRoot={container.get('readonlyRootFilesystem')} dropCaps={dropped} "
-        f"secrets={secrets}"
+        f"secrets={secrets} env={environment} "
+        f"healthCheck={shlex.join(health) if health else 'none'}"
+        + (f" pullCredentials={pull}" if pull else "")
     )
 
 
@@ -204,7 +210,10 @@ SUMMARIES: dict[str, Summary] = {
         ("forceDelete", "forceDelete"),
     ),
     types.IMAGE: _fields(
-        ("image", "imageName"), ("platform", "build.platform"), ("context", "build.context")
+        ("image", "imageName"),
+        ("platform", "build.platform"),
+        ("context", "build.context"),
+        ("dockerfile", "build.dockerfile"),
     ),
     types.LOAD_BALANCER: _fields(
         ("type", "loadBalancerType"),

@@ -169,6 +169,7 @@ class FakeService:
     version_status: int = 200
     version_body: str | None = None
     health_status: int = 200
+    health_path: str = "/health"
     requests: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     """The Host header of each request."""
@@ -190,13 +191,13 @@ class Served:
 
 
 def serve(state: FakeService, tls: ssl.SSLContext | None = None) -> Served:
-    """Answer /health and /version from `state`; over TLS when given a server context."""
+    """Answer the health path and /version from `state`; over TLS when given a server context."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests.append(self.path)
             state.hosts.append(self.headers.get("Host", ""))
-            if self.path == "/health":
+            if self.path == state.health_path:
                 self._answer(state.health_status, '{"status": "ok"}')
             elif self.path == "/version":
                 body = state.version_body or json.dumps(

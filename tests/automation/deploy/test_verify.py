@@ -288,6 +288,31 @@ def test_every_failure_is_reported_at_once(aws, refused_url):
     assert {c.name for c in report.failures()} == {"ecs-service-steady", "health", "version"}
 
 
+def test_a_prebuilt_image_is_checked_on_its_own_health_path_and_not_asked_for_a_version(
+    aws, service
+):
+    service.health_path = "/ping"
+    service.version = "something else"
+    outputs = {
+        **healthy_outputs(aws, service.url),
+        names.HEALTH_CHECK_PATH: "/ping",
+        names.IMAGE_SOURCE: names.PREBUILT,
+    }
+    report = verify_deployment(outputs, "3.0.0", aws, timing=fast_timing())
+    assert report.ok, report.to_json()
+    assert [c.name for c in report.checks] == [
+        "ecs-service-steady",
+        "alb-targets-healthy",
+        "health",
+    ]
+    assert service.requests == ["/ping"]
+    # A build of this program with a custom path is still asked for its version.
+    built = verify_deployment(
+        {**outputs, names.IMAGE_SOURCE: names.BUILT}, "3.0.0", aws, timing=fast_timing()
+    )
+    assert [c.name for c in built.failures()] == ["version"]
+
+
 def test_missing_outputs_fail_clearly(aws):
     report = verify_deployment({names.SERVICE_URL: "http://x"}, "1.0.0", aws)
     assert not report.ok
