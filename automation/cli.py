@@ -707,7 +707,8 @@ def cost(
     prices: Annotated[
         Path | None,
         typer.Option(
-            "--prices", help="Price file (default: automation/prices/<the stack's region>.yaml)."
+            "--prices",
+            help="Price file (default: automation/insights/prices/<the stack's region>.yaml; one file per region, see docs/regions.md).",
         ),
     ] = None,
     assume: Annotated[
