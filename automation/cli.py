@@ -248,6 +248,15 @@ def _preview_markdown(stack: str, events: Path, version: str | None, run_url: st
     return render_markdown(change_set, run_url=run_url or run_url_from_env(os.environ))
 
 
+def _warn_placeholders(env: Environment, repo: Path, stack: str) -> None:
+    """One stderr line per key still holding an example id: the offline commands take them like
+    real ids, and a deploy would fail at AWS minutes later (`check` fails on them)."""
+    from automation.release import placeholders
+
+    for found in placeholders.find(repo.resolve(), stack):
+        env.err.print(Text.assemble(("warning: ", "bold yellow"), found.message(stack)))
+
+
 @app.command()
 def render(
     stack: StackOption,
@@ -324,6 +333,7 @@ def plan(
         return
     if comment:
         raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
+    _warn_placeholders(_env(ctx), repo, stack)
     result = engine.run(repo.resolve(), stack)
     if as_json:
         emit_json(planning.to_json(result))
@@ -701,6 +711,7 @@ def outputs(
 
 @app.command()
 def cost(
+    ctx: typer.Context,
     stack: StackOption,
     as_json: JsonOption = False,
     repo: RepoOption = Path("."),
@@ -708,7 +719,8 @@ def cost(
         Path | None,
         typer.Option(
             "--prices",
-            help="Price file (default: automation/insights/prices/<the stack's region>.yaml; one file per region, see docs/regions.md).",
+            help="Price file (default: automation/insights/prices/<the stack's region>.yaml; "
+            "one file per region, see docs/regions.md).",
         ),
     ] = None,
     assume: Annotated[
@@ -728,6 +740,7 @@ def cost(
     overrides = costing.parse_assumptions(assume or [])
     root = repo.resolve()
     config = stack_config.load(root, stack)
+    _warn_placeholders(_env(ctx), repo, stack)
     plan_ = engine.run(root, stack)
     region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
     table = costing.load_prices(prices or costing.price_file(region))
@@ -742,19 +755,29 @@ def cost(
 
 @app.command()
 def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Path(".")) -> None:
-    """Security and reliability rules over the offline plan (exit 1 on a violation)."""
+    """Security and reliability rules over the offline plan, and no example id left in the
+    stack's config (exit 1 on a violation or an example value)."""
     from automation.insights import checks
     from automation.offline import engine
-    from automation.release import stack_config
+    from automation.release import placeholders, stack_config
 
     root = repo.resolve()
     production = stack_config.load(root, stack).production
+    examples = [found.message(stack) for found in placeholders.find(root, stack)]
     report = checks.run_checks(engine.run(root, stack), production=production)
     if as_json:
-        emit_json(checks.to_json(report))
+        document = checks.to_json(report)
+        document["placeholders"] = examples
+        document["passed"] = report.passed and not examples
+        emit_json(document)
     else:
         sys.stdout.write(checks.text_report(report))
-    if not report.passed:
+        if examples:
+            sys.stdout.write(
+                f"check {stack}: {len(examples)} key(s) still hold example values:\n"
+                + "".join(f"  {line}\n" for line in examples)
+            )
+    if examples or not report.passed:
         raise typer.Exit(code=1)
 
 
