@@ -38,19 +38,40 @@ if TYPE_CHECKING:
     from automation.pr.github import Published
     from automation.release.version import BuildVersion
 
+# Plain click help, not typer's rich panels: rich shows a `<bool>` type beside every flag
+# (`--json <bool>` reads as if it took a value) and keeps the docstrings' line breaks; click
+# shows flags bare and wraps help to the terminal (COLUMNS, at most 80 columns).
 app = typer.Typer(
     name="python -m automation",
-    help="CI automation for the alunos-api Pulumi stacks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
 @app.callback()
 def _root() -> None:
-    """CI automation for the alunos-api Pulumi stacks (exit codes: 0 ok, 1 failure, 2 usage;
-    `up` and `rollback`: 3 when the update succeeded but could not be verified)."""
+    """CI automation for the alunos-api Pulumi stacks.
+
+    Exit codes: 0 ok, 1 failure, 2 usage or configuration; `up` and `rollback`: 3 when the
+    update succeeded but could not be verified. Offline commands (plan, cost, check, diagram,
+    render, version, stack) need nothing but this checkout; the others need the Pulumi CLI
+    and AWS credentials, as their help says.
+    """
+
+
+# Tables on stdout (plan, decommission): the terminal's width, or COLUMNS when set. Piped or in
+# a CI log (not a terminal, no COLUMNS), rows would be cut at rich's default of 80: use this.
+WIDE_OUTPUT_COLUMNS = 160
+
+
+def _table_console() -> Console:
+    """A console for tables on stdout that never wraps lines itself."""
+    console = Console(soft_wrap=False)
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(width=WIDE_OUTPUT_COLUMNS, soft_wrap=False)
 
 
 def _local_pulumi(work_dir: Path, org: str | None) -> StackBackend:
@@ -227,6 +248,15 @@ def _preview_markdown(stack: str, events: Path, version: str | None, run_url: st
     return render_markdown(change_set, run_url=run_url or run_url_from_env(os.environ))
 
 
+def _warn_placeholders(env: Environment, repo: Path, stack: str) -> None:
+    """One stderr line per key still holding an example id: the offline commands take them like
+    real ids, and a deploy would fail at AWS minutes later (`check` fails on them)."""
+    from automation.release import placeholders
+
+    for found in placeholders.find(repo.resolve(), stack):
+        env.err.print(Text.assemble(("warning: ", "bold yellow"), found.message(stack)))
+
+
 @app.command()
 def render(
     stack: StackOption,
@@ -303,11 +333,12 @@ def plan(
         return
     if comment:
         raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
+    _warn_placeholders(_env(ctx), repo, stack)
     result = engine.run(repo.resolve(), stack)
     if as_json:
         emit_json(planning.to_json(result))
     else:
-        planning.print_table(result, Console(width=max(160, Console().width)))
+        planning.print_table(result, _table_console())
 
 
 def _plan_diff(
@@ -418,7 +449,11 @@ def preview(
     run_url: RunUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Preview a stack with the version stamped (progress on stderr)."""
+    """Preview a stack with the version stamped (progress on stderr).
+
+    Needs the Pulumi CLI, its backend login and AWS credentials; not Docker (pulumi-docker 4
+    builds no image on preview). Exit 0: previewed; 1: failed; 2: usage or configuration.
+    """
     from automation.deploy import pipeline
     from automation.deploy.updates import LockRetry
     from automation.pr.event_recorder import recording
@@ -486,7 +521,12 @@ def up(
     verify_timeout: VerifyTimeoutOption = 600,
     as_json: JsonOption = False,
 ) -> None:
-    """Deploy the checked-out version to a stack, then verify it serves that version."""
+    """Deploy the checked-out version to a stack, then verify it serves that version.
+
+    Needs the Pulumi CLI, its backend login, AWS credentials and Docker (to build and push the
+    image, unless its tag is already in ECR). Exit 0: deployed and verified; 1: failed; 2: usage
+    or configuration; 3: updated but not verified.
+    """
     from automation.deploy import pipeline
     from automation.deploy.updates import LockRetry, ReadRetry
     from automation.deploy.verify import VerifyTiming
@@ -537,7 +577,12 @@ def rollback(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it."""
+    """Redeploy an earlier version's image from ECR (by digest, no rebuild), then verify it.
+
+    Needs the Pulumi CLI, its backend login and AWS credentials; not Docker (nothing is built).
+    Exit 0: rolled back and verified; 1: failed; 2: usage or no such version; 3: updated but
+    not verified.
+    """
     from automation.deploy import pipeline
     from automation.deploy.rollback import plan_rollback
     from automation.deploy.updates import LockRetry, ReadRetry
@@ -620,7 +665,8 @@ def unlock(
     machine is waited for, never cancelled; an update in progress that this CI run started and
     whose process is gone is cancelled (`pulumi cancel`); one started elsewhere is left alone
     unless --force. On a self-managed backend (s3://, file://...) `pulumi cancel` only deletes the
-    lock files. Exit 0: unlocked (or released); 1: still running or refused; 2: usage.
+    lock files. Needs the Pulumi CLI and its backend login. Exit 0: unlocked (or released);
+    1: still running or refused; 2: usage.
     """
     from automation.deploy.unlock import UnlockSettings
     from automation.deploy.unlock import unlock as release
@@ -646,7 +692,10 @@ def outputs(
     org: OrgOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The stack's outputs; secret outputs are masked, never printed."""
+    """The stack's outputs; secret outputs are masked, never printed.
+
+    Needs the Pulumi CLI and its backend login. Exit 0: printed; 1: failed; 2: usage.
+    """
     from automation.deploy.pulumi_seam import masked_outputs
 
     shown = masked_outputs(_env(ctx).open_stack(repo, stack, org).outputs())
@@ -662,13 +711,16 @@ def outputs(
 
 @app.command()
 def cost(
+    ctx: typer.Context,
     stack: StackOption,
     as_json: JsonOption = False,
     repo: RepoOption = Path("."),
     prices: Annotated[
         Path | None,
         typer.Option(
-            "--prices", help="Price file (default: automation/prices/<the stack's region>.yaml)."
+            "--prices",
+            help="Price file (default: automation/insights/prices/<the stack's region>.yaml; "
+            "one file per region, see docs/regions.md).",
         ),
     ] = None,
     assume: Annotated[
@@ -688,6 +740,7 @@ def cost(
     overrides = costing.parse_assumptions(assume or [])
     root = repo.resolve()
     config = stack_config.load(root, stack)
+    _warn_placeholders(_env(ctx), repo, stack)
     plan_ = engine.run(root, stack)
     region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
     table = costing.load_prices(prices or costing.price_file(region))
@@ -702,19 +755,29 @@ def cost(
 
 @app.command()
 def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Path(".")) -> None:
-    """Security and reliability rules over the offline plan (exit 1 on a violation)."""
+    """Security and reliability rules over the offline plan, and no example id left in the
+    stack's config (exit 1 on a violation or an example value)."""
     from automation.insights import checks
     from automation.offline import engine
-    from automation.release import stack_config
+    from automation.release import placeholders, stack_config
 
     root = repo.resolve()
     production = stack_config.load(root, stack).production
+    examples = [found.message(stack) for found in placeholders.find(root, stack)]
     report = checks.run_checks(engine.run(root, stack), production=production)
     if as_json:
-        emit_json(checks.to_json(report))
+        document = checks.to_json(report)
+        document["placeholders"] = examples
+        document["passed"] = report.passed and not examples
+        emit_json(document)
     else:
         sys.stdout.write(checks.text_report(report))
-    if not report.passed:
+        if examples:
+            sys.stdout.write(
+                f"check {stack}: {len(examples)} key(s) still hold example values:\n"
+                + "".join(f"  {line}\n" for line in examples)
+            )
+    if examples or not report.passed:
         raise typer.Exit(code=1)
 
 
@@ -880,7 +943,9 @@ def decommission(
     Per instance, with --execute: out of its load balancers (drained), out of its Auto Scaling
     group, an AMI backup, stopped; a later run terminates it after --retain-days and releases its
     Elastic IPs. Progress is tagged on the instance, so any run can be repeated or resumed.
-    Exit 0: every selected instance handled; 1: gates failed or an instance refused/failed.
+    Needs AWS credentials, and the Pulumi CLI for the stack's outputs unless the gate flags give
+    them. Exit 0: every selected instance handled; 1: gates failed or an instance refused or
+    failed; 2: usage or configuration (no instance selected, --skip-gates on a production stack).
     """
     from automation.decommission import command
     from automation.decommission.plan import Options
@@ -917,7 +982,7 @@ def decommission(
     if as_json:
         emit_json(report.to_json())
     else:
-        render(report, Console(width=max(160, Console().width), soft_wrap=False))
+        render(report, _table_console())
     if report.exit_code:
         raise AutomationError(report.problem())
 
@@ -1134,7 +1199,7 @@ def migrate(
         if as_json:
             emit_json(report.to_json())
         else:
-            show(report, Console(width=max(160, Console().width), soft_wrap=False))
+            show(report, _table_console())
         if report.exit_code:
             raise AutomationError(report.problem())
         return

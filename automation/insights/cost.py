@@ -49,6 +49,7 @@ class Price:
     source: str | None
     """The source's URL."""
     region_confirmed: bool
+    """The cited source states this price for the table's region itself."""
 
     @classmethod
     def unknown(cls, key: str, unit: str) -> Price:
@@ -980,9 +981,8 @@ def _caveats(result: Estimate) -> list[str]:
     unconfirmed = result.unconfirmed_prices
     if unconfirmed:
         notes.append(
-            "Prices whose source states US East (N. Virginia), not this region: "
-            + ", ".join(price.key for price in unconfirmed)
-            + "."
+            f"Prices whose source does not state {result.table.region} itself (see "
+            f"{result.table.path.name}): " + ", ".join(price.key for price in unconfirmed) + "."
         )
     return ["", *(f"- {_cell(note)}" for note in notes)] if notes else []
 

@@ -363,9 +363,10 @@ def print_table(plan: Plan, console: Console) -> None:
         title=f"Offline plan of stack {plan.stack} (mock engine: what `pulumi up` would create)",
         title_justify="left",
     )
-    table.add_column("type", style="cyan", no_wrap=True)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("key properties", overflow="fold")
+    # Type and name fold rather than push the properties out of a narrow terminal.
+    table.add_column("type", style="cyan", overflow="fold")
+    table.add_column("name", style="bold", overflow="fold")
+    table.add_column("key properties", overflow="fold", min_width=24)
     for resource in sorted(plan.resources, key=lambda r: (r.custom, r.type, r.name)):
         kind = resource.type if resource.custom else f"{resource.type} (component)"
         # Summaries hold metric math such as MAX([a, b]): text, not rich markup.

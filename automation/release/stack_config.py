@@ -127,6 +127,12 @@ def is_production(project_dir: Path, stack: str) -> bool:
     return StackConfig(project, name, defaults).production
 
 
+def declarations(project_dir: Path) -> dict[str, dict[str, Any]]:
+    """The keys Pulumi.yaml declares (fully qualified) and their declarations (type,
+    default, description)."""
+    return _project(project_dir)[1]
+
+
 def _project(project_dir: Path) -> tuple[str, dict[str, dict[str, Any]], dict[str, Any]]:
     """The project's name, its declared keys, and its values before any stack file: defaults."""
     project_file = _read_yaml(project_dir / "Pulumi.yaml")

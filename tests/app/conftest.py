@@ -1,5 +1,6 @@
-"""A real PostgreSQL for the app's tests: `DATABASE_URL` when set, else one embedded server
-(pgserver) for the whole session. Each test that needs isolation gets a database of its own.
+"""A real PostgreSQL for the app's tests: `ALUNOS_TEST_DATABASE_URL` when set, else one embedded
+server (pgserver) for the whole session; a `DATABASE_URL` in the shell is ignored
+(tests/conftest.py). Each test that needs isolation gets a database of its own.
 Roles that must log in with a password (the embedded server trusts local connections), and a
 moto server standing in for Secrets Manager."""
 
@@ -34,12 +35,14 @@ from app.web import create_app
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = BuildInfo(version="1.4.2", revision="0123456789abcdef", created="2025-01-31T12:00:00Z")
 REGION = "us-east-2"
+# A server of your choice for these tests (a maintenance database's URL), never DATABASE_URL.
+TEST_DATABASE_URL = "ALUNOS_TEST_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """Conninfo of a maintenance database on the server the tests use."""
-    url = os.environ.get("DATABASE_URL")
+    url = os.environ.get(TEST_DATABASE_URL)
     if url:
         yield url
         return
@@ -214,7 +217,9 @@ def password_role(pg_server: str, new_database: Callable[[], str]) -> Iterator[P
     with psycopg.connect(pg_server, autocommit=True) as admin:
         hba = Path(str(admin.execute("SHOW hba_file").fetchone()[0]))  # type: ignore[index]
         if not os.access(hba, os.W_OK):
-            pytest.skip("needs the test server's pg_hba.conf (a local server, not DATABASE_URL)")
+            pytest.skip(
+                "needs the test server's pg_hba.conf (a local server, not ALUNOS_TEST_DATABASE_URL)"
+            )
         password = secrets.token_urlsafe(16)
         admin.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(

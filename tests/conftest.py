@@ -1,0 +1,29 @@
+"""The suite runs the same in any shell: variables a developer's shell may carry, which the app,
+the automation or boto3 read, are removed before anything is collected. Tests that need one set
+their own (monkeypatch, a subprocess's env).
+
+`DATABASE_URL` is one of them: the app's tests start their own PostgreSQL. To run them against a
+server of your choice instead, set `ALUNOS_TEST_DATABASE_URL` (docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# The app's database settings (app/config.py), its build stamps, and what the automation reads.
+ISOLATED = frozenset(
+    {"DATABASE_URL", "HOST", "DBNAME", "PASSWORD", "DB_AUTH_ARN", "COLUMNS", "MIGRATE_EXECUTE"}
+)
+ISOLATED_PREFIXES = ("AWS_", "PULUMI_", "GITHUB_", "GH_", "APP_")
+
+
+def isolated(name: str) -> bool:
+    return name in ISOLATED or name.startswith(ISOLATED_PREFIXES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before collection and before any session fixture reads the environment."""
+    for name in [name for name in os.environ if isolated(name)]:
+        del os.environ[name]
