@@ -27,18 +27,17 @@ def default_bucket_name(account_id: str, region: str) -> str:
 
 
 def tls_only(bucket: str) -> dict[str, object]:
-    """Deny every request over plain HTTP (aws:SecureTransport false)."""
-    return document(
-        [
-            statement(
-                "DenyInsecureTransport",
-                ["s3:*"],
-                [s3(bucket), s3(f"{bucket}/*")],
-                {"Bool": {"aws:SecureTransport": "false"}},
-                effect="Deny",
-            )
-        ]
+    """Deny everyone every request over plain HTTP (aws:SecureTransport false); a bucket policy
+    names its principals."""
+    deny = statement(
+        "DenyInsecureTransport",
+        ["s3:*"],
+        [s3(bucket), s3(f"{bucket}/*")],
+        {"Bool": {"aws:SecureTransport": "false"}},
+        effect="Deny",
     )
+    deny["Principal"] = "*"
+    return document([deny])
 
 
 class StateBackend(pulumi.ComponentResource):
