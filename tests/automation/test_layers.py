@@ -21,7 +21,7 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    for package in ("automation", "infra", "policy", "app"):
+    for package in ("automation", "infra", "policy", "app", "bootstrap"):
         shutil.copytree(ROOT / package, tmp_path / package)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     return tmp_path
@@ -63,3 +63,11 @@ def test_the_program_never_imports_the_ci_tool(copy: Path) -> None:
     result = lint_imports(copy)
     assert result.returncode == 1
     assert "infra.outputs -> automation.errors" in result.stdout
+
+
+def test_the_bootstrap_never_imports_the_ci_tool(copy: Path) -> None:
+    with (copy / "bootstrap/settings.py").open("a") as module:
+        module.write("\nfrom automation import errors  # noqa\n")
+    result = lint_imports(copy)
+    assert result.returncode == 1
+    assert "bootstrap.settings -> automation.errors" in result.stdout

@@ -1,0 +1,507 @@
+"""What a deploy role may change: one main stack's resources, and nothing of another stack's.
+
+Each statement is scoped the tightest way its service allows, checked per action against the
+Service Authorization Reference (parliament's copy of it lints every document in
+tests/bootstrap/):
+- by name, where the ARN carries it: every resource of stack S is named `alunos-S-...`
+  (ECS, ECR, CloudWatch Logs and alarms, IAM roles, load balancers, RDS, S3, WAF);
+- by tag, where the ARN carries only an id (EC2, ACM): the stack's aws:defaultTags put
+  `project` and `environment` on every resource, at creation. A new resource must be requested
+  with them (`aws:RequestTag/...`, EC2's tag-on-create with `ec2:CreateAction`), an existing
+  one must carry them (`aws:ResourceTag/...`)
+  (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html,
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html);
+- by request, where the API has its own keys: ACM only for the stack's domain
+  (`acm:DomainNames`), Route 53 only the records the stack writes
+  (`route53:ChangeResourceRecordSetsNormalizedRecordNames`), iam:PassRole only to ECS tasks
+  (`iam:PassedToService`), service-linked roles only for the services the stack uses
+  (`iam:AWSServiceName`).
+A few actions have no resource to scope (`Resource: "*"` in the reference): each such statement
+says so.
+"""
+
+from __future__ import annotations
+
+from bootstrap.iam import (
+    Account,
+    Conditions,
+    Document,
+    Statement,
+    document,
+    route53,
+    s3,
+    statement,
+)
+from bootstrap.settings import Stack
+
+
+def request_tags(stack: Stack) -> Conditions:
+    """The request creates the resource with the stack's tags."""
+    return {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in stack.tags.items()}}
+
+
+def resource_tags(stack: Stack) -> Conditions:
+    """The resource already carries the stack's tags."""
+    return {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in stack.tags.items()}}
+
+
+def account_of(stack: Stack, account_id: str) -> Account:
+    return Account(account_id, stack.region)
+
+
+# --- EC2: the VPC (dev's, awsx's children), the security groups and their rules -------------
+
+# Each create action, and the type of the resource it creates: only that part of the request
+# may be matched by the tags the request carries (CreateSubnet also names its VPC, which must be
+# the stack's own, and Authorize* name an existing security group).
+_EC2_CREATES = {
+    "CreateVpc": "vpc",
+    "CreateSubnet": "subnet",
+    "CreateRouteTable": "route-table",
+    "CreateInternetGateway": "internet-gateway",
+    "CreateNatGateway": "natgateway",
+    "AllocateAddress": "elastic-ip",
+    "CreateSecurityGroup": "security-group",
+    "AuthorizeSecurityGroupIngress": "security-group-rule",
+    "AuthorizeSecurityGroupEgress": "security-group-rule",
+}
+_EC2_OWNED_TYPES = (
+    "vpc",
+    "subnet",
+    "route-table",
+    "internet-gateway",
+    "natgateway",
+    "elastic-ip",
+    "security-group",
+    "security-group-rule",
+)
+_EC2_ON_OWNED = (
+    # Creates, for the existing resources they name (the stack's VPC, subnet, address...).
+    "CreateSubnet",
+    "CreateRouteTable",
+    "CreateNatGateway",
+    "AttachInternetGateway",
+    "AssociateRouteTable",
+    "CreateRoute",
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    # Updates and deletes.
+    "ModifyVpcAttribute",
+    "ModifySubnetAttribute",
+    "ReplaceRoute",
+    "DeleteRoute",
+    "DisassociateRouteTable",
+    "ReplaceRouteTableAssociation",
+    "DetachInternetGateway",
+    "DisassociateAddress",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+    "ModifySecurityGroupRules",
+    "UpdateSecurityGroupRuleDescriptionsIngress",
+    "UpdateSecurityGroupRuleDescriptionsEgress",
+    "DeleteVpc",
+    "DeleteSubnet",
+    "DeleteRouteTable",
+    "DeleteInternetGateway",
+    "DeleteNatGateway",
+    "ReleaseAddress",
+    "DeleteSecurityGroup",
+    "CreateTags",
+    "DeleteTags",
+)
+
+
+def network(stack: Stack, account: Account) -> Document:
+    statements: list[Statement] = []
+    by_type: dict[str, list[str]] = {}
+    for action, kind in _EC2_CREATES.items():
+        by_type.setdefault(kind, []).append(f"ec2:{action}")
+    for kind, actions in by_type.items():
+        sid = "Ec2Create" + "".join(part.title() for part in kind.split("-"))
+        statements.append(statement(sid, actions, account.ec2(kind), request_tags(stack)))
+    statements += [
+        statement(
+            "Ec2TagOnCreate",
+            ["ec2:CreateTags"],
+            account.ec2(*_EC2_OWNED_TYPES),
+            {"StringEquals": {"ec2:CreateAction": sorted(_EC2_CREATES)}},
+        ),
+        statement(
+            "Ec2Owned",
+            [f"ec2:{action}" for action in _EC2_ON_OWNED],
+            account.ec2(*_EC2_OWNED_TYPES),
+            resource_tags(stack),
+        ),
+        # A new security group may go in any VPC: prod's VPC is the EC2 deployment's, not the
+        # stack's (the group itself must carry the stack's tags: Ec2CreateSecurityGroup).
+        statement("Ec2SecurityGroupInAnyVpc", ["ec2:CreateSecurityGroup"], account.ec2("vpc")),
+    ]
+    if stack.foreign_security_group_id:
+        # The database team's group (dbSecurityGroupId, dbAllowIngressFromService: true): the
+        # stack adds, updates and removes its one ingress rule there, nothing else.
+        statements.append(
+            statement(
+                "Ec2DatabaseGroupIngressRule",
+                [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+                ],
+                account.arn("ec2", f"security-group/{stack.foreign_security_group_id}"),
+            )
+        )
+    return document(statements)
+
+
+# --- The service: ECS, ECR, logs, its IAM roles, autoscaling, alarms -------------------------
+
+SERVICE_LINKED_ROLES = (
+    "ecs.amazonaws.com",
+    "ecs.application-autoscaling.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "rds.amazonaws.com",
+    "wafv2.amazonaws.com",
+)
+"""Created by AWS on first use in an account, with the caller's permission."""
+
+
+def service(stack: Stack, account: Account) -> Document:
+    prefix = stack.prefix
+    log_groups = [f"/ecs/{prefix}", f"aws-waf-logs-{prefix}"]
+    return document(
+        [
+            statement(
+                "EcsClusterAndService",
+                [
+                    "ecs:CreateCluster",
+                    "ecs:UpdateCluster",
+                    "ecs:UpdateClusterSettings",
+                    "ecs:PutClusterCapacityProviders",
+                    "ecs:DeleteCluster",
+                    "ecs:CreateService",
+                    "ecs:UpdateService",
+                    "ecs:DeleteService",
+                    "ecs:RegisterTaskDefinition",
+                    "ecs:TagResource",
+                    "ecs:UntagResource",
+                ],
+                [
+                    account.arn("ecs", f"cluster/{prefix}-*"),
+                    account.arn("ecs", f"service/{prefix}-*/{prefix}-*"),
+                    account.arn("ecs", f"task-definition/{prefix}:*"),
+                ],
+            ),
+            # No resource in the reference: task definitions are read and retired by ARN.
+            statement(
+                "EcsTaskDefinitionRevisions",
+                ["ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition"],
+                "*",
+            ),
+            statement(
+                "PassTaskRolesToEcs",
+                ["iam:PassRole"],
+                account.iam(f"role/{prefix}-*"),
+                {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            ),
+            statement(
+                "ServiceRoles",
+                [
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:GetRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:ListRoleTags",
+                    "iam:ListRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:PutRolePolicy",
+                    "iam:GetRolePolicy",
+                    "iam:DeleteRolePolicy",
+                ],
+                account.iam(f"role/{prefix}-*"),
+            ),
+            statement(
+                "ServiceLinkedRoles",
+                ["iam:CreateServiceLinkedRole"],
+                account.iam("role/aws-service-role/*"),
+                {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+            ),
+            statement(
+                "EcrRepository",
+                [
+                    "ecr:CreateRepository",
+                    "ecr:DeleteRepository",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:PutImageTagMutability",
+                    "ecr:PutLifecyclePolicy",
+                    "ecr:DeleteLifecyclePolicy",
+                    "ecr:TagResource",
+                    "ecr:UntagResource",
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload",
+                    "ecr:PutImage",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchDeleteImage",
+                ],
+                account.arn("ecr", f"repository/{prefix}-repo"),
+            ),
+            statement(
+                "LogGroups",
+                [
+                    "logs:CreateLogGroup",
+                    "logs:DeleteLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteRetentionPolicy",
+                    "logs:TagResource",
+                    "logs:UntagResource",
+                    "logs:TagLogGroup",
+                    "logs:UntagLogGroup",
+                ],
+                [
+                    account.arn("logs", f"log-group:{group}{suffix}")
+                    for group in log_groups
+                    for suffix in ("", ":*")
+                ],
+            ),
+            # WAF's log delivery to CloudWatch Logs: account-level resource policies and
+            # deliveries, which the reference scopes to no resource
+            # (https://docs.aws.amazon.com/waf/latest/developerguide/logging-cw-logs.html).
+            statement(
+                "WafLogDelivery",
+                [
+                    "logs:PutResourcePolicy",
+                    "logs:DeleteResourcePolicy",
+                    "logs:CreateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:ListLogDeliveries",
+                ],
+                "*",
+            ),
+            statement(
+                "Alarms",
+                [
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:DeleteAlarms",
+                    "cloudwatch:TagResource",
+                    "cloudwatch:UntagResource",
+                ],
+                [
+                    account.arn("cloudwatch", f"alarm:{prefix}-*"),
+                    # Target tracking's own alarms, named after the scalable resource
+                    # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/auto-scaling-IAM.html).
+                    account.arn("cloudwatch", f"alarm:TargetTracking-service/{prefix}-*"),
+                ],
+            ),
+            # Scalable targets are named by an id: scoped to ECS services' task counts.
+            statement(
+                "ServiceAutoScaling",
+                [
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DeregisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeleteScalingPolicy",
+                ],
+                account.arn("application-autoscaling", "scalable-target/*"),
+                {
+                    "StringEquals": {
+                        "application-autoscaling:service-namespace": "ecs",
+                        "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount",
+                    }
+                },
+            ),
+            statement(
+                "ServiceAutoScalingTags",
+                ["application-autoscaling:TagResource", "application-autoscaling:UntagResource"],
+                account.arn("application-autoscaling", "scalable-target/*"),
+                request_tags(stack),
+            ),
+        ]
+    )
+
+
+# --- The edge: load balancer, WAF, certificate, DNS validation, access log bucket ------------
+
+
+def edge(stack: Stack, account: Account) -> Document:
+    prefix = stack.prefix
+    load_balancers = account.arn("elasticloadbalancing", f"loadbalancer/app/{prefix}-*/*")
+    statements = [
+        statement(
+            "LoadBalancer",
+            [
+                "elasticloadbalancing:CreateLoadBalancer",
+                "elasticloadbalancing:DeleteLoadBalancer",
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:SetSecurityGroups",
+                "elasticloadbalancing:SetSubnets",
+                "elasticloadbalancing:SetIpAddressType",
+                "elasticloadbalancing:CreateTargetGroup",
+                "elasticloadbalancing:DeleteTargetGroup",
+                "elasticloadbalancing:ModifyTargetGroup",
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:ModifyListenerAttributes",
+                "elasticloadbalancing:AddListenerCertificates",
+                "elasticloadbalancing:RemoveListenerCertificates",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+            ],
+            [
+                load_balancers,
+                account.arn("elasticloadbalancing", f"targetgroup/{prefix}-*/*"),
+                account.arn("elasticloadbalancing", f"listener/app/{prefix}-*/*/*"),
+            ],
+        ),
+        statement(
+            "WebAcl",
+            [
+                "wafv2:CreateWebACL",
+                "wafv2:UpdateWebACL",
+                "wafv2:DeleteWebACL",
+                "wafv2:AssociateWebACL",
+                "wafv2:DisassociateWebACL",
+                "wafv2:PutLoggingConfiguration",
+                "wafv2:DeleteLoggingConfiguration",
+                "wafv2:TagResource",
+                "wafv2:UntagResource",
+            ],
+            [
+                account.arn("wafv2", f"regional/webacl/{prefix}-waf/*"),
+                # The AWS managed rule groups the web ACL references.
+                account.arn("wafv2", "regional/managedruleset/*/*"),
+                load_balancers,
+            ],
+        ),
+        # The reference gives SetWebAcl no resource: WAF calls it for AssociateWebACL.
+        statement("WebAclOnLoadBalancer", ["elasticloadbalancing:SetWebAcl"], "*"),
+        statement(
+            "AccessLogBucket",
+            [
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:ListBucket",
+                "s3:GetBucket*",
+                "s3:GetAccelerateConfiguration",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:GetReplicationConfiguration",
+                "s3:PutBucketPolicy",
+                "s3:DeleteBucketPolicy",
+                "s3:PutBucketOwnershipControls",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutLifecycleConfiguration",
+                "s3:PutBucketTagging",
+            ],
+            s3(f"{prefix}-alb-logs-*"),
+        ),
+    ]
+    if stack.issues_certificate:
+        statements += [
+            # RequestCertificate names no resource: the request must be for the stack's domain
+            # only, with its tags (https://docs.aws.amazon.com/acm/latest/userguide/security-iam.html).
+            statement(
+                "CertificateForTheDomain",
+                ["acm:RequestCertificate"],
+                "*",
+                {
+                    **request_tags(stack),
+                    "ForAllValues:StringEquals": {"acm:DomainNames": [stack.domain_name]},
+                },
+            ),
+            statement(
+                "CertificateTagsOnRequest",
+                ["acm:AddTagsToCertificate"],
+                account.arn("acm", "certificate/*"),
+                request_tags(stack),
+            ),
+            statement(
+                "OwnedCertificates",
+                [
+                    "acm:DeleteCertificate",
+                    "acm:AddTagsToCertificate",
+                    "acm:RemoveTagsFromCertificate",
+                    "acm:UpdateCertificateOptions",
+                ],
+                account.arn("acm", "certificate/*"),
+                resource_tags(stack),
+            ),
+            statement(
+                "CertificateValidationRecord",
+                ["route53:ChangeResourceRecordSets"],
+                route53(f"hostedzone/{stack.hosted_zone_id}"),
+                {
+                    "ForAllValues:StringLike": {
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                            f"_*.{stack.domain_name}"
+                        ]
+                    }
+                },
+            ),
+        ]
+    return document(statements)
+
+
+# --- The database, when the stack creates it ---------------------------------------------------
+
+
+def data(stack: Stack, account: Account) -> Document:
+    prefix = stack.prefix
+    return document(
+        [
+            statement(
+                "Database",
+                [
+                    "rds:CreateDBInstance",
+                    "rds:ModifyDBInstance",
+                    "rds:DeleteDBInstance",
+                    "rds:CreateDBSnapshot",
+                    "rds:CreateDBSubnetGroup",
+                    "rds:ModifyDBSubnetGroup",
+                    "rds:DeleteDBSubnetGroup",
+                    "rds:AddTagsToResource",
+                    "rds:RemoveTagsFromResource",
+                ],
+                [
+                    account.arn("rds", f"db:{prefix}-*"),
+                    account.arn("rds", f"subgrp:{prefix}-*"),
+                    # The final snapshot a delete takes (named after the stack).
+                    account.arn("rds", f"snapshot:{prefix}-*"),
+                    # The engine's default parameter and option groups a new instance names.
+                    account.arn("rds", "pg:default.*"),
+                    account.arn("rds", "og:default:*"),
+                ],
+            ),
+            # RDS keeps the master password in a secret it names `rds!db-<id>`, created with
+            # the caller's permission (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html#rds-secrets-manager-permissions).
+            statement(
+                "DatabaseMasterSecret",
+                [
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:TagResource",
+                    "secretsmanager:RotateSecret",
+                ],
+                account.arn("secretsmanager", "secret:rds!db-*"),
+            ),
+        ]
+    )
+
+
+POLICIES = {"network": network, "service": service, "edge": edge, "data": data}
+"""A deploy role's permission policies by name: each under IAM's 6,144-character quota for a
+managed policy (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
+
+
+def documents(stack: Stack, account_id: str) -> dict[str, Document]:
+    account = account_of(stack, account_id)
+    return {name: build(stack, account) for name, build in POLICIES.items()}
