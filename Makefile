@@ -18,7 +18,7 @@ AUTOMATION := $(RUN) python -m automation
 # fixed or allowed with a reason in .github/zizmor.yml, and any new one fails `make lint`.
 ZIZMOR_FLAGS := --offline --persona=auditor --strict-collection --no-progress --config .github/zizmor.yml
 
-OFFLINE := cost check diagram
+OFFLINE := cost check diagram report
 CLOUD := preview up rollback outputs unlock
 
 .PHONY: help setup plan test lint typecheck run fmt diagrams $(OFFLINE) $(CLOUD)
@@ -29,6 +29,7 @@ help:
 	@echo "make run                    the students API on http://localhost:8000 (embedded PostgreSQL)"
 	@echo "Offline, on STACK (default dev), extra flags in ARGS (e.g. ARGS=--json):"
 	@echo "  make cost | check | diagram   monthly estimate | policy rules | Mermaid diagram"
+	@echo "  make report                   all three from one plan (exit 1 when a check fails)"
 	@echo "  make diagrams                 regenerate the diagrams in docs/architecture.md"
 	@echo "With AWS credentials and the Pulumi CLI, on STACK, extra flags in ARGS:"
 	@echo "  make preview | up | rollback | outputs | unlock"

@@ -796,6 +796,7 @@ def check(
     from automation.release import stack_config
 
     config = stack_config.load(repo.resolve(), stack)
+    _ = config.production  # a misconfigured prod stops here, before planning (exit 2)
     checked = report.check(_offline_plan(repo, stack, no_cache), repo.resolve(), config)
     if as_json:
         emit_json(checked.to_json())
@@ -884,6 +885,7 @@ def report(
     if comment:
         raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
     config = stack_config.load(repo.resolve(), stack)  # the check's section names example ids
+    _ = config.production  # a misconfigured prod stops here, before planning (exit 2)
     found = compute(_offline_plan(repo, stack, no_cache), repo.resolve(), config)
     if as_json:
         emit_json(found.to_json())

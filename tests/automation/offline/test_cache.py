@@ -86,7 +86,7 @@ def append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
 
-EDITS: dict[str, Callable[[Path], None]] = {
+EDITS: dict[str, Callable[[Path], object]] = {
     "infra": lambda root: append(root / "infra" / "tags.py", "\n# edited\n"),
     "new file in infra": lambda root: (root / "infra" / "extra.json").write_text("{}"),
     "__main__.py": lambda root: append(root / "__main__.py", "\n# edited\n"),
