@@ -18,7 +18,7 @@ AUTOMATION := $(RUN) python -m automation
 # fixed or allowed with a reason in .github/zizmor.yml, and any new one fails `make lint`.
 ZIZMOR_FLAGS := --offline --persona=auditor --strict-collection --no-progress --config .github/zizmor.yml
 
-OFFLINE := cost check diagram
+OFFLINE := cost check diagram report
 CLOUD := preview up rollback outputs unlock
 
 .PHONY: help setup plan test lint typecheck run fmt diagrams $(OFFLINE) $(CLOUD)
@@ -29,6 +29,7 @@ help:
 	@echo "make run                    the students API on http://localhost:8000 (embedded PostgreSQL)"
 	@echo "Offline, on STACK (default dev), extra flags in ARGS (e.g. ARGS=--json):"
 	@echo "  make cost | check | diagram   monthly estimate | policy rules | Mermaid diagram"
+	@echo "  make report                   all three from one plan (exit 1 when a check fails)"
 	@echo "  make diagrams                 regenerate the diagrams in docs/architecture.md"
 	@echo "With AWS credentials and the Pulumi CLI, on STACK, extra flags in ARGS:"
 	@echo "  make preview | up | rollback | outputs | unlock"
@@ -38,11 +39,21 @@ help:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-.venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --locked
+# --compile-bytecode: the shells and CI set PYTHONDONTWRITEBYTECODE, so without it every run
+# compiled the provider SDKs again (seconds per plan). The stamp's name says so: a venv synced
+# before it (stamped .synced) is synced again once, and gets the bytecode.
+.venv/.synced-bytecode: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked --compile-bytecode
 	@touch $@
 
-setup: .venv/.synced
+# The project's own modules too (Python ignores a .pyc whose source changed since; this rule
+# rewrites only those), so a plan does not compile infra/ and automation/ on every run.
+SOURCES := $(shell find infra automation policy -name '*.py' -not -path '*/venv/*' 2>/dev/null)
+.cache/bytecode: $(SOURCES) | .venv/.synced-bytecode
+	@$(RUN) python -m compileall -q -x /venv/ infra automation policy
+	@mkdir -p .cache && touch $@
+
+setup: .venv/.synced-bytecode .cache/bytecode
 
 plan: setup
 	@$(AUTOMATION) plan --stack $(STACK) $(ARGS)

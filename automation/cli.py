@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from automation.deploy.pipeline import DeployOutcome
     from automation.deploy.pulumi_seam import StackBackend, StackHandle
     from automation.deploy.verify import SessionFactory, VerifyTiming
+    from automation.offline.planned import Plan
     from automation.pr.github import Published
     from automation.release.version import BuildVersion
 
@@ -230,6 +231,14 @@ VersionOption = Annotated[
         "--version", help="Version shown in the header (default: the stamped stack config)."
     ),
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Run the program under the mock engine even when the plan cache (.cache/plans) "
+        "holds its plan for these inputs.",
+    ),
+]
 RunUrlOption = Annotated[
     str | None,
     typer.Option(
@@ -246,6 +255,14 @@ def _preview_markdown(stack: str, events: Path, version: str | None, run_url: st
 
     change_set = load_change_set(events, check_stack_name(stack), version)
     return render_markdown(change_set, run_url=run_url or run_url_from_env(os.environ))
+
+
+def _offline_plan(repo: Path, stack: str, no_cache: bool) -> Plan:
+    """The stack's offline plan, from the plan cache when it holds one for these inputs."""
+    from automation.offline import cache
+
+    use_cache = not no_cache and cache.enabled(os.environ)
+    return cache.plan(repo.resolve(), stack, use_cache=use_cache)
 
 
 def _warn_placeholders(env: Environment, repo: Path, stack: str) -> None:
@@ -323,46 +340,57 @@ def plan(
         ),
     ] = False,
     run_url: RunUrlOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Offline plan: run the program under the mock engine and show what it would create."""
-    from automation.offline import engine
     from automation.offline import plan as planning
 
     if diff_against is not None:
-        _plan_diff(_env(ctx).err, stack, repo, diff_against, comment, run_url, as_json)
+        diff = _DiffRequest(diff_against, comment, run_url, no_cache)
+        _plan_diff(_env(ctx).err, stack, repo, diff, as_json)
         return
     if comment:
         raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
     _warn_placeholders(_env(ctx), repo, stack)
-    result = engine.run(repo.resolve(), stack)
+    result = _offline_plan(repo, stack, no_cache)
     if as_json:
         emit_json(planning.to_json(result))
     else:
         planning.print_table(result, _table_console())
 
 
-def _plan_diff(
-    err: Console,
-    stack: str,
-    repo: Path,
-    ref: str,
-    comment: bool,
-    run_url: str | None,
-    as_json: bool,
-) -> None:
+@dataclass(frozen=True)
+class _DiffRequest:
+    """plan/report --diff-against REF [--comment] [--run-url URL] [--no-cache]."""
+
+    ref: str
+    comment: bool
+    run_url: str | None
+    no_cache: bool
+    fail_on_checks: bool = False
+    """report: exit 1 when the head fails its checks (as `check` does), once the comment is out."""
+
+
+def _plan_diff(err: Console, stack: str, repo: Path, request: _DiffRequest, as_json: bool) -> None:
+    from automation.insights.report import check
+    from automation.offline import cache
     from automation.pr.github import commenting_context, run_url_from_env
     from automation.pr.plan_comment import compose
     from automation.pr.plan_diff import diff_against
     from automation.pr.render import check_stack_name, is_shown, validate_run_url
     from automation.release import stack_config
 
+    ref, comment = request.ref, request.comment
     check_stack_name(stack)
     stack_config.is_production(repo.resolve(), stack)  # its checks ask: a misconfigured prod stops
-    run_url = validate_run_url(run_url) if run_url else run_url_from_env(os.environ)
+    given_url = request.run_url
+    run_url = validate_run_url(given_url) if given_url else run_url_from_env(os.environ)
     if comment:
         commenting_context(os.environ)  # fail before planning, not after
-    found = diff_against(repo.resolve(), stack, ref)
-    markdown = compose(found, repo.resolve(), run_url)
+    use_cache = not request.no_cache and cache.enabled(os.environ)
+    found = diff_against(repo.resolve(), stack, ref, use_cache=use_cache)
+    checked = check(found.head, repo.resolve(), stack_config.load(repo.resolve(), stack))
+    markdown = compose(found, repo.resolve(), run_url, checked)
     shown = [change for change in found.change_set.changes if is_shown(change)]
     tally = Counter(str(change.operation) for change in shown)
     summary = ", ".join(f"{op} {n}" for op, n in sorted(tally.items())) or "no changes"
@@ -374,6 +402,8 @@ def _plan_diff(
         )
     )
     result = found.to_json()
+    if request.fail_on_checks:
+        result["check"] = checked.to_json()
     if comment:
         published = _publish(err, markdown, as_json, kind="offline plan")
         result["comment"] = {
@@ -390,6 +420,11 @@ def _plan_diff(
         raise AutomationError(
             f"refused: the change would lose data or traffic on the deployed stack {stack} "
             f"({names}); the comment says why and what to do instead"
+        )
+    if request.fail_on_checks and not checked.passed:
+        raise AutomationError(
+            f"check {stack}: the head fails its policy checks or holds example values "
+            "(the checks section says which)"
         )
 
 
@@ -731,22 +766,17 @@ def cost(
             help="Override a usage assumption of the price file, e.g. --assume alb_lcu=3.",
         ),
     ] = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Monthly cost estimate from the offline plan, with the legacy EC2 footprint beside it."""
     from automation.insights import cost as costing
-    from automation.offline import engine
+    from automation.insights import report
     from automation.release import stack_config
 
     overrides = costing.parse_assumptions(assume or [])
-    root = repo.resolve()
-    config = stack_config.load(root, stack)
+    config = stack_config.load(repo.resolve(), stack)
     _warn_placeholders(_env(ctx), repo, stack)
-    plan_ = engine.run(root, stack)
-    region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
-    table = costing.load_prices(prices or costing.price_file(region))
-    result = costing.estimate(
-        plan_, table, legacy=costing.legacy_footprint(config.project_values()), overrides=overrides
-    )
+    result = report.cost(_offline_plan(repo, stack, no_cache), config, prices, overrides)
     if as_json:
         emit_json(costing.to_json(result))
     else:
@@ -754,30 +784,25 @@ def cost(
 
 
 @app.command()
-def check(stack: StackOption, as_json: JsonOption = False, repo: RepoOption = Path(".")) -> None:
+def check(
+    stack: StackOption,
+    as_json: JsonOption = False,
+    repo: RepoOption = Path("."),
+    no_cache: NoCacheOption = False,
+) -> None:
     """Security and reliability rules over the offline plan, and no example id left in the
     stack's config (exit 1 on a violation or an example value)."""
-    from automation.insights import checks
-    from automation.offline import engine
-    from automation.release import placeholders, stack_config
+    from automation.insights import report
+    from automation.release import stack_config
 
-    root = repo.resolve()
-    production = stack_config.load(root, stack).production
-    examples = [found.message(stack) for found in placeholders.find(root, stack)]
-    report = checks.run_checks(engine.run(root, stack), production=production)
+    config = stack_config.load(repo.resolve(), stack)
+    _ = config.production  # a misconfigured prod stops here, before planning (exit 2)
+    checked = report.check(_offline_plan(repo, stack, no_cache), repo.resolve(), config)
     if as_json:
-        document = checks.to_json(report)
-        document["placeholders"] = examples
-        document["passed"] = report.passed and not examples
-        emit_json(document)
+        emit_json(checked.to_json())
     else:
-        sys.stdout.write(checks.text_report(report))
-        if examples:
-            sys.stdout.write(
-                f"check {stack}: {len(examples)} key(s) still hold example values:\n"
-                + "".join(f"  {line}\n" for line in examples)
-            )
-    if examples or not report.passed:
+        sys.stdout.write(checked.text())
+    if not checked.passed:
         raise typer.Exit(code=1)
 
 
@@ -796,12 +821,12 @@ def diagram(
         typer.Option("--readme", help="Regenerate the stack's diagram section in this README."),
     ] = None,
     repo: RepoOption = Path("."),
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Architecture diagram (Mermaid) of a stack, drawn from its offline plan."""
     from automation.insights import diagram as drawing
-    from automation.offline import engine
 
-    planned = engine.run(repo.resolve(), stack)
+    planned = _offline_plan(repo, stack, no_cache)
     text = drawing.mermaid(planned) if raw else drawing.markdown(planned)
     if readme is not None:
         try:
@@ -817,6 +842,57 @@ def diagram(
     except OSError as error:
         raise UsageProblem(f"--output {output}: cannot write: {error.strerror}") from None
     _env(ctx).err.print(f"wrote the {stack} diagram to {output}")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    stack: StackOption,
+    as_json: JsonOption = False,
+    repo: RepoOption = Path("."),
+    no_cache: NoCacheOption = False,
+    diff_against: Annotated[
+        str | None,
+        typer.Option(
+            "--diff-against",
+            metavar="REF",
+            help="The pull request comment instead: the changes against the program at this git "
+            "ref, then the cost (base vs head), the checks and the diagram.",
+        ),
+    ] = None,
+    comment: Annotated[
+        bool,
+        typer.Option(
+            "--comment",
+            help="With --diff-against: upsert it as this pull request's comment, and job summary.",
+        ),
+    ] = False,
+    run_url: RunUrlOption = None,
+) -> None:
+    """cost, check and diagram from one offline plan (one mock run, none on a cache hit).
+
+    Exit 1 when a check fails or the config holds example values (as `check`), after
+    printing (or commenting) everything; with --diff-against also when `plan --diff-against`
+    refuses the change.
+    """
+    from automation.insights.report import report as compute
+    from automation.release import stack_config
+
+    if diff_against is not None:
+        diff = _DiffRequest(diff_against, comment, run_url, no_cache, fail_on_checks=True)
+        _plan_diff(_env(ctx).err, stack, repo, diff, as_json)
+        return
+    if comment:
+        raise UsageProblem("--comment needs --diff-against REF (the comment shows a difference)")
+    config = stack_config.load(repo.resolve(), stack)  # the check's section names example ids
+    _ = config.production  # a misconfigured prod stops here, before planning (exit 2)
+    found = compute(_offline_plan(repo, stack, no_cache), repo.resolve(), config)
+    if as_json:
+        emit_json(found.to_json())
+    else:
+        sys.stdout.write(found.text())
+    if not found.passed:
+        raise typer.Exit(code=1)
 
 
 @app.command()

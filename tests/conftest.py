@@ -27,3 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
     """Before collection and before any session fixture reads the environment."""
     for name in [name for name in os.environ if isolated(name)]:
         del os.environ[name]
+    # No plan cache (automation/offline/cache.py) unless a test turns it on: a run would write
+    # into the repository's .cache/, and a hit would skip the engine a test replaced.
+    os.environ["AUTOMATION_PLAN_CACHE"] = "off"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from automation.offline.engine import Plan
+from automation.offline.planned import Plan
 from policy.rules import RULES, Context, Resource, Rule, Violation, evaluate
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from automation.errors import UsageProblem
-from automation.offline.engine import Plan
+from automation.offline.planned import Plan
 from infra import resource_types as types
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"

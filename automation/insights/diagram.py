@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from automation.errors import UsageProblem
-from automation.offline.engine import CapacityStrategy, Plan, PlannedResource
+from automation.offline.planned import CapacityStrategy, Plan, PlannedResource
 from infra import resource_types as types
 
 _ESCAPES = {

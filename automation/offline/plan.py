@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from automation.offline.engine import Plan, PlannedResource
+from automation.offline.planned import Plan, PlannedResource
 from infra import resource_types as types
 
 Summary = Callable[[dict[str, Any]], str]

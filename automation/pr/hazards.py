@@ -19,7 +19,7 @@ from automation.changes import Change, ChangeSet, Operation
 from infra import resource_types as types
 
 if TYPE_CHECKING:  # the renderer imports Hazard, and needs nothing of the engine
-    from automation.offline.engine import Plan, PlannedResource
+    from automation.offline.planned import Plan, PlannedResource
 
 # RDS instance inputs a ModifyDBInstance applies now or at the next maintenance window
 # (ApplyImmediately): https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html

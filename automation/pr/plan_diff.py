@@ -40,7 +40,7 @@ from typing import Any
 import automation
 from automation.changes import Change, ChangeSet, Operation
 from automation.errors import AutomationError, UsageProblem
-from automation.offline import engine, plan
+from automation.offline import cache, plan, planned
 from automation.pr import hazards
 from automation.pr.events import STACK_TYPE, is_hidden_key, mask
 from automation.pr.hazards import Hazard
@@ -139,14 +139,14 @@ class Base:
     ref: str
     commit: str
     status: BaseStatus
-    plan: engine.Plan | None = None
+    plan: planned.Plan | None = None
     problem: str | None = None  # why the base did not plan (FAILED)
 
 
 @dataclass
 class PlanDiff:
     base: Base
-    head: engine.Plan
+    head: planned.Plan
     change_set: ChangeSet
     notes: list[str] = field(default_factory=list)
     hazards: list[Hazard] = field(default_factory=list)
@@ -184,14 +184,20 @@ class PlanDiff:
         }
 
 
-def diff_against(project_dir: Path, stack: str, ref: str) -> PlanDiff:
-    """Plan `stack` at `ref` and on the working tree, and compare the two."""
+def diff_against(project_dir: Path, stack: str, ref: str, *, use_cache: bool = True) -> PlanDiff:
+    """Plan `stack` at `ref` and on the working tree (from the plan cache when `use_cache` and
+    it holds the head's plan), and compare the two."""
     with checkout(project_dir, ref) as (commit, base_dir):
         running = _BasePlan.start(base_dir, stack) if _has_stack(base_dir, stack) else None
         try:
             # Through the same JSON as the base's plan, so equal inputs compare equal.
             head = plan.from_json(
-                json.loads(json.dumps(plan.to_json(engine.run(project_dir, stack)), default=str))
+                json.loads(
+                    json.dumps(
+                        plan.to_json(cache.plan(project_dir, stack, use_cache=use_cache)),
+                        default=str,
+                    )
+                )
             )
             base = _base(ref, commit, base_dir, stack, running)
         finally:
@@ -202,7 +208,7 @@ def diff_against(project_dir: Path, stack: str, ref: str) -> PlanDiff:
     return PlanDiff(base, head, change_set, notes=_notes(base), hazards=found)
 
 
-def diff_plans(base: engine.Plan | None, head: engine.Plan, stack: str) -> ChangeSet:
+def diff_plans(base: planned.Plan | None, head: planned.Plan, stack: str) -> ChangeSet:
     """The structural difference of two plans of one stack (no base: everything is created)."""
     old = {resource.urn: resource for resource in base.resources} if base else {}
     new = {resource.urn: resource for resource in head.resources}
@@ -235,7 +241,7 @@ def operation_for(resource_type: str, changed: list[str]) -> Operation:
 
 
 def operation_of(
-    before: engine.PlannedResource, after: engine.PlannedResource, changed: list[str]
+    before: planned.PlannedResource, after: planned.PlannedResource, changed: list[str]
 ) -> Operation:
     """`operation_for`, plus what only the two plans know: the program's replace_on_changes, and
     whether awsx's VPC keeps its subnets' CIDR blocks when its subnet specs change."""
@@ -254,7 +260,7 @@ def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def _change(
-    resource: engine.PlannedResource, operation: Operation, changed: list[str] | None = None
+    resource: planned.PlannedResource, operation: Operation, changed: list[str] | None = None
 ) -> Change:
     return Change(
         urn=resource.urn,
@@ -267,7 +273,7 @@ def _change(
     )
 
 
-def _stack_change(base: engine.Plan, head: engine.Plan) -> Change:
+def _stack_change(base: planned.Plan, head: planned.Plan) -> Change:
     """The stack itself, naming the outputs that differ (never their values)."""
     changed = differing_keys(base.outputs, head.outputs)
     urn = _stack_urn(head) or _stack_urn(base) or ""
@@ -280,7 +286,7 @@ def _stack_change(base: engine.Plan, head: engine.Plan) -> Change:
     )
 
 
-def _stack_urn(planned: engine.Plan) -> str | None:
+def _stack_urn(planned: planned.Plan) -> str | None:
     """`urn:pulumi:STACK::PROJECT::pulumi:pulumi:Stack::PROJECT-STACK`, from any resource's URN."""
     for resource in planned.resources:
         parts = resource.urn.split("::", 2)
@@ -387,7 +393,9 @@ class _BasePlan:
         python_path = os.pathsep.join(
             [str(code_root), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
+        # --no-cache: the extract is removed afterwards, an entry written there would be lost.
         command = [sys.executable, "-m", "automation", "plan", "--stack", stack, "--json"]
+        command.append("--no-cache")
         return cls(
             subprocess.Popen(  # noqa: S603 (this Python, this package, our own arguments)
                 [*command, "--repo", str(base_dir)],
@@ -399,7 +407,7 @@ class _BasePlan:
             )
         )
 
-    def result(self) -> tuple[engine.Plan | None, str | None]:
+    def result(self) -> tuple[planned.Plan | None, str | None]:
         """The base's plan, or why there is none."""
         try:
             out, err = self.process.communicate(timeout=BASE_PLAN_TIMEOUT)

@@ -303,3 +303,24 @@ def test_a_base_without_the_stack_shows_the_head_estimate_and_checks(history):
     assert "Monthly" in body
     assert "vs base" not in body
     assert "### Policy checks: `staging`" in body
+
+
+def test_the_comment_ends_with_the_heads_diagram(published):
+    _, comments, _ = published
+    body = next(c["body"] for c in comments if c["body"].startswith("<!-- alunos-api:plan:dev -->"))
+    diagram = body[body.index("### Architecture: `dev`") :]
+    assert diagram.index("```mermaid\nflowchart") < diagram.index("```\n", 10)
+    assert body.index("### Architecture") > body.index("### Policy checks")
+
+
+def test_report_shows_the_comment_then_fails_on_the_heads_checks(history, capsys):
+    """The workflow's one step: the plan diff, cost, checks and diagram, exit 1 on a check."""
+    code = main(
+        ["report", "--stack", "prod", "--diff-against", "base", "--repo", str(history.path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "### Policy checks: `prod`" in out
+    assert "still holds the example value" in out  # the shipped prod file's example ids
+    assert "### Architecture: `prod`" in out
+    assert "error: check prod: the head fails its policy checks or holds example values" in err

@@ -142,7 +142,7 @@ def test_there_are_workflows_for_pull_requests_and_deploys() -> None:
 def test_every_automation_call_uses_a_real_command_and_real_flags() -> None:
     calls = list(automation_calls())
     used = {words[0] for _, words in calls}
-    assert {"plan", "check", "preview", "stack", "up", "migrate"} <= used
+    assert {"report", "preview", "stack", "up", "migrate"} <= used  # report: plan diff + check
     for where, words in calls:
         command = COMMANDS.get(words[0])
         assert command is not None, f"{where}: no command {words[0]!r}"
