@@ -68,8 +68,11 @@ lint: setup
 typecheck: setup
 	$(RUN) mypy infra automation policy bootstrap $(wildcard app) tests
 
+# Parallel workers (pytest-xdist), one per core; a module's tests stay on one worker, so its
+# module fixtures (scratch repositories, plans) are built once. WORKERS=0 runs in this process.
+WORKERS ?= auto
 test: lint typecheck
-	$(RUN) pytest -q
+	$(RUN) pytest -q -n $(WORKERS) --dist loadscope
 
 fmt: setup
 	$(RUN) ruff format .

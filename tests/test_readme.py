@@ -137,6 +137,7 @@ def tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("item", list(runnable()))
 def test_readme_command_runs_as_written(
     item: Command | ShellBlock, fresh_shell: dict[str, str], tmp_path: Path

@@ -72,6 +72,7 @@ asyncio.run(prepare_database(Database(conninfo=sys.argv[1]), timeout_s=20))
 """
 
 
+@pytest.mark.slow
 def test_concurrent_migrations_from_several_processes(new_database: Callable[[], str]) -> None:
     conninfo = new_database()
     processes = [

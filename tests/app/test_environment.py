@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELL = {
@@ -25,6 +26,7 @@ def test_the_database_is_the_tests_own(pg_server: str) -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+@pytest.mark.slow
 def test_a_database_url_in_the_shell_does_not_change_the_database_the_tests_use() -> None:
     """The test above, in a pytest run started from a shell that exports DATABASE_URL (a server
     nothing listens on: used, it would fail to connect) and other credentials."""

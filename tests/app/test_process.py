@@ -22,6 +22,8 @@ from app.config import Database
 from app.database import prepare_database
 from tests.app.conftest import AppProcess, free_port
 
+pytestmark = pytest.mark.slow  # python -m app in child processes
+
 ANA = {"nome": "Ana Souza", "rg": "123456789", "cpf": "12345678901"}
 SECRET = "Sup3r/S3cret-Pw"  # pgserver trusts local connections, so any password gets in
 StartApp = Callable[..., AppProcess]

@@ -382,6 +382,7 @@ def test_a_signal_while_verifying_exits_cleanly_without_cancelling(
     assert "interrupted by SIGTERM" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_m_automation_runs_with_the_real_environment(dev_repo):
     """The entry point builds the real environment; the commands get it from `main()`."""
     done = subprocess.run(

@@ -26,6 +26,8 @@ import pytest
 from tests.automation.conftest import ScratchRepo
 from tests.automation.deploy.test_pulumi_seam import FakeCli
 
+pytestmark = pytest.mark.slow  # python -m automation in child processes, signalled
+
 ROOT = Path(__file__).resolve().parents[3]
 RUN_ID = "8123456789"
 STACKS = {"dev": {"aws:region": "us-east-2"}}

@@ -97,6 +97,7 @@ def by_name(printed: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f"{c['type'].rsplit(':', 1)[-1]}/{c['name']}": c for c in printed["changes"]}
 
 
+@pytest.mark.slow
 def test_a_new_db_name_is_refused_it_would_replace_the_database(history: ScratchRepo) -> None:
     code, printed, err = plan_diff(history, "rename-db")
     assert code == 1
@@ -112,6 +113,7 @@ def test_a_new_db_name_is_refused_it_would_replace_the_database(history: Scratch
     assert "alunos-dev-postgres" in err
 
 
+@pytest.mark.slow
 def test_nat_an_az_a_port_and_a_major_upgrade_replace_nothing_that_serves(
     history: ScratchRepo,
 ) -> None:
@@ -137,6 +139,7 @@ def test_nat_an_az_a_port_and_a_major_upgrade_replace_nothing_that_serves(
     assert resize.startswith("changing instanceClass takes effect as soon as `pulumi up` runs")
 
 
+@pytest.mark.slow
 def test_moving_to_another_vpc_is_refused_it_would_replace_the_target_group(
     history: ScratchRepo,
 ) -> None:
@@ -150,6 +153,7 @@ def test_moving_to_another_vpc_is_refused_it_would_replace_the_target_group(
     assert "Do it in two steps instead" in refused["alunos-dev-tg"]
 
 
+@pytest.mark.slow
 def test_the_comment_calls_refusals_out_before_anything_else(history: ScratchRepo) -> None:
     history.git("checkout", "-q", "rename-db")
     out = io.StringIO()

@@ -31,6 +31,8 @@ from infra import resource_types as types
 from tests.automation.conftest import ScratchRepo
 from tests.automation.pr.fake_github import TOKEN, FakeGitHub
 
+pytestmark = pytest.mark.slow  # offline plans of a scratch project at several commits
+
 ROOT = Path(__file__).resolve().parents[3]
 CERTIFICATE = "arn:aws:acm:us-east-2:123456789012:certificate/5f0c1b3e-2d7a-4c61-9d1e-0a8e6f2b7c44"
 PR = 12
