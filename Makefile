@@ -55,7 +55,7 @@ lint: setup
 	$(RUN) zizmor $(ZIZMOR_FLAGS) .github/workflows
 
 typecheck: setup
-	$(RUN) mypy infra automation policy bootstrap $(wildcard app) tests
+	$(RUN) mypy infra automation policy bootstrap bench $(wildcard app) tests
 
 test: lint typecheck
 	$(RUN) pytest -q
