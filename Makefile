@@ -66,7 +66,7 @@ lint: setup
 	$(RUN) zizmor $(ZIZMOR_FLAGS) .github/workflows
 
 typecheck: setup
-	$(RUN) mypy infra automation policy bootstrap $(wildcard app) tests
+	$(RUN) mypy infra automation policy bootstrap bench $(wildcard app) tests
 
 # Parallel workers (pytest-xdist), one per core; a module's tests stay on one worker, so its
 # module fixtures (scratch repositories, plans) are built once. WORKERS=0 runs in this process.
