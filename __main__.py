@@ -5,10 +5,10 @@ from collections.abc import Callable
 import pulumi
 import pulumi_aws as aws
 
+from infra import capacity as capacity_modes
 from infra import existing, outputs, settings
 from infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from infra.alarms import Alarms, AlarmsArgs
-from infra import capacity as capacity_modes
 from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.capacity import BaseService, BaseServiceArgs, Ec2Capacity, Ec2CapacityArgs
 from infra.certificate import Certificate, CertificateArgs

@@ -142,13 +142,20 @@ class Sleep(pulumi.ComponentResource):
         ]
         self.database_schedules: list[aws.scheduler.Schedule] = []
         if args.database_arn is not None and args.database_identifier is not None:
-            self.database_schedules = self._database(name, args, child)
+            self.database_schedules = self._database(
+                name, args.database_arn, args.database_identifier, schedule, child
+            )
         self.register_outputs({"schedule": str(schedule)})
 
     def _database(
-        self, name: str, args: SleepArgs, child: pulumi.ResourceOptions
+        self,
+        name: str,
+        database_arn: pulumi.Input[str],
+        identifier: pulumi.Input[str],
+        schedule: Schedule,
+        child: pulumi.ResourceOptions,
     ) -> list[aws.scheduler.Schedule]:
-        account = aws.get_caller_identity_output().account_id
+        account = aws.get_caller_identity_output().account_id.apply(lambda a: a or "")
         role = aws.iam.Role(
             f"{name}-db-scheduler",
             description=f"{name}: EventBridge Scheduler stops and starts this stack's database",
@@ -159,10 +166,9 @@ class Sleep(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-db-scheduler",
             role=role.id,
-            policy=pulumi.Output.from_input(args.database_arn).apply(stop_start_policy),
+            policy=pulumi.Output.from_input(database_arn).apply(stop_start_policy),
             opts=child,
         )
-        schedule = args.schedule
         return [
             aws.scheduler.Schedule(
                 f"{name}-db-{role_name}",
@@ -172,7 +178,7 @@ class Sleep(pulumi.ComponentResource):
                 target=aws.scheduler.ScheduleTargetArgs(
                     arn=arn,
                     role_arn=role.arn,
-                    input=pulumi.Output.from_input(args.database_identifier).apply(
+                    input=pulumi.Output.from_input(identifier).apply(
                         lambda identifier: json.dumps({"DbInstanceIdentifier": identifier})
                     ),
                 ),
