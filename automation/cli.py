@@ -731,6 +731,14 @@ def cost(
             help="Override a usage assumption of the price file, e.g. --assume alb_lcu=3.",
         ),
     ] = None,
+    compare_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--compare-capacity",
+            help="Estimate the stack on each capacity (fargate, ec2, hybrid), with the config "
+            "changes each one takes, side by side.",
+        ),
+    ] = False,
 ) -> None:
     """Monthly cost estimate from the offline plan, with the legacy EC2 footprint beside it."""
     from automation.insights import cost as costing
@@ -744,9 +752,25 @@ def cost(
     plan_ = engine.run(root, stack)
     region = str(config.get("aws:region") or plan_.outputs.get("region") or "")
     table = costing.load_prices(prices or costing.price_file(region))
-    result = costing.estimate(
-        plan_, table, legacy=costing.legacy_footprint(config.project_values()), overrides=overrides
-    )
+    legacy = costing.legacy_footprint(config.project_values())
+    if compare_capacity:
+        results = {}
+        for mode in costing.CAPACITY_MODES:
+            changes = costing.capacity_overrides(config.project_values(), mode)
+            planned = engine.run(root, stack, overrides=changes)
+            estimated = costing.estimate(planned, table, legacy=legacy, overrides=overrides)
+            results[mode] = (estimated, changes)
+        if as_json:
+            emit_json(
+                {
+                    mode: {"estimate": costing.to_json(r), "changes": c}
+                    for mode, (r, c) in results.items()
+                }
+            )
+        else:
+            sys.stdout.write(costing.compare_capacity_markdown(stack, results))
+        return
+    result = costing.estimate(plan_, table, legacy=legacy, overrides=overrides)
     if as_json:
         emit_json(costing.to_json(result))
     else:
