@@ -28,14 +28,16 @@ def test_ec2_runs_every_task_on_hardened_instances(stack_plan: Callable[..., Pla
     assert template["metadataOptions"]["httpTokens"] == "required"
     assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
     (root,) = template["blockDeviceMappings"]
-    assert root["ebs"]["encrypted"] == "true" and root["ebs"]["volumeSize"] == 30
+    assert root["ebs"]["encrypted"] == "true"
+    assert root["ebs"]["volumeSize"] == 30
     assert template["networkInterfaces"][0]["associatePublicIpAddress"] == "false"
     script = base64.b64decode(template["userData"]).decode()
     assert f"ECS_CLUSTER={plan.outputs[outputs.CLUSTER_NAME]}" in script
     assert "ECS_AWSVPC_BLOCK_IMDS=true" in script
     group = plan.one(types.AUTOSCALING_GROUP)
     assert group["protectFromScaleIn"] is True
-    assert group["minSize"] == 0 and group["maxSize"] == 2  # autoscalingMaxCount
+    assert group["minSize"] == 0
+    assert group["maxSize"] == 2
     provider = plan.one(types.ECS_CAPACITY_PROVIDER)["autoScalingGroupProvider"]
     assert provider["managedTerminationProtection"] == "ENABLED"
     assert provider["managedDraining"] == "ENABLED"
@@ -77,7 +79,8 @@ def test_hybrid_runs_a_base_on_ec2_and_bursts_on_fargate(
     target = plan.one(types.SCALABLE_TARGET)
     assert (target["minCapacity"], target["maxCapacity"]) == (0, 6)
     names = plan.outputs[outputs.SERVICE_NAMES]
-    assert len(names) == 2 and names[1] == plan.outputs[outputs.SERVICE_NAME]
+    assert len(names) == 2
+    assert names[1] == plan.outputs[outputs.SERVICE_NAME]
     assert plan.one(types.AUTOSCALING_GROUP)["maxSize"] == 2
 
 

@@ -12,14 +12,13 @@ import yaml
 from automation.cli import main
 from automation.errors import UsageProblem
 from automation.insights import cost
-from automation.offline.engine import Plan
 from automation.insights.cost import Estimate, Line, PriceTable
-from automation.offline.engine import CapacityStrategy
+from automation.offline.engine import CapacityStrategy, Plan
 from infra import resource_types as types
 from tests.automation.insights.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
 
 
-def ALWAYS_ON_DEV() -> Plan:  # noqa: N802 - reads as the constant it stands for
+def ALWAYS_ON_DEV() -> Plan:
     """dev as it was before it slept (schedule empty): the figures below are a whole month's."""
     return plan_with("dev", schedule="")
 
@@ -443,9 +442,7 @@ def test_ec2_capacity_is_priced_by_instance_hours_and_ebs(table: PriceTable) -> 
 
 def test_hybrid_prices_the_base_on_ec2_and_the_bursts_on_fargate(table: PriceTable) -> None:
     result = cost.estimate(
-        plan_with(
-            "prod", capacity="hybrid", ec2BaseCount=2, autoscalingMinCount=0, desiredCount=0
-        ),
+        plan_with("prod", capacity="hybrid", ec2BaseCount=2, autoscalingMinCount=0, desiredCount=0),
         table,
     )
     hours = table.hours_per_month
@@ -465,5 +462,6 @@ def test_capacity_overrides_are_the_fewest_changes_each_mode_needs() -> None:
     }  # fmt: skip
     prod = {"existingVpcId": "vpc-0a1b2c3d4e5f60718", "autoscalingMinCount": 2}
     hybrid = cost.capacity_overrides(prod, "hybrid")
-    assert hybrid["ec2BaseCount"] == 2 and hybrid["autoscalingMinCount"] == 0
+    assert hybrid["ec2BaseCount"] == 2
+    assert hybrid["autoscalingMinCount"] == 0
     assert "natGateways" not in hybrid
