@@ -414,9 +414,9 @@ def test_dev_asleep_outside_working_hours_pays_for_its_hours(table: PriceTable) 
     always = cost.estimate(ALWAYS_ON_DEV(), table)
     for component, item in (("Fargate", "vCPU, Spot"), ("Fargate", "public IPv4"),
                             ("Load balancer", "capacity"), ("RDS", "db.t4g.micro")):  # fmt: skip
-        assert line(asleep, component, item).monthly == pytest.approx(
-            awake * line(always, component, item).monthly
-        )
+        whole_month = line(always, component, item).monthly
+        assert whole_month is not None
+        assert line(asleep, component, item).monthly == pytest.approx(awake * whole_month)
     for component, item in (("Load balancer", "ALB hours"), ("RDS", "gp3 storage")):
         assert line(asleep, component, item).monthly == line(always, component, item).monthly
     assert line(asleep, "RDS", "db.t4g.micro").quantity == pytest.approx(awake * hours)
