@@ -5,17 +5,20 @@ from collections.abc import Callable
 import pulumi
 import pulumi_aws as aws
 
+from infra import capacity as capacity_modes
 from infra import existing, outputs, settings
 from infra.access_logs import AccessLogBucket, AccessLogBucketArgs
 from infra.alarms import Alarms, AlarmsArgs
 from infra.autoscaling import Autoscaling, AutoscalingArgs
+from infra.capacity import BaseService, BaseServiceArgs, Ec2Capacity, Ec2CapacityArgs
 from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
 from infra.image import Image, ImageArgs
 from infra.load_balancer import AccessLogs, LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NewVpcArgs
 from infra.registry import Registry, RegistryArgs
-from infra.service import Service, ServiceArgs
+from infra.schedule import Sleep, SleepArgs
+from infra.service import CONTAINER_NAME, Service, ServiceArgs
 from infra.waf import APP_MAX_BODY_BYTES, Waf, WafArgs
 
 cfg = settings.load()
@@ -101,8 +104,9 @@ load_balancer = LoadBalancer(
 )
 
 db = cfg.database
+database: Database | None = None
 if db.mode == "rds":
-    connection = Database(
+    database = Database(
         name,
         DatabaseArgs(
             vpc_id=network.vpc_id,
@@ -116,7 +120,8 @@ if db.mode == "rds":
             backup_retention_days=db.backup_retention_days,
             production=cfg.production,
         ),
-    ).connection
+    )
+    connection = database.connection
 else:
     connection = DatabaseConnection(
         host=db.host,
@@ -147,6 +152,24 @@ alarms = Alarms(
         http_5xx_percent=cfg.alarms.http_5xx_percent,
     ),
 )
+
+# EC2 capacity (capacity ec2 or hybrid): its instances join the cluster by name, which exists
+# only with the service component, hence the deferred name (set below).
+capacity = cfg.capacity
+ec2_capacity = None
+if capacity.uses_ec2:
+    ec2_capacity = Ec2Capacity(
+        name,
+        Ec2CapacityArgs(
+            cluster_name=cluster_name,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.task_subnet_ids,
+            instance_type=capacity.instance_type,
+            max_instances=capacity.base_count
+            if capacity.mode == capacity_modes.HYBRID
+            else cfg.autoscaling.max_count,
+        ),
+    )
 
 service = Service(
     name,
@@ -180,12 +203,37 @@ service = Service(
         secrets=app.secrets,
         registry_secret_arn=app.registry_secret_arn or None,
         execution_secret_key_arns=startup_secret_keys,
+        ec2_capacity_provider=ec2_capacity.provider.name if ec2_capacity else None,
+        ec2_only=capacity.mode == capacity_modes.EC2_ONLY,
+        scale_from_zero=capacity.mode == capacity_modes.HYBRID,
     ),
 )
 set_cluster_name(service.cluster.name)
 set_service_name(service.service.name)
 
-Autoscaling(
+service_names = [service.service.name]
+if ec2_capacity is not None and capacity.mode == capacity_modes.HYBRID:
+    base = BaseService(
+        name,
+        BaseServiceArgs(
+            cluster_arn=service.cluster.arn,
+            task_definition_arn=service.task_definition.arn,
+            capacity_provider=ec2_capacity.provider.name,
+            count=capacity.base_count,
+            subnet_ids=network.task_subnet_ids,
+            security_group_id=service.security_group.id,
+            target_group_arn=load_balancer.target_group.arn,
+            container_name=CONTAINER_NAME,
+            container_port=cfg.service.container_port,
+            health_check_grace_period=cfg.service.health_check_grace_period,
+            version=cfg.release.version,
+            deployment_alarm_names=[alarms.http_5xx.name, alarms.unhealthy_targets.name],
+            depends_on=service.task_dependencies,
+        ),
+    )
+    service_names.insert(0, base.service.name)
+
+autoscaling = Autoscaling(
     name,
     AutoscalingArgs(
         cluster_name=service.cluster.name,
@@ -196,8 +244,22 @@ Autoscaling(
         max_count=cfg.autoscaling.max_count,
         cpu_percent=cfg.autoscaling.cpu_percent,
         requests_per_target=cfg.autoscaling.requests_per_target,
+        scale_from_zero=capacity.mode == capacity_modes.HYBRID,
     ),
 )
+
+if cfg.schedule is not None:
+    Sleep(
+        name,
+        SleepArgs(
+            schedule=cfg.schedule,
+            scalable_target=autoscaling.target,
+            min_count=cfg.autoscaling.min_count,
+            max_count=cfg.autoscaling.max_count,
+            database_arn=database.instance.arn if database else None,
+            database_identifier=database.instance.identifier if database else None,
+        ),
+    )
 
 if cfg.waf.enabled:
     Waf(
@@ -216,6 +278,10 @@ pulumi.export(outputs.IMAGE_REF, image.ref)
 pulumi.export(outputs.VERSION, cfg.release.version)
 pulumi.export(outputs.CLUSTER_NAME, service.cluster.name)
 pulumi.export(outputs.SERVICE_NAME, service.service.name)
+# Every service behind the target group (hybrid: the EC2 base service, then the autoscaled one):
+# what the deploy check, rollback and the decommission gates wait on.
+pulumi.export(outputs.SERVICE_NAMES, service_names)
+pulumi.export(outputs.CAPACITY, capacity.mode)
 pulumi.export(outputs.TARGET_GROUP_ARN, load_balancer.target_group.arn)
 pulumi.export(outputs.LOG_GROUP_NAME, service.log_group.name)
 pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)

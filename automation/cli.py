@@ -767,6 +767,14 @@ def cost(
         ),
     ] = None,
     no_cache: NoCacheOption = False,
+    compare_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--compare-capacity",
+            help="Estimate the stack on each capacity (fargate, ec2, hybrid), with the config "
+            "changes each one takes, side by side (one mock run each, never cached).",
+        ),
+    ] = False,
 ) -> None:
     """Monthly cost estimate from the offline plan, with the legacy EC2 footprint beside it."""
     from automation.insights import cost as costing
@@ -776,6 +784,24 @@ def cost(
     overrides = costing.parse_assumptions(assume or [])
     config = stack_config.load(repo.resolve(), stack)
     _warn_placeholders(_env(ctx), repo, stack)
+    if compare_capacity:
+        from automation.offline import engine
+
+        results = {}
+        for mode in costing.CAPACITY_MODES:
+            changes = costing.capacity_overrides(config.project_values(), mode)
+            planned = engine.run(repo.resolve(), stack, overrides=changes)
+            results[mode] = (report.cost(planned, config, prices, overrides), changes)
+        if as_json:
+            emit_json(
+                {
+                    mode: {"estimate": costing.to_json(r), "changes": c}
+                    for mode, (r, c) in results.items()
+                }
+            )
+        else:
+            sys.stdout.write(costing.compare_capacity_markdown(stack, results))
+        return
     result = report.cost(_offline_plan(repo, stack, no_cache), config, prices, overrides)
     if as_json:
         emit_json(costing.to_json(result))

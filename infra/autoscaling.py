@@ -44,6 +44,10 @@ class AutoscalingArgs:
     """Seconds after a scale-out before the next one."""
     scale_in_cooldown: int = 300
     """Seconds after a scale-in before the next one."""
+    scale_from_zero: bool = False
+    """capacity hybrid: min_count may be 0. The requests policy still scales out from there:
+    ALBRequestCountPerTarget is the target group's, which the base service's tasks keep
+    registered (the CPU metric has no data while this service runs no task)."""
 
 
 class Autoscaling(pulumi.ComponentResource):
@@ -113,9 +117,10 @@ class Autoscaling(pulumi.ComponentResource):
 
 
 def _validate(args: AutoscalingArgs) -> None:
-    if args.min_count < v.TASKS.low:
-        raise v.fail("min_count", args.min_count, f"an integer >= {v.TASKS.low}")
-    v.in_range("max_count", args.max_count, args.min_count, v.TASKS.high)
+    fewest = 0 if args.scale_from_zero else v.TASKS.low
+    if args.min_count < fewest:
+        raise v.fail("min_count", args.min_count, f"an integer >= {fewest}")
+    v.in_range("max_count", args.max_count, max(args.min_count, 1), v.TASKS.high)
     v.AUTOSCALING_CPU_PERCENT.check("cpu_percent", args.cpu_percent)
     v.REQUESTS_PER_TARGET.check("requests_per_target", args.requests_per_target)
     v.SCALING_COOLDOWN.check("scale_out_cooldown", args.scale_out_cooldown)

@@ -6,6 +6,10 @@ IMAGE_REF = "imageRef"
 VERSION = "version"
 CLUSTER_NAME = "clusterName"
 SERVICE_NAME = "serviceName"
+SERVICE_NAMES = "serviceNames"
+"""Every ECS service behind the target group (capacity hybrid: two); serviceName is the
+autoscaled one."""
+CAPACITY = "capacity"
 TARGET_GROUP_ARN = "targetGroupArn"
 LOG_GROUP_NAME = "logGroupName"
 REPOSITORY_URL = "repositoryUrl"
@@ -28,6 +32,8 @@ ALL = (
     VERSION,
     CLUSTER_NAME,
     SERVICE_NAME,
+    SERVICE_NAMES,
+    CAPACITY,
     TARGET_GROUP_ARN,
     LOG_GROUP_NAME,
     REPOSITORY_URL,

@@ -53,6 +53,17 @@ SCALABLE_TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
+# EC2 capacity (capacity ec2 or hybrid)
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+ECS_CAPACITY_PROVIDER = "aws:ecs/capacityProvider:CapacityProvider"
+INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+# Sleeping outside working hours (schedule)
+SCHEDULED_ACTION = "aws:appautoscaling/scheduledAction:ScheduledAction"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+
 # Database
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
@@ -93,6 +104,13 @@ DECLARED = (
     METRIC_ALARM,
     RDS_INSTANCE,
     RDS_SUBNET_GROUP,
+    LAUNCH_TEMPLATE,
+    AUTOSCALING_GROUP,
+    ECS_CAPACITY_PROVIDER,
+    INSTANCE_PROFILE,
+    ROLE_POLICY_ATTACHMENT,
+    SCHEDULED_ACTION,
+    SCHEDULE,
 )
 """Every type the program declares in one stack configuration or another."""
 

@@ -117,6 +117,13 @@ class ServiceArgs:
     execution_secret_key_arns: Sequence[str] = ()
     """Customer managed KMS keys encrypting those secrets: the execution role may decrypt with
     them, through Secrets Manager only."""
+    ec2_capacity_provider: pulumi.Input[str] | None = None
+    """An EC2 capacity provider of the cluster (infra/capacity.py); None: Fargate only. With
+    one, the task definition is compatible with EC2 and FARGATE alike."""
+    ec2_only: bool = False
+    """capacity ec2: this service's tasks run on `ec2_capacity_provider` instead of Fargate."""
+    scale_from_zero: bool = False
+    """capacity hybrid: the base service serves, so this one may run no task."""
 
 
 class Service(pulumi.ComponentResource):
@@ -145,12 +152,15 @@ class Service(pulumi.ComponentResource):
             opts=child,
         )
         strategy = capacity_strategy(args.spot_percent, args.on_demand_base)
+        if args.ec2_only:
+            strategy = [{"capacity_provider": args.ec2_capacity_provider, "base": 0, "weight": 1}]
+        ec2 = [args.ec2_capacity_provider] if args.ec2_capacity_provider is not None else []
         # FARGATE and FARGATE_SPOT exist in every account but must be associated with the
         # cluster before a service may use them; the cluster default serves one-off tasks.
         self.capacity_providers = aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity",
             cluster_name=self.cluster.name,
-            capacity_providers=[FARGATE, FARGATE_SPOT],
+            capacity_providers=[FARGATE, FARGATE_SPOT, *ec2],
             default_capacity_provider_strategies=[
                 aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(**item)
                 for item in strategy
@@ -232,7 +242,7 @@ class Service(pulumi.ComponentResource):
             cpu=str(args.cpu),
             memory=str(args.memory),
             network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
+            requires_compatibilities=["EC2", "FARGATE"] if ec2 else ["FARGATE"],
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
                 operating_system_family="LINUX", cpu_architecture="X86_64"
             ),
@@ -256,6 +266,8 @@ class Service(pulumi.ComponentResource):
             opts=child,
         )
 
+        # What must exist before a task of this task definition starts (any service's).
+        self.task_dependencies = self._task_dependencies(args)
         self.service = aws.ecs.Service(
             f"{name}-service",
             cluster=self.cluster.arn,
@@ -270,7 +282,8 @@ class Service(pulumi.ComponentResource):
             # service instead, newer ones refuse). It also rolls ECS Exec on/off in the tasks.
             force_new_deployment=True,
             enable_execute_command=args.execute_command,
-            platform_version="LATEST",
+            # A platform version is Fargate's only (tasks on EC2 take none).
+            platform_version=None if args.ec2_only else "LATEST",
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.subnet_ids,
                 security_groups=[self.security_group.id],
@@ -307,15 +320,7 @@ class Service(pulumi.ComponentResource):
                 # database secret at its start), the capacity providers, the security group
                 # rules (a task must be reachable and reach ECR, logs and the database from its
                 # first second) and the deployment alarms.
-                depends_on=[
-                    *args.listeners,
-                    self.execution_policy,
-                    self.secret_policy,
-                    self.capacity_providers,
-                    *self.rules,
-                    *args.deployment_alarms,
-                ]
-                + ([self.exec_policy] if self.exec_policy else []),
+                depends_on=self.task_dependencies,
                 # The pulumi-aws pattern for a service under Application Auto Scaling: desiredCount
                 # seeds the service at creation; afterwards `pulumi up` leaves the autoscaler's
                 # count alone instead of resetting it (scaling prod in with every deploy).
@@ -330,6 +335,17 @@ class Service(pulumi.ComponentResource):
                 "securityGroupId": self.security_group.id,
             }
         )
+
+    def _task_dependencies(self, args: ServiceArgs) -> list[pulumi.Resource]:
+        """What must exist before a task of this task definition starts (any service's)."""
+        return [
+            *args.listeners,
+            self.execution_policy,
+            self.secret_policy,
+            self.capacity_providers,
+            *self.rules,
+            *args.deployment_alarms,
+        ] + ([self.exec_policy] if self.exec_policy else [])
 
     def _security_rules(
         self, name: str, args: ServiceArgs, child: pulumi.ResourceOptions
@@ -636,8 +652,11 @@ def _health_check(command: Sequence[str] | None) -> dict[str, Any]:
 
 def _validate(args: ServiceArgs) -> None:
     v.fargate_size("cpu", args.cpu, "memory", args.memory)
-    if args.desired_count < v.TASKS.low:
-        raise v.fail("desired_count", args.desired_count, f"an integer >= {v.TASKS.low}")
+    fewest = 0 if args.scale_from_zero else v.TASKS.low
+    if args.desired_count < fewest:
+        raise v.fail("desired_count", args.desired_count, f"an integer >= {fewest}")
+    if args.ec2_only and args.ec2_capacity_provider is None:
+        raise v.fail("ec2_only", True, "true only with an ec2_capacity_provider")
     v.CONTAINER_PORT.check("container_port", args.container_port)
     v.one_of("log_retention_days", args.log_retention_days, v.LOG_RETENTION_DAYS)
     v.one_of("container_insights", args.container_insights, v.CONTAINER_INSIGHTS)

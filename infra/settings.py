@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 import pulumi
 
+from infra import capacity
 from infra import validation as v
 from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
+from infra.schedule import Schedule, parse_schedule
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
 from policy.rules import plain_secret
@@ -111,8 +113,18 @@ class ServiceSettings:
 
 @dataclass(frozen=True)
 class CapacitySettings:
+    mode: str
+    """fargate, ec2 or hybrid (infra/capacity.py)."""
     spot_percent: int
     on_demand_base: int
+    instance_type: str
+    """The Auto Scaling group's instances (ec2, hybrid)."""
+    base_count: int
+    """hybrid: the steady tasks of the base service on EC2."""
+
+    @property
+    def uses_ec2(self) -> bool:
+        return self.mode != capacity.FARGATE_ONLY
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,8 @@ class Settings:
     waf: WafSettings
     database: DatabaseSettings
     legacy: LegacySettings
+    schedule: Schedule | None
+    """Working hours outside which the service (and the stack's own database) sleep."""
 
 
 class _Reader:
@@ -278,9 +292,11 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         )
 
     load_balancer = _load_balancer(cfg, key)
-    service = _service(cfg, key, production)
-    autoscaling = _autoscaling(cfg, key, production, service.desired_count)
-    capacity = _capacity(cfg, key, production, autoscaling.max_count)
+    mode = cfg.string("capacity")
+    v.one_of(key("capacity"), mode, capacity.MODES)
+    service = _service(cfg, key, production, mode)
+    autoscaling = _autoscaling(cfg, key, production, service.desired_count, mode)
+    capacity_settings = _capacity(cfg, key, production, autoscaling.max_count, mode, network)
     alarms = _alarms(cfg, key)
     waf = WafSettings(
         enabled=cfg.boolean("wafEnabled"),
@@ -291,6 +307,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     v.one_of(key("wafLogRetentionDays"), waf.log_retention_days, v.LOG_RETENTION_DAYS)
     database = _database(cfg, key)
     legacy = _legacy(cfg, key)
+    schedule = _schedule(cfg, key, production, mode)
     if (
         database.mode == "rds"
         and isinstance(network, ExistingVpcArgs)
@@ -314,12 +331,13 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         registry=registry,
         load_balancer=load_balancer,
         service=service,
-        capacity=capacity,
+        capacity=capacity_settings,
         autoscaling=autoscaling,
         alarms=alarms,
         waf=waf,
         database=database,
         legacy=legacy,
+        schedule=schedule,
     )
 
 
@@ -482,7 +500,7 @@ def _load_balancer(cfg: _Reader, key: Any) -> LoadBalancerSettings:
     return settings
 
 
-def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
+def _service(cfg: _Reader, key: Any, production: bool, mode: str) -> ServiceSettings:
     settings = ServiceSettings(
         cpu=cfg.integer("cpu"),
         memory=cfg.integer("memory"),
@@ -495,9 +513,10 @@ def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
         execute_command=cfg.boolean("enableExecuteCommand"),
     )
     v.fargate_size(key("cpu"), settings.cpu, key("memory"), settings.memory)
-    if settings.desired_count < v.TASKS.low:
-        raise v.fail(key("desiredCount"), settings.desired_count, f"an integer >= {v.TASKS.low}")
-    if production and settings.desired_count < 2:
+    fewest = capacity.fewest_autoscaled_tasks(mode)
+    if settings.desired_count < fewest:
+        raise v.fail(key("desiredCount"), settings.desired_count, f"an integer >= {fewest}")
+    if production and mode != capacity.HYBRID and settings.desired_count < 2:
         raise v.fail(
             key("desiredCount"),
             settings.desired_count,
@@ -514,7 +533,7 @@ def _service(cfg: _Reader, key: Any, production: bool) -> ServiceSettings:
 
 
 def _autoscaling(
-    cfg: _Reader, key: Any, production: bool, desired_count: int
+    cfg: _Reader, key: Any, production: bool, desired_count: int, mode: str
 ) -> AutoscalingSettings:
     settings = AutoscalingSettings(
         min_count=cfg.integer("autoscalingMinCount"),
@@ -522,9 +541,14 @@ def _autoscaling(
         cpu_percent=cfg.integer("autoscalingCpuPercent"),
         requests_per_target=cfg.integer("autoscalingRequestsPerTarget"),
     )
-    if settings.min_count < v.TASKS.low:
-        raise v.fail(key("autoscalingMinCount"), settings.min_count, f"an integer >= {v.TASKS.low}")
-    if production and settings.min_count < 2:
+    fewest = capacity.fewest_autoscaled_tasks(mode)
+    if settings.min_count < fewest:
+        raise v.fail(
+            key("autoscalingMinCount"),
+            settings.min_count,
+            f"an integer >= {fewest}" + (" (0 only with capacity hybrid)" if fewest else ""),
+        )
+    if production and mode != capacity.HYBRID and settings.min_count < 2:
         raise v.fail(
             key("autoscalingMinCount"),
             settings.min_count,
@@ -543,10 +567,18 @@ def _autoscaling(
     return settings
 
 
-def _capacity(cfg: _Reader, key: Any, production: bool, max_count: int) -> CapacitySettings:
+def _capacity(
+    cfg: _Reader, key: Any, production: bool, max_count: int, mode: str, network: NetworkArgs
+) -> CapacitySettings:
     settings = CapacitySettings(
-        spot_percent=cfg.integer("spotPercent"), on_demand_base=cfg.integer("onDemandBase")
+        mode=mode,
+        spot_percent=cfg.integer("spotPercent"),
+        on_demand_base=cfg.integer("onDemandBase"),
+        instance_type=cfg.string("ec2InstanceType"),
+        base_count=cfg.integer("ec2BaseCount"),
     )
+    if settings.uses_ec2:
+        _ec2_capacity(settings, key, production, network)
     v.SPOT_PERCENT.check(key("spotPercent"), settings.spot_percent)
     v.in_range(key("onDemandBase"), settings.on_demand_base, 0, max_count)
     if production and settings.spot_percent and settings.on_demand_base < 2:
@@ -557,6 +589,47 @@ def _capacity(cfg: _Reader, key: Any, production: bool, max_count: int) -> Capac
             "the last on-demand tasks); or spotPercent: 0",
         )
     return settings
+
+
+def _ec2_capacity(
+    settings: CapacitySettings, key: Any, production: bool, network: NetworkArgs
+) -> None:
+    """What EC2 capacity needs beyond Fargate's keys (infra/capacity.py says why)."""
+    if tasks_public(network):
+        raise InvalidConfig(
+            f"{key('capacity')}: {settings.mode} runs tasks on EC2 instances, where awsvpc tasks "
+            "get no public IP and reach ECR, logs and Secrets Manager only through a NAT; "
+            f"allowed: {key('natGateways')} Single or OnePerAz (or existingPrivateSubnetIds), or "
+            "capacity fargate."
+        )
+    capacity.check_instance_type(key("ec2InstanceType"), settings.instance_type)
+    if settings.mode == capacity.EC2_ONLY and settings.spot_percent:
+        raise v.fail(
+            key("spotPercent"),
+            settings.spot_percent,
+            "0 with capacity ec2 (every task runs on the Auto Scaling group; Fargate Spot "
+            "applies to the Fargate service of capacity hybrid)",
+        )
+    if settings.mode == capacity.HYBRID:
+        low = 2 if production else 1
+        v.in_range(key("ec2BaseCount"), settings.base_count, low, v.TASKS.high)
+
+
+def _schedule(cfg: _Reader, key: Any, production: bool, mode: str) -> Schedule | None:
+    text = cfg.string("schedule")
+    if not text:
+        return None
+    schedule = parse_schedule(key("schedule"), text)
+    if production:
+        raise v.fail(key("schedule"), text, "empty in production (a production API never sleeps)")
+    if mode == capacity.HYBRID:
+        raise v.fail(
+            key("schedule"),
+            text,
+            "empty with capacity hybrid (its base service keeps ec2BaseCount tasks); a schedule "
+            "with capacity fargate or ec2",
+        )
+    return schedule
 
 
 def _alarms(cfg: _Reader, key: Any) -> AlarmSettings:

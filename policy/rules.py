@@ -28,6 +28,7 @@ from infra.resource_types import (
     EGRESS_RULE,
     IMAGE,
     INGRESS_RULE,
+    LAUNCH_TEMPLATE,
     LIFECYCLE_POLICY,
     LISTENER,
     LISTENER_ALIAS,
@@ -748,6 +749,52 @@ def check_read_only_root(resource: Resource, context: Context) -> Iterator[str]:
             yield f"container {container.get('name')!r} can write to its root filesystem"
 
 
+def check_instance_metadata(resource: Resource, context: Context) -> Iterator[str]:
+    """IMDSv2 only: a session token for every metadata request (no IMDSv1, whose plain GETs an
+    SSRF in a container can replay to read the instance role's credentials)."""
+    tokens = _get(resource.props, "metadataOptions.httpTokens")
+    if unknown(resource.props.get("metadataOptions")) or tokens == "required":
+        return
+    yield f"instances accept IMDSv1 (metadataOptions.httpTokens: {tokens or 'optional'})"
+
+
+def check_encrypted_volumes(resource: Resource, context: Context) -> Iterator[str]:
+    for mapping in resource.props.get("blockDeviceMappings") or []:
+        if not isinstance(mapping, Mapping) or not isinstance(mapping.get("ebs"), Mapping):
+            continue
+        encrypted = mapping["ebs"].get("encrypted")
+        if _known_false(encrypted):
+            yield f"EBS volume {mapping.get('deviceName')!r} is not encrypted"
+
+
+def check_instance_ingress(
+    resources: Sequence[Resource], context: Context
+) -> Iterator[tuple[Resource, str]]:
+    """Instances of a launch template take no connections: their security groups have no ingress
+    rule and they get no public address (awsvpc tasks have interfaces and groups of their own)."""
+    groups: set[str] = set()
+    for template in (r for r in resources if r.type == LAUNCH_TEMPLATE):
+        groups |= _identities(template, "vpcSecurityGroupIds")
+        for index, interface in enumerate(template.props.get("networkInterfaces") or []):
+            if not isinstance(interface, Mapping):
+                continue
+            groups |= {str(g) for g in interface.get("securityGroups") or [] if not unknown(g)}
+            groups |= set(template.refs.get("networkInterfaces", ()))
+            if _is_true(interface.get("associatePublicIpAddress")):
+                yield template, f"network interface {index} gets a public IP address"
+    if not groups:
+        return
+    for resource in resources:
+        if resource.type == SECURITY_GROUP and resource.urn in groups:
+            if resource.props.get("ingress"):
+                yield resource, "the instances' security group has inline ingress rules"
+        elif (
+            resource.type == INGRESS_RULE
+            or (resource.type == SECURITY_GROUP_RULE and resource.props.get("type") == "ingress")
+        ) and _group_of(resource) & groups:
+            yield resource, "admits traffic to the instances' security group"
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         id="aws-descriptions",
@@ -949,6 +996,33 @@ RULES: tuple[Rule, ...] = (
         types=(TASK_DEFINITION,),
         check=check_read_only_root,
         production_only=True,
+    ),
+    Rule(
+        id="ec2-imdsv2",
+        title="EC2 instances require IMDSv2",
+        description="Instances launched for ECS capacity accept only token-based (IMDSv2) "
+        "metadata requests.",
+        fix="Set metadataOptions.httpTokens: required on the launch template "
+        "(infra/capacity.py does).",
+        types=(LAUNCH_TEMPLATE,),
+        check=check_instance_metadata,
+    ),
+    Rule(
+        id="ec2-encrypted-volumes",
+        title="EC2 volumes encrypted",
+        description="Every EBS volume a launch template maps is encrypted at rest.",
+        fix="Set ebs.encrypted: true on every block device mapping.",
+        types=(LAUNCH_TEMPLATE,),
+        check=check_encrypted_volumes,
+    ),
+    Rule(
+        id="ec2-no-instance-ingress",
+        title="No ingress to ECS capacity instances",
+        description="Instances of a launch template get no public IP and their security groups "
+        "admit nothing: tasks in awsvpc mode are reached through their own interfaces.",
+        fix="Remove the ingress rules from the instances' security group and set "
+        "associatePublicIpAddress: false (reach an instance with SSM Session Manager).",
+        stack_check=check_instance_ingress,
     ),
     Rule(
         id="edge-logging-in-production",

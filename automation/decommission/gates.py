@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 
@@ -41,7 +42,8 @@ GATE_TIMING = VerifyTiming.within(60)
 class GateTargets:
     """What the gates check: the outputs `verify_deployment` reads, and the expected version."""
 
-    outputs: Mapping[str, str]
+    outputs: Mapping[str, Any]
+    """Strings, and serviceNames a list."""
     expected_version: str
 
 
@@ -59,6 +61,7 @@ def resolve(
     if domain:
         values[names.DOMAIN_NAME] = domain
     why_not = ""
+    services: list[str] = []
     if any(key not in values for key in wanted):
         if open_stack is None:
             why_not = "no stack to read outputs from"
@@ -73,6 +76,10 @@ def resolve(
                 for key in wanted:
                     if not values.get(key) and outputs.get(key):
                         values[key] = str(outputs[key])
+                # Every service behind the target group (capacity hybrid has two), unless
+                # --service names the one to check.
+                if not given.get(names.SERVICE_NAME) and outputs.get(names.SERVICE_NAMES):
+                    services = [str(name) for name in outputs[names.SERVICE_NAMES]]
                 why_not = "the stack outputs do not have them"
     missing = [flag for key, flag in wanted.items() if not values.get(key)]
     if missing:
@@ -81,7 +88,10 @@ def resolve(
             "(the command then needs no Pulumi CLI), or --skip-gates on a non-production stack"
         )
     expected = values.pop(names.VERSION)
-    return GateTargets(values, expected)
+    gate_outputs: dict[str, Any] = dict(values)
+    if services:
+        gate_outputs[names.SERVICE_NAMES] = services
+    return GateTargets(gate_outputs, expected)
 
 
 def check(

@@ -14,7 +14,9 @@ Public interface (also the decommission gates' building blocks). Every check ret
   `GET <endpoint>/version` answers 200 with a JSON object whose `version` equals `expected`;
 - `verify_deployment(outputs, expected_version, session, *, client=None, timing=None)` runs all
   four from the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and
-  returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`). The health check
+  returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`); with
+  `serviceNames` (capacity hybrid: two services behind the target group) every one of them must
+  be steady, one "ecs-service-steady" check each. The health check
   asks the app's own path (`healthCheckPath`, /health for stacks older than that output); a
   prebuilt image (`imageSource` prebuilt: a team's own app) is not asked for /version, which only
   this program's builds serve: its report holds the other three checks.
@@ -312,6 +314,15 @@ REQUIRED_OUTPUTS = (
 )
 
 
+def service_names(outputs: Mapping[str, Any]) -> list[str]:
+    """Every service behind the target group: `serviceNames` (capacity hybrid has two, the EC2
+    base service and the autoscaled one), else `serviceName` (stacks older than that output)."""
+    listed = outputs.get(names.SERVICE_NAMES)
+    if isinstance(listed, list) and listed:
+        return [str(name) for name in listed]
+    return [str(outputs[names.SERVICE_NAME])]
+
+
 def verify_deployment(
     outputs: Mapping[str, Any],
     expected_version: str,
@@ -331,14 +342,18 @@ def verify_deployment(
     own_client = client is None
     http = client or httpx.Client(timeout=timing.request_timeout_seconds)
     try:
-        service = check_service_steady(
-            session.client("ecs"),
-            str(outputs[names.CLUSTER_NAME]),
-            str(outputs[names.SERVICE_NAME]),
-            waiter_config={
-                "Delay": timing.service_delay_seconds,
-                "MaxAttempts": timing.service_max_attempts,
-            },
+        ecs = session.client("ecs")
+        steady = tuple(
+            check_service_steady(
+                ecs,
+                str(outputs[names.CLUSTER_NAME]),
+                service_name,
+                waiter_config={
+                    "Delay": timing.service_delay_seconds,
+                    "MaxAttempts": timing.service_max_attempts,
+                },
+            )
+            for service_name in service_names(outputs)
         )
         targets = check_targets_healthy(
             session.client("elbv2"),
@@ -354,7 +369,7 @@ def verify_deployment(
             polling=timing.polling,
         )
         if outputs.get(names.IMAGE_SOURCE) == names.PREBUILT:
-            return VerificationReport((service, targets, health))
+            return VerificationReport((*steady, targets, health))
         version = check_version(
             url,
             expected_version,
@@ -365,4 +380,4 @@ def verify_deployment(
     finally:
         if own_client:
             http.close()
-    return VerificationReport((service, targets, health, version))
+    return VerificationReport((*steady, targets, health, version))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,11 @@ WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
 # of its AZs at least.
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html
 ACCESS_LOG_FILES_PER_NODE_HOUR = 12
+HOURS_PER_WEEK = 168
+DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# cron(minutes hours ? * day-of-week *), as infra/schedule.py writes it.
+_CRON = re.compile(r"^cron\((\d+) (\d+) \? \* (\S+) \*\)$")
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 
 
 # --- the price table --------------------------------------------------------------------------
@@ -325,6 +331,7 @@ def estimate(
     pricing = _Pricing(plan, table, {k: a.value for k, a in assumptions.items()})
     lines = [
         *pricing.fargate(),
+        *pricing.ec2_capacity(),
         *pricing.load_balancers(),
         *pricing.nat_gateways(),
         *pricing.databases(),
@@ -350,6 +357,25 @@ class _Pricing:
         self.hours = table.hours_per_month
         self._assumptions = assumptions
         self.used_assumptions: set[str] = set()
+        # The share of the month the service runs, and the stack's database (schedule).
+        self.awake = awake_share(
+            [
+                (a.inputs.get("schedule"), _max_capacity(a))
+                for a in plan.of_type(types.SCHEDULED_ACTION)
+            ]
+        )
+        self.db_awake = awake_share(
+            [
+                (
+                    s.inputs.get("scheduleExpression"),
+                    1 if str(_target_arn(s)).endswith("startDBInstance") else 0,
+                )
+                for s in plan.of_type(types.SCHEDULE)
+            ]
+        )
+
+    def awake_note(self, share: float) -> str:
+        return "" if share == 1 else f", awake {share:.0%} of the month (schedule)"
 
     def assume(self, key: str) -> float:
         self.used_assumptions.add(key)
@@ -382,9 +408,10 @@ class _Pricing:
 
     def fargate(self) -> list[Line]:
         lines: list[Line] = []
+        hours = self.hours * self.awake
         for service in self.plan.of_type(types.SERVICE):
             task = self.plan.service_task(service)
-            if task is None:
+            if task is None or _on_ec2(self.plan, service):
                 continue
             vcpu = int(task.inputs.get("cpu") or 0) / 1024
             memory_gb = int(task.inputs.get("memory") or 0) / 1024
@@ -409,11 +436,11 @@ class _Pricing:
                         Line(
                             component=component,
                             item=f"{kind}, on-demand",
-                            quantity=on_demand * self.hours,
-                            quantity_max=on_demand_max * self.hours,
+                            quantity=on_demand * hours,
+                            quantity_max=on_demand_max * hours,
                             unit=unit,
                             price=self.table.price(key),
-                            note=f"{counts}, {size}, {self.hours:g} h",
+                            note=f"{counts}, {size}, {hours:g} h{self.awake_note(self.awake)}",
                         )
                     )
                 if spot or spot_max:
@@ -421,8 +448,8 @@ class _Pricing:
                         Line(
                             component=component,
                             item=f"{kind}, Spot",
-                            quantity=spot * self.hours,
-                            quantity_max=spot_max * self.hours,
+                            quantity=spot * hours,
+                            quantity_max=spot_max * hours,
                             unit=unit,
                             price=self.table.price(key.replace("fargate_", "fargate_spot_")),
                             note=f"{counts}, {spot_share:.0%} on Fargate Spot",
@@ -434,8 +461,8 @@ class _Pricing:
                     Line(
                         component=component,
                         item="public IPv4 per task",
-                        quantity=low * self.hours,
-                        quantity_max=high * self.hours,
+                        quantity=low * hours,
+                        quantity_max=high * hours,
                         unit="address-hours",
                         price=self.table.price("public_ipv4_hour"),
                         note="assignPublicIp: every task has a public address",
@@ -458,6 +485,63 @@ class _Pricing:
                 )
         return lines
 
+    # --- EC2 capacity (capacity ec2 or hybrid) ---
+
+    def ec2_capacity(self) -> list[Line]:
+        lines: list[Line] = []
+        for group in self.plan.of_type(types.AUTOSCALING_GROUP):
+            template = self.plan.companion(group, types.LAUNCH_TEMPLATE)
+            if template is None:
+                continue
+            instance_type = str(template.inputs.get("instanceType"))
+            gib = sum(
+                float((mapping.get("ebs") or {}).get("volumeSize") or 0)
+                for mapping in template.inputs.get("blockDeviceMappings") or []
+            )
+            low = high = 0
+            for service in self.plan.of_type(types.SERVICE):
+                if _on_ec2(self.plan, service):
+                    service_low, service_high = _ec2_task_counts(self.plan, service)
+                    low, high = low + service_low, high + service_high
+            per_instance = self.assume("ec2_tasks_per_instance")
+            instances = math.ceil(low / per_instance) if per_instance else low
+            instances_max = min(
+                math.ceil(high / per_instance) if per_instance else high,
+                int(group.inputs.get("maxSize") or high),
+            )
+            hours = self.hours * self.awake
+            price = self.table.ec2_instance_hour.get(instance_type) or Price.unknown(
+                instance_type, "instance-hour"
+            )
+            component = f"EC2 capacity ({group.name})"
+            counts = f"{instances} instance{'s' if instances != 1 else ''}" + (
+                f" (up to {instances_max})" if instances_max != instances else ""
+            )
+            lines += [
+                Line(
+                    component=component,
+                    item=f"{instance_type} instances",
+                    quantity=instances * hours,
+                    quantity_max=instances_max * hours,
+                    unit="instance-hours",
+                    price=price,
+                    note=f"{counts} for {low}..{high} tasks on EC2, assumption "
+                    f"ec2_tasks_per_instance = {per_instance:g}{self.awake_note(self.awake)}"
+                    if price.usd is not None
+                    else f"no price for {instance_type} in the price table",
+                ),
+                Line(
+                    component=component,
+                    item="EBS gp3 root volumes",
+                    quantity=instances * gib * self.awake,
+                    quantity_max=instances_max * gib * self.awake,
+                    unit="GB-months",
+                    price=self.table.price("ebs_gp3_gb_month"),
+                    note=f"{gib:g} GiB per instance, only while it exists",
+                ),
+            ]
+        return lines
+
     # --- load balancers ---
 
     def load_balancers(self) -> list[Line]:
@@ -478,7 +562,7 @@ class _Pricing:
                     component,
                     "capacity units",
                     assumption="alb_lcu",
-                    times=self.hours,
+                    times=self.hours * self.awake,
                     unit="LCU-hours",
                     price="alb_lcu_hour",
                 ),
@@ -587,10 +671,14 @@ class _Pricing:
                 Line(
                     component=component,
                     item=f"{instance_class} {deployment}",
-                    quantity=copies * self.hours,
+                    quantity=copies * self.hours * self.db_awake,
                     unit="instance-hours",
                     price=price,
-                    note=""
+                    note=(
+                        "stopped outside working hours (schedule), storage still billed"
+                        if self.db_awake < 1
+                        else ""
+                    )
                     if price.usd is not None
                     else f"no price for {instance_class} in the price table",
                 )
@@ -797,6 +885,53 @@ class _Pricing:
                 ),
             ]
         return lines
+
+
+def _target_arn(schedule: Any) -> str:
+    return str((schedule.inputs.get("target") or {}).get("arn") or "")
+
+
+def _max_capacity(action: Any) -> int:
+    return int((action.inputs.get("scalableTargetAction") or {}).get("maxCapacity") or 0)
+
+
+def awake_share(crons: Iterable[tuple[Any, int]]) -> float:
+    """The share of a week between the wake-up cron (a value > 0) and the sleep cron (0) of a
+    schedule, both on the same days; 1.0 without a schedule."""
+    wake = sleep = None
+    for expression, value in crons:
+        match = _CRON.match(str(expression or ""))
+        if match is None:
+            continue
+        at = (int(match[2]) * 60 + int(match[1]), match[3])
+        if value:
+            wake = at
+        else:
+            sleep = at
+    if wake is None or sleep is None:
+        return 1.0
+    days = wake[1]
+    if "-" in days:
+        first, last = (DAYS.index(day) for day in days.split("-"))
+        count = last - first + 1
+    else:
+        count = len(days.split(","))
+    return count * (sleep[0] - wake[0]) / 60 / HOURS_PER_WEEK
+
+
+def _on_ec2(plan: Plan, service: Any) -> bool:
+    """A service whose capacity provider strategy names an EC2 (Auto Scaling group) provider."""
+    strategy = plan.service_strategy(service)
+    return any(item.get("capacityProvider") not in FARGATE_PROVIDERS for item in strategy.items)
+
+
+def _ec2_task_counts(plan: Plan, service: Any) -> tuple[int, int]:
+    """An autoscaled service (it leaves desiredCount to the autoscaler) runs its target's
+    min..max; the hybrid base service its desired count."""
+    if "desiredCount" in service.ignore_changes:
+        return plan.task_counts(service)
+    desired = int(service.inputs.get("desiredCount") or 0)
+    return desired, desired
 
 
 def _legacy_lines(legacy: LegacyFootprint, table: PriceTable) -> list[Line]:
@@ -1028,4 +1163,57 @@ def cost_delta_markdown(
     out.append("")
     out.append(f"List prices for {table.region} read {table.read}; baseline = autoscaling minimum.")
     out += _caveats(after)
+    return "\n".join(out) + "\n"
+
+
+# --- fargate vs ec2 vs hybrid -------------------------------------------------------------------
+
+CAPACITY_MODES = ("fargate", "ec2", "hybrid")
+
+
+def capacity_overrides(config: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """The fewest config changes that run a stack on `mode` (short key -> value): EC2 needs
+    private subnets with NAT (awsvpc tasks on EC2 get no public IP) and no Fargate Spot share;
+    hybrid moves the stack's minimum to the EC2 base service and lets Fargate scale from 0,
+    without a schedule (the base service does not sleep)."""
+    changes: dict[str, Any] = {"capacity": mode}
+    if mode == "fargate":
+        return changes
+    if not config.get("existingVpcId") and config.get("natGateways") in (None, "", "None"):
+        changes["natGateways"] = "Single"
+    if mode == "ec2":
+        changes.update(spotPercent=0, onDemandBase=0)
+    else:
+        minimum = int(config.get("autoscalingMinCount") or 1)
+        changes.update(
+            ec2BaseCount=max(minimum, 1), autoscalingMinCount=0, desiredCount=0, schedule=""
+        )
+        changes["onDemandBase"] = 0
+    return changes
+
+
+def compare_capacity_markdown(
+    stack: str, results: Mapping[str, tuple[Estimate, dict[str, Any]]]
+) -> str:
+    """One row per capacity mode: its monthly range and the config changes it takes."""
+    out = [
+        f"### Capacity comparison: `{stack}`",
+        "",
+        "| capacity | monthly | compute | config changes |",
+        "|---|---|---|---|",
+    ]
+    for mode, (result, changes) in results.items():
+        compute = [
+            line for line in result.lines if line.component.startswith(("Fargate", "EC2 capacity"))
+        ]
+        low = sum(line.monthly or 0.0 for line in compute)
+        high = sum(line.monthly_max or 0.0 for line in compute)
+        shown = ", ".join(f"{k}: {v!r}" for k, v in changes.items() if k != "capacity") or "none"
+        out.append(
+            f"| {mode} | {_range(result.total, result.total_max)} | {_range(low, high)} | "
+            f"{_cell(shown)} |"
+        )
+    if any(result.legacy for result, _ in results.values()):
+        legacy = next(result for result, _ in results.values() if result.legacy)
+        out += ["", f"Legacy EC2: {_usd(legacy.legacy_total)} a month."]
     return "\n".join(out) + "\n"

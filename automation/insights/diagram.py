@@ -98,8 +98,15 @@ def _nat_strategy(vpc: PlannedResource) -> str:
     return str((vpc.inputs.get("natGateways") or {}).get("strategy") or "Single")
 
 
-def _capacity(strategy: CapacityStrategy) -> str:
-    """Where the tasks run, in words: "2 on-demand, then 50% Fargate Spot"."""
+def _capacity(strategy: CapacityStrategy, plan: Plan | None = None) -> str:
+    """Where the tasks run, in words: "2 on-demand, then 50% Fargate Spot", or on EC2 (capacity
+    ec2 or hybrid): "EC2 t3.small (Auto Scaling group, ECS-optimized AL2023)"."""
+    if plan is not None and any(
+        item.get("capacityProvider") not in ("FARGATE", "FARGATE_SPOT") for item in strategy.items
+    ):
+        template = plan.first(types.LAUNCH_TEMPLATE)
+        kind = str(template.inputs.get("instanceType")) if template else "instances"
+        return f"EC2 {kind} (Auto Scaling group, ECS-optimized AL2023)"
     if not strategy.spot_share:
         return "Fargate on-demand"
     share = f"{strategy.spot_share:.0%} Fargate Spot"
@@ -113,7 +120,13 @@ def mermaid(plan: Plan) -> str:
     vpc = plan.first(types.VPC)
     alb = plan.first(types.LOAD_BALANCER)
     target_group = plan.first(types.TARGET_GROUP)
-    service = plan.first(types.SERVICE)
+    services = plan.of_type(types.SERVICE)
+    # The autoscaled service (it leaves desiredCount to the autoscaler); capacity hybrid adds a
+    # base service on EC2 behind the same target group.
+    service = next(
+        (s for s in services if "desiredCount" in s.ignore_changes), plan.first(types.SERVICE)
+    )
+    bases = [s for s in services if s is not service]
     task = plan.service_task(service) if service else plan.first(types.TASK_DEFINITION)
     rds = plan.first(types.RDS_INSTANCE)
     repository = plan.first(types.REPOSITORY)
@@ -206,6 +219,11 @@ def mermaid(plan: Plan) -> str:
             "tasks",
             _tasks_label(plan, service, task, container, public_tasks, task_subnets),
         )
+        for index, base in enumerate(bases):
+            graph.node(
+                f"base_tasks_{index}",
+                _tasks_label(plan, base, task, container, public_tasks, task_subnets),
+            )
         graph.close()
 
     if rds is not None:
@@ -319,6 +337,10 @@ def mermaid(plan: Plan) -> str:
         graph.edge("certificate", f"listener_{https[0].inputs.get('port')}", "TLS", dotted=True)
     if target_group is not None and service is not None:
         graph.edge("target_group", "tasks", f"port {_target_port(service, target_group)}")
+        for index, base in enumerate(bases):
+            graph.edge(
+                "target_group", f"base_tasks_{index}", f"port {_target_port(base, target_group)}"
+            )
     if service is not None:
         db_port = rds.inputs.get("port") if rds is not None else None
         env = {e.get("name"): e.get("value") for e in container.get("environment") or []}
@@ -345,6 +367,8 @@ def _tasks_label(
     subnets: int,
 ) -> str:
     low, high = plan.task_counts(service)
+    if "desiredCount" not in service.ignore_changes:  # not autoscaled: the hybrid base service
+        low = high = int(service.inputs.get("desiredCount") or 0)
     count = f"{low}–{high} tasks (autoscaled)" if low != high else _plural(low, "task")
     size = ""
     if task is not None:
@@ -354,7 +378,7 @@ def _tasks_label(
         f"ECS service {service.name}",
         f"{count} across {subnets} subnets",
         size,
-        _capacity(plan.service_strategy(service)),
+        _capacity(plan.service_strategy(service), plan),
         "public IPs" if public else "",
         "read-only root filesystem" if container.get("readonlyRootFilesystem") else "",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import runpy
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,13 @@ def execute(
     return plan
 
 
-def run(project_dir: Path, stack: str) -> Plan:
-    """Run `__main__.py` of `project_dir` with `stack`'s config under the mock engine."""
+def run(project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None) -> Plan:
+    """Run `__main__.py` of `project_dir` with `stack`'s config under the mock engine;
+    `overrides` (short key -> value) change the config for this run only (what-ifs such as
+    `automation cost --compare-capacity`)."""
     config = stack_config.load(project_dir, stack)
+    for key, value in (overrides or {}).items():
+        config.values[f"{config.project}:{key}"] = value
     program = project_dir / "__main__.py"
     if not program.exists():
         raise UsageProblem(f"{program} does not exist: --project-dir must hold the program")

@@ -171,6 +171,7 @@ def _rds_instance(new: _New) -> Mocked:
         address=host,
         endpoint=f"{host}:{new.inputs.get('port', 5432)}",
         arn=new.arn("rds", f"db:{new.physical}"),
+        identifier=new.physical,
         masterUserSecrets=[{"secretArn": secret, "secretStatus": "active"}],
     )
 
@@ -254,6 +255,35 @@ def _web_acl_logging(new: _New) -> Mocked:
     return str(new.inputs.get("resourceArn")), new.outputs()
 
 
+def _launch_template(new: _New) -> Mocked:
+    template_id = f"lt-{_hex(new.name)}"
+    arn = new.arn("ec2", f"launch-template/{template_id}")
+    return template_id, new.outputs(arn=arn, latestVersion=1, defaultVersion=1)
+
+
+def _autoscaling_group(new: _New) -> Mocked:
+    arn = new.arn(
+        "autoscaling",
+        f"autoScalingGroup:{_uuid(new.name)}:autoScalingGroupName/{new.physical}",
+    )
+    return new.physical, new.outputs(name=new.physical, arn=arn)
+
+
+def _ecs_capacity_provider(new: _New) -> Mocked:
+    arn = new.arn("ecs", f"capacity-provider/{new.physical}")
+    return arn, new.outputs(name=new.physical, arn=arn)
+
+
+def _instance_profile(new: _New) -> Mocked:
+    arn = f"arn:aws:iam::{ACCOUNT}:instance-profile/{new.physical}"
+    return new.physical, new.outputs(name=new.physical, arn=arn)
+
+
+def _schedule(new: _New) -> Mocked:
+    arn = new.arn("scheduler", f"schedule/default/{new.physical}")
+    return f"default/{new.physical}", new.outputs(name=new.physical, arn=arn)
+
+
 def _echo(new: _New) -> Mocked:
     """Any other type: the inputs back, with a `name` for a cloud resource that has none."""
     if "name" not in new.inputs and new.custom:
@@ -293,6 +323,11 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
     types.BUCKET_ENCRYPTION: _bucket_companion,
     types.BUCKET_LIFECYCLE: _bucket_companion,
     types.WEB_ACL_LOGGING: _web_acl_logging,
+    types.LAUNCH_TEMPLATE: _launch_template,
+    types.AUTOSCALING_GROUP: _autoscaling_group,
+    types.ECS_CAPACITY_PROVIDER: _ecs_capacity_provider,
+    types.INSTANCE_PROFILE: _instance_profile,
+    types.SCHEDULE: _schedule,
 }
 
 
@@ -510,6 +545,17 @@ def _elb_service_account(region: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"id": account, "arn": f"arn:aws:iam::{account}:root", "region": region}
 
 
+def _ssm_parameter(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The public parameters AWS publishes (the ECS-optimized AMI's): an AMI id of its own."""
+    name = str(args.get("name") or "")
+    if not name.startswith("/aws/service/"):
+        raise NotFound(f"SSM Parameter {name} not found")
+    value = f"ami-{_hex(region, name)}"
+    arn = f"arn:aws:ssm:{region}::parameter{name}"
+    return {"id": name, "name": name, "arn": arn, "type": "String", "value": value,
+            "insecureValue": value, "version": 1}  # fmt: skip
+
+
 def _region(region: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"name": region, "region": region}
 
@@ -519,6 +565,7 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:index/getRegion:getRegion": _region,
+    "aws:ssm/getParameter:getParameter": _ssm_parameter,
     "aws:elb/getServiceAccount:getServiceAccount": _elb_service_account,
     "aws:ec2/getVpc:getVpc": _vpc_lookup,
     "aws:ec2/getSubnet:getSubnet": _subnet_lookup,

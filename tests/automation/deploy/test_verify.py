@@ -351,3 +351,23 @@ def test_a_certificate_for_another_name_fails(aws, tls_service):
     )
     assert not result.ok
     assert "CERTIFICATE_VERIFY_FAILED" in result.detail
+
+
+def test_every_service_behind_the_target_group_must_be_steady(aws, service):
+    """capacity hybrid: the EC2 base service and the autoscaled Fargate one (serviceNames)."""
+    service.version = "3.0.0"
+    outputs = healthy_outputs(aws, service.url)
+    ecs = aws.client("ecs")
+    family = ecs.list_task_definitions()["taskDefinitionArns"][-1]
+    ecs.create_service(
+        cluster=outputs[names.CLUSTER_NAME], serviceName="base", taskDefinition=family,
+        desiredCount=1,
+    )  # fmt: skip
+    outputs[names.SERVICE_NAMES] = ["base", outputs[names.SERVICE_NAME]]
+    report = verify_deployment(outputs, "3.0.0", aws, timing=fast_timing())
+    steady = [c for c in report.checks if c.name == "ecs-service-steady"]
+    assert len(steady) == 2
+    assert [c.ok for c in steady] == [False, True], report.to_json()
+    assert not report.ok
+    ecs.update_service(cluster=outputs[names.CLUSTER_NAME], service="base", desiredCount=1)
+    assert verify_deployment(outputs, "3.0.0", aws, timing=fast_timing()).ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import shutil
 import tempfile
@@ -125,6 +126,11 @@ def _drop_tls_only(inputs: dict[str, Any]) -> None:
     inputs["policy"] = json.dumps(document)
 
 
+def _into_the_instances(inputs: dict[str, Any]) -> None:
+    """The database's rule moved onto the instances' security group (the mock's id for it)."""
+    inputs["securityGroupId"] = "sg-" + hashlib.sha256(b"alunos-prod-instances-sg").hexdigest()[:17]
+
+
 VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]], None]]] = [
     # The edge (issue 13): the access log bucket, WAF's logs, logging in production.
     ("s3-private-tls-only", "prod", True, types.BUCKET_PUBLIC_ACCESS_BLOCK, None,
@@ -196,6 +202,15 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
      lambda i: i.update(dropInvalidHeaderFields=False)),
     ("no-privileged-containers", "dev", False, types.TASK_DEFINITION, None,
      edit_container(lambda c: c.update(privileged=True))),
+    # EC2 capacity (issue 17): IMDSv2, encrypted volumes, instances nobody connects to.
+    ("ec2-imdsv2", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
+     lambda i: i["metadataOptions"].update(httpTokens="optional")),
+    ("ec2-encrypted-volumes", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
+     lambda i: i["blockDeviceMappings"][0]["ebs"].update(encrypted="false")),
+    ("ec2-no-instance-ingress", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
+     lambda i: i["networkInterfaces"][0].update(associatePublicIpAddress="true")),
+    ("ec2-no-instance-ingress", "prod-hybrid", True, types.INGRESS_RULE, "alunos-prod-db-in",
+     _into_the_instances),
     ("read-only-root-in-production", "prod", True, types.TASK_DEFINITION, None,
      edit_container(lambda c: c.update(readonlyRootFilesystem=False))),
 ]  # fmt: skip
@@ -211,9 +226,17 @@ PROD_WITH_RDS = {
 }
 
 
+# prod with its steady load on EC2 (capacity hybrid): a launch template, an instances' group.
+PROD_HYBRID = {"capacity": "hybrid", "ec2BaseCount": 2, "autoscalingMinCount": 0, "desiredCount": 0}
+
+
 def stack_plan(stack: str) -> Plan:
-    """A stack by name; "prod-rds" is prod with PROD_WITH_RDS."""
-    return plan_with("prod", **PROD_WITH_RDS) if stack == "prod-rds" else plan(stack)
+    """A stack by name; "prod-rds" is prod with PROD_WITH_RDS, "prod-hybrid" with PROD_HYBRID."""
+    if stack == "prod-rds":
+        return plan_with("prod", **PROD_WITH_RDS)
+    if stack == "prod-hybrid":
+        return plan_with("prod", **PROD_HYBRID)
+    return plan(stack)
 
 
 def violating_plan(

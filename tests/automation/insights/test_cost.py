@@ -13,9 +13,14 @@ from automation.cli import main
 from automation.errors import UsageProblem
 from automation.insights import cost
 from automation.insights.cost import Estimate, Line, PriceTable
-from automation.offline.engine import CapacityStrategy
+from automation.offline.engine import CapacityStrategy, Plan
 from infra import resource_types as types
 from tests.automation.insights.know_before import DEV_HTTPS_NAT_EXISTING_DB, edited, plan, plan_with
+
+
+def ALWAYS_ON_DEV() -> Plan:
+    """dev as it was before it slept (schedule empty): the figures below are a whole month's."""
+    return plan_with("dev", schedule="")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ def spread(item: Line) -> float:
 
 
 def test_dev_figures_are_the_price_files_arithmetic(table: PriceTable) -> None:
-    result = cost.estimate(plan("dev"), table)
+    result = cost.estimate(ALWAYS_ON_DEV(), table)
     hours = table.hours_per_month
     # Dev: 0.25 vCPU / 0.5 GB tasks, autoscaled 1..2, all on Fargate Spot, with public IPs.
     vcpu = line(result, "Fargate", "vCPU, Spot")
@@ -251,7 +256,7 @@ def test_an_unknown_price_is_reported_not_guessed(table: PriceTable, tmp_path: P
     data["prices"]["rds_gp3_gb_month"] = {"usd": None, "unit": "GB-month"}
     changed = tmp_path / "us-east-2.yaml"
     changed.write_text(yaml.safe_dump(data))
-    result = cost.estimate(plan("dev"), cost.load_prices(changed))
+    result = cost.estimate(ALWAYS_ON_DEV(), cost.load_prices(changed))
 
     unpriced = {(x.component, x.item) for x in result.not_priced}
     assert unpriced == {
@@ -330,7 +335,7 @@ def test_assumptions_layer_default_stack_and_flag(table: PriceTable) -> None:
     assert table.assumptions("dev")["alb_lcu"].value == 1
     assert table.assumptions("prod")["alb_lcu"].value == 2
     assert table.assumptions("prod", {"alb_lcu": 7})["alb_lcu"].value == 7
-    result = cost.estimate(plan("dev"), table, overrides={"alb_lcu": 3})
+    result = cost.estimate(ALWAYS_ON_DEV(), table, overrides={"alb_lcu": 3})
     assert line(result, "Load balancer", "capacity").quantity == 3 * table.hours_per_month
     with pytest.raises(UsageProblem, match="unknown assumption 'lcu'"):
         table.assumptions("dev", {"lcu": 1})
@@ -398,3 +403,65 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown assumption 'nope'" in capsys.readouterr().err
     assert main(["cost", "--stack", "dev", "--prices", "/nonexistent/prices.yaml"]) == 2
     assert "price file /nonexistent/prices.yaml does not exist" in capsys.readouterr().err
+
+
+def test_dev_asleep_outside_working_hours_pays_for_its_hours(table: PriceTable) -> None:
+    """MON-FRI 08:00-20:00: 60 of 168 hours a week. Tasks, capacity units and the database's
+    instance hours follow; the load balancer's hours and the storage do not."""
+    awake = 60 / 168
+    hours = table.hours_per_month
+    asleep = cost.estimate(plan("dev"), table)
+    always = cost.estimate(ALWAYS_ON_DEV(), table)
+    for component, item in (("Fargate", "vCPU, Spot"), ("Fargate", "public IPv4"),
+                            ("Load balancer", "capacity"), ("RDS", "db.t4g.micro")):  # fmt: skip
+        whole_month = line(always, component, item).monthly
+        assert whole_month is not None
+        assert line(asleep, component, item).monthly == pytest.approx(awake * whole_month)
+    for component, item in (("Load balancer", "ALB hours"), ("RDS", "gp3 storage")):
+        assert line(asleep, component, item).monthly == line(always, component, item).monthly
+    assert line(asleep, "RDS", "db.t4g.micro").quantity == pytest.approx(awake * hours)
+    assert asleep.total < always.total - 15
+
+
+def test_ec2_capacity_is_priced_by_instance_hours_and_ebs(table: PriceTable) -> None:
+    result = cost.estimate(
+        plan_with("dev", capacity="ec2", natGateways="Single", spotPercent=0, schedule=""), table
+    )
+    hours = table.hours_per_month
+    small = table.ec2_instance_hour["t3.small"].usd
+    assert small is not None
+    # 1..2 tasks, one per instance (assumption ec2_tasks_per_instance), 30 GiB gp3 each.
+    instances = line(result, "EC2 capacity", "t3.small instances")
+    assert (instances.monthly, instances.monthly_max) == pytest.approx(
+        (hours * small, 2 * hours * small)
+    )
+    ebs = line(result, "EC2 capacity", "EBS gp3")
+    assert ebs.monthly == pytest.approx(30 * usd(table, "ebs_gp3_gb_month"))
+    assert not [x for x in result.lines if x.component.startswith("Fargate")]
+
+
+def test_hybrid_prices_the_base_on_ec2_and_the_bursts_on_fargate(table: PriceTable) -> None:
+    result = cost.estimate(
+        plan_with("prod", capacity="hybrid", ec2BaseCount=2, autoscalingMinCount=0, desiredCount=0),
+        table,
+    )
+    hours = table.hours_per_month
+    medium_base = line(result, "EC2 capacity", "t3.small instances")
+    assert medium_base.monthly == medium_base.monthly_max  # the base does not scale
+    assert medium_base.quantity == pytest.approx(2 * hours)
+    vcpu = line(result, "Fargate", "vCPU, on-demand")
+    assert vcpu.monthly == 0
+    assert vcpu.monthly_max == pytest.approx(6 * 0.5 * hours * usd(table, "fargate_vcpu_hour"))
+
+
+def test_capacity_overrides_are_the_fewest_changes_each_mode_needs() -> None:
+    dev = {"natGateways": "None", "autoscalingMinCount": 1, "spotPercent": 100}
+    assert cost.capacity_overrides(dev, "fargate") == {"capacity": "fargate"}
+    assert cost.capacity_overrides(dev, "ec2") == {
+        "capacity": "ec2", "natGateways": "Single", "spotPercent": 0, "onDemandBase": 0,
+    }  # fmt: skip
+    prod = {"existingVpcId": "vpc-0a1b2c3d4e5f60718", "autoscalingMinCount": 2}
+    hybrid = cost.capacity_overrides(prod, "hybrid")
+    assert hybrid["ec2BaseCount"] == 2
+    assert hybrid["autoscalingMinCount"] == 0
+    assert "natGateways" not in hybrid

@@ -158,3 +158,13 @@ def test_diagram_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().out == diagram.mermaid(plan("prod"))
     assert main(["diagram", "--stack", "prod", "--output", str(tmp_path / "no" / "dir.md")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_hybrid_shows_the_ec2_base_beside_the_fargate_bursts() -> None:
+    from tests.automation.insights.know_before import PROD_HYBRID, plan_with
+
+    text = diagram.mermaid(plan_with("prod", **PROD_HYBRID))
+    assert "ECS service alunos-prod-base-service<br/>2 tasks across 2 subnets" in text
+    assert "EC2 t3.small #40;Auto Scaling group, ECS-optimized AL2023#41;" in text
+    assert "ECS service alunos-prod-service<br/>0–6 tasks #40;autoscaled#41;" in text
+    assert 'target_group -->|"port 8000"| base_tasks_0' in text
