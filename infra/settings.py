@@ -16,6 +16,7 @@ import pulumi
 
 from infra import validation as v
 from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
+from infra.rollout import Rollout
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
 from policy.rules import plain_secret
@@ -178,6 +179,8 @@ class Settings:
     capacity: CapacitySettings
     autoscaling: AutoscalingSettings
     alarms: AlarmSettings
+    rollout: Rollout
+    """How a release reaches the tasks (deploymentStrategy and its parameters)."""
     waf: WafSettings
     database: DatabaseSettings
     legacy: LegacySettings
@@ -282,6 +285,15 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     autoscaling = _autoscaling(cfg, key, production, service.desired_count)
     capacity = _capacity(cfg, key, production, autoscaling.max_count)
     alarms = _alarms(cfg, key)
+    rollout = Rollout(
+        strategy=cfg.string("deploymentStrategy"),
+        canary_percent=cfg.integer("canaryPercent"),
+        canary_minutes=cfg.integer("canaryMinutes"),
+        linear_step_percent=cfg.integer("linearStepPercent"),
+        linear_step_minutes=cfg.integer("linearStepMinutes"),
+        bake_minutes=cfg.integer("deploymentBakeMinutes"),
+    )
+    rollout.validate(key)
     waf = WafSettings(
         enabled=cfg.boolean("wafEnabled"),
         rate_limit=cfg.integer("wafRateLimit"),
@@ -317,6 +329,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         capacity=capacity,
         autoscaling=autoscaling,
         alarms=alarms,
+        rollout=rollout,
         waf=waf,
         database=database,
         legacy=legacy,

@@ -112,7 +112,8 @@ def mermaid(plan: Plan) -> str:
     graph = _Graph()
     vpc = plan.first(types.VPC)
     alb = plan.first(types.LOAD_BALANCER)
-    target_group = plan.first(types.TARGET_GROUP)
+    # The load balancer's own group (a canary's second group belongs to its strategy).
+    target_group = plan.companion(alb, types.TARGET_GROUP) if alb else None
     service = plan.first(types.SERVICE)
     task = plan.service_task(service) if service else plan.first(types.TASK_DEFINITION)
     rds = plan.first(types.RDS_INSTANCE)
