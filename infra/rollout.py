@@ -5,7 +5,7 @@ Plain values only (no resources): the settings validate it, the service and the 
 strategy component build from it, and the preview, the PR comment and the deploy check read it
 back from the service's inputs (`from_service_inputs`), so all of them say the same thing.
 
-ECS's own strategies (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html):
+ECS's own strategies (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/canary-deployment.html):
 - rolling: new tasks replace old ones (min 100 %, max 200 %), each gets traffic once healthy;
 - canary: all new tasks start, `canary_percent` of production traffic goes to them for
   `canary_minutes`, then all of it; the old tasks stay for `bake_minutes` to roll back to;
