@@ -241,7 +241,7 @@ def test_json_and_markdown_reports() -> None:
     assert {r["status"] for r in dev["rules"]} == {"passed", "skipped"}
 
     text = checks.check_markdown([checks.run_checks(plan("dev"), production=False), failing])
-    assert "### Policy checks: `dev` (non-production): ✅ 17 rules passed" in text
+    assert "### Policy checks: `dev` (non-production): ✅ 18 rules passed" in text
     assert "Production-only rules not applied: no-public-tasks-in-production" in text
     assert "### Policy checks: `prod` (production): ❌ 1 violation(s)" in text
     assert (
