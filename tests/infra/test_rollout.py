@@ -78,9 +78,11 @@ def test_the_infrastructure_role_reaches_only_this_services_rules_and_groups(
         "ALBModifyRules",
     }
     groups = by_sid["TargetGroupOperations"]["Resource"]
-    assert len(groups) == 2 and all(":targetgroup/alunos-prod-tg" in arn for arn in groups)
+    assert len(groups) == 2
+    assert all(":targetgroup/alunos-prod-tg" in arn for arn in groups)
     rules = by_sid["ALBModifyRules"]["Resource"]
-    assert len(rules) == 2 and all(":listener-rule/app/" in arn for arn in rules)
+    assert len(rules) == 2
+    assert all(":listener-rule/app/" in arn for arn in rules)
     assert ":listener/app/" in by_sid["ALBModifyListeners"]["Resource"]
     # Only the reads, which have no resource type, are on "*".
     assert [s["Sid"] for s in policy["Statement"] if s["Resource"] == "*"] == ["ELBReadOperations"]

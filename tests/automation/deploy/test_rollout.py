@@ -73,7 +73,8 @@ def test_a_canary_is_followed_through_its_bake_and_each_step_reported() -> None:
         polling=_polling(clock),
         say=said.append,
     )
-    assert result.ok and result.name == "ecs-rollout"
+    assert result.ok
+    assert result.name == "ecs-rollout"
     # One line per change, not per poll.
     assert said == [
         "  rollout: IN_PROGRESS SCALE_UP: 0% of production traffic on the new tasks, 2/2 new tasks running",
@@ -147,7 +148,8 @@ def test_only_strategies_that_shift_traffic_are_followed() -> None:
     assert ecs.reads == 0
     outputs = {**stack, names.DEPLOYMENT_STRATEGY: "canary"}
     result = follow_rollout(outputs, Session(ecs), timing, said.append)  # type: ignore[arg-type]
-    assert result is not None and result.ok
+    assert result is not None
+    assert result.ok
     assert said[0] == "following the canary release (about 22 min)"
     # --skip-verify follows nothing either.
     assert follow_rollout(outputs, Session(ecs), None, said.append) is None  # type: ignore[arg-type]
