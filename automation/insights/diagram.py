@@ -112,8 +112,11 @@ def mermaid(plan: Plan) -> str:
     graph = _Graph()
     vpc = plan.first(types.VPC)
     alb = plan.first(types.LOAD_BALANCER)
-    # The load balancer's own group (a canary's second group belongs to its strategy).
-    target_group = plan.companion(alb, types.TARGET_GROUP) if alb else None
+    # The load balancer component's own group (a canary's second one belongs to its strategy).
+    target_group = next(
+        (g for g in plan.of_type(types.TARGET_GROUP) if alb and g.parent == alb.parent),
+        plan.first(types.TARGET_GROUP),
+    )
     service = plan.first(types.SERVICE)
     task = plan.service_task(service) if service else plan.first(types.TASK_DEFINITION)
     rds = plan.first(types.RDS_INSTANCE)
