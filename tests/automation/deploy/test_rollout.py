@@ -64,7 +64,8 @@ def _polling(clock: Clock) -> Polling:
 
 
 def test_a_canary_is_followed_through_its_bake_and_each_step_reported() -> None:
-    clock, said = Clock(), []
+    clock = Clock()
+    said: list[str] = []
     result = check_rollout(
         FakeEcs(CANARY),
         "alunos-prod-cluster",
