@@ -13,10 +13,12 @@ from infra.autoscaling import Autoscaling, AutoscalingArgs
 from infra.capacity import BaseService, BaseServiceArgs, Ec2Capacity, Ec2CapacityArgs
 from infra.certificate import Certificate, CertificateArgs
 from infra.database import Database, DatabaseArgs, DatabaseConnection
+from infra.deployment_strategy import DeploymentStrategy, DeploymentStrategyArgs
 from infra.image import Image, ImageArgs
 from infra.load_balancer import AccessLogs, LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NewVpcArgs
 from infra.registry import Registry, RegistryArgs
+from infra.rollout import TargetTiming
 from infra.schedule import Sleep, SleepArgs
 from infra.service import CONTAINER_NAME, Service, ServiceArgs
 from infra.waf import APP_MAX_BODY_BYTES, Waf, WafArgs
@@ -85,23 +87,38 @@ if lb.access_logs:
     # The bucket's name comes from its policy: the load balancer waits for ELB's permission.
     access_logs = AccessLogs(bucket=log_bucket.bucket_name, prefix="alb")
 
-load_balancer = LoadBalancer(
-    name,
-    LoadBalancerArgs(
-        vpc_id=network.vpc_id,
-        subnet_ids=network.public_subnet_ids,
-        container_port=cfg.service.container_port,
-        health_check_path=app.health_check_path,
-        certificate_arn=certificate_arn,
-        domain_name=lb.domain_name,
-        ssl_policy=lb.ssl_policy,
-        health_check_interval=lb.health_check_interval,
-        healthy_threshold=lb.healthy_threshold,
-        deregistration_delay=lb.deregistration_delay,
-        deletion_protection=cfg.production,
-        access_logs=access_logs,
-    ),
+load_balancer_args = LoadBalancerArgs(
+    vpc_id=network.vpc_id,
+    subnet_ids=network.public_subnet_ids,
+    container_port=cfg.service.container_port,
+    health_check_path=app.health_check_path,
+    certificate_arn=certificate_arn,
+    domain_name=lb.domain_name,
+    ssl_policy=lb.ssl_policy,
+    health_check_interval=lb.health_check_interval,
+    healthy_threshold=lb.healthy_threshold,
+    deregistration_delay=lb.deregistration_delay,
+    deletion_protection=cfg.production,
+    access_logs=access_logs,
 )
+load_balancer = LoadBalancer(name, load_balancer_args)
+target_timing = TargetTiming(
+    lb.health_check_interval, lb.healthy_threshold, lb.deregistration_delay
+)
+
+# Canary, linear and blue/green: ECS moves traffic between two target groups with the listener
+# rules of the listener that serves production (HTTPS, or HTTP without a certificate).
+traffic_shift = None
+if cfg.rollout.shifts_traffic:
+    traffic_shift = DeploymentStrategy(
+        name,
+        DeploymentStrategyArgs(
+            vpc_id=network.vpc_id,
+            load_balancer=load_balancer_args,
+            listener=load_balancer.https_listener or load_balancer.http_listener,
+            target_group=load_balancer.target_group,
+        ),
+    )
 
 db = cfg.database
 database: Database | None = None
@@ -150,6 +167,9 @@ alarms = Alarms(
         service_name=service_name,
         topic_arn=cfg.alarms.topic_arn,
         http_5xx_percent=cfg.alarms.http_5xx_percent,
+        alternate_target_group_arn_suffix=traffic_shift.alternate_target_group.arn_suffix
+        if traffic_shift
+        else None,
     ),
 )
 
@@ -206,6 +226,10 @@ service = Service(
         ec2_capacity_provider=ec2_capacity.provider.name if ec2_capacity else None,
         ec2_only=capacity.mode == capacity_modes.EC2_ONLY,
         scale_from_zero=capacity.mode == capacity_modes.HYBRID,
+        rollout=cfg.rollout,
+        traffic_shift=traffic_shift.advanced_configuration() if traffic_shift else None,
+        traffic_shift_ready=traffic_shift.ready if traffic_shift else (),
+        target_timing=target_timing,
     ),
 )
 set_cluster_name(service.cluster.name)
@@ -290,6 +314,12 @@ pulumi.export(outputs.REPOSITORY_URL, registry.repository.repository_url)
 pulumi.export(outputs.HEALTH_CHECK_PATH, app.health_check_path)
 pulumi.export(outputs.IMAGE_SOURCE, outputs.PREBUILT if app.image else outputs.BUILT)
 pulumi.export(outputs.REGION, cfg.region)
+# How a release rolls out, for the deploy check: it follows a canary until its bake ends, and
+# looks for the tasks in whichever target group ECS left them in.
+pulumi.export(outputs.DEPLOYMENT_STRATEGY, cfg.rollout.strategy)
+pulumi.export(outputs.ROLLOUT_SECONDS, cfg.rollout.seconds(target_timing))
+if traffic_shift:
+    pulumi.export(outputs.ALTERNATE_TARGET_GROUP_ARN, traffic_shift.alternate_target_group.arn)
 pulumi.export(outputs.ALB_ZONE_ID, load_balancer.load_balancer.zone_id)
 # The group a database's owners admit when the stack does not add that rule itself.
 pulumi.export(outputs.SERVICE_SECURITY_GROUP_ID, service.security_group.id)

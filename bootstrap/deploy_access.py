@@ -203,6 +203,16 @@ def service(stack: Stack, account: Account) -> Document:
                 account.iam(f"role/{prefix}-*"),
                 {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             ),
+            # The infrastructure role of a canary, linear or blue/green service: ECS itself
+            # assumes it (UpdateService's advancedConfiguration.roleArn), so it is passed to
+            # ecs.amazonaws.com, not to the tasks.
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
+            statement(
+                "PassInfrastructureRoleToEcs",
+                ["iam:PassRole"],
+                account.iam(f"role/{prefix}-ecs-infra-*"),
+                {"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}},
+            ),
             statement(
                 "ServiceRoles",
                 [
@@ -351,6 +361,10 @@ def edge(stack: Stack, account: Account) -> Document:
                 "elasticloadbalancing:DeleteListener",
                 "elasticloadbalancing:ModifyListener",
                 "elasticloadbalancing:ModifyListenerAttributes",
+                # A canary's production and test listener rules.
+                "elasticloadbalancing:CreateRule",
+                "elasticloadbalancing:DeleteRule",
+                "elasticloadbalancing:ModifyRule",
                 "elasticloadbalancing:AddListenerCertificates",
                 "elasticloadbalancing:RemoveListenerCertificates",
                 "elasticloadbalancing:AddTags",
@@ -360,6 +374,7 @@ def edge(stack: Stack, account: Account) -> Document:
                 load_balancers,
                 account.arn("elasticloadbalancing", f"targetgroup/{prefix}-*/*"),
                 account.arn("elasticloadbalancing", f"listener/app/{prefix}-*/*/*"),
+                account.arn("elasticloadbalancing", f"listener-rule/app/{prefix}-*/*/*/*"),
             ],
         ),
         statement(

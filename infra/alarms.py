@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -63,6 +64,9 @@ class AlarmsArgs:
     """SNS topic notified on ALARM and on OK; empty: no notifications."""
     http_5xx_percent: int
     """Share of requests answered 5xx (by the app or the load balancer) that is an alarm."""
+    alternate_target_group_arn_suffix: pulumi.Input[str] | None = None
+    """The second target group of a canary, linear or blue/green service: ECS registers each
+    release's tasks in whichever group is idle, so unhealthy targets are watched in both."""
     min_5xx_count: int = 5
     """Fewest 5xx in a minute that can raise the alarm: at night, or in dev, 1 error in 3
     requests is 33 % and must not roll back a healthy release."""
@@ -156,14 +160,7 @@ class Alarms(pulumi.ComponentResource):
                 f"{name}: a task fails the load balancer's health checks in 2 of 3 minutes. "
                 "Rolls a deployment back."
             ),
-            namespace="AWS/ApplicationELB",
-            metric_name="UnHealthyHostCount",
-            dimensions={
-                "TargetGroup": args.target_group_arn_suffix,
-                "LoadBalancer": args.load_balancer_arn_suffix,
-            },
-            statistic="Maximum",
-            period=60,
+            **_unhealthy_metric(args),
             comparison_operator="GreaterThanThreshold",
             threshold=0,
             evaluation_periods=3,
@@ -217,6 +214,45 @@ class Alarms(pulumi.ComponentResource):
                 ],
             }
         )
+
+
+def _unhealthy_metric(args: AlarmsArgs) -> dict[str, Any]:
+    """UnHealthyHostCount of the target group, or the larger of the two groups' counts."""
+
+    def count(target_group: pulumi.Input[str]) -> dict[str, Any]:
+        return {
+            "namespace": "AWS/ApplicationELB",
+            "metric_name": "UnHealthyHostCount",
+            "dimensions": {
+                "TargetGroup": target_group,
+                "LoadBalancer": args.load_balancer_arn_suffix,
+            },
+        }
+
+    if args.alternate_target_group_arn_suffix is None:
+        return {**count(args.target_group_arn_suffix), "statistic": "Maximum", "period": 60}
+    queries = [
+        aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=query_id,
+            metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                **count(group), stat="Maximum", period=60
+            ),
+            return_data=False,
+        )
+        for query_id, group in (
+            ("main", args.target_group_arn_suffix),
+            ("alternate", args.alternate_target_group_arn_suffix),
+        )
+    ]
+    queries.append(
+        aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id="unhealthy",
+            expression="MAX([FILL(main, 0), FILL(alternate, 0)])",
+            label="unhealthy targets (either group)",
+            return_data=True,
+        )
+    )
+    return {"metric_queries": queries}
 
 
 def _validate(name: str, args: AlarmsArgs) -> None:

@@ -122,17 +122,7 @@ class LoadBalancer(pulumi.ComponentResource):
             protocol="HTTP",
             vpc_id=args.vpc_id,
             deregistration_delay=args.deregistration_delay,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                path=args.health_check_path,
-                protocol="HTTP",
-                port="traffic-port",
-                matcher="200",
-                interval=args.health_check_interval,
-                timeout=min(5, args.health_check_interval - 1),
-                healthy_threshold=args.healthy_threshold,
-                unhealthy_threshold=args.unhealthy_threshold,
-            ),
+            health_check=health_check(args),
             tags=tags(f"{name}-tg"),
             opts=child,
         )
@@ -186,6 +176,21 @@ class LoadBalancer(pulumi.ComponentResource):
                 "securityGroupId": self.security_group.id,
             }
         )
+
+
+def health_check(args: LoadBalancerArgs) -> aws.lb.TargetGroupHealthCheckArgs:
+    """The app's health check; a deployment strategy's alternate target group uses the same."""
+    return aws.lb.TargetGroupHealthCheckArgs(
+        enabled=True,
+        path=args.health_check_path,
+        protocol="HTTP",
+        port="traffic-port",
+        matcher="200",
+        interval=args.health_check_interval,
+        timeout=min(5, args.health_check_interval - 1),
+        healthy_threshold=args.healthy_threshold,
+        unhealthy_threshold=args.unhealthy_threshold,
+    )
 
 
 def _validate(name: str, args: LoadBalancerArgs) -> None:

@@ -22,6 +22,12 @@ SERVICE_SECURITY_GROUP_ID = "serviceSecurityGroupId"
 HEALTH_CHECK_PATH = "healthCheckPath"
 IMAGE_SOURCE = "imageSource"
 """BUILT (this program's build, or a rollback to one) or PREBUILT (the `image` config key)."""
+DEPLOYMENT_STRATEGY = "deploymentStrategy"
+"""rolling, canary, linear or blue_green (infra/rollout.py)."""
+ROLLOUT_SECONDS = "rolloutSeconds"
+"""The estimated length of a release at the stack's settings."""
+ALTERNATE_TARGET_GROUP_ARN = "alternateTargetGroupArn"
+"""The second target group of a strategy that shifts traffic; ECS swaps the two each release."""
 BUILT = "built"
 PREBUILT = "prebuilt"
 
@@ -45,4 +51,7 @@ ALL = (
     SERVICE_SECURITY_GROUP_ID,
     HEALTH_CHECK_PATH,
     IMAGE_SOURCE,
+    DEPLOYMENT_STRATEGY,
+    ROLLOUT_SECONDS,
+    ALTERNATE_TARGET_GROUP_ARN,
 )

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from infra import validation as v
 from infra.database import DatabaseConnection
+from infra.rollout import ECS_STRATEGY, Rollout, TargetTiming
 from infra.tags import tags
 
 CONTAINER_NAME = "app"
@@ -124,6 +125,15 @@ class ServiceArgs:
     """capacity ec2: this service's tasks run on `ec2_capacity_provider` instead of Fargate."""
     scale_from_zero: bool = False
     """capacity hybrid: the base service serves, so this one may run no task."""
+    rollout: Rollout = field(default_factory=Rollout)
+    """The deployment strategy (infra/rollout.py): rolling, or one where ECS shifts traffic."""
+    traffic_shift: aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs | None = None
+    """For a strategy that shifts traffic: the alternate target group, the listener rules and
+    the role ECS moves them with (infra/deployment_strategy.py)."""
+    traffic_shift_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before ECS first shifts traffic (the rules, the role's policy)."""
+    target_timing: TargetTiming | None = None
+    """The load balancer's timing, for the provider's wait on a long rollout."""
 
 
 class Service(pulumi.ComponentResource):
@@ -294,8 +304,10 @@ class Service(pulumi.ComponentResource):
                     target_group_arn=args.target_group_arn,
                     container_name=CONTAINER_NAME,
                     container_port=args.container_port,
+                    advanced_configuration=args.traffic_shift,
                 )
             ],
+            deployment_configuration=deployment_configuration(args.rollout),
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
                 enable=True, rollback=True
             ),
@@ -320,11 +332,12 @@ class Service(pulumi.ComponentResource):
                 # database secret at its start), the capacity providers, the security group
                 # rules (a task must be reachable and reach ECR, logs and the database from its
                 # first second) and the deployment alarms.
-                depends_on=self.task_dependencies,
+                depends_on=[*self.task_dependencies, *args.traffic_shift_ready],
                 # The pulumi-aws pattern for a service under Application Auto Scaling: desiredCount
                 # seeds the service at creation; afterwards `pulumi up` leaves the autoscaler's
                 # count alone instead of resetting it (scaling prod in with every deploy).
                 ignore_changes=["desiredCount"],
+                custom_timeouts=_rollout_timeouts(args.rollout, args.target_timing),
             ),
         )
         self.register_outputs(
@@ -634,6 +647,45 @@ def container_definitions(
     return [container]
 
 
+def deployment_configuration(rollout: Rollout) -> aws.ecs.ServiceDeploymentConfigurationArgs:
+    """ECS's strategy block. The provider takes the minutes as strings (pulumi_aws
+    ecs/_inputs.py ServiceDeploymentConfigurationArgs: bake_time_in_minutes is a str)."""
+    strategy = ECS_STRATEGY[rollout.strategy]
+    if not rollout.shifts_traffic:
+        return aws.ecs.ServiceDeploymentConfigurationArgs(strategy=strategy)
+    return aws.ecs.ServiceDeploymentConfigurationArgs(
+        strategy=strategy,
+        bake_time_in_minutes=str(rollout.bake_minutes),
+        canary_configuration=aws.ecs.ServiceDeploymentConfigurationCanaryConfigurationArgs(
+            canary_percent=float(rollout.canary_percent),
+            canary_bake_time_in_minutes=str(rollout.canary_minutes),
+        )
+        if strategy == "CANARY"
+        else None,
+        linear_configuration=aws.ecs.ServiceDeploymentConfigurationLinearConfigurationArgs(
+            step_percent=float(rollout.linear_step_percent),
+            step_bake_time_in_minutes=str(rollout.linear_step_minutes),
+        )
+        if strategy == "LINEAR"
+        else None,
+    )
+
+
+# The provider waits for a steady service (wait_for_steady_state) at most 20 minutes by default
+# (terraform-provider-aws website/docs/r/ecs_service.html.markdown, "Timeouts"): a canary's
+# interval and bake may be longer, so its wait is the rollout plus that margin.
+_PROVIDER_WAIT_MINUTES = 20
+
+
+def _rollout_timeouts(
+    rollout: Rollout, timing: TargetTiming | None
+) -> pulumi.CustomTimeouts | None:
+    if not rollout.shifts_traffic:
+        return None
+    minutes = math.ceil(rollout.seconds(timing) / 60) + _PROVIDER_WAIT_MINUTES
+    return pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
+
+
 def _health_check(command: Sequence[str] | None) -> dict[str, Any]:
     if command is None:
         return {}
@@ -682,6 +734,21 @@ def _validate(args: ServiceArgs) -> None:
                     "nor given twice",
                 )
             taken.add(variable)
+    args.rollout.validate()
+    if args.rollout.shifts_traffic and args.traffic_shift is None:
+        raise v.fail(
+            "traffic_shift",
+            None,
+            f"the alternate target group, listener rules and role for {args.rollout.strategy} "
+            "(infra/deployment_strategy.py)",
+        )
+    if args.rollout.shifts_traffic and not args.deployment_alarms:
+        raise v.fail(
+            "deployment_alarms",
+            [],
+            f"the alarms that roll a {args.rollout.strategy} release back (5xx rate, unhealthy "
+            "targets)",
+        )
     _execution_secrets(args)  # each valueFrom well formed
     if args.registry_secret_arn:
         v.secret_arn("registry_secret_arn", args.registry_secret_arn)

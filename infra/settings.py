@@ -17,6 +17,7 @@ import pulumi
 from infra import capacity
 from infra import validation as v
 from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
+from infra.rollout import Rollout
 from infra.schedule import Schedule, parse_schedule
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
@@ -190,6 +191,8 @@ class Settings:
     capacity: CapacitySettings
     autoscaling: AutoscalingSettings
     alarms: AlarmSettings
+    rollout: Rollout
+    """How a release reaches the tasks (deploymentStrategy and its parameters)."""
     waf: WafSettings
     database: DatabaseSettings
     legacy: LegacySettings
@@ -298,6 +301,22 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     autoscaling = _autoscaling(cfg, key, production, service.desired_count, mode)
     capacity_settings = _capacity(cfg, key, production, autoscaling.max_count, mode, network)
     alarms = _alarms(cfg, key)
+    rollout = Rollout(
+        strategy=cfg.string("deploymentStrategy"),
+        canary_percent=cfg.integer("canaryPercent"),
+        canary_minutes=cfg.integer("canaryMinutes"),
+        linear_step_percent=cfg.integer("linearStepPercent"),
+        linear_step_minutes=cfg.integer("linearStepMinutes"),
+        bake_minutes=cfg.integer("deploymentBakeMinutes"),
+    )
+    rollout.validate(key)
+    if rollout.shifts_traffic and mode == capacity.HYBRID:
+        raise v.fail(
+            key("deploymentStrategy"),
+            rollout.strategy,
+            "rolling with capacity hybrid (ECS shifts one service's traffic to a second target "
+            "group; the base service's tasks would stay in the first, out of traffic)",
+        )
     waf = WafSettings(
         enabled=cfg.boolean("wafEnabled"),
         rate_limit=cfg.integer("wafRateLimit"),
@@ -334,6 +353,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         capacity=capacity_settings,
         autoscaling=autoscaling,
         alarms=alarms,
+        rollout=rollout,
         waf=waf,
         database=database,
         legacy=legacy,

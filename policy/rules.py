@@ -693,6 +693,30 @@ def check_circuit_breaker(resource: Resource, context: Context) -> Iterator[str]
         yield "the deployment circuit breaker is not on with rollback"
 
 
+# ECS's strategies that shift traffic (CANARY, LINEAR, BLUE_GREEN): each one's point is that
+# CloudWatch alarms stop and roll back a release while part of the traffic tries it
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/canary-deployment.html).
+TRAFFIC_SHIFTING_STRATEGIES = ("CANARY", "LINEAR", "BLUE_GREEN")
+
+
+def check_shift_alarms(resource: Resource, context: Context) -> Iterator[str]:
+    strategy = _get(resource.props, "deploymentConfiguration.strategy")
+    if unknown(strategy) or strategy not in TRAFFIC_SHIFTING_STRATEGIES:
+        return
+    alarms = resource.props.get("alarms")
+    if unknown(alarms):
+        return
+    alarms = alarms if isinstance(alarms, Mapping) else {}
+    names = alarms.get("alarmNames")
+    if unknown(names):
+        return
+    if not names or not _is_true(alarms.get("enable")) or not _is_true(alarms.get("rollback")):
+        yield (
+            f"a {strategy} deployment without deployment alarms that roll it back: a bad "
+            "release goes on taking traffic until the bake ends"
+        )
+
+
 def check_deletion_protection(resource: Resource, context: Context) -> Iterator[str]:
     key = "deletionProtection" if resource.type == RDS_INSTANCE else "enableDeletionProtection"
     if _known_false(resource.props.get(key)):
@@ -928,6 +952,16 @@ RULES: tuple[Rule, ...] = (
         fix="Set deploymentCircuitBreaker: {enable: true, rollback: true} on the service.",
         types=(SERVICE,),
         check=check_circuit_breaker,
+    ),
+    Rule(
+        id="canary-needs-rollback-alarms",
+        title="Canary, linear and blue/green releases roll back on alarms",
+        description="A strategy that moves part of the traffic first is only safer when "
+        "CloudWatch alarms stop it and move the traffic back.",
+        fix="Set alarms: {alarmNames: [the 5xx and unhealthy-target alarms], enable: true, "
+        "rollback: true} on the service, or deploymentStrategy: rolling.",
+        types=(SERVICE,),
+        check=check_shift_alarms,
     ),
     Rule(
         id="deletion-protection-in-production",

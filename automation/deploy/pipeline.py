@@ -27,6 +27,7 @@ from automation.deploy.pulumi_seam import (
     plain_outputs,
 )
 from automation.deploy.rollback import Deployed, RollbackPlan, plan_rollback
+from automation.deploy.rollout import follow_rollout
 from automation.deploy.updates import (
     LockRetry,
     ReadRetry,
@@ -304,9 +305,12 @@ def _verify(
             say=console.say,
         )
     )
-    report = verify_deployment(
-        outputs, expected, sessions(stack_region(handle, outputs)), timing=settings.verify
-    )
+    session = sessions(stack_region(handle, outputs))
+    # A canary, linear or blue/green release is judged after its bake: follow it there first.
+    followed = follow_rollout(outputs, session, settings.verify, console.say)
+    report = verify_deployment(outputs, expected, session, timing=settings.verify)
+    if followed is not None:
+        report = VerificationReport((followed, *report.checks))
     for check in report.checks:
         console.say(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
     return report

@@ -31,7 +31,7 @@ the new tasks. `Polling` also carries the sleep and clock, so callers and tests 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -156,24 +156,28 @@ def _unsteady_detail(service: str, error: WaiterError) -> str:
 
 def check_targets_healthy(
     elbv2: Any,
-    target_group_arn: str,
+    target_group_arn: str | Sequence[str],
     *,
     deadline_seconds: float = 0.0,
     polling: Polling = DEFAULT_POLLING,
 ) -> CheckResult:
-    """Targets leaving (`draining`) are ignored: they receive no new requests."""
+    """Targets leaving (`draining`) are ignored: they receive no new requests. Several groups
+    (a canary's two, which ECS swaps at each release) count as one: the tasks are in either."""
     name = "alb-targets-healthy"
+    groups = [target_group_arn] if isinstance(target_group_arn, str) else list(target_group_arn)
     stop_at = polling.clock() + deadline_seconds
     while True:
         try:
-            described = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+            described = [
+                t
+                for group in groups
+                for t in elbv2.describe_target_health(TargetGroupArn=group).get(
+                    "TargetHealthDescriptions", []
+                )
+            ]
         except (ClientError, BotoCoreError) as error:
             return CheckResult(name, False, describe(error, "describing target health"))
-        serving = [
-            t
-            for t in described.get("TargetHealthDescriptions", [])
-            if t.get("TargetHealth", {}).get("State") != "draining"
-        ]
+        serving = [t for t in described if t.get("TargetHealth", {}).get("State") != "draining"]
         bad = [t for t in serving if t.get("TargetHealth", {}).get("State") != "healthy"]
         if serving and not bad:
             return CheckResult(name, True, f"{len(serving)}/{len(serving)} targets healthy")
@@ -355,9 +359,10 @@ def verify_deployment(
             )
             for service_name in service_names(outputs)
         )
+        groups = [names.TARGET_GROUP_ARN, names.ALTERNATE_TARGET_GROUP_ARN]
         targets = check_targets_healthy(
             session.client("elbv2"),
-            str(outputs[names.TARGET_GROUP_ARN]),
+            [str(outputs[group]) for group in groups if outputs.get(group)],
             deadline_seconds=timing.targets_deadline_seconds,
             polling=timing.polling,
         )

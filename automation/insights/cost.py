@@ -1175,7 +1175,8 @@ def capacity_overrides(config: Mapping[str, Any], mode: str) -> dict[str, Any]:
     """The fewest config changes that run a stack on `mode` (short key -> value): EC2 needs
     private subnets with NAT (awsvpc tasks on EC2 get no public IP) and no Fargate Spot share;
     hybrid moves the stack's minimum to the EC2 base service and lets Fargate scale from 0,
-    without a schedule (the base service does not sleep)."""
+    without a schedule (the base service does not sleep) and with rolling releases (a canary
+    would shift the Fargate service's traffic away from the base service's target group)."""
     changes: dict[str, Any] = {"capacity": mode}
     if mode == "fargate":
         return changes
@@ -1188,6 +1189,8 @@ def capacity_overrides(config: Mapping[str, Any], mode: str) -> dict[str, Any]:
         changes.update(
             ec2BaseCount=max(minimum, 1), autoscalingMinCount=0, desiredCount=0, schedule=""
         )
+        if config.get("deploymentStrategy") not in (None, "", "rolling"):
+            changes["deploymentStrategy"] = "rolling"
         changes["onDemandBase"] = 0
     return changes
 

@@ -119,7 +119,11 @@ def mermaid(plan: Plan) -> str:
     graph = _Graph()
     vpc = plan.first(types.VPC)
     alb = plan.first(types.LOAD_BALANCER)
-    target_group = plan.first(types.TARGET_GROUP)
+    # The load balancer component's own group (a canary's second one belongs to its strategy).
+    target_group = next(
+        (g for g in plan.of_type(types.TARGET_GROUP) if alb and g.parent == alb.parent),
+        plan.first(types.TARGET_GROUP),
+    )
     services = plan.of_type(types.SERVICE)
     # The autoscaled service (it leaves desiredCount to the autoscaler); capacity hybrid adds a
     # base service on EC2 behind the same target group.

@@ -115,6 +115,11 @@ def _listener(new: _New) -> Mocked:
     return arn, new.outputs(arn=arn)
 
 
+def _listener_rule(new: _New) -> Mocked:
+    arn = new.arn("elasticloadbalancing", f"listener-rule/app/{new.short}")
+    return arn, new.outputs(arn=arn)
+
+
 def _repository(new: _New) -> Mocked:
     return new.physical, new.outputs(
         name=new.physical,
@@ -299,6 +304,7 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
     types.LOAD_BALANCER: _load_balancer,
     types.TARGET_GROUP: _target_group,
     types.LISTENER: _listener,
+    types.LISTENER_RULE: _listener_rule,
     types.REPOSITORY: _repository,
     types.IMAGE: _image,
     types.CLUSTER: _cluster,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from automation.offline.planned import Plan, PlannedResource
 from infra import resource_types as types
+from infra.rollout import from_service_inputs
 
 Summary = Callable[[dict[str, Any]], str]
 
@@ -92,6 +93,7 @@ def _service(inputs: dict[str, Any]) -> str:
             f"minHealthy={inputs.get('deploymentMinimumHealthyPercent')}",
             f"max={inputs.get('deploymentMaximumPercent')}",
             f"exec={bool(inputs.get('enableExecuteCommand'))}",
+            f"strategy={from_service_inputs(inputs).strategy}",
             f"rollbackAlarms={','.join(alarms)}" if alarms and rollback else "",
         )
         if part

@@ -22,6 +22,8 @@ from automation.changes import Change, ChangeSet, Operation
 from automation.errors import UsageProblem
 from automation.pr.events import STACK_TYPE, looks_secret, mask
 from automation.pr.hazards import Hazard
+from infra import resource_types as types
+from infra.rollout import ROLLING, duration, from_service_inputs, timing_from_target_group
 
 COMMENT_LIMIT = 65_536
 """GitHub's maximum comment body, in characters (counted here in UTF-16 units, the stricter)."""
@@ -276,6 +278,9 @@ def _head(
         listed = ", ".join(code(name, 60) for name in names[:OUTPUTS_SHOWN])
         more = f" and {len(names) - OUTPUTS_SHOWN} more" if len(names) > OUTPUTS_SHOWN else ""
         yield f"**Stack outputs that change:** {listed}{more}"
+    release = release_line(change_set)
+    if release:
+        yield release
     yield from _hazard_callouts(hazards)
     for risk in Risk:
         risky = [
@@ -287,6 +292,34 @@ def _head(
             yield _callout(risk, risky)
     if not rows and not outputs:
         yield "**No changes.** Nothing in this stack is created, updated, replaced or deleted."
+
+
+def release_line(change_set: ChangeSet) -> str | None:
+    """How the change reaches the tasks, when it starts a release: the service's strategy and
+    the rollout's length at its settings (infra/rollout.py), with the load balancer's timing
+    when the change set carries the target group's inputs."""
+    service = next(
+        (
+            c
+            for c in change_set.changes
+            if c.type == types.SERVICE
+            and c.operation in (Operation.CREATE, Operation.UPDATE, Operation.REPLACE)
+        ),
+        None,
+    )
+    if service is None:
+        return None
+    rollout = from_service_inputs(service.properties)
+    groups = [c for c in change_set.changes if c.type == types.TARGET_GROUP and c.properties]
+    timing = timing_from_target_group(groups[0].properties) if groups else None
+    if timing is None and rollout.strategy == ROLLING:
+        length = "a few minutes (tasks start and pass their health checks)"
+    else:
+        length = duration(rollout.seconds(timing))
+        if timing is None:
+            length += " plus the tasks' start"
+    # Our own words and whole numbers only: nothing to escape.
+    return f"**Release:** {rollout.describe()} · {length}"
 
 
 def _counts(change_set: ChangeSet, rows: list[Change]) -> str:

@@ -116,10 +116,13 @@ def test_pass_role_only_to_ecs_tasks_and_only_the_stacks_roles(self_managed: Pla
                 continue
             stack = name.split("-")[1]
             assert stmt["Action"] == ["iam:PassRole"]
-            assert stmt["Resource"] == f"arn:aws:iam::123456789012:role/alunos-{stack}-*"
-            assert stmt["Condition"] == {
-                "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-            }
+            if stmt["Sid"] == "PassInfrastructureRoleToEcs":
+                # ECS itself gets only the stack's infrastructure role (a canary's traffic).
+                role, service = f"alunos-{stack}-ecs-infra-*", "ecs.amazonaws.com"
+            else:
+                role, service = f"alunos-{stack}-*", "ecs-tasks.amazonaws.com"
+            assert stmt["Resource"] == f"arn:aws:iam::123456789012:role/{role}"
+            assert stmt["Condition"] == {"StringEquals": {"iam:PassedToService": service}}
 
 
 def test_the_preview_role_cannot_change_anything(self_managed: Plan) -> None:

@@ -15,7 +15,13 @@ from infra import resource_types as types
 from tests.infra.conftest import PlanView, plan_failure
 
 EC2_DEV = {"capacity": "ec2", "natGateways": "Single", "spotPercent": 0, "schedule": ""}
-HYBRID_PROD = {"capacity": "hybrid", "ec2BaseCount": 2, "autoscalingMinCount": 0, "desiredCount": 0}
+HYBRID_PROD = {
+    "capacity": "hybrid",
+    "ec2BaseCount": 2,
+    "autoscalingMinCount": 0,
+    "desiredCount": 0,
+    "deploymentStrategy": "rolling",
+}
 
 
 def _strategy(service: dict[str, Any]) -> list[str]:
@@ -137,6 +143,7 @@ def test_schedule_leaves_a_database_the_stack_does_not_own(
         pytest.param("dev", {**EC2_DEV, "ec2InstanceType": "small"}, ["alunos-api:ec2InstanceType", "such as t3.small"], id="not-a-type"),
         pytest.param("dev", {"autoscalingMinCount": 0}, ["alunos-api:autoscalingMinCount", "0 only with capacity hybrid"], id="zero-without-hybrid"),
         pytest.param("prod", {**HYBRID_PROD, "ec2BaseCount": 1}, ["alunos-api:ec2BaseCount", "from 2 to 100"], id="prod-base-of-one"),
+        pytest.param("prod", {**HYBRID_PROD, "deploymentStrategy": "canary"}, ["alunos-api:deploymentStrategy", "rolling with capacity hybrid"], id="hybrid-canary"),
         pytest.param("prod", {"schedule": "MON-FRI 08:00-20:00 America/Sao_Paulo"}, ["alunos-api:schedule", "a production API never sleeps"], id="prod-schedule"),
         pytest.param("dev", {"schedule": "MON-FRI 20:00-08:00 America/Sao_Paulo"}, ["alunos-api:schedule", "start before stop"], id="overnight"),
         pytest.param("dev", {"schedule": "MON-FRI 08:00-20:00 Mars/Olympus"}, ["alunos-api:schedule", "IANA time zone"], id="zone"),

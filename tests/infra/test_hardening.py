@@ -28,8 +28,9 @@ def _tg_suffix(view: PlanView) -> str:
 
 
 def _alb_suffix(view: PlanView) -> str:
-    """The LoadBalancer dimension, as the unhealthy-targets alarm names it."""
-    dimensions = view.one(ALARM, f"alunos-{view.plan.stack}-unhealthy")["dimensions"]
+    """The LoadBalancer dimension, as the 5xx alarm's request count names it."""
+    queries = view.one(ALARM, f"alunos-{view.plan.stack}-http-5xx")["metricQueries"]
+    dimensions = next(q["metric"]["dimensions"] for q in queries if q["id"] == "requests")
     assert ALB_SUFFIX.match(dimensions["LoadBalancer"])
     return str(dimensions["LoadBalancer"])
 
@@ -177,7 +178,9 @@ def test_exec_off_leaves_the_task_role_only_the_database_secret(prod: PlanView) 
             "Resource": "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos-api/prod/db-Ab12Cd",
         }
     ]
-    assert [r.name for r in prod.of_type(ROLE_POLICY)] == [
+    # The tasks' roles (ECS's own infrastructure role for the canary: test_rollout.py).
+    task_roles = [r for r in prod.of_type(ROLE_POLICY) if not r.name.endswith("-ecs-infra")]
+    assert [r.name for r in task_roles] == [
         "alunos-prod-execution",
         "alunos-prod-task-db-secret",
     ]
@@ -189,7 +192,11 @@ def test_exec_off_leaves_the_task_role_only_the_database_secret(prod: PlanView) 
 # Alarms
 
 
-def test_alarms_watch_the_load_balancer_and_the_service(prod: PlanView) -> None:
+def test_alarms_watch_the_load_balancer_and_the_service(
+    stack_plan: Callable[..., PlanView],
+) -> None:
+    # One target group with a rolling release (a canary's alarm watches two: test_rollout.py).
+    prod = stack_plan("prod", {"deploymentStrategy": "rolling"})
     alarms = {r.name: r.inputs for r in prod.of_type(ALARM)}
     assert {a["name"] for a in alarms.values()} == {
         "alunos-prod-http-5xx-rate",

@@ -15,7 +15,8 @@ DIGEST_REF = re.compile(r"^\S+\.dkr\.ecr\.us-east-2\.amazonaws\.com/\S+@sha256:[
 
 def test_every_documented_output_is_exported(dev: PlanView, prod: PlanView) -> None:
     # The domain's outputs exist only where the stack has a domain (prod).
-    domain_only = {outputs.DOMAIN_NAME, outputs.HOSTED_ZONE_ID}
+    # The alternate target group only with a strategy that shifts traffic (prod's canary).
+    domain_only = {outputs.DOMAIN_NAME, outputs.HOSTED_ZONE_ID, outputs.ALTERNATE_TARGET_GROUP_ARN}
     assert set(dev.outputs) == set(outputs.ALL) - domain_only
     assert set(prod.outputs) == set(outputs.ALL)
     for view in (dev, prod):

@@ -184,6 +184,11 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
      lambda i: i.pop("retentionInDays")),
     ("deployment-circuit-breaker", "dev", False, types.SERVICE, None,
      lambda i: i["deploymentCircuitBreaker"].update(rollback=False)),
+    ("canary-needs-rollback-alarms", "prod", True, types.SERVICE, None,
+     lambda i: i.pop("alarms")),
+    ("canary-needs-rollback-alarms", "dev", False, types.SERVICE, None,
+     lambda i: i.update(deploymentConfiguration={"strategy": "LINEAR"},
+                        alarms={**i["alarms"], "rollback": False})),
     ("deletion-protection-in-production", "prod", True, types.LOAD_BALANCER, None,
      lambda i: i.update(enableDeletionProtection=False)),
     ("deletion-protection-in-production", "prod-rds", True, types.RDS_INSTANCE, None,
@@ -227,7 +232,13 @@ PROD_WITH_RDS = {
 
 
 # prod with its steady load on EC2 (capacity hybrid): a launch template, an instances' group.
-PROD_HYBRID = {"capacity": "hybrid", "ec2BaseCount": 2, "autoscalingMinCount": 0, "desiredCount": 0}
+PROD_HYBRID = {
+    "capacity": "hybrid",
+    "ec2BaseCount": 2,
+    "autoscalingMinCount": 0,
+    "desiredCount": 0,
+    "deploymentStrategy": "rolling",
+}
 
 
 def stack_plan(stack: str) -> Plan:

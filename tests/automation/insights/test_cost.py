@@ -442,7 +442,14 @@ def test_ec2_capacity_is_priced_by_instance_hours_and_ebs(table: PriceTable) -> 
 
 def test_hybrid_prices_the_base_on_ec2_and_the_bursts_on_fargate(table: PriceTable) -> None:
     result = cost.estimate(
-        plan_with("prod", capacity="hybrid", ec2BaseCount=2, autoscalingMinCount=0, desiredCount=0),
+        plan_with(
+            "prod",
+            capacity="hybrid",
+            ec2BaseCount=2,
+            autoscalingMinCount=0,
+            desiredCount=0,
+            deploymentStrategy="rolling",
+        ),
         table,
     )
     hours = table.hours_per_month

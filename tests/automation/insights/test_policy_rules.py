@@ -29,8 +29,8 @@ def test_both_stacks_pass_on_their_real_config() -> None:
     dev = checks.run_checks(plan("dev"), production=False)
     prod = checks.run_checks(plan("prod"), production=True)
     assert (dev.violations, prod.violations) == ([], [])
-    assert checks.text_report(prod) == "check prod (production): all 24 rules passed\n"
-    assert checks.text_report(dev).startswith("check dev (non-production): all 20 rules passed (")
+    assert checks.text_report(prod) == "check prod (production): all 25 rules passed\n"
+    assert checks.text_report(dev).startswith("check dev (non-production): all 21 rules passed (")
     # Production creating its own database passes too (deletion protection, encryption, private).
     assert checks.run_checks(stack_plan("prod-rds"), production=True).passed
 
@@ -241,7 +241,7 @@ def test_json_and_markdown_reports() -> None:
     assert {r["status"] for r in dev["rules"]} == {"passed", "skipped"}
 
     text = checks.check_markdown([checks.run_checks(plan("dev"), production=False), failing])
-    assert "### Policy checks: `dev` (non-production): ✅ 20 rules passed" in text
+    assert "### Policy checks: `dev` (non-production): ✅ 21 rules passed" in text
     assert "Production-only rules not applied: no-public-tasks-in-production" in text
     assert "### Policy checks: `prod` (production): ❌ 1 violation(s)" in text
     assert (
@@ -258,7 +258,7 @@ def test_check_command_exit_codes(
     # here its rules alone are checked.
     monkeypatch.setattr(placeholders, "find", lambda root, stack: [])
     assert main(["check", "--stack", "prod"]) == 0
-    assert capsys.readouterr().out == "check prod (production): all 24 rules passed\n"
+    assert capsys.readouterr().out == "check prod (production): all 25 rules passed\n"
 
     from automation.offline import engine
 

@@ -22,7 +22,14 @@ def test_declared_types_are_what_the_stacks_plan() -> None:
         plan("prod"),
         stack_plan("prod-rds"),
         plan_with("dev", **DEV_HTTPS_NAT_EXISTING_DB),
-        plan_with("prod", capacity="hybrid", ec2BaseCount=2, autoscalingMinCount=0, desiredCount=0),
+        plan_with(
+            "prod",
+            capacity="hybrid",
+            ec2BaseCount=2,
+            autoscalingMinCount=0,
+            desiredCount=0,
+            deploymentStrategy="rolling",
+        ),
     ]
     # Every type but the program's own components (awsx's Vpc is a component too, a remote one).
     planned = {r.type for p in plans for r in p.resources if not r.type.startswith("alunos-api:")}

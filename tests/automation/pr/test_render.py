@@ -381,3 +381,32 @@ def test_an_unmasked_change_set_from_elsewhere_still_shows_no_secret():
     markdown = render_markdown(ChangeSet("dev", changes, offline=True))
     assert "pw-" not in markdown
     assert "<code>value</code>&#8201;→&#8201;<code>&#91;secret&#93;</code>" in markdown
+
+
+def test_the_comment_says_how_a_release_rolls_out() -> None:
+    from automation.changes import Change, ChangeSet, Operation
+    from automation.pr.render import release_line, render_markdown
+
+    canary = {
+        "deploymentConfiguration": {
+            "strategy": "CANARY",
+            "bakeTimeInMinutes": "10",
+            "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": "10"},
+        }
+    }
+    group = {"healthCheck": {"interval": 10, "healthyThreshold": 2}, "deregistrationDelay": 15}
+    service = Change("urn:svc", "aws:ecs/service:Service", "alunos-prod-service", Operation.UPDATE,
+                     ("taskDefinition",), canary)  # fmt: skip
+    tg = Change("urn:tg", "aws:lb/targetGroup:TargetGroup", "alunos-prod-tg", Operation.SAME,
+                (), group)  # fmt: skip
+    changes = ChangeSet("prod", [service, tg], version="1.5.0")
+    line = "**Release:** canary: 10% of requests to the new tasks for 10 min, then all; 10 min bake · about 22 min"
+    assert release_line(changes) == line
+    assert line in render_markdown(changes)
+    # A rolling release without the target group's inputs; no release without a service change.
+    rolling = Change("urn:svc", "aws:ecs/service:Service", "s", Operation.CREATE, (), {})
+    assert release_line(ChangeSet("dev", [rolling])) == (
+        "**Release:** rolling: each new task takes requests once healthy, replacing an old one"
+        " · a few minutes (tasks start and pass their health checks)"
+    )
+    assert release_line(ChangeSet("prod", [tg])) is None
