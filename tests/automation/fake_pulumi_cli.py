@@ -84,16 +84,23 @@ class Backend:
 
     def save(self, history: list[dict]) -> None:
         if self.state is not None:
-            (self.state / "history.json").write_text(json.dumps(history))
+            # Whole or not at all: a test reads it while this process writes it.
+            partial = self.state / "history.json.partial"
+            partial.write_text(json.dumps(history))
+            partial.replace(self.state / "history.json")
 
     def begin(self, config: dict) -> bool:
-        """Take the lock and record the update as in progress; False when already locked."""
+        """Record the update as in progress and take the lock; False when already locked.
+
+        The record comes first, so whoever sees the lock also sees its update, as with the
+        service, where the update is the lock (a test killing the CLI right after the lock
+        appears must not find a lock with no update behind it)."""
         if self.lock is None:
             return True
         if self.lock.exists():
             return False
-        self.lock.write_text(json.dumps({"pid": os.getpid()}))
-        history = self.history()
+        before = self.history()
+        history = list(before)
         environment = {"exec.kind": "auto.local"}
         if os.environ.get("GITHUB_RUN_ID"):
             environment.update({"ci.system": "GitHub", "ci.build.id": os.environ["GITHUB_RUN_ID"]})
@@ -110,6 +117,13 @@ class Backend:
             },
         )
         self.save(history)
+        try:
+            fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:  # another update took it in between
+            self.save(before)
+            return False
+        with os.fdopen(fd, "w") as lock:
+            lock.write(json.dumps({"pid": os.getpid()}))
         return True
 
     def end(self, result: str) -> None:
