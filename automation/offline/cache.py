@@ -25,6 +25,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,9 @@ class _Resource(_Strict):
     custom: bool
     inputs: dict[str, Any]
     protect: bool
-    ignore_changes: list[str]
-    replace_on_changes: list[str]
-    dependencies: list[str]
+    ignore_changes: tuple[str, ...]
+    replace_on_changes: tuple[str, ...]
+    dependencies: tuple[str, ...]
 
 
 class Entry(_Strict):
@@ -76,42 +77,14 @@ class Entry(_Strict):
             format=FORMAT,
             key=key,
             stack=plan.stack,
-            resources=[
-                _Resource(
-                    urn=r.urn,
-                    type=r.type,
-                    name=r.name,
-                    parent=r.parent,
-                    custom=r.custom,
-                    inputs=r.inputs,
-                    protect=r.protect,
-                    ignore_changes=list(r.ignore_changes),
-                    replace_on_changes=list(r.replace_on_changes),
-                    dependencies=list(r.dependencies),
-                )
-                for r in plan.resources
-            ],
+            resources=[_Resource(**asdict(r)) for r in plan.resources],
             outputs=plan.outputs,
         )
 
     def plan(self) -> Plan:
         return Plan(
             stack=self.stack,
-            resources=[
-                PlannedResource(
-                    urn=r.urn,
-                    type=r.type,
-                    name=r.name,
-                    parent=r.parent,
-                    custom=r.custom,
-                    inputs=r.inputs,
-                    protect=r.protect,
-                    ignore_changes=tuple(r.ignore_changes),
-                    replace_on_changes=tuple(r.replace_on_changes),
-                    dependencies=tuple(r.dependencies),
-                )
-                for r in self.resources
-            ],
+            resources=[PlannedResource(**r.model_dump()) for r in self.resources],
             outputs=self.outputs,
         )
 
