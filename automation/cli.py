@@ -246,6 +246,13 @@ RunUrlOption = Annotated[
         help="Link to the full log (default: this GitHub Actions run, from GITHUB_* variables).",
     ),
 ]
+CommentOption = Annotated[
+    bool,
+    typer.Option(
+        "--comment",
+        help="With --diff-against: upsert it as this pull request's comment, and job summary.",
+    ),
+]
 
 
 def _preview_markdown(stack: str, events: Path, version: str | None, run_url: str | None) -> str:
@@ -332,13 +339,7 @@ def plan(
             "as the Markdown a pull request comment shows.",
         ),
     ] = None,
-    comment: Annotated[
-        bool,
-        typer.Option(
-            "--comment",
-            help="With --diff-against: upsert it as this pull request's comment, and job summary.",
-        ),
-    ] = False,
+    comment: CommentOption = False,
     run_url: RunUrlOption = None,
     no_cache: NoCacheOption = False,
 ) -> None:
@@ -886,13 +887,7 @@ def report(
             "ref, then the cost (base vs head), the checks and the diagram.",
         ),
     ] = None,
-    comment: Annotated[
-        bool,
-        typer.Option(
-            "--comment",
-            help="With --diff-against: upsert it as this pull request's comment, and job summary.",
-        ),
-    ] = False,
+    comment: CommentOption = False,
     run_url: RunUrlOption = None,
 ) -> None:
     """cost, check and diagram from one offline plan (one mock run, none on a cache hit).
