@@ -14,9 +14,9 @@ tests/bootstrap/):
 - by request, where the API has its own keys: ACM only for the stack's domain
   (`acm:DomainNames`), Route 53 only the records the stack writes
   (`route53:ChangeResourceRecordSetsNormalizedRecordNames`), iam:PassRole only to the service
-  each role is for (`iam:PassedToService`: ECS tasks, ECS, EC2, EventBridge Scheduler), the one
-  managed policy the stack attaches (`iam:PolicyARN`), service-linked roles only for the services the stack uses
-  (`iam:AWSServiceName`).
+  each role is for (`iam:PassedToService`: ECS tasks, ECS, EC2, EventBridge Scheduler), only the
+  one managed policy the stack attaches (`iam:PolicyARN`), service-linked roles only for the
+  services the stack uses (`iam:AWSServiceName`).
 A few actions have no resource to scope (`Resource: "*"` in the reference): each such statement
 says so.
 """
@@ -529,7 +529,8 @@ def data(stack: Stack, account: Account) -> Document:
 # --- EC2 capacity (capacity ec2 | hybrid) and the schedule's database stop/start ---------------
 
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
-"""The one managed policy the stack attaches: to its capacity instances' role (infra/capacity.py)."""
+"""The one managed policy the stack attaches: to its capacity instances' role
+(infra/capacity.py; tests/bootstrap/test_coverage.py keeps the two equal)."""
 
 LAUNCHED_TYPES = ("instance", "volume", "network-interface", "subnet", "security-group")
 """What RunInstances names besides the launch template and the AMI."""

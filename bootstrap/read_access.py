@@ -1,9 +1,9 @@
 """What every CI role may read: what `pulumi preview` reads of the stacks' resources (the
 provider's refresh of each resource type the program declares), the data sources the program
-calls (infra/existing.py, infra/image.py, infra/capacity.py's AMI parameter), and what the automation reads after a deploy
-(automation/deploy/verify.py, rollback.py). Shared by the deploy roles and the read-only
-preview role; nothing here changes anything, and no secret value is readable
-(secretsmanager:DescribeSecret only, never GetSecretValue).
+calls (infra/existing.py, infra/image.py, infra/capacity.py's AMI parameter), and what the
+automation reads after a deploy (automation/deploy/verify.py, rollback.py). Shared by the
+deploy roles and the read-only preview role; nothing here changes anything, and no secret value
+is readable (secretsmanager:DescribeSecret only, never GetSecretValue).
 
 Most of these actions name no resource, or are list calls that must be allowed on every
 resource of the type (the reference's "List" and "Read" actions without a resource type); the
