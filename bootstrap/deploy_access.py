@@ -13,9 +13,10 @@ tests/bootstrap/):
   https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html);
 - by request, where the API has its own keys: ACM only for the stack's domain
   (`acm:DomainNames`), Route 53 only the records the stack writes
-  (`route53:ChangeResourceRecordSetsNormalizedRecordNames`), iam:PassRole only to ECS tasks
-  (`iam:PassedToService`), service-linked roles only for the services the stack uses
-  (`iam:AWSServiceName`).
+  (`route53:ChangeResourceRecordSetsNormalizedRecordNames`), iam:PassRole only to the service
+  each role is for (`iam:PassedToService`: ECS tasks, ECS, EC2, EventBridge Scheduler), only the
+  one managed policy the stack attaches (`iam:PolicyARN`), service-linked roles only for the
+  services the stack uses (`iam:AWSServiceName`).
 A few actions have no resource to scope (`Resource: "*"` in the reference): each such statement
 says so.
 """
@@ -64,6 +65,7 @@ _EC2_CREATES = {
     "CreateSecurityGroup": "security-group",
     "AuthorizeSecurityGroupIngress": "security-group-rule",
     "AuthorizeSecurityGroupEgress": "security-group-rule",
+    "CreateLaunchTemplate": "launch-template",
 }
 _EC2_OWNED_TYPES = (
     "vpc",
@@ -74,6 +76,7 @@ _EC2_OWNED_TYPES = (
     "elastic-ip",
     "security-group",
     "security-group-rule",
+    "launch-template",
 )
 _EC2_ON_OWNED = (
     # Creates, for the existing resources they name (the stack's VPC, subnet, address...).
@@ -106,6 +109,10 @@ _EC2_ON_OWNED = (
     "DeleteNatGateway",
     "ReleaseAddress",
     "DeleteSecurityGroup",
+    # The capacity's launch template: a new AMI or setting is a new version, made the default.
+    "CreateLaunchTemplateVersion",
+    "ModifyLaunchTemplate",
+    "DeleteLaunchTemplate",
     "CreateTags",
     "DeleteTags",
 )
@@ -156,6 +163,7 @@ def network(stack: Stack, account: Account) -> Document:
 # --- The service: ECS, ECR, logs, its IAM roles, autoscaling, alarms -------------------------
 
 SERVICE_LINKED_ROLES = (
+    "autoscaling.amazonaws.com",
     "ecs.amazonaws.com",
     "ecs.application-autoscaling.amazonaws.com",
     "elasticloadbalancing.amazonaws.com",
@@ -182,11 +190,14 @@ def service(stack: Stack, account: Account) -> Document:
                     "ecs:UpdateService",
                     "ecs:DeleteService",
                     "ecs:RegisterTaskDefinition",
+                    "ecs:UpdateCapacityProvider",
+                    "ecs:DeleteCapacityProvider",
                     "ecs:TagResource",
                     "ecs:UntagResource",
                 ],
                 [
                     account.arn("ecs", f"cluster/{prefix}-*"),
+                    account.arn("ecs", f"capacity-provider/{prefix}-*"),
                     account.arn("ecs", f"service/{prefix}-*/{prefix}-*"),
                     account.arn("ecs", f"task-definition/{prefix}:*"),
                 ],
@@ -318,6 +329,9 @@ def service(stack: Stack, account: Account) -> Document:
                     "application-autoscaling:DeregisterScalableTarget",
                     "application-autoscaling:PutScalingPolicy",
                     "application-autoscaling:DeleteScalingPolicy",
+                    # schedule: the service's wake and sleep times.
+                    "application-autoscaling:PutScheduledAction",
+                    "application-autoscaling:DeleteScheduledAction",
                 ],
                 account.arn("application-autoscaling", "scalable-target/*"),
                 {
@@ -512,7 +526,123 @@ def data(stack: Stack, account: Account) -> Document:
     )
 
 
-POLICIES = {"network": network, "service": service, "edge": edge, "data": data}
+# --- EC2 capacity (capacity ec2 | hybrid) and the schedule's database stop/start ---------------
+
+ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+"""The one managed policy the stack attaches: to its capacity instances' role
+(infra/capacity.py; tests/bootstrap/test_coverage.py keeps the two equal)."""
+
+LAUNCHED_TYPES = ("instance", "volume", "network-interface", "subnet", "security-group")
+"""What RunInstances names besides the launch template and the AMI."""
+
+
+def capacity(stack: Stack, account: Account) -> Document:
+    """The Auto Scaling group, its instance profile and the launch permission it is checked for;
+    the capacity provider (the cluster statement updates and deletes it); the EventBridge
+    Scheduler schedules that stop and start the stack's database."""
+    prefix = stack.prefix
+    instance_roles = account.iam(f"role/{prefix}-instance-*")
+    from_a_template = {"ArnLike": {"ec2:LaunchTemplate": account.arn("ec2", "launch-template/*")}}
+    return document(
+        [
+            # Autoscaling's group tags are its own (no aws:defaultTags): scoped by name. Delete
+            # first drains the group: capacity 0 and scale-in protection off (terraform-provider-aws
+            # internal/service/autoscaling/group.go, drainGroup).
+            statement(
+                "AutoScalingGroup",
+                [
+                    "autoscaling:CreateAutoScalingGroup",
+                    "autoscaling:UpdateAutoScalingGroup",
+                    "autoscaling:DeleteAutoScalingGroup",
+                    "autoscaling:SetInstanceProtection",
+                    "autoscaling:CreateOrUpdateTags",
+                    "autoscaling:DeleteTags",
+                ],
+                account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{prefix}-*"),
+            ),
+            # A group with a launch template is created and updated only if the caller may run
+            # instances from it (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html):
+            # from the stack's template only (its tags), and every other resource only through
+            # a launch template.
+            statement(
+                "RunInstancesFromTheStacksTemplate",
+                ["ec2:RunInstances"],
+                account.ec2("launch-template"),
+                resource_tags(stack),
+            ),
+            statement(
+                "RunInstancesOnlyFromATemplate",
+                ["ec2:RunInstances"],
+                [*account.ec2(*LAUNCHED_TYPES), *account.ec2_unowned("image")],
+                from_a_template,
+            ),
+            statement(
+                "TagInstancesOnLaunch",
+                ["ec2:CreateTags"],
+                account.ec2("instance"),
+                {"StringEquals": {"ec2:CreateAction": "RunInstances"}},
+            ),
+            statement(
+                "PassInstanceRoleToEc2",
+                ["iam:PassRole"],
+                instance_roles,
+                {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            ),
+            statement(
+                "InstanceProfile",
+                [
+                    "iam:CreateInstanceProfile",
+                    "iam:DeleteInstanceProfile",
+                    "iam:GetInstanceProfile",
+                    "iam:AddRoleToInstanceProfile",
+                    "iam:RemoveRoleFromInstanceProfile",
+                    "iam:TagInstanceProfile",
+                    "iam:UntagInstanceProfile",
+                    "iam:ListInstanceProfileTags",
+                ],
+                account.iam(f"instance-profile/{prefix}-instance-*"),
+            ),
+            statement(
+                "AttachOnlyTheEcsInstancePolicy",
+                ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                instance_roles,
+                {"ArnEquals": {"iam:PolicyARN": ECS_INSTANCE_POLICY}},
+            ),
+            # CreateCapacityProvider names no resource in the reference: only with the tags.
+            statement(
+                "CapacityProviderWithTheStacksTags",
+                ["ecs:CreateCapacityProvider"],
+                "*",
+                request_tags(stack),
+            ),
+            # Schedules carry no tags; every one is in the default group, named after the stack.
+            statement(
+                "DatabaseSchedules",
+                [
+                    "scheduler:CreateSchedule",
+                    "scheduler:UpdateSchedule",
+                    "scheduler:DeleteSchedule",
+                    "scheduler:GetSchedule",
+                ],
+                account.arn("scheduler", f"schedule/default/{prefix}-*"),
+            ),
+            statement(
+                "PassSchedulerRole",
+                ["iam:PassRole"],
+                account.iam(f"role/{prefix}-db-scheduler-*"),
+                {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            ),
+        ]
+    )
+
+
+POLICIES = {
+    "network": network,
+    "service": service,
+    "edge": edge,
+    "data": data,
+    "capacity": capacity,
+}
 """A deploy role's permission policies by name: each under IAM's 6,144-character quota for a
 managed policy (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
 

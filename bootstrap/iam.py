@@ -82,3 +82,9 @@ def s3(resource: str) -> str:
 def route53(resource: str) -> str:
     """Route 53 is global: its ARNs name neither a region nor an account."""
     return f"arn:{PARTITION}:route53:::{resource}"
+
+
+def public_parameter(region: str, name: str) -> str:
+    """An AWS public SSM parameter (`aws/service/...`, no leading slash): AWS owns it, so its ARN
+    names no account."""
+    return f"arn:{PARTITION}:ssm:{region}::parameter/{name}"

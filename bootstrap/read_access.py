@@ -1,9 +1,9 @@
 """What every CI role may read: what `pulumi preview` reads of the stacks' resources (the
 provider's refresh of each resource type the program declares), the data sources the program
-calls (infra/existing.py, infra/image.py), and what the automation reads after a deploy
-(automation/deploy/verify.py, rollback.py). Shared by the deploy roles and the read-only
-preview role; nothing here changes anything, and no secret value is readable
-(secretsmanager:DescribeSecret only, never GetSecretValue).
+calls (infra/existing.py, infra/image.py, infra/capacity.py's AMI parameter), and what the
+automation reads after a deploy (automation/deploy/verify.py, rollback.py). Shared by the
+deploy roles and the read-only preview role; nothing here changes anything, and no secret value
+is readable (secretsmanager:DescribeSecret only, never GetSecretValue).
 
 Most of these actions name no resource, or are list calls that must be allowed on every
 resource of the type (the reference's "List" and "Read" actions without a resource type); the
@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bootstrap.iam import Account, Document, Statement, document, route53, s3, statement
+from bootstrap.iam import (
+    Account,
+    Document,
+    Statement,
+    document,
+    public_parameter,
+    route53,
+    s3,
+    statement,
+)
 from bootstrap.settings import NAME_PREFIX, Stack
 
 DESCRIBE = (
@@ -44,6 +53,10 @@ DESCRIBE = (
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
     "application-autoscaling:ListTagsForResource",
+    "application-autoscaling:DescribeScheduledActions",
+    # The capacity's Auto Scaling group: its refresh reads the group, its load balancers,
+    # traffic sources and warm pool, all Describe calls on no resource type.
+    "autoscaling:Describe*",
     "wafv2:GetWebACL",
     "wafv2:GetWebACLForResource",
     "wafv2:GetLoggingConfiguration",
@@ -75,6 +88,24 @@ def read(stacks: Sequence[Stack], account_id: str) -> Document:
                 "iam:ListAttachedRolePolicies",
             ],
             accounts[0].iam(f"role/{NAME_PREFIX}*"),
+        ),
+        statement(
+            "ReadInstanceProfiles",
+            ["iam:GetInstanceProfile", "iam:ListInstanceProfileTags"],
+            accounts[0].iam(f"instance-profile/{NAME_PREFIX}*"),
+        ),
+        statement(
+            "ReadDatabaseSchedules",
+            ["scheduler:GetSchedule"],
+            [account.arn("scheduler", f"schedule/default/{NAME_PREFIX}*") for account in accounts],
+        ),
+        # infra/capacity.py: the ECS-optimized AMI, AWS's public parameter; its ARN names no
+        # account, as GetParameters shows it in
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/retrieve-ecs-optimized_AMI.html.
+        statement(
+            "ReadEcsOptimizedAmi",
+            ["ssm:GetParameter", "ssm:GetParameters"],
+            [public_parameter(region, "aws/service/ecs/*") for region in regions],
         ),
         statement(
             "ReadAccessLogBuckets",

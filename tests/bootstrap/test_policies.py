@@ -48,7 +48,7 @@ def _covered(doc: dict[str, Any], action: str, required: str) -> bool:
 @pytest.mark.parametrize("backend", ["false", "true"])
 def test_every_policy_passes_parliament(bootstrap: Any, backend: str) -> None:
     found = policies(bootstrap(selfManagedBackend=backend))
-    assert len(found) == (15 if backend == "true" else 12)
+    assert len(found) == (17 if backend == "true" else 14)
     for name, doc in found.items():
         kind = name.rsplit("-", 1)[1]
         allowed = {issue for issue, where in ALLOWED.items() if where == kind}
@@ -109,20 +109,31 @@ def test_a_deploy_role_reaches_only_its_own_stack(self_managed: Plan) -> None:
             assert f"/{other}.json" not in text, name
 
 
-def test_pass_role_only_to_ecs_tasks_and_only_the_stacks_roles(self_managed: Plan) -> None:
+PASSED_ROLES = {
+    "PassTaskRolesToEcs": ("", "ecs-tasks.amazonaws.com"),
+    # ECS itself gets only the stack's infrastructure role (a canary's traffic).
+    "PassInfrastructureRoleToEcs": ("ecs-infra-", "ecs.amazonaws.com"),
+    # The capacity instances' role, to EC2 (their instance profile).
+    "PassInstanceRoleToEc2": ("instance-", "ec2.amazonaws.com"),
+    # The role that stops and starts the database, to EventBridge Scheduler.
+    "PassSchedulerRole": ("db-scheduler-", "scheduler.amazonaws.com"),
+}
+"""A PassRole statement -> the stack's roles it passes (name after the prefix) and to whom."""
+
+
+def test_pass_role_only_to_its_service_and_only_the_stacks_roles(self_managed: Plan) -> None:
+    seen = set()
     for name, doc in policies(self_managed).items():
         for stmt in doc["Statement"]:
             if "iam:PassRole" not in stmt["Action"]:
                 continue
             stack = name.split("-")[1]
             assert stmt["Action"] == ["iam:PassRole"]
-            if stmt["Sid"] == "PassInfrastructureRoleToEcs":
-                # ECS itself gets only the stack's infrastructure role (a canary's traffic).
-                role, service = f"alunos-{stack}-ecs-infra-*", "ecs.amazonaws.com"
-            else:
-                role, service = f"alunos-{stack}-*", "ecs-tasks.amazonaws.com"
-            assert stmt["Resource"] == f"arn:aws:iam::123456789012:role/{role}"
+            role, service = PASSED_ROLES[stmt["Sid"]]
+            seen.add(stmt["Sid"])
+            assert stmt["Resource"] == f"arn:aws:iam::123456789012:role/alunos-{stack}-{role}*"
             assert stmt["Condition"] == {"StringEquals": {"iam:PassedToService": service}}
+    assert seen == set(PASSED_ROLES)
 
 
 def test_the_preview_role_cannot_change_anything(self_managed: Plan) -> None:
