@@ -43,6 +43,7 @@ from automation.deploy.verify import (
     SessionFactory,
     VerificationReport,
     VerifyTiming,
+    asleep,
     verify_deployment,
 )
 from automation.errors import AutomationError, UsageProblem
@@ -306,6 +307,9 @@ def _verify(
         )
     )
     session = sessions(stack_region(handle, outputs))
+    sleeping = asleep(outputs, session)
+    if sleeping is not None:
+        raise UpdateSucceededUnread(sleeping)
     # A canary, linear or blue/green release is judged after its bake: follow it there first.
     followed = follow_rollout(outputs, session, settings.verify, console.say)
     report = verify_deployment(outputs, expected, session, timing=settings.verify)

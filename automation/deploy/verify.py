@@ -327,6 +327,30 @@ def service_names(outputs: Mapping[str, Any]) -> list[str]:
     return [str(outputs[names.SERVICE_NAME])]
 
 
+def asleep(outputs: Mapping[str, Any], session: boto3.Session) -> str | None:
+    """Why the service cannot serve now by design, or None: a stack with a `schedule` sets its
+    scalable target to 0..0 outside working hours (infra/schedule.py), and a deploy then leaves
+    it at no task, with the database stopped. Nothing to verify until the schedule wakes it:
+    reported apart from a failure, so a deploy at night is neither failed nor rolled back."""
+    cluster, service = outputs.get(names.CLUSTER_NAME), outputs.get(names.SERVICE_NAME)
+    if not cluster or not service:
+        return None
+    try:
+        found = session.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs",
+            ResourceIds=[f"service/{cluster}/{service}"],
+            ScalableDimension="ecs:service:DesiredCount",
+        )["ScalableTargets"]
+    except (ClientError, BotoCoreError):
+        return None  # the checks that follow read the service and report what is wrong
+    if found and found[0]["MaxCapacity"] == 0:
+        return (
+            f"service {service} is asleep: its scalable target allows 0 tasks (the stack's "
+            "schedule, outside working hours); it wakes at the schedule's start"
+        )
+    return None
+
+
 def verify_deployment(
     outputs: Mapping[str, Any],
     expected_version: str,

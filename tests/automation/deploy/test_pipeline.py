@@ -426,3 +426,51 @@ def test_a_summary_unread_after_a_good_update_still_verifies(stage, service):
     assert outcome.ok, outcome.failure
     assert outcome.changes == {"update": 2, "same": 19}
     assert len(stage.up_calls) == 1
+
+
+def put_to_sleep(aws, stage, *, max_capacity):
+    """What the stack's schedule does outside working hours: the scalable target at 0..0."""
+    outputs = stage.stack_outputs
+    cluster, service = outputs[names.CLUSTER_NAME].value, outputs[names.SERVICE_NAME].value
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{cluster}/{service}",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0,
+        MaxCapacity=max_capacity,
+    )
+
+
+def test_a_deploy_to_a_sleeping_stack_is_unverified_not_failed_nor_rolled_back(aws, stage):
+    put_to_sleep(aws, stage, max_capacity=0)
+    lines = Lines()
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=in_region,
+    )
+    assert outcome.unverified
+    assert outcome.exit_code == 3
+    assert "is asleep" in str(outcome.failure)
+    assert "Not rolled back" in str(outcome.failure)
+    assert len(stage.up_calls) == 1  # no rollback
+    assert outcome.verification is None
+
+
+def test_an_awake_scheduled_stack_is_verified_as_usual(aws, stage, service):
+    put_to_sleep(aws, stage, max_capacity=2)  # within working hours: 0..2 is not asleep
+    serve_what_is_deployed(stage, service)
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(),
+        sessions=in_region,
+    )
+    assert outcome.ok, outcome.failure
+    assert outcome.verification is not None
+    assert outcome.verification.ok
