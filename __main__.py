@@ -264,6 +264,9 @@ autoscaling = Autoscaling(
         service_name=service.service.name,
         load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
         target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+        alternate_target_group_arn_suffix=traffic_shift.alternate_target_group.arn_suffix
+        if traffic_shift
+        else None,
         min_count=cfg.autoscaling.min_count,
         max_count=cfg.autoscaling.max_count,
         cpu_percent=cfg.autoscaling.cpu_percent,

@@ -44,6 +44,14 @@ class AutoscalingArgs:
     """Seconds after a scale-out before the next one."""
     scale_in_cooldown: int = 300
     """Seconds after a scale-in before the next one."""
+    alternate_target_group_arn_suffix: pulumi.Input[str] | None = None
+    """A canary's, linear's or blue/green's second group (infra/deployment_strategy.py): ECS
+    registers each release's tasks in the idle group and moves the traffic there, so requests
+    are tracked on both groups, for scale-out only. The idle group's metric has no data (the
+    ALB reports a metric only while requests flow), and a target tracking policy never scales
+    in on insufficient data while scale-in needs every policy with scale-in enabled to agree:
+    a requests policy with scale-in on would hold the count up for good after the first swap.
+    CPU alone scales such a service in."""
     scale_from_zero: bool = False
     """capacity hybrid: min_count may be 0. The requests policy still scales out from there:
     ALBRequestCountPerTarget is the target group's, which the base service's tasks keep
@@ -54,6 +62,7 @@ class Autoscaling(pulumi.ComponentResource):
     target: aws.appautoscaling.Target
     cpu_policy: aws.appautoscaling.Policy
     requests_policy: aws.appautoscaling.Policy
+    alternate_requests_policy: aws.appautoscaling.Policy | None
 
     def __init__(
         self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None
@@ -76,8 +85,29 @@ class Autoscaling(pulumi.ComponentResource):
             args.load_balancer_arn_suffix, "/", args.target_group_arn_suffix
         )
         self.cpu_policy = self._policy(name, "cpu", CPU_METRIC, args.cpu_percent, None, args)
+        alternate = args.alternate_target_group_arn_suffix
+        two_groups = alternate is not None
         self.requests_policy = self._policy(
-            name, "requests", REQUESTS_METRIC, args.requests_per_target, label, args
+            name,
+            "requests",
+            REQUESTS_METRIC,
+            args.requests_per_target,
+            label,
+            args,
+            scale_in=not two_groups,
+        )
+        self.alternate_requests_policy = (
+            self._policy(
+                name,
+                "requests-tg2",
+                REQUESTS_METRIC,
+                args.requests_per_target,
+                pulumi.Output.concat(args.load_balancer_arn_suffix, "/", alternate),
+                args,
+                scale_in=False,
+            )
+            if alternate is not None
+            else None
         )
         self.register_outputs(
             {
@@ -95,6 +125,8 @@ class Autoscaling(pulumi.ComponentResource):
         target_value: int,
         resource_label: pulumi.Input[str] | None,
         args: AutoscalingArgs,
+        *,
+        scale_in: bool = True,
     ) -> aws.appautoscaling.Policy:
         config = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
         return aws.appautoscaling.Policy(
@@ -110,7 +142,7 @@ class Autoscaling(pulumi.ComponentResource):
                 ),
                 scale_out_cooldown=args.scale_out_cooldown,
                 scale_in_cooldown=args.scale_in_cooldown,
-                disable_scale_in=False,
+                disable_scale_in=not scale_in,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -91,7 +91,12 @@ def test_autoscaling_target_is_the_service_desired_count(
 
 def test_scaling_policies_track_cpu_and_requests_per_task(prod: PlanView) -> None:
     policies = {r.name: r.inputs for r in prod.of_type(POLICY)}
-    assert set(policies) == {"alunos-prod-scale-cpu", "alunos-prod-scale-requests"}
+    # prod releases as a canary: its second target group's requests are tracked too.
+    assert set(policies) == {
+        "alunos-prod-scale-cpu",
+        "alunos-prod-scale-requests",
+        "alunos-prod-scale-requests-tg2",
+    }
     target_id = prod.one("aws:appautoscaling/target:Target")["resourceId"]
     configs = {}
     for name, policy in policies.items():
@@ -101,8 +106,12 @@ def test_scaling_policies_track_cpu_and_requests_per_task(prod: PlanView) -> Non
         config = policy["targetTrackingScalingPolicyConfiguration"]
         # Quick to add a task, slow to remove one: no flapping.
         assert (config["scaleOutCooldown"], config["scaleInCooldown"]) == (60, 300)
-        assert config["disableScaleIn"] is False
-        configs[name.rsplit("-", 1)[1]] = config
+        configs[name.removeprefix("alunos-prod-scale-")] = config
+    # A canary's idle group reports no requests, and no policy scales in on missing data while
+    # scale-in needs every policy that may scale in: the requests policies only scale out.
+    assert configs["cpu"]["disableScaleIn"] is False
+    assert configs["requests"]["disableScaleIn"] is True
+    assert configs["requests-tg2"]["disableScaleIn"] is True
     cpu = configs["cpu"]["predefinedMetricSpecification"]
     assert cpu == {"predefinedMetricType": "ECSServiceAverageCPUUtilization"}
     assert configs["cpu"]["targetValue"] == 60
@@ -110,6 +119,17 @@ def test_scaling_policies_track_cpu_and_requests_per_task(prod: PlanView) -> Non
     assert requests["predefinedMetricType"] == "ALBRequestCountPerTarget"
     assert requests["resourceLabel"] == f"{_alb_suffix(prod)}/{_tg_suffix(prod)}"
     assert configs["requests"]["targetValue"] == 1000
+    alternate = configs["requests-tg2"]["predefinedMetricSpecification"]
+    tg2 = prod.outputs[outputs.ALTERNATE_TARGET_GROUP_ARN].split(":", 5)[5]
+    assert alternate["resourceLabel"] == f"{_alb_suffix(prod)}/{tg2}"
+    assert configs["requests-tg2"]["targetValue"] == 1000
+
+
+def test_a_rolling_stack_tracks_its_one_target_group_both_ways(dev: PlanView) -> None:
+    policies = {r.name: r.inputs for r in dev.of_type(POLICY)}
+    assert set(policies) == {"alunos-dev-scale-cpu", "alunos-dev-scale-requests"}
+    for policy in policies.values():
+        assert policy["targetTrackingScalingPolicyConfiguration"]["disableScaleIn"] is False
 
 
 def test_pulumi_up_leaves_the_autoscaled_count_alone(dev: PlanView, prod: PlanView) -> None:
