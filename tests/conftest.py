@@ -8,7 +8,9 @@ server of your choice instead, set `ALUNOS_TEST_DATABASE_URL` (docs/testing.md).
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,3 +32,28 @@ def pytest_configure(config: pytest.Config) -> None:
     # No plan cache (automation/offline/cache.py) unless a test turns it on: a run would write
     # into the repository's .cache/, and a hit would skip the engine a test replaced.
     os.environ["AUTOMATION_PLAN_CACHE"] = "off"
+
+
+REGION = "us-east-2"
+"""The region of the tests' AWS (the stacks' region)."""
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (real HTTP, one per test worker) for the app's and the automation's AWS
+    calls; boto3 reaches it through AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log in captured stderr
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", endpoint)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield endpoint
+    server.stop()

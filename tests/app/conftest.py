@@ -7,7 +7,6 @@ moto server standing in for Secrets Manager."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import socket
@@ -247,26 +246,6 @@ def password_role(pg_server: str, new_database: Callable[[], str]) -> Iterator[P
         with psycopg.connect(pg_server, autocommit=True) as admin:
             hba.write_text(hba.read_text().replace(rules, ""))
             admin.execute("SELECT pg_reload_conf()")
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server (real HTTP) as Secrets Manager; boto3 reaches it through AWS_ENDPOINT_URL."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", endpoint)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.delenv("AWS_PROFILE", raising=False)
-        yield endpoint
-    server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import socket
@@ -21,7 +20,6 @@ import boto3
 import pytest
 import trustme
 import yaml
-from moto.server import ThreadedMotoServer
 
 from infra import outputs as names
 from tests.automation.fakes import FakeStack, deployed, outputs_for
@@ -96,23 +94,6 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- AWS (moto) --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log in captured stderr
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", endpoint)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.delenv("AWS_PROFILE", raising=False)
-        yield endpoint
-    server.stop()
 
 
 @pytest.fixture
