@@ -45,6 +45,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import validation as v
+from infra.service import release_guards
 from infra.tags import tags
 
 FARGATE_ONLY = "fargate"
@@ -313,20 +314,7 @@ class BaseService(pulumi.ComponentResource):
                     container_port=args.container_port,
                 )
             ],
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
-                enable=True, rollback=True
-            ),
-            alarms=aws.ecs.ServiceAlarmsArgs(
-                alarm_names=list(args.deployment_alarm_names), enable=True, rollback=True
-            )
-            if args.deployment_alarm_names
-            else None,
-            deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
-            health_check_grace_period_seconds=args.health_check_grace_period,
-            wait_for_steady_state=True,
-            enable_ecs_managed_tags=True,
-            propagate_tags="SERVICE",
+            **release_guards(args.deployment_alarm_names, args.health_check_grace_period),
             tags=tags(f"{name}-base-service", {"version": args.version}),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )

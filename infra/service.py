@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -308,22 +308,9 @@ class Service(pulumi.ComponentResource):
                 )
             ],
             deployment_configuration=deployment_configuration(args.rollout),
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
-                enable=True, rollback=True
+            **release_guards(
+                [alarm.name for alarm in args.deployment_alarms], args.health_check_grace_period
             ),
-            alarms=aws.ecs.ServiceAlarmsArgs(
-                alarm_names=[alarm.name for alarm in args.deployment_alarms],
-                enable=True,
-                rollback=True,
-            )
-            if args.deployment_alarms
-            else None,
-            deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
-            health_check_grace_period_seconds=args.health_check_grace_period,
-            wait_for_steady_state=True,
-            enable_ecs_managed_tags=True,
-            propagate_tags="SERVICE",
             tags=tags(f"{name}-service", {"version": args.version}),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -645,6 +632,38 @@ def container_definitions(
     if args.registry_secret_arn:
         container["repositoryCredentials"] = {"credentialsParameter": args.registry_secret_arn}
     return [container]
+
+
+class ReleaseGuards(TypedDict):
+    deployment_circuit_breaker: aws.ecs.ServiceDeploymentCircuitBreakerArgs
+    alarms: aws.ecs.ServiceAlarmsArgs | None
+    deployment_minimum_healthy_percent: int
+    deployment_maximum_percent: int
+    health_check_grace_period_seconds: int
+    wait_for_steady_state: bool
+    enable_ecs_managed_tags: bool
+    propagate_tags: str
+
+
+def release_guards(alarm_names: Sequence[pulumi.Input[str]], grace_period: int) -> ReleaseGuards:
+    """What stops a bad release and takes it back, the same for every service of the task
+    definition (this one and capacity hybrid's base service, infra/capacity.py): the circuit
+    breaker, the deployment alarms, new tasks beside the old (min 100 %, max 200 %), the
+    grace period, and `pulumi up` waiting for a steady service."""
+    return ReleaseGuards(
+        deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+            enable=True, rollback=True
+        ),
+        alarms=aws.ecs.ServiceAlarmsArgs(alarm_names=list(alarm_names), enable=True, rollback=True)
+        if alarm_names
+        else None,
+        deployment_minimum_healthy_percent=100,
+        deployment_maximum_percent=200,
+        health_check_grace_period_seconds=grace_period,
+        wait_for_steady_state=True,
+        enable_ecs_managed_tags=True,
+        propagate_tags="SERVICE",
+    )
 
 
 def deployment_configuration(rollout: Rollout) -> aws.ecs.ServiceDeploymentConfigurationArgs:
