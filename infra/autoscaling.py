@@ -86,7 +86,6 @@ class Autoscaling(pulumi.ComponentResource):
         )
         self.cpu_policy = self._policy(name, "cpu", CPU_METRIC, args.cpu_percent, None, args)
         alternate = args.alternate_target_group_arn_suffix
-        two_groups = alternate is not None
         self.requests_policy = self._policy(
             name,
             "requests",
@@ -94,7 +93,7 @@ class Autoscaling(pulumi.ComponentResource):
             args.requests_per_target,
             label,
             args,
-            scale_in=not two_groups,
+            scale_in=alternate is None,
         )
         self.alternate_requests_policy = (
             self._policy(
