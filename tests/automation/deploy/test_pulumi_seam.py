@@ -447,7 +447,8 @@ def test_interrupt_sends_the_running_cli_one_sigint_and_it_releases_the_lock(
     marker = read_marker("dev")
     assert marker is not None
     assert (marker.pid, marker.command, marker.alive) == (pid, "up", True)
-    assert cli.locked
+    # The fake journals its start, then records the update and takes the lock: wait for both.
+    wait_for(lambda: cli.locked)
     signalled = stack.interrupt()
     worker.join(timeout=10)
     assert signalled is not None
