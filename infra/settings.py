@@ -21,7 +21,7 @@ from infra.rollout import Rollout
 from infra.schedule import Schedule, parse_schedule
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
-from policy.rules import plain_secret
+from policy.rules import ProductionFlagMissing, is_production, plain_secret
 
 REQUIRED_DEFAULT_TAGS = ("project", "environment", "managed-by")
 
@@ -256,7 +256,10 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
             "aws:region is not set; set it in Pulumi.<stack>.yaml (the EC2 deployment runs in "
             "us-east-2)."
         )
-    production = cfg.boolean("production")
+    try:
+        production = is_production(stack, cfg.boolean("production"), key("production"))
+    except ProductionFlagMissing as problem:
+        raise InvalidConfig(str(problem)) from None
     default_tags = _default_tags(stack)
 
     release = Release(

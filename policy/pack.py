@@ -21,7 +21,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policy.rules import RULES, Context, Resource, Rule
+from policy.rules import RULES, Context, Resource, Rule, is_production
 
 PACK_NAME = "alunos-api-policies"
 PROJECT = "alunos-api"
@@ -43,9 +43,11 @@ def plain(value: Any) -> Any:
 
 
 def production_from_config() -> bool:
-    """The stack's `production` flag, from the config the CLI hands the pack."""
+    """The stack's `production` flag, from the config the CLI hands the pack, read by the same
+    predicate as the CLI and the program (a stack named `prod` without it is refused)."""
     project = pulumi.get_project() or PROJECT
-    return pulumi.Config(project).get_bool("production") is True
+    flag = pulumi.Config(project).get_bool("production")
+    return is_production(pulumi.get_stack(), flag, f"{project}:production")
 
 
 def _message(why: str, rule: Rule) -> str:

@@ -145,6 +145,32 @@ SECRET_VALUE = re.compile(
     r"|xox[baprs]-[A-Za-z0-9-]{10,}"  # a Slack token
 )
 
+PRODUCTION_STACKS = frozenset({"prod"})
+"""Stacks production by name: their config must say so too (`production: true`)."""
+
+
+class ProductionFlagMissing(ValueError):
+    """A stack named production whose `production` flag is not true."""
+
+
+def is_production(stack: str, flag: object, key: str) -> bool:
+    """Is this stack production? Its `production` flag decides, whatever the stack is called.
+
+    One exception keeps the name safe: a stack named `prod` whose flag is not true is refused,
+    never silently "not production" (a dev build deployed to it, its policy checks relaxed, its
+    decommission gates skippable). The CLI, the program and the policy pack all ask this one
+    function, so no two of them can disagree about a stack. `stack` is the short name, `key` the
+    flag's fully qualified name (`alunos-api:production`) for the message.
+    """
+    if flag is not True and stack in PRODUCTION_STACKS:
+        found = "not set" if flag is None else json.dumps(flag)
+        raise ProductionFlagMissing(
+            f"Pulumi.{stack}.yaml: {key} is {found}, but a stack named {stack} must be "
+            f"production: set `{key}: true` (the flag decides which guard rails apply; a "
+            "non-production stack needs another name)"
+        )
+    return flag is True
+
 
 @dataclass(frozen=True)
 class Resource:

@@ -21,10 +21,9 @@ import yaml
 
 from automation.changes import SECRET_MASK
 from automation.errors import UsageProblem
+from policy import rules
 
 PRODUCTION = "production"
-PRODUCTION_STACKS = frozenset({"prod"})
-"""Stacks production by name: their config must say so too (`production: true`)."""
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -50,23 +49,15 @@ class StackConfig:
     @property
     def production(self) -> bool:
         """Is this stack production? Its `production` flag decides (Pulumi.yaml's default, false,
-        when the stack file does not set it), whatever the stack is called.
-
-        One exception keeps the name safe: a stack named `prod` whose flag is not true is a
-        configuration error (exit 2) naming the key, never silently "not production" (a dev
-        build deployed to it, its policy checks relaxed, its gates skippable).
+        when the stack file does not set it), as `policy.rules.is_production` says for the CLI,
+        the program and the policy pack alike; a stack named `prod` without the flag is a
+        configuration error (exit 2) naming the key.
         """
-        flag = self.get(PRODUCTION)
-        name = short_name(self.stack)
-        if flag is not True and name in PRODUCTION_STACKS:
+        try:
             key = f"{self.project}:{PRODUCTION}"
-            found = "not set" if flag is None else json.dumps(flag)
-            raise UsageProblem(
-                f"Pulumi.{name}.yaml: {key} is {found}, but a stack named {name} "
-                f"must be production: set `{key}: true` (the flag decides which guard rails "
-                "apply; a non-production stack needs another name)"
-            )
-        return flag is True
+            return rules.is_production(short_name(self.stack), self.get(PRODUCTION), key)
+        except rules.ProductionFlagMissing as problem:
+            raise UsageProblem(str(problem)) from None
 
     def project_values(self) -> dict[str, Any]:
         """This project's keys by short name (`cpu`), without the other namespaces."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -71,3 +72,36 @@ def test_the_bootstrap_never_imports_the_ci_tool(copy: Path) -> None:
     result = lint_imports(copy)
     assert result.returncode == 1
     assert "bootstrap.settings -> automation.errors" in result.stdout
+
+
+def test_a_new_package_must_be_given_a_layer(copy: Path) -> None:
+    (copy / "automation/newcomer").mkdir()
+    (copy / "automation/newcomer/__init__.py").write_text('"""A package nobody placed."""\n')
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "automation.newcomer" in result.stdout + result.stderr
+
+
+PACKAGES = sorted(
+    path.parent
+    for path in (ROOT / "automation").glob("*/__init__.py")
+    if path.parent.name != "prices"
+)
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda path: path.name)
+def test_each_package_docstring_names_its_modules(package: Path) -> None:
+    """A newcomer reads a package's `__init__` first: it names every module the package holds, so
+    a module added later without a word there fails here instead of drifting silently."""
+    docstring = ast.get_docstring(ast.parse((package / "__init__.py").read_text()))
+    assert docstring, f"{package.name}/__init__.py has no docstring"
+    modules = sorted(path.stem for path in package.glob("*.py") if path.stem != "__init__")
+    missing = [name for name in modules if f"`{name}`" not in docstring]
+    assert not missing, f"{package.name}/__init__.py does not name {missing}"
+
+
+def test_the_root_docstring_names_every_package() -> None:
+    docstring = ast.get_docstring(ast.parse((ROOT / "automation/__init__.py").read_text()))
+    assert docstring
+    missing = [package.name for package in PACKAGES if f"`{package.name}/`" not in docstring]
+    assert not missing, f"automation/__init__.py does not name {missing}"

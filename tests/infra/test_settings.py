@@ -139,3 +139,22 @@ def test_existing_database_without_managed_security_group(
     }
     assert "alunos-prod-db-in" not in names  # we don't touch a group we weren't given
     assert "aws:rds/instance:Instance" not in view.types()
+
+
+def test_the_program_refuses_a_stack_named_prod_without_the_flag() -> None:
+    """`pulumi up -s prod` run by hand, without the CLI: the program asks the same predicate as
+    the CLI, so a prod stack without `production: true` is refused before any resource."""
+    import pulumi
+
+    from infra import settings
+    from infra.validation import InvalidConfig
+
+    config = {"aws:region": "us-east-2", "alunos-api:production": "false"}
+    pulumi.runtime.set_all_config(config)
+    try:
+        with pytest.raises(
+            InvalidConfig, match=r"alunos-api:production is false, but a stack named prod"
+        ):
+            settings.load("alunos-api", "prod")
+    finally:
+        pulumi.runtime.set_all_config({})

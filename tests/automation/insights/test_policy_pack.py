@@ -26,7 +26,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from automation.offline.engine import Plan
 from infra import resource_types as types
 from policy import pack
-from policy.rules import RULES
+from policy.rules import RULES, ProductionFlagMissing
 from tests.automation.insights.know_before import ROOT, VIOLATIONS, stack_plan, violating_plan
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -99,6 +99,7 @@ def test_production_comes_from_the_stack_config(monkeypatch: pytest.MonkeyPatch)
     public = violating_plan("prod", types.SERVICE, None,
                             lambda i: i["networkConfiguration"].update(assignPublicIp=True))  # fmt: skip
     monkeypatch.setattr(pulumi, "get_project", lambda: "alunos-api")
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "live")
     for value, expected in (("true", ["no-public-tasks-in-production"]), ("false", [])):
         pulumi.runtime.set_all_config({"alunos-api:production": value})
         assert pack.production_from_config() is (value == "true")
@@ -180,3 +181,21 @@ def test_the_pack_serves_when_run_as_the_cli_runs_it() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_pack_refuses_a_stack_named_prod_without_the_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pack asks the CLI's predicate: `prod` with the flag off is refused, not relaxed."""
+    import pulumi
+
+    monkeypatch.setattr(pulumi, "get_project", lambda: "alunos-api")
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "prod")
+    pulumi.runtime.set_all_config({"alunos-api:production": "false"})
+    try:
+        with pytest.raises(ProductionFlagMissing, match="a stack named prod must be production"):
+            pack.production_from_config()
+        pulumi.runtime.set_all_config({"alunos-api:production": "true"})
+        assert pack.production_from_config() is True
+    finally:
+        pulumi.runtime.set_all_config({})
