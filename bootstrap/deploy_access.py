@@ -202,6 +202,17 @@ def service(stack: Stack, account: Account) -> Document:
                     account.arn("ecs", f"task-definition/{prefix}:*"),
                 ],
             ),
+            # The deploy check follows a canary, linear or blue/green release to its end
+            # (automation/deploy/rollout.py): the service's deployments, listed on the service,
+            # described by their ARNs (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment-permissions.html).
+            statement(
+                "FollowReleases",
+                ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"],
+                [
+                    account.arn("ecs", f"service/{prefix}-*/{prefix}-*"),
+                    account.arn("ecs", f"service-deployment/{prefix}-*/{prefix}-*/*"),
+                ],
+            ),
             # No resource in the reference: task definitions are read and retired by ARN.
             statement(
                 "EcsTaskDefinitionRevisions",

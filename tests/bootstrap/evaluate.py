@@ -36,3 +36,23 @@ def allows(docs: Iterable[dict[str, Any]], action: str, resource: str) -> bool:
     return any(
         stmt["Effect"] == "Allow" and _matches(stmt, action, resource) for stmt in statements
     )
+
+
+def allowed_actions(docs: Iterable[dict[str, Any]]) -> list[str]:
+    """Every action (or wildcard) an Allow statement of `docs` names."""
+    return [
+        action
+        for doc in docs
+        for stmt in doc["Statement"]
+        if stmt["Effect"] == "Allow"
+        for action in _listed(stmt["Action"])
+    ]
+
+
+def missing(needed: Iterable[str], allowed: list[str]) -> list[str]:
+    """The calls no allowed action (wildcards as IAM matches them, case-insensitively) covers."""
+    return [
+        call
+        for call in needed
+        if not any(fnmatchcase(call.lower(), pattern.lower()) for pattern in allowed)
+    ]
