@@ -98,6 +98,11 @@ class Stack:
     def prefix(self) -> str:
         return f"{NAME_PREFIX}{self.name}"
 
+    @property
+    def secret_arns(self) -> tuple[str, ...]:
+        """The Secrets Manager secrets the stack's config names, each once."""
+        return tuple(sorted({self.db_secret_arn} - {""}))
+
 
 @dataclass(frozen=True)
 class Settings:
