@@ -9,8 +9,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from bootstrap import settings
-from tests.bootstrap.conftest import ROOT
+from bootstrap import boundary, read_access, settings
+from bootstrap.iam import Account
+from tests.bootstrap.conftest import ACCOUNT, ROOT
+from tests.bootstrap.evaluate import allows
 
 
 @pytest.mark.parametrize(
@@ -75,4 +77,41 @@ def _project(tmp_path: Path, stack_file: str) -> Path:
 )
 def test_bad_main_stack_files(tmp_path: Path, stack_file: str, message: str) -> None:
     with pytest.raises(settings.BootstrapConfigError, match=message):
+        settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
+
+
+DEV_FILE = (
+    "config:\n  aws:region: us-east-2\n  aws:defaultTags:\n    tags:\n      project: alunos-api\n"
+    "      environment: dev\n"
+)
+APP_SECRET = "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos/app-AbCdEf"
+REGISTRY_SECRET = "arn:aws:secretsmanager:us-east-2:123456789012:secret:registry-Gh12Ij"
+
+
+def test_the_secrets_ecs_injects_are_described_and_within_the_boundary(tmp_path: Path) -> None:
+    """appSecrets (with ECS's :json-key:stage:id suffix, which IAM does not know) and the
+    registry's credentials are looked up by the program (DescribeSecret) and read by the
+    execution role: the roles and the boundary name each secret by its ARN alone."""
+    stack_file = DEV_FILE + (
+        "  alunos-api:appSecrets:\n"
+        f"    - PASSWORD={APP_SECRET}:password::\n"
+        f"    - USER={APP_SECRET}:username::\n"
+        f"  alunos-api:imageRegistrySecretArn: {REGISTRY_SECRET}\n"
+    )
+    stack = settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
+    assert stack.startup_secret_arns == (APP_SECRET, REGISTRY_SECRET)
+    (describe,) = [
+        s
+        for s in read_access.read([stack], ACCOUNT)["Statement"]
+        if "secretsmanager:DescribeSecret" in s["Action"]
+    ]
+    assert describe["Resource"] == [APP_SECRET, REGISTRY_SECRET]
+    bounded = boundary.boundary(stack, Account(ACCOUNT, stack.region))
+    for arn in (APP_SECRET, REGISTRY_SECRET):
+        assert allows([bounded], "secretsmanager:GetSecretValue", arn)
+
+
+def test_a_secret_that_is_no_arn_is_one_clear_error(tmp_path: Path) -> None:
+    stack_file = DEV_FILE + "  alunos-api:appSecrets:\n    - PASSWORD=alunos/app\n"
+    with pytest.raises(settings.BootstrapConfigError, match="appSecrets names 'alunos/app'"):
         settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
