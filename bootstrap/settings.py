@@ -22,6 +22,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from bootstrap.placeholders import example_keys
+
 MAIN_PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The main Pulumi project (the repository root): its stack files describe what CI deploys."""
 
@@ -93,6 +95,8 @@ class Stack:
     alarm_topic_arn: str = ""
     legacy_tags: dict[str, str] = field(default_factory=dict)
     legacy_instance_ids: tuple[str, ...] = ()
+    example_keys: tuple[str, ...] = ()
+    """The keys of the stack file that still hold example values (bootstrap/placeholders.py)."""
 
     @property
     def name(self) -> str:
@@ -150,13 +154,22 @@ def load() -> Settings:
             "the account and region) or an S3 bucket name (3-63 lowercase letters, digits, "
             "'.' and '-')."
         )
+    stacks = tuple(read_stack(env, MAIN_PROJECT_DIR) for env in ENVIRONMENTS)
+    for stack in stacks:
+        if stack.example_keys:
+            pulumi.log.warn(
+                f"Pulumi.{stack.name}.yaml still holds example values in "
+                f"{', '.join(stack.example_keys)}: the {stack.name} deploy role is scoped to "
+                "them and would be denied your stack's resources; replace them with your "
+                "account's (README, step 3) and run the bootstrap again."
+            )
     return Settings(
         repository=repository,
         oidc_provider_arn=provider,
         region=region,
         self_managed_backend=cfg.get_bool("selfManagedBackend") or False,
         state_bucket=bucket,
-        stacks=tuple(read_stack(env, MAIN_PROJECT_DIR) for env in ENVIRONMENTS),
+        stacks=stacks,
     )
 
 
@@ -208,6 +221,7 @@ def read_stack(environment: Environment, project_dir: Path) -> Stack:
         alarm_topic_arn=str(get("alarmTopicArn") or ""),
         legacy_tags=_legacy_tags(where, get("legacyTags") or []),
         legacy_instance_ids=tuple(str(i) for i in get("legacyInstanceIds") or []),
+        example_keys=example_keys(values),
     )
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from bootstrap import boundary, read_access, settings
+from automation.release import placeholders as ci_placeholders
+from bootstrap import boundary, placeholders, read_access, settings
 from bootstrap.iam import Account
 from tests.bootstrap.conftest import ACCOUNT, ROOT
 from tests.bootstrap.evaluate import allows
@@ -115,3 +116,30 @@ def test_a_secret_that_is_no_arn_is_one_clear_error(tmp_path: Path) -> None:
     stack_file = DEV_FILE + "  alunos-api:appSecrets:\n    - PASSWORD=alunos/app\n"
     with pytest.raises(settings.BootstrapConfigError, match="appSecrets names 'alunos/app'"):
         settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
+
+
+def test_a_stack_file_with_example_ids_is_warned_about(
+    bootstrap: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped Pulumi.prod.yaml holds example ids: the bootstrap says which keys, and that
+    it must run again once they are replaced; dev's file holds none."""
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **kw: warnings.append(message))
+    bootstrap()
+    (warning,) = warnings
+    assert warning.startswith("Pulumi.prod.yaml still holds example values in ")
+    for key in ("existingVpcId", "dbSecretArn", "alarmTopicArn", "hostedZoneId"):
+        assert f"alunos-api:{key}" in warning
+    assert "run the bootstrap again" in warning
+    assert "\n" not in warning
+
+
+def test_the_example_patterns_are_the_ci_tools() -> None:
+    """The bootstrap cannot import automation/ (it stands alone): its copy of the patterns must
+    stay the CI tool's, and find the same keys in the committed stack files."""
+    assert placeholders.EXAMPLE_FRAGMENTS.pattern == ci_placeholders._EXAMPLE_FRAGMENTS.pattern
+    assert placeholders.EXAMPLE_NAME.pattern == ci_placeholders._EXAMPLE_NAME.pattern
+    assert placeholders.EXAMPLE_NAME.flags == ci_placeholders._EXAMPLE_NAME.flags
+    for env in settings.ENVIRONMENTS:
+        found = settings.read_stack(env, ROOT).example_keys
+        assert found == tuple(p.key for p in ci_placeholders.find(ROOT, env.name)), env.name
