@@ -22,10 +22,13 @@ state = StateBackend("state", settings, account_id) if settings.self_managed_bac
 roles = CiRoles("ci", settings, account_id, state)
 
 # What goes into GitHub (docs/bootstrap.md): environment variables AWS_DEPLOY_ROLE_ARN of dev and
-# prod, repository variables AWS_PREVIEW_ROLE_ARN and PULUMI_BACKEND_URL.
+# prod, repository variables AWS_PREVIEW_ROLE_ARN and PULUMI_BACKEND_URL; and into each main
+# stack's config, rolePermissionsBoundaryArn: the boundary its roles must carry.
 pulumi.export("githubOidcProviderArn", roles.provider_arn)
 for name, arn in roles.deploy_role_arns.items():
     pulumi.export(f"{name}DeployRoleArn", arn)
+for name, arn in roles.boundary_arns.items():
+    pulumi.export(f"{name}RoleBoundaryArn", arn)
 pulumi.export("previewRoleArn", roles.preview_role_arn)
 if state is not None:
     pulumi.export("backendUrl", state.bucket_name.apply(lambda bucket: f"s3://{bucket}"))

@@ -18,7 +18,7 @@ from functools import partial
 import pulumi
 import pulumi_aws as aws
 
-from bootstrap import deploy_access, migration_access, read_access, state_access, trust
+from bootstrap import boundary, deploy_access, migration_access, read_access, state_access, trust
 from bootstrap.iam import Account, Document
 from bootstrap.settings import (
     CI_ROLE_PREFIX,
@@ -37,6 +37,8 @@ Policies = dict[str, pulumi.Output[Document]]
 class CiRoles(pulumi.ComponentResource):
     provider_arn: pulumi.Output[str]
     deploy_role_arns: dict[str, pulumi.Output[str]]
+    boundary_arns: dict[str, pulumi.Output[str]]
+    """Stack name -> the permissions boundary every role of that stack must carry."""
     preview_role_arn: pulumi.Output[str]
 
     def __init__(
@@ -60,7 +62,15 @@ class CiRoles(pulumi.ComponentResource):
             self.provider_arn = provider.arn
 
         self.deploy_role_arns = {}
+        self.boundary_arns = {}
         for stack in settings.stacks:
+            self.boundary_arns[stack.name] = aws.iam.Policy(
+                f"boundary-{stack.name}",
+                name=boundary.name(stack),
+                description=f"The most any role of the alunos-api stack {stack.name} may do",
+                policy=account_id.apply(partial(_boundary_document, stack)),
+                opts=pulumi.ResourceOptions(parent=self),
+            ).arn
             policies = _deploy_policies(settings, stack, account_id, state)
             self.deploy_role_arns[stack.name] = self._role(
                 f"deploy-{stack.name}",
@@ -90,7 +100,11 @@ class CiRoles(pulumi.ComponentResource):
             "Previews the alunos-api stacks from pull requests: read only",
         )
         self.register_outputs(
-            {"deployRoleArns": self.deploy_role_arns, "previewRoleArn": self.preview_role_arn}
+            {
+                "deployRoleArns": self.deploy_role_arns,
+                "boundaryArns": self.boundary_arns,
+                "previewRoleArn": self.preview_role_arn,
+            }
         )
 
     def _role(
@@ -150,3 +164,7 @@ def _deploy_document(
     build: Callable[[Stack, Account], Document], stack: Stack, account_id: str
 ) -> Document:
     return build(stack, deploy_access.account_of(stack, account_id))
+
+
+def _boundary_document(stack: Stack, account_id: str) -> str:
+    return json.dumps(boundary.boundary(stack, deploy_access.account_of(stack, account_id)))

@@ -15,14 +15,16 @@ tests/bootstrap/):
   (`acm:DomainNames`), Route 53 only the records the stack writes
   (`route53:ChangeResourceRecordSetsNormalizedRecordNames`), iam:PassRole only to the service
   each role is for (`iam:PassedToService`: ECS tasks, ECS, EC2, EventBridge Scheduler), only the
-  one managed policy the stack attaches (`iam:PolicyARN`), service-linked roles only for the
-  services the stack uses (`iam:AWSServiceName`).
+  one managed policy the stack attaches (`iam:PolicyARN`), roles created and given policies only
+  with the stack's permissions boundary (`iam:PermissionsBoundary`: boundary.py), service-linked
+  roles only for the services the stack uses (`iam:AWSServiceName`).
 A few actions have no resource to scope (`Resource: "*"` in the reference): each such statement
 says so.
 """
 
 from __future__ import annotations
 
+from bootstrap import boundary
 from bootstrap.iam import (
     Account,
     Conditions,
@@ -33,7 +35,7 @@ from bootstrap.iam import (
     s3,
     statement,
 )
-from bootstrap.settings import Stack
+from bootstrap.settings import CI_ROLE_PREFIX, Stack
 
 
 def request_tags(stack: Stack) -> Conditions:
@@ -175,6 +177,8 @@ SERVICE_LINKED_ROLES = (
 
 def service(stack: Stack, account: Account) -> Document:
     prefix = stack.prefix
+    roles = account.iam(f"role/{prefix}-*")
+    boundary_arn = boundary.arn(stack, account)
     log_groups = [f"/ecs/{prefix}", f"aws-waf-logs-{prefix}"]
     return document(
         [
@@ -202,6 +206,17 @@ def service(stack: Stack, account: Account) -> Document:
                     account.arn("ecs", f"task-definition/{prefix}:*"),
                 ],
             ),
+            # The deploy check follows a canary, linear or blue/green release to its end
+            # (automation/deploy/rollout.py): the service's deployments, listed on the service,
+            # described by their ARNs (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment-permissions.html).
+            statement(
+                "FollowReleases",
+                ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"],
+                [
+                    account.arn("ecs", f"service/{prefix}-*/{prefix}-*"),
+                    account.arn("ecs", f"service-deployment/{prefix}-*/{prefix}-*/*"),
+                ],
+            ),
             # No resource in the reference: task definitions are read and retired by ARN.
             statement(
                 "EcsTaskDefinitionRevisions",
@@ -211,7 +226,7 @@ def service(stack: Stack, account: Account) -> Document:
             statement(
                 "PassTaskRolesToEcs",
                 ["iam:PassRole"],
-                account.iam(f"role/{prefix}-*"),
+                roles,
                 {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             ),
             # The infrastructure role of a canary, linear or blue/green service: ECS itself
@@ -224,10 +239,17 @@ def service(stack: Stack, account: Account) -> Document:
                 account.iam(f"role/{prefix}-ecs-infra-*"),
                 {"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}},
             ),
+            # The stack's roles: created, and given policies, only with the stack's permissions
+            # boundary (bootstrap/boundary.py), which no deploy role may take off or change.
+            statement(
+                "ServiceRolesWithTheBoundary",
+                ["iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"],
+                roles,
+                {"ArnEquals": {"iam:PermissionsBoundary": boundary_arn}},
+            ),
             statement(
                 "ServiceRoles",
                 [
-                    "iam:CreateRole",
                     "iam:DeleteRole",
                     "iam:GetRole",
                     "iam:UpdateRole",
@@ -239,11 +261,43 @@ def service(stack: Stack, account: Account) -> Document:
                     "iam:ListRolePolicies",
                     "iam:ListAttachedRolePolicies",
                     "iam:ListInstanceProfilesForRole",
-                    "iam:PutRolePolicy",
                     "iam:GetRolePolicy",
                     "iam:DeleteRolePolicy",
                 ],
-                account.iam(f"role/{prefix}-*"),
+                roles,
+            ),
+            # Whatever another statement allows: no role created or given permissions without
+            # the boundary (a negated operator is true when the request names no boundary:
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+            statement(
+                "OnlyRolesWithTheBoundary",
+                [
+                    "iam:CreateRole",
+                    "iam:PutRolePolicy",
+                    "iam:AttachRolePolicy",
+                    "iam:PutRolePermissionsBoundary",
+                ],
+                account.iam("role/*"),
+                {"ArnNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
+                effect="Deny",
+            ),
+            statement(
+                "BoundariesStay",
+                ["iam:DeleteRolePermissionsBoundary"],
+                account.iam("role/*"),
+                effect="Deny",
+            ),
+            # The boundaries and the CI roles' own policies (`ci-alunos-api-*`) stay as written.
+            statement(
+                "CiPoliciesStayAsWritten",
+                [
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion",
+                ],
+                account.iam(f"policy/{CI_ROLE_PREFIX}*"),
+                effect="Deny",
             ),
             statement(
                 "ServiceLinkedRoles",

@@ -119,19 +119,19 @@ def read(stacks: Sequence[Stack], account_id: str) -> Document:
             ],
             s3(f"{NAME_PREFIX}*-alb-logs-*"),
         ),
-        # infra/existing.py: the secret of an existing database is looked up, never read, and
-        # the key that encrypts it described.
+        # infra/existing.py: the secrets the config names (the existing database's, those ECS
+        # injects at start) are looked up, never read, and the keys that encrypt them described.
         statement(
             "DescribeKeys",
             ["kms:DescribeKey"],
             [account.arn("kms", "key/*") for account in accounts],
         ),
     ]
-    secrets = sorted({stack.db_secret_arn for stack in stacks if stack.db_secret_arn})
+    secrets = sorted({arn for stack in stacks for arn in stack.secret_arns})
     if secrets:
         statements.append(
             statement(
-                "DescribeDatabaseSecrets",
+                "DescribeSecrets",
                 ["secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"],
                 secrets,
             )

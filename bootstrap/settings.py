@@ -22,6 +22,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from bootstrap.placeholders import example_keys
+
 MAIN_PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The main Pulumi project (the repository root): its stack files describe what CI deploys."""
 
@@ -42,6 +44,7 @@ PLACEHOLDER_REPOSITORY = "OWNER/REPO"
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}")
 _PROVIDER_ARN = re.compile(r"arn:aws:iam::\d{12}:oidc-provider/" + re.escape(GITHUB_ISSUER))
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[^:]+")
 
 
 class BootstrapConfigError(pulumi.RunError):
@@ -84,11 +87,16 @@ class Stack:
     issues_certificate: bool = False
     """ACM issues the certificate (hostedZoneId set, no certificateArn): the role requests it."""
     db_secret_arn: str = ""
+    startup_secret_arns: tuple[str, ...] = ()
+    """The secrets ECS injects at start (`appSecrets`, `imageRegistrySecretArn`): the program
+    looks each up, and the execution role reads them."""
     foreign_security_group_id: str = ""
     """The database team's group, when the stack adds its one ingress rule to it."""
     alarm_topic_arn: str = ""
     legacy_tags: dict[str, str] = field(default_factory=dict)
     legacy_instance_ids: tuple[str, ...] = ()
+    example_keys: tuple[str, ...] = ()
+    """The keys of the stack file that still hold example values (bootstrap/placeholders.py)."""
 
     @property
     def name(self) -> str:
@@ -97,6 +105,11 @@ class Stack:
     @property
     def prefix(self) -> str:
         return f"{NAME_PREFIX}{self.name}"
+
+    @property
+    def secret_arns(self) -> tuple[str, ...]:
+        """The Secrets Manager secrets the stack's config names, each once."""
+        return tuple(sorted({self.db_secret_arn, *self.startup_secret_arns} - {""}))
 
 
 @dataclass(frozen=True)
@@ -141,13 +154,22 @@ def load() -> Settings:
             "the account and region) or an S3 bucket name (3-63 lowercase letters, digits, "
             "'.' and '-')."
         )
+    stacks = tuple(read_stack(env, MAIN_PROJECT_DIR) for env in ENVIRONMENTS)
+    for stack in stacks:
+        if stack.example_keys:
+            pulumi.log.warn(
+                f"Pulumi.{stack.name}.yaml still holds example values in "
+                f"{', '.join(stack.example_keys)}: the {stack.name} deploy role is scoped to "
+                "them and would be denied your stack's resources; replace them with your "
+                "account's (README, step 3) and run the bootstrap again."
+            )
     return Settings(
         repository=repository,
         oidc_provider_arn=provider,
         region=region,
         self_managed_backend=cfg.get_bool("selfManagedBackend") or False,
         state_bucket=bucket,
-        stacks=tuple(read_stack(env, MAIN_PROJECT_DIR) for env in ENVIRONMENTS),
+        stacks=stacks,
     )
 
 
@@ -190,12 +212,16 @@ def read_stack(environment: Environment, project_dir: Path) -> Stack:
         domain_name=domain,
         issues_certificate=bool(domain and zone and not get("certificateArn")),
         db_secret_arn=str(get("dbSecretArn") or ""),
+        startup_secret_arns=_startup_secrets(
+            where, project, get("appSecrets") or [], str(get("imageRegistrySecretArn") or "")
+        ),
         foreign_security_group_id=(
             str(get("dbSecurityGroupId") or "") if get("dbAllowIngressFromService") else ""
         ),
         alarm_topic_arn=str(get("alarmTopicArn") or ""),
         legacy_tags=_legacy_tags(where, get("legacyTags") or []),
         legacy_instance_ids=tuple(str(i) for i in get("legacyInstanceIds") or []),
+        example_keys=example_keys(values),
     )
 
 
@@ -207,6 +233,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BootstrapConfigError(f"{path}: must be a YAML mapping at the top level")
     return data
+
+
+def _startup_secrets(
+    where: str, project: str, app_secrets: list[str], registry_secret: str
+) -> tuple[str, ...]:
+    """The secrets' ARNs: an `appSecrets` item is NAME=<secret ARN>[:JSON_KEY:STAGE:ID], and
+    IAM knows the secret by its ARN alone (its first seven colon-separated fields:
+    arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf)."""
+    found = []
+    named = [(f"{project}:appSecrets", str(item).partition("=")[2]) for item in app_secrets]
+    if registry_secret:
+        named.append((f"{project}:imageRegistrySecretArn", registry_secret))
+    for key, value_from in named:
+        arn = ":".join(value_from.split(":")[:7])
+        if not _SECRET_ARN.fullmatch(arn):
+            raise BootstrapConfigError(
+                f"{where}: {key} names {value_from!r}, not a secret; allowed: the full ARN of a "
+                "Secrets Manager secret, optionally with ECS's :JSON_KEY:STAGE:ID suffix."
+            )
+        found.append(arn)
+    return tuple(sorted(set(found)))
 
 
 def _legacy_tags(where: str, pairs: list[str]) -> dict[str, str]:

@@ -5,7 +5,10 @@ The bucket is versioned (a bad write or delete of a state file is undone from it
 version), encrypted with SSE-KMS under S3's AWS managed key (its key policy admits every principal
 of the account that S3 authorizes, so the CI roles need no KMS permission for it), closed to
 public access, owned by the bucket owner only (no ACLs), and refuses any request without TLS.
-Both are protected: losing them loses every stack's state or secrets.
+Both are protected: losing them loses every stack's state or secrets. The state layout file
+(`.pulumi/meta.yaml`, version 1: project-scoped stacks) is written here: the CLI writes it at the
+first login to an empty bucket (pulumi/pulumi pkg/backend/diy/meta.go, `ensurePulumiMeta`), and
+the CI roles may only read it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import pulumi_aws as aws
 
 from bootstrap.iam import document, s3, statement
 from bootstrap.settings import Settings
+from bootstrap.state_access import META_KEY
 
 KEY_ALIAS_PREFIX = "alias/alunos-api-"
+STATE_LAYOUT = "version: 1\n"
+"""meta.yaml as the CLI writes it for a new bucket (meta.go: `pulumiMeta{Version: 1}`, YAML)."""
 
 
 def default_bucket_name(account_id: str, region: str) -> str:
@@ -104,6 +110,9 @@ class StateBackend(pulumi.ComponentResource):
             bucket=bucket.id,
             policy=bucket.bucket.apply(lambda b: json.dumps(tls_only(b))),
             opts=inner,
+        )
+        aws.s3.BucketObjectv2(
+            f"{name}-layout", bucket=bucket.id, key=META_KEY, content=STATE_LAYOUT, opts=inner
         )
         self.key_arns = {}
         self.secrets_providers = {}

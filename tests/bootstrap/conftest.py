@@ -67,6 +67,36 @@ def run_bootstrap(region: str = "us-east-2", **config: str) -> Plan:
         )
 
 
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dev": ("dev", {}),
+    "prod": ("prod", {}),
+    "dev-ec2": (
+        "dev",
+        {"capacity": "ec2", "natGateways": "Single", "spotPercent": 0, "schedule": ""},
+    ),
+    "dev-blue-green": ("dev", {"deploymentStrategy": "blue_green", "deploymentBakeMinutes": 0}),
+    "prod-hybrid": (
+        "prod",
+        {
+            "capacity": "hybrid",
+            "ec2BaseCount": 2,
+            "autoscalingMinCount": 0,
+            "desiredCount": 0,
+            "deploymentStrategy": "rolling",
+        },
+    ),
+}
+"""A stack and its config overrides (tests/infra/test_capacity.py, test_rollout.py): each plans
+a different set of resource types."""
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, Plan]:
+    return {
+        name: engine.run(ROOT, stack, overrides) for name, (stack, overrides) in VARIANTS.items()
+    }
+
+
 @pytest.fixture(scope="session")
 def stacks() -> tuple[settings.Stack, ...]:
     """The main stacks as their committed config files describe them."""

@@ -10,17 +10,13 @@ adds the type names the calls it needs (Service Authorization Reference, list_<s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from fnmatch import fnmatchcase
-from typing import Any
-
 import pytest
 
-from automation.offline import engine
 from automation.offline.engine import Plan
 from infra import capacity
 from infra import resource_types as types
-from tests.bootstrap.conftest import ROOT
+from tests.bootstrap.conftest import VARIANTS
+from tests.bootstrap.evaluate import allowed_actions, missing
 from tests.bootstrap.test_policies import policies
 
 CREATE: dict[str, tuple[str, ...]] = {
@@ -128,58 +124,10 @@ READ: dict[str, tuple[str, ...]] = {
 }
 """Resource type -> what refreshing it reads (the preview role's, and every deploy role's)."""
 
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "dev": ("dev", {}),
-    "prod": ("prod", {}),
-    "dev-ec2": (
-        "dev",
-        {"capacity": "ec2", "natGateways": "Single", "spotPercent": 0, "schedule": ""},
-    ),
-    "dev-blue-green": ("dev", {"deploymentStrategy": "blue_green", "deploymentBakeMinutes": 0}),
-    "prod-hybrid": (
-        "prod",
-        {
-            "capacity": "hybrid",
-            "ec2BaseCount": 2,
-            "autoscalingMinCount": 0,
-            "desiredCount": 0,
-            "deploymentStrategy": "rolling",
-        },
-    ),
-}
-"""A stack and its config overrides (tests/infra/test_capacity.py, test_rollout.py): each plans
-a different set of resource types."""
-
-
-@pytest.fixture(scope="module")
-def plans() -> dict[str, Plan]:
-    return {
-        name: engine.run(ROOT, stack, overrides) for name, (stack, overrides) in VARIANTS.items()
-    }
-
 
 def _planned_types(plan: Plan) -> set[str]:
     """Every resource type but the program's own components."""
     return {r.type for r in plan.resources if not r.type.startswith("alunos-api:")}
-
-
-def _allowed(docs: Iterable[dict[str, Any]]) -> list[str]:
-    return [
-        action
-        for doc in docs
-        for stmt in doc["Statement"]
-        if stmt["Effect"] == "Allow"
-        for action in stmt["Action"]
-    ]
-
-
-def _missing(needed: Iterable[str], allowed: list[str]) -> list[str]:
-    """The calls no allowed action (wildcards as IAM matches them, case-insensitively) covers."""
-    return [
-        call
-        for call in needed
-        if not any(fnmatchcase(call.lower(), pattern.lower()) for pattern in allowed)
-    ]
 
 
 def test_every_declared_type_is_mapped() -> None:
@@ -195,16 +143,18 @@ def test_the_deploy_role_creates_and_the_preview_role_reads_every_planned_type(
 ) -> None:
     stack = VARIANTS[variant][0]
     found = policies(self_managed)
-    deploy = _allowed(doc for name, doc in found.items() if name.startswith(f"deploy-{stack}-"))
-    preview = _allowed(doc for name, doc in found.items() if name.startswith("preview-"))
+    deploy = allowed_actions(
+        doc for name, doc in found.items() if name.startswith(f"deploy-{stack}-")
+    )
+    preview = allowed_actions(doc for name, doc in found.items() if name.startswith("preview-"))
     planned = _planned_types(plans[variant])
     unmapped = sorted(planned - set(CREATE) - set(READ))
     assert not unmapped, f"{variant} plans {unmapped}: name their calls in CREATE and READ"
     for kind in sorted(planned):
-        missing = _missing(CREATE[kind], deploy)
-        assert not missing, f"deploy-{stack} cannot create {kind} ({variant}): {missing}"
-        missing = _missing(READ[kind], preview)
-        assert not missing, f"the preview role cannot read {kind} ({variant}): {missing}"
+        lacking = missing(CREATE[kind], deploy)
+        assert not lacking, f"deploy-{stack} cannot create {kind} ({variant}): {lacking}"
+        lacking = missing(READ[kind], preview)
+        assert not lacking, f"the preview role cannot read {kind} ({variant}): {lacking}"
 
 
 def test_the_variants_plan_the_new_features(plans: dict[str, Plan]) -> None:
@@ -222,7 +172,7 @@ def test_only_the_capacity_policy_may_be_attached(self_managed: Plan) -> None:
         (name, stmt)
         for name, doc in policies(self_managed).items()
         for stmt in doc["Statement"]
-        if "iam:AttachRolePolicy" in stmt["Action"]
+        if stmt["Effect"] == "Allow" and "iam:AttachRolePolicy" in stmt["Action"]
     ]
     assert {name for name, _ in attaching} == {"deploy-dev-capacity", "deploy-prod-capacity"}
     for name, stmt in attaching:
@@ -232,7 +182,7 @@ def test_only_the_capacity_policy_may_be_attached(self_managed: Plan) -> None:
 
 def test_a_missing_permission_is_caught() -> None:
     allowed = ["ec2:Describe*", "autoscaling:UpdateAutoScalingGroup"]
-    assert _missing(["ec2:DescribeLaunchTemplates"], allowed) == []
-    assert _missing(["autoscaling:CreateAutoScalingGroup"], allowed) == [
+    assert missing(["ec2:DescribeLaunchTemplates"], allowed) == []
+    assert missing(["autoscaling:CreateAutoScalingGroup"], allowed) == [
         "autoscaling:CreateAutoScalingGroup"
     ]

@@ -9,8 +9,11 @@ from typing import Any
 import pulumi
 import pytest
 
-from bootstrap import settings
-from tests.bootstrap.conftest import ROOT
+from automation.release import placeholders as ci_placeholders
+from bootstrap import boundary, placeholders, read_access, settings
+from bootstrap.iam import Account
+from tests.bootstrap.conftest import ACCOUNT, ROOT
+from tests.bootstrap.evaluate import allows
 
 
 @pytest.mark.parametrize(
@@ -76,3 +79,67 @@ def _project(tmp_path: Path, stack_file: str) -> Path:
 def test_bad_main_stack_files(tmp_path: Path, stack_file: str, message: str) -> None:
     with pytest.raises(settings.BootstrapConfigError, match=message):
         settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
+
+
+DEV_FILE = (
+    "config:\n  aws:region: us-east-2\n  aws:defaultTags:\n    tags:\n      project: alunos-api\n"
+    "      environment: dev\n"
+)
+APP_SECRET = "arn:aws:secretsmanager:us-east-2:123456789012:secret:alunos/app-AbCdEf"
+REGISTRY_SECRET = "arn:aws:secretsmanager:us-east-2:123456789012:secret:registry-Gh12Ij"
+
+
+def test_the_secrets_ecs_injects_are_described_and_within_the_boundary(tmp_path: Path) -> None:
+    """appSecrets (with ECS's :json-key:stage:id suffix, which IAM does not know) and the
+    registry's credentials are looked up by the program (DescribeSecret) and read by the
+    execution role: the roles and the boundary name each secret by its ARN alone."""
+    stack_file = DEV_FILE + (
+        "  alunos-api:appSecrets:\n"
+        f"    - PASSWORD={APP_SECRET}:password::\n"
+        f"    - USER={APP_SECRET}:username::\n"
+        f"  alunos-api:imageRegistrySecretArn: {REGISTRY_SECRET}\n"
+    )
+    stack = settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
+    assert stack.startup_secret_arns == (APP_SECRET, REGISTRY_SECRET)
+    (describe,) = [
+        s
+        for s in read_access.read([stack], ACCOUNT)["Statement"]
+        if "secretsmanager:DescribeSecret" in s["Action"]
+    ]
+    assert describe["Resource"] == [APP_SECRET, REGISTRY_SECRET]
+    bounded = boundary.boundary(stack, Account(ACCOUNT, stack.region))
+    for arn in (APP_SECRET, REGISTRY_SECRET):
+        assert allows([bounded], "secretsmanager:GetSecretValue", arn)
+
+
+def test_a_secret_that_is_no_arn_is_one_clear_error(tmp_path: Path) -> None:
+    stack_file = DEV_FILE + "  alunos-api:appSecrets:\n    - PASSWORD=alunos/app\n"
+    with pytest.raises(settings.BootstrapConfigError, match="appSecrets names 'alunos/app'"):
+        settings.read_stack(settings.ENVIRONMENTS[0], _project(tmp_path, stack_file))
+
+
+def test_a_stack_file_with_example_ids_is_warned_about(
+    bootstrap: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped Pulumi.prod.yaml holds example ids: the bootstrap says which keys, and that
+    it must run again once they are replaced; dev's file holds none."""
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **kw: warnings.append(message))
+    bootstrap()
+    (warning,) = warnings
+    assert warning.startswith("Pulumi.prod.yaml still holds example values in ")
+    for key in ("existingVpcId", "dbSecretArn", "alarmTopicArn", "hostedZoneId"):
+        assert f"alunos-api:{key}" in warning
+    assert "run the bootstrap again" in warning
+    assert "\n" not in warning
+
+
+def test_the_example_patterns_are_the_ci_tools() -> None:
+    """The bootstrap cannot import automation/ (it stands alone): its copy of the patterns must
+    stay the CI tool's, and find the same keys in the committed stack files."""
+    assert placeholders.EXAMPLE_FRAGMENTS.pattern == ci_placeholders._EXAMPLE_FRAGMENTS.pattern
+    assert placeholders.EXAMPLE_NAME.pattern == ci_placeholders._EXAMPLE_NAME.pattern
+    assert placeholders.EXAMPLE_NAME.flags == ci_placeholders._EXAMPLE_NAME.flags
+    for env in settings.ENVIRONMENTS:
+        found = settings.read_stack(env, ROOT).example_keys
+        assert found == tuple(p.key for p in ci_placeholders.find(ROOT, env.name)), env.name

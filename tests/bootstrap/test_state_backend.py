@@ -68,6 +68,8 @@ def test_outputs_are_what_github_and_stack_init_need(self_managed: Plan) -> None
         "githubOidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
         "devDeployRoleArn": "arn:aws:iam::123456789012:role/ci-alunos-api-deploy-dev",
         "prodDeployRoleArn": "arn:aws:iam::123456789012:role/ci-alunos-api-deploy-prod",
+        "devRoleBoundaryArn": "arn:aws:iam::123456789012:policy/ci-alunos-api-boundary-dev",
+        "prodRoleBoundaryArn": "arn:aws:iam::123456789012:policy/ci-alunos-api-boundary-prod",
         "previewRoleArn": "arn:aws:iam::123456789012:role/ci-alunos-api-preview",
         "backendUrl": "s3://alunos-api-pulumi-state-123456789012-us-east-2",
         "devSecretsProvider": "awskms://alias/alunos-api-dev?region=us-east-2",
