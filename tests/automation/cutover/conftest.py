@@ -1,4 +1,5 @@
-"""Fixtures of the cutover tests: the fake clocks and the CLI environment that uses them."""
+"""Fixtures of the cutover tests: the fake clocks and the CLI environment that uses them, on a
+moto server that keeps Route 53's rule for DELETE (`strict_deletes`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from automation.cli import Environment
 from automation.cutover.bake import Clock
 from automation.cutover.command import CutoverTiming
-from tests.automation.cutover.site import FakeTime
+from tests.automation.cutover.site import FakeTime, strict_deletes
 
 
 @pytest.fixture
@@ -25,4 +26,5 @@ def env(aws: boto3.Session, time: FakeTime) -> Environment:
         now=time.now,
         route53_wait_delay=0,
     )
+    strict_deletes(aws)
     return replace(Environment.real(), session=lambda region: aws, cutover_timing=timing)

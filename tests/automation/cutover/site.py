@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import yaml
+from botocore.awsrequest import AWSResponse
 
 from tests.automation.conftest import REGION, unique
 
@@ -158,3 +159,73 @@ def stack_repo(path: Path, extra: dict[str, Any] | None = None) -> Path:
     config = {"aws:region": REGION, **(extra or {})}
     (path / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": config}))
     return path
+
+
+# --- Route 53's DELETE rule, which moto does not keep ------------------------------------------
+
+
+def _comparable(record_set: dict[str, Any]) -> dict[str, Any]:
+    """What Route 53 compares when a DELETE names a record: everything, spelling aside."""
+    alias = record_set.get("AliasTarget")
+    values = record_set.get("ResourceRecords")
+    return {
+        "Name": record_set["Name"].lower().rstrip("."),
+        "Type": record_set["Type"],
+        "SetIdentifier": record_set.get("SetIdentifier"),
+        "Weight": record_set.get("Weight"),
+        "TTL": record_set.get("TTL"),
+        "Values": None if values is None else sorted(v["Value"] for v in values),
+        "Alias": None
+        if alias is None
+        else (
+            alias["HostedZoneId"],
+            alias["DNSName"].lower().rstrip("."),
+            bool(alias["EvaluateTargetHealth"]),
+        ),
+    }
+
+
+def strict_deletes(aws: boto3.Session) -> None:
+    """Make `aws`'s Route 53 clients (those made from now on) keep Route 53's rule for DELETE:
+    "To delete a resource record set, you must specify all the same values that you specified
+    when you created it" (API reference, ChangeResourceRecordSets), else the whole batch fails
+    with InvalidChangeBatch. moto 5 accepts a DELETE whose values match ANY earlier CREATE or
+    UPSERT of that name and type, and then deletes the current record (its `has_insert_or_update`
+    looks at the change journal), so a stale DELETE, the guard the cutover relies on, passes.
+    The records are read through a session of its own, without this hook."""
+    reader = boto3.Session(region_name=aws.region_name).client("route53")
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["strict_deletes"] = (params["HostedZoneId"], params["ChangeBatch"]["Changes"])
+
+    def check(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        zone, changes = context.pop("strict_deletes", ("", []))
+        for change in changes:
+            if change["Action"] != "DELETE":
+                continue
+            wanted = _comparable(change["ResourceRecordSet"])
+            found = reader.list_resource_record_sets(
+                HostedZoneId=zone, StartRecordName=change["ResourceRecordSet"]["Name"]
+            )["ResourceRecordSets"]
+            same = [
+                c
+                for c in map(_comparable, found)
+                if (c["Name"], c["Type"], c["SetIdentifier"])
+                == (wanted["Name"], wanted["Type"], wanted["SetIdentifier"])
+            ]
+            if same != [wanted]:
+                how = (
+                    "the values provided do not match the current values"
+                    if same
+                    else "it was not found"
+                )
+                message = (
+                    f"Tried to delete resource record set [name='{wanted['Name']}.', "
+                    f"type='{wanted['Type']}'] but {how}"
+                )
+                error = {"Code": "InvalidChangeBatch", "Message": message}
+                return AWSResponse("https://route53", 400, {}, None), {"Error": error}
+        return None
+
+    aws.events.register("before-parameter-build.route53.ChangeResourceRecordSets", keep)
+    aws.events.register("before-call.route53.ChangeResourceRecordSets", check)
