@@ -382,12 +382,15 @@ def fargate_record(current: Layout, target: LoadBalancer, weight: int) -> dict[s
     return {
         **base,
         "Type": "A",
-        # Evaluating the ALB's health means Route 53 stops answering with it when it has no
-        # healthy target, and answers with `legacy` instead.
+        # Not evaluated, so the weights mean what they say. Route 53 API reference, AliasTarget:
+        # "A target group that has no registered targets is considered unhealthy", and an
+        # unhealthy ALB alias gets no answers. A canary/linear/blue-green service keeps its
+        # alternate target group empty between releases: with evaluation, Route 53 could send
+        # every answer to `legacy` whatever the weights. The bake's alarms judge the service.
         "AliasTarget": {
             "HostedZoneId": target.zone_id,
             "DNSName": target.dns_name,
-            "EvaluateTargetHealth": True,
+            "EvaluateTargetHealth": False,
         },
     }
 

@@ -273,3 +273,25 @@ def test_a_revert_that_fails_says_how_to_send_the_traffic_back(
     assert "InvalidChangeBatch: the records changed meanwhile" in report["reason"]
     assert report["reason"].endswith("Send the traffic back now: cutover --to 10 --execute")
     assert site.weights() == {"legacy": 50, "fargate": 50}
+
+
+def test_the_weights_mean_what_they_say_whatever_the_albs_target_health(
+    run: Run, site: Site
+) -> None:
+    """Route 53 counts an ALB with an empty target group as unhealthy, and would then send
+    every answer to `legacy`: the alias must not evaluate the ALB's health (a canary service's
+    alternate group is empty between releases)."""
+    assert run("--to", "10", "--execute")[0] == 0
+    alias = site.records()["fargate"]["AliasTarget"]
+    assert alias["DNSName"].rstrip(".").lower() == site.alb_dns.lower()
+    assert alias["EvaluateTargetHealth"] is False
+
+    # A pair written while the alias evaluated the ALB's health is put right at the next move.
+    fargate = site.records()["fargate"]
+    evaluating = {**fargate, "AliasTarget": {**alias, "EvaluateTargetHealth": True}}
+    site.route53.change_resource_record_sets(
+        HostedZoneId=site.zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": evaluating}]},
+    )
+    assert run("--to", "50", "--execute")[0] == 0
+    assert site.records()["fargate"]["AliasTarget"]["EvaluateTargetHealth"] is False
