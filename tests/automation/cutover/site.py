@@ -18,6 +18,17 @@ from tests.automation.conftest import REGION, unique
 ROOT = Path(__file__).resolve().parents[3]
 
 
+Run = Callable[..., tuple[int, dict[str, Any]]]
+"""The `run` fixture: a cutover run's exit code and JSON report."""
+
+
+@dataclass
+class Errors:
+    """What the runs wrote on stderr, the last run's last."""
+
+    text: str = ""
+
+
 @dataclass
 class FakeTime:
     """Monotonic and wall clocks that move only when the run sleeps; `on_sleep` lets a test

@@ -4,9 +4,6 @@ ALARM, back to 0, finish, re-runs; exit codes and JSON reports."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,49 +12,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from automation.cli import Environment, main
-from tests.automation.cutover.site import FakeTime, Site, stack_repo
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return stack_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def site(aws: boto3.Session) -> Site:
-    return Site(aws)
-
-
-Run = Callable[..., tuple[int, dict[str, Any]]]
-
-
-@dataclass
-class Errors:
-    """What the runs wrote on stderr, the last run's last."""
-
-    text: str = ""
-
-
-@pytest.fixture
-def errors() -> Errors:
-    return Errors()
-
-
-@pytest.fixture
-def run(
-    repo: Path, site: Site, env: Environment, errors: Errors, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    def cutover(*args: str, on: Site | None = None) -> tuple[int, dict[str, Any]]:
-        target = on or site
-        argv = ["cutover", "--stack", "dev", "--repo", str(repo), *target.flags(), "--json", *args]
-        code = main(argv, env)
-        captured = capsys.readouterr()
-        errors.text = captured.err
-        return code, json.loads(captured.out) if captured.out.strip() else {}
-
-    return cutover
+from tests.automation.cutover.site import Errors, FakeTime, Run, Site
 
 
 def test_the_dry_run_changes_nothing_and_shows_every_batch(run: Run, site: Site) -> None:
