@@ -30,6 +30,7 @@ from automation.cutover.plan import (
 )
 from automation.cutover.records import Change, Layout, LoadBalancer, Phase
 from automation.cutover.zone import CLIENT_CONFIG, Rejected, Submitted, Zone
+from automation.deploy.interrupts import Interrupted
 from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
 from automation.deploy.verify import SessionFactory
 from automation.errors import AutomationError, UsageProblem
@@ -390,14 +391,19 @@ def _execute(
                 _wait(env, step, watch)
                 done.append(Done(step, (), True))
             elif step.kind is Kind.BAKE:
-                baked = bake(
-                    cloudwatch,
-                    ids.alarms,
-                    step.seconds,
-                    clock=env.clock,
-                    progress=env.progress,
-                    watch=watch,
-                )
+                try:
+                    baked = bake(
+                        cloudwatch,
+                        ids.alarms,
+                        step.seconds,
+                        clock=env.clock,
+                        progress=env.progress,
+                        watch=watch,
+                    )
+                except Interrupted:
+                    raise
+                except AutomationError as error:  # CloudWatch's or Route 53's: unwatched now
+                    return go_back(f"the bake could not go on: {error}")
                 done.append(Done(step, (), True))
                 if not baked.passed:
                     why = ", ".join(f"{a.name} ({a.reason})" for a in baked.breached)

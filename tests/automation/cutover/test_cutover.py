@@ -4,6 +4,7 @@ ALARM, back to 0, finish, re-runs; exit codes and JSON reports."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,60 @@ def test_the_weights_mean_what_they_say_whatever_the_albs_target_health(
     )
     assert run("--to", "50", "--execute")[0] == 0
     assert site.records()["fargate"]["AliasTarget"]["EvaluateTargetHealth"] is False
+
+
+def _broken(
+    service: str, armed: list[bool]
+) -> Callable[..., tuple[AWSResponse, dict[str, Any]] | None]:
+    """A hook that makes a call fail once `armed` holds a value (an outage during the bake)."""
+
+    def fail(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if not armed:
+            return None
+        error = {"Code": "InternalFailure", "Message": f"{service} is down"}
+        return AWSResponse(f"https://{service}", 500, {}, None), {"Error": error}
+
+    return fail
+
+
+def test_a_cloudwatch_error_during_the_bake_sends_the_traffic_back(
+    run: Run, site: Site, time: FakeTime, aws: boto3.Session
+) -> None:
+    """Nobody watches the new weights once the alarms can't be read: back to the previous ones."""
+    assert run("--to", "10", "--execute")[0] == 0
+    down: list[bool] = []
+    aws.events.register("before-call.cloudwatch.DescribeAlarms", _broken("CloudWatch", down))
+    at = time.seconds + 30
+    time.on_sleep.append(lambda now: down.append(True) if now > at and not down else None)
+    code, report = run("--to", "50", "--execute")
+    assert (code, report["status"]) == (1, "reverted")
+    assert report["reason"].startswith(
+        "the bake could not go on: reading the alarms' states failed: InternalFailure: "
+        "CloudWatch is down"
+    )
+    assert report["reason"].endswith("the weights went back to legacy 90 / fargate 10")
+    assert [s["kind"] for s in report["steps"]] == ["weights", "revert"]
+    assert site.weights() == {"legacy": 90, "fargate": 10}
+
+
+def test_a_route53_outage_during_the_bake_says_how_to_go_back(
+    run: Run, site: Site, time: FakeTime, aws: boto3.Session
+) -> None:
+    """The bake's look at the records fails, and so does the way back: the command to run."""
+    assert run("--to", "10", "--execute")[0] == 0
+    down: list[bool] = []
+    for call in ("ListResourceRecordSets", "ChangeResourceRecordSets"):
+        aws.events.register(f"before-call.route53.{call}", _broken("Route 53", down))
+    at = time.seconds + 30
+    time.on_sleep.append(lambda now: down.append(True) if now > at and not down else None)
+    code, report = run("--to", "50", "--execute")
+    assert (code, report["status"]) == (1, "failed")
+    assert report["reason"].startswith("the bake could not go on: listing the records of ")
+    assert "InternalFailure: Route 53 is down" in report["reason"]
+    assert (
+        "going back to legacy 90 / fargate 10 failed: changing the records failed"
+        in (report["reason"])
+    )
+    assert report["reason"].endswith("Send the traffic back now: cutover --to 10 --execute")
+    down.clear()  # Route 53 is back
+    assert site.weights() == {"legacy": 50, "fargate": 50}
