@@ -58,13 +58,19 @@ class Site:
     """A hosted zone whose name serves the legacy deployment, an ALB, and its two alarms."""
 
     aws: boto3.Session
-    legacy: str = "A"  # or "CNAME"
+    legacy: str = "A"
+    """A (Elastic IPs), CNAME, or ALIAS: an alias A to the legacy deployment's own ALB."""
     ttl: int = 300
+    addresses: int = 1
+    """How many Elastic IPs an A record answers with."""
     zone_id: str = ""
     record: str = ""
     alb_dns: str = ""
     alb_zone: str = ""
     address: str = ""
+    """The (first) Elastic IP of an A record."""
+    legacy_target: dict[str, Any] = field(default_factory=dict)
+    """The AliasTarget of an ALIAS record."""
     alarms: tuple[str, str] = ("", "")
     domain: str = ""
     """The zone's domain (default: a unique one); the record is alunos.<domain>."""
@@ -77,27 +83,6 @@ class Site:
         ]["Id"].removeprefix("/hostedzone/")
         self.record = f"alunos.{domain}"
         ec2 = self.aws.client("ec2")
-        if self.legacy == "A":
-            self.address = ec2.allocate_address(Domain="vpc")["PublicIp"]
-            values = [self.address]
-        else:
-            values = [f"legacy-lb.{domain}"]
-        r53.change_resource_record_sets(
-            HostedZoneId=self.zone_id,
-            ChangeBatch={
-                "Changes": [
-                    {
-                        "Action": "CREATE",
-                        "ResourceRecordSet": {
-                            "Name": self.record,
-                            "Type": self.legacy,
-                            "TTL": self.ttl,
-                            "ResourceRecords": [{"Value": v} for v in values],
-                        },
-                    }
-                ]
-            },
-        )
         vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
         subnets = [
             ec2.create_subnet(
@@ -105,9 +90,29 @@ class Site:
             )["Subnet"]["SubnetId"]
             for i, z in ((1, "a"), (2, "b"))
         ]
-        balancer = self.aws.client("elbv2").create_load_balancer(
-            Name=unique("alb")[:32], Subnets=subnets, Type="application"
-        )["LoadBalancers"][0]
+        record: dict[str, Any] = {"Name": self.record, "Type": self.legacy}
+        if self.legacy == "ALIAS":  # the legacy deployment's own load balancer
+            legacy = self._load_balancer("legacy", subnets)
+            self.legacy_target = {
+                "HostedZoneId": legacy["CanonicalHostedZoneId"],
+                "DNSName": legacy["DNSName"],
+                "EvaluateTargetHealth": True,  # the team's choice, carried over as it is
+            }
+            record.update(Type="A", AliasTarget=self.legacy_target)
+        else:
+            if self.legacy == "A":
+                values = [
+                    ec2.allocate_address(Domain="vpc")["PublicIp"] for _ in range(self.addresses)
+                ]
+                self.address = values[0]
+            else:
+                values = [f"legacy-lb.{domain}"]
+            record.update(TTL=self.ttl, ResourceRecords=[{"Value": v} for v in values])
+        r53.change_resource_record_sets(
+            HostedZoneId=self.zone_id,
+            ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]},
+        )
+        balancer = self._load_balancer("alb", subnets)
         self.alb_dns, self.alb_zone = balancer["DNSName"], balancer["CanonicalHostedZoneId"]
         cloudwatch = self.aws.client("cloudwatch")
         self.alarms = (unique("http-5xx"), unique("unhealthy"))
@@ -123,6 +128,12 @@ class Site:
                 ComparisonOperator="GreaterThanThreshold",
             )
             cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quiet")
+
+    def _load_balancer(self, prefix: str, subnets: list[str]) -> dict[str, Any]:
+        balancer: dict[str, Any] = self.aws.client("elbv2").create_load_balancer(
+            Name=unique(prefix)[:32], Subnets=subnets, Type="application"
+        )["LoadBalancers"][0]
+        return balancer
 
     @property
     def route53(self) -> Any:

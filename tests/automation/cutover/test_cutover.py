@@ -308,3 +308,62 @@ def test_a_route53_outage_during_the_bake_says_how_to_go_back(
     assert report["reason"].endswith("Send the traffic back now: cutover --to 10 --execute")
     down.clear()  # Route 53 is back
     assert site.weights() == {"legacy": 50, "fargate": 50}
+
+
+def test_an_alias_to_a_legacy_load_balancer_moves_and_finishes(
+    run: Run, aws: boto3.Session
+) -> None:
+    """The legacy record as an alias A to the legacy deployment's own load balancer (an ALB):
+    `legacy` keeps that alias as it was, health evaluation included."""
+    elb = Site(aws, legacy="ALIAS")
+    code, report = run("--to", "10", "--execute", on=elb)
+    assert code == 0, report["reason"]
+    assert [s["kind"] for s in report["steps"]] == ["split", "bake", "baked"]  # no TTL to lower
+    assert report["before"]["records"] == [
+        {
+            "type": "A",
+            "set_identifier": None,
+            "weight": None,
+            "ttl": None,
+            "alias": True,
+            "target": elb.legacy_target["DNSName"].lower(),
+        }
+    ]
+    records = elb.records()
+    legacy = records["legacy"]
+    assert "TTL" not in legacy
+    assert "ResourceRecords" not in legacy
+    assert legacy["AliasTarget"]["HostedZoneId"] == elb.legacy_target["HostedZoneId"]
+    assert legacy["AliasTarget"]["DNSName"].rstrip(".") == elb.legacy_target["DNSName"]
+    assert legacy["AliasTarget"]["EvaluateTargetHealth"] is True  # the team's, not ours
+    assert records["fargate"]["AliasTarget"]["DNSName"].rstrip(".") == elb.alb_dns
+    assert elb.weights() == {"legacy": 90, "fargate": 10}
+
+    code, report = run("--to", "100", "--execute", on=elb)
+    assert code == 0, report["reason"]
+    assert elb.weights() == {"legacy": 0, "fargate": 100}
+    code, report = run("--finish", "--execute", on=elb)
+    assert (code, report["status"]) == (0, "done"), report["reason"]
+    assert report["steps"][0]["changes"][0].startswith(
+        f"DELETE {elb.record}. alias A {elb.legacy_target['DNSName'].lower()} [legacy, weight 0]"
+    )
+    assert elb.weights() == {"fargate": 100}
+
+
+def test_a_legacy_record_with_several_addresses_keeps_them_all(
+    run: Run, aws: boto3.Session
+) -> None:
+    multi = Site(aws, addresses=2, ttl=60)
+    addresses = multi.records()["plain"]["ResourceRecords"]
+    assert len(addresses) == 2
+    code, report = run("--to", "50", "--execute", on=multi)
+    assert code == 0, report["reason"]
+    legacy = multi.records()["legacy"]
+    assert legacy["ResourceRecords"] == addresses
+    assert (legacy["Type"], legacy["TTL"], legacy["Weight"]) == ("A", 60, 50)
+    shown = ", ".join(a["Value"] for a in addresses)
+    assert report["after"]["records"][0]["target"] == shown
+    code, report = run("--to", "0", "--execute", on=multi)
+    assert code == 0, report["reason"]
+    assert multi.weights() == {"legacy": 100, "fargate": 0}
+    assert multi.records()["legacy"]["ResourceRecords"] == addresses
