@@ -251,6 +251,17 @@ def run(request: Request, env: Environment) -> Report:
         wait_delay=env.timing.route53_wait_delay,
     )
     cloudwatch = session.client("cloudwatch", config=CLIENT_CONFIG)
+    try:
+        return _attempt(request, env, ids, zone, cloudwatch, first=True)
+    except _Again:
+        env.say("someone else moved the traffic as this run began: going back from there")
+        return _attempt(request, env, ids, zone, cloudwatch, first=False)
+
+
+def _attempt(
+    request: Request, env: Environment, ids: _Resolved, zone: Zone, cloudwatch: Any, *, first: bool
+) -> Report:
+    """One read of the records, its plan, and (with --execute) its steps."""
     current = zone.read(ids.record)
 
     def report(outcome: Outcome, reason: str, **extra: Any) -> Report:
@@ -305,7 +316,10 @@ def run(request: Request, env: Environment) -> Report:
         return report(
             Outcome.PLANNED, "dry run: nothing was changed (--execute to apply)", steps=shown
         )
-    return _execute(request, env, plan, zone, cloudwatch, target, current, ids, report)
+    # `--to 0` beaten by another run's batch before changing anything may go again, once, from
+    # what the records say then: everything back to EC2 means the same from anywhere.
+    again = first and request.percent == 0
+    return _execute(request, env, plan, zone, cloudwatch, target, current, ids, report, again)
 
 
 class _Moved(Exception):
@@ -314,6 +328,10 @@ class _Moved(Exception):
     def __init__(self, now: str) -> None:
         super().__init__(now)
         self.now = now
+
+
+class _Again(Exception):
+    """A `--to 0` was beaten by another run before it changed anything: read and plan again."""
 
 
 def _execute(
@@ -326,6 +344,7 @@ def _execute(
     current: Layout,
     ids: _Resolved,
     report: Callable[..., Report],
+    again: bool,
 ) -> Report:
     done: list[Done] = []
     baked: BakeResult | None = None
@@ -411,6 +430,8 @@ def _execute(
             else:
                 apply(step)
     except _Moved as moved:
+        if again and not done:
+            raise _Again from moved
         return report(
             Outcome.FAILED,
             f"someone else moved the traffic during this run (another cutover run or a hand "

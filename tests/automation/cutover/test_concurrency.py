@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from automation.cli import Environment
 from automation.cutover import command
 from tests.automation.conftest import REGION
-from tests.automation.cutover.site import FakeTime, Run, Site, strict_deletes
+from tests.automation.cutover.site import Errors, FakeTime, Run, Site, strict_deletes
 
 Move = Callable[[int], command.Report]
 
@@ -226,3 +226,30 @@ def test_a_stale_delete_fails_only_where_route53s_rule_is_kept(
     )["ResourceRecordSets"]
     left = [r["ResourceRecords"][0]["Value"] for r in found if r["Type"] == "TXT"]
     assert left == (['"c"'] if strict else ['"d"'])
+
+
+def test_going_back_beaten_by_another_runs_batch_goes_again_from_there(
+    run: Run, site: Site, aws: boto3.Session, errors: Errors, someone_else: Move
+) -> None:
+    """`--to 0` reads 10 %; before its batch lands, another run (a baking step's revert, say)
+    rewrites the name. Route 53 rejects the stale batch; everything back to EC2 means the same
+    from anywhere, so the run reads again and goes back from there."""
+    assert run("--to", "10", "--execute")[0] == 0
+    before_batch(aws, 1, lambda: someone_else(50))
+    code, report = run("--to", "0", "--execute")
+    assert (code, report["status"]) == (0, "done"), report["reason"]
+    assert "someone else moved the traffic as this run began" in errors.text
+    assert report["before"]["weights"] == {"legacy": 50, "fargate": 50}  # the second read
+    assert site.weights() == {"legacy": 100, "fargate": 0}
+
+
+def test_a_partial_move_back_beaten_by_another_run_stops(
+    run: Run, site: Site, aws: boto3.Session, someone_else: Move
+) -> None:
+    """`--to 50` from 100 % must not go again: after someone's `--to 0` it would raise the share."""
+    assert run("--to", "100", "--execute")[0] == 0
+    before_batch(aws, 1, lambda: someone_else(0))
+    code, report = run("--to", "50", "--execute")
+    assert (code, report["status"]) == (1, "failed")
+    assert "someone else moved the traffic" in report["reason"]
+    assert site.weights() == {"legacy": 100, "fargate": 0}
