@@ -92,7 +92,8 @@ def plan_move(
                 (),
                 before,
                 refused=f"{current.name} has no legacy record any more (--finish removed it): "
-                "traffic cannot go back to the EC2 deployment through this name",
+                "to send traffic back to EC2, recreate it by hand, in one change batch with "
+                f"`{records.FARGATE}` at weight 0 (docs/cutover.md, going back after --finish)",
             )
         if _stale(current, target):
             step = Step(Kind.WEIGHTS, _move_summary(current, wanted, target), wanted)

@@ -367,3 +367,39 @@ def test_a_legacy_record_with_several_addresses_keeps_them_all(
     assert code == 0, report["reason"]
     assert multi.weights() == {"legacy": 100, "fargate": 0}
     assert multi.records()["legacy"]["ResourceRecords"] == addresses
+
+
+def test_after_finish_the_way_back_is_the_legacy_record_recreated_by_hand(
+    run: Run, site: Site
+) -> None:
+    """--to 0 cannot go back once --finish removed `legacy`; the documented way back (one batch:
+    `legacy` as the finish report deleted it, weight 100, and `fargate` at 0) gives the name
+    back to EC2 and to the cutover."""
+    assert run("--to", "100", "--execute")[0] == 0
+    legacy = site.records()["legacy"]
+    code, report = run("--finish", "--execute")
+    assert code == 0, report["reason"]
+    assert f"A {site.address} (TTL 60 s) [legacy, weight 0]" in report["steps"][0]["changes"][0]
+    code, report = run("--to", "0", "--execute")
+    assert (code, report["status"]) == (1, "refused")
+    assert (
+        "recreate it by hand, in one change batch with `fargate` at weight 0" in (report["reason"])
+    )
+
+    fargate = site.records()["fargate"]
+    site.route53.change_resource_record_sets(
+        HostedZoneId=site.zone_id,
+        ChangeBatch={
+            "Changes": [
+                {"Action": "CREATE", "ResourceRecordSet": {**legacy, "Weight": 100}},
+                {"Action": "UPSERT", "ResourceRecordSet": {**fargate, "Weight": 0}},
+            ]
+        },
+    )
+    code, status = run("--status")
+    assert status["before"]["phase"] == "split"
+    assert status["before"]["weights"] == {"legacy": 100, "fargate": 0}
+    assert run("--to", "0", "--execute")[1]["status"] == "nothing-to-do"
+    code, report = run("--to", "10", "--execute")
+    assert code == 0, report["reason"]
+    assert site.weights() == {"legacy": 90, "fargate": 10}
