@@ -4,7 +4,8 @@ The alarms are the stack's own (5xx rate, unhealthy targets...: the `alarmNames`
 alarm in ALARM at any look ends the bake as breached, and the caller puts the weights back.
 INSUFFICIENT_DATA is not a breach: with little traffic on the new service, its metrics may have
 no data points yet. An alarm name that does not exist is a configuration error found before any
-change is made (`check_alarms`), not a bake that can never fail.
+change is made (`alarm_states`), not a bake that can never fail. Each look first calls `watch`,
+which ends the bake by raising (the caller's check that the records still hold its weights).
 """
 
 from __future__ import annotations
@@ -101,14 +102,17 @@ def bake(
     *,
     clock: Clock,
     progress: Progress,
+    watch: Callable[[], None],
 ) -> BakeResult:
-    """Look at the alarms every `clock.interval_seconds` for `seconds`; stop at the first ALARM."""
+    """Look at the alarms every `clock.interval_seconds` for `seconds`; stop at the first ALARM.
+    Errors (CloudWatch's, `watch`'s) propagate: the caller decides what the weights become."""
     start = clock.monotonic()
     looks = 0
     progress.start(seconds, f"baking: watching {len(alarms)} alarm(s)")
     try:
         while True:
             looks += 1
+            watch()
             states = alarm_states(cloudwatch, alarms)
             breached = tuple(state for state in states if state.state == ALARM)
             elapsed = clock.monotonic() - start

@@ -28,8 +28,9 @@ from automation.cutover.plan import (
     revert_step,
     simulate,
 )
-from automation.cutover.records import Change, Layout, LoadBalancer
-from automation.cutover.zone import CLIENT_CONFIG, Submitted, Zone
+from automation.cutover.records import Change, Layout, LoadBalancer, Phase
+from automation.cutover.zone import CLIENT_CONFIG, Rejected, Submitted, Zone
+from automation.deploy.interrupts import Interrupted
 from automation.deploy.pulumi_seam import StackHandle, validate_stack_name
 from automation.deploy.verify import SessionFactory
 from automation.errors import AutomationError, UsageProblem
@@ -250,6 +251,17 @@ def run(request: Request, env: Environment) -> Report:
         wait_delay=env.timing.route53_wait_delay,
     )
     cloudwatch = session.client("cloudwatch", config=CLIENT_CONFIG)
+    try:
+        return _attempt(request, env, ids, zone, cloudwatch, first=True)
+    except _Again:
+        env.say("someone else moved the traffic as this run began: going back from there")
+        return _attempt(request, env, ids, zone, cloudwatch, first=False)
+
+
+def _attempt(
+    request: Request, env: Environment, ids: _Resolved, zone: Zone, cloudwatch: Any, *, first: bool
+) -> Report:
+    """One read of the records, its plan, and (with --execute) its steps."""
     current = zone.read(ids.record)
 
     def report(outcome: Outcome, reason: str, **extra: Any) -> Report:
@@ -304,7 +316,22 @@ def run(request: Request, env: Environment) -> Report:
         return report(
             Outcome.PLANNED, "dry run: nothing was changed (--execute to apply)", steps=shown
         )
-    return _execute(request, env, plan, zone, cloudwatch, target, current, ids, report)
+    # `--to 0` beaten by another run's batch before changing anything may go again, once, from
+    # what the records say then: everything back to EC2 means the same from anywhere.
+    again = first and request.percent == 0
+    return _execute(request, env, plan, zone, cloudwatch, target, current, ids, report, again)
+
+
+class _Moved(Exception):
+    """Route 53 no longer holds what this run last saw: someone else changed the name."""
+
+    def __init__(self, now: str) -> None:
+        super().__init__(now)
+        self.now = now
+
+
+class _Again(Exception):
+    """A `--to 0` was beaten by another run before it changed anything: read and plan again."""
 
 
 def _execute(
@@ -317,17 +344,55 @@ def _execute(
     current: Layout,
     ids: _Resolved,
     report: Callable[..., Report],
+    again: bool,
 ) -> Report:
     done: list[Done] = []
     baked: BakeResult | None = None
+    # The records as this run last saw them: as read, then as its own batches left them. Every
+    # batch is built on this, never on a fresh read (see plan.py).
+    seen = current
+
+    def watch() -> None:
+        """Stop (`_Moved`) when Route 53 no longer holds what this run last saw."""
+        try:
+            now = zone.read(ids.record)
+        except UsageProblem as problem:  # turned into something the cutover does not manage
+            raise _Moved(str(problem)) from problem
+        if records.moved(seen, now):
+            raise _Moved(_status_line(now, target, env.now()))
 
     def apply(step: Step) -> None:
-        layout = zone.read(ids.record)
-        changes = batch(step, layout, target, env.now())
+        nonlocal seen
+        changes = batch(step, seen, target, env.now())
         env.say(f"{step.summary}: submitting {len(changes)} change(s) to Route 53")
-        submitted = zone.submit(changes, f"alunos-api cutover ({request.stack}): {step.summary}")
+        comment = f"alunos-api cutover ({request.stack}): {step.summary}"
+        try:
+            submitted = zone.submit(changes, comment)
+        except Rejected:
+            watch()  # a DELETE no longer matched: whose change was it?
+            raise
+        seen = records.after(seen, changes)
         env.say(f"change {submitted.change_id} is INSYNC: {step.weights}")
         done.append(Done(step, tuple(changes), True, submitted))
+
+    def go_back(why: str, **extra: Any) -> Report:
+        try:
+            apply(revert_step(plan))
+        except AutomationError as error:
+            return report(
+                Outcome.FAILED,
+                f"{why}; going back to {plan.before} failed: {error}. Send the traffic back "
+                f"now: cutover --to {plan.before.percent} --execute",
+                steps=tuple(done),
+                **extra,
+            )
+        return report(
+            Outcome.REVERTED,
+            f"{why}; the weights went back to {plan.before}",
+            steps=tuple(done),
+            after=seen,
+            **extra,
+        )
 
     try:
         for step in plan.steps:
@@ -340,59 +405,64 @@ def _execute(
                         f"the TTL was lowered; resolvers may cache the old answers for "
                         f"{step.seconds:.0f} s more: run the same command again after {when}",
                         steps=tuple(done),
-                        after=zone.read(ids.record),
+                        after=seen,
                     )
-                _wait(env, step)
+                _wait(env, step, watch)
                 done.append(Done(step, (), True))
             elif step.kind is Kind.BAKE:
-                baked = bake(
-                    cloudwatch, ids.alarms, step.seconds, clock=env.clock, progress=env.progress
-                )
+                try:
+                    baked = bake(
+                        cloudwatch,
+                        ids.alarms,
+                        step.seconds,
+                        clock=env.clock,
+                        progress=env.progress,
+                        watch=watch,
+                    )
+                except Interrupted:
+                    raise
+                except AutomationError as error:  # CloudWatch's or Route 53's: unwatched now
+                    return go_back(f"the bake could not go on: {error}")
                 done.append(Done(step, (), True))
                 if not baked.passed:
                     why = ", ".join(f"{a.name} ({a.reason})" for a in baked.breached)
-                    try:
-                        apply(revert_step(plan))
-                    except AutomationError as error:
-                        return report(
-                            Outcome.FAILED,
-                            f"alarm during the bake: {why}; going back to {plan.before} failed: "
-                            f"{error}. Send the traffic back now: cutover --to "
-                            f"{plan.before.percent} --execute",
-                            steps=tuple(done),
-                            bake=baked,
-                        )
-                    return report(
-                        Outcome.REVERTED,
-                        f"alarm during the bake: {why}; the weights went back to {plan.before}",
-                        steps=tuple(done),
-                        bake=baked,
-                        after=zone.read(ids.record),
-                    )
+                    return go_back(f"alarm during the bake: {why}", bake=baked)
             else:
                 apply(step)
+    except _Moved as moved:
+        if again and not done:
+            raise _Again from moved
+        return report(
+            Outcome.FAILED,
+            f"someone else moved the traffic during this run (another cutover run or a hand "
+            f"edit): {moved.now}. This run did nothing more and leaves it so (no revert, no "
+            "bake recorded): find out who moved it before running a step again",
+            steps=tuple(done),
+            bake=baked,
+        )
     except AutomationError as error:
         if isinstance(error, UsageProblem):
             raise
         return report(Outcome.FAILED, str(error), steps=tuple(done), bake=baked)
-    after = zone.read(ids.record)
     return report(
         Outcome.DONE,
-        _status_line(after, target, env.now()),
+        _status_line(seen, target, env.now()),
         steps=tuple(done),
         bake=baked,
-        after=after,
+        after=seen,
     )
 
 
-def _wait(env: Environment, step: Step) -> None:
-    """Sleep through a wait with progress, in slices the clock controls."""
+def _wait(env: Environment, step: Step, watch: Callable[[], None]) -> None:
+    """Sleep through a wait with progress, in slices the clock controls, looking at the records
+    after each (`watch` raises when someone else changed them)."""
     start = env.clock.monotonic()
     env.progress.start(step.seconds, step.summary)
     try:
         while (elapsed := env.clock.monotonic() - start) < step.seconds:
             env.progress.update(elapsed, "waiting")
             env.clock.sleep(min(env.clock.interval_seconds, step.seconds - elapsed))
+            watch()
         env.progress.update(step.seconds, "done")
     finally:
         env.progress.stop()
@@ -405,7 +475,8 @@ def _status_line(current: Layout, target: LoadBalancer | None, now: datetime) ->
     if state is not None and state.since is not None:
         held = int((now - state.since).total_seconds())
         line += f", since {state.since:%Y-%m-%d %H:%M:%S}Z ({held} s)"
-        line += ", baked" if state.baked and state.baked >= state.since else ", not baked"
+        if current.phase is not Phase.PLAIN:
+            line += ", baked" if state.baked and state.baked >= state.since else ", not baked"
     if (
         target is not None
         and current.fargate is not None

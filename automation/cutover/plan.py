@@ -1,11 +1,14 @@
 """What a cutover run does, decided from the records as read: a list of steps.
 
 A step is a change batch, a wait for resolvers to forget an old TTL, or a bake. The steps are
-decided once, from the records and the time; each batch is built from the records as they are
-when it is submitted (`batch`), so the DELETEs it carries match what Route 53 holds. A dry run
-builds the same batches on a simulation of the records (`records.after`), so what a reviewer
-reads is what `--execute` sends. Every decision looks only at Route 53 and the clock: a run
-interrupted anywhere resumes on the next run.
+decided once, from the records and the time; each batch is built from the records as the run
+last saw them (`batch`): as read at its start, then as its own batches left them
+(`records.after`). Never from a read in between: a revert or a "baked" built on a fresh read
+would carry on from whatever someone else just wrote (undo their rollback, or mark weights as
+baked that never were), while one built on what the run wrote carries DELETEs that Route 53
+rejects once someone else has changed the name. A dry run builds the same batches on the same
+simulation, so what a reviewer reads is what `--execute` sends. Every decision looks only at
+Route 53 and the clock: a run interrupted anywhere resumes on the next run.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Kind(StrEnum):
     BAKED = "baked"
     FINISH = "finish"
     REVERT = "revert"
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,8 @@ def plan_move(
                 (),
                 before,
                 refused=f"{current.name} has no legacy record any more (--finish removed it): "
-                "traffic cannot go back to the EC2 deployment through this name",
+                "to send traffic back to EC2, recreate it by hand, in one change batch with "
+                f"`{records.FARGATE}` at weight 0 (docs/cutover.md, going back after --finish)",
             )
         if _stale(current, target):
             step = Step(Kind.WEIGHTS, _move_summary(current, wanted, target), wanted)
@@ -98,6 +103,11 @@ def plan_move(
     steps: list[Step] = []
     if current.phase is Phase.PLAIN:
         if percent == 0:
+            if state is not None and state.ttl_lowered is not None and not _held(state):
+                # A run may be waiting out the TTL to split the name: rewriting the state makes
+                # its split fail (its DELETE of the state no longer matches) instead of going on.
+                summary = "record that every answer stays with EC2 (stops a run waiting to move)"
+                return Plan((Step(Kind.HOLD, summary, before),), before)
             return Plan((), before, nothing_to_do="every answer already goes to EC2")
         ttl = current.plain.ttl
         if ttl is not None and ttl > records.MOVING_TTL:
@@ -156,6 +166,15 @@ def plan_move(
     return Plan(tuple(steps), before)
 
 
+def _held(state: State) -> bool:
+    """Whether `--to 0` was recorded since the TTL was lowered (then a hold is done)."""
+    return (
+        state.since is not None
+        and state.ttl_lowered is not None
+        and (state.since >= state.ttl_lowered)
+    )
+
+
 def plan_finish(current: Layout) -> Plan:
     """The end of the cutover: remove `legacy`, only from 100 % Fargate after a bake."""
     before = current.weights
@@ -187,8 +206,11 @@ def revert_step(plan: Plan) -> Step:
 
 
 def batch(step: Step, current: Layout, target: LoadBalancer, now: datetime) -> list[Change]:
-    """The change batch for `step` from the records as they are now ([] for waits)."""
+    """The change batch for `step` from the records as the run last saw them ([] for waits)."""
     state = current.trusted_state
+    if step.kind is Kind.HOLD:
+        assert state is not None
+        return records.remember(current, replace(state, since=now))
     if step.kind is Kind.LOWER_TTL:
         ttl = current.plain.ttl
         lowered = State(100, 0, since=state.since if state else None, ttl_lowered=now, old_ttl=ttl)

@@ -62,7 +62,11 @@ class BarProgress:
             self._progress.update(self._task, completed=elapsed_seconds, note=note)
 
     def stop(self) -> None:
-        self._progress.stop()
+        self._progress.stop()  # draws the bar's last state, which stays on screen
+        if self._task is not None:
+            # One Progress serves every wait of a run: without this, the next wait's bar would
+            # be drawn under a copy of this finished one.
+            self._progress.remove_task(self._task)
         self._task = None
 
 

@@ -9,11 +9,14 @@ and the pair created in the same request and the name never stops answering.
 - `fargate`: the new service's load balancer: an alias A, or a CNAME to the load balancer's DNS
   name when the old record is a CNAME (a CNAME cannot share its name with any other type).
 
-Route 53 applies a DELETE only when it matches the current record exactly, and every batch the
-cutover sends deletes its state record (below) as it was read and creates the next one. So a
-batch computed from a stale read (another run, or a person, moved the weights meanwhile) fails
-whole instead of overwriting their change; the weighted records themselves are rewritten with
-UPSERT inside that guarded batch.
+Route 53 applies a DELETE only when it matches the current record exactly, and a batch all or
+nothing. Every batch the cutover sends deletes its state record (below) exactly as the run last
+saw it, read at its start and from then on as the run itself wrote it, and creates the next one.
+So once another cutover run (every one rewrites the state) has changed the name, this run's
+next batch, a revert or the record that a bake passed included, fails whole instead of undoing
+their change. The weighted records are rewritten with UPSERT inside that guarded batch: a hand
+edit of the weights alone is not caught by Route 53 (the run's looks during a wait or a bake
+see it; `moved`).
 
 The command's own memory (since when the weights hold, whether they baked, when the TTL was
 lowered) is a TXT record `_cutover.<name>` changed in the same batches as the weights, so the
@@ -382,12 +385,15 @@ def fargate_record(current: Layout, target: LoadBalancer, weight: int) -> dict[s
     return {
         **base,
         "Type": "A",
-        # Evaluating the ALB's health means Route 53 stops answering with it when it has no
-        # healthy target, and answers with `legacy` instead.
+        # Not evaluated, so the weights mean what they say. Route 53 API reference, AliasTarget:
+        # "A target group that has no registered targets is considered unhealthy", and an
+        # unhealthy ALB alias gets no answers. A canary/linear/blue-green service keeps its
+        # alternate target group empty between releases: with evaluation, Route 53 could send
+        # every answer to `legacy` whatever the weights. The bake's alarms judge the service.
         "AliasTarget": {
             "HostedZoneId": target.zone_id,
             "DNSName": target.dns_name,
-            "EvaluateTargetHealth": True,
+            "EvaluateTargetHealth": False,
         },
     }
 
@@ -424,6 +430,17 @@ def remove_legacy(current: Layout, state: State) -> list[Change]:
     """The end: `legacy` (weight 0 by then) deleted; `fargate` stays as the name's only record."""
     assert current.legacy is not None
     return [_delete(current.legacy), *_state_changes(current, state)]
+
+
+def moved(seen: Layout, now: Layout) -> bool:
+    """Whether the name changed since `seen`: another split of the answers, or another state
+    (every cutover batch rewrites it, so this catches another run even at the same weights)."""
+
+    def held(layout: Layout) -> tuple[Phase, Weights, tuple[str, ...]]:
+        state = layout.state_record.values if layout.state_record else ()
+        return layout.phase, layout.weights, state
+
+    return held(seen) != held(now)
 
 
 def describe_change(change: Change) -> str:

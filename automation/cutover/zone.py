@@ -24,6 +24,11 @@ from automation.errors import AutomationError, UsageProblem
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
 
 
+class Rejected(AutomationError):
+    """Route 53 refused a batch as invalid (InvalidChangeBatch) and applied none of it: for the
+    cutover's batches, a DELETE that no longer matches what the zone holds."""
+
+
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """One applied change batch, as the report records it."""
@@ -94,11 +99,17 @@ class Zone:
 
     def submit(self, changes: Sequence[Change], comment: str) -> Submitted:
         """Apply one batch atomically and wait until Route 53 serves it everywhere."""
-        with aws_call("changing the records", then=" (the batch is atomic: nothing was changed)"):
-            info = self.client.change_resource_record_sets(
-                HostedZoneId=self.zone_id,
-                ChangeBatch={"Comment": comment[:256], "Changes": list(changes)},
-            )["ChangeInfo"]
+        untouched = " (the batch is atomic: nothing was changed)"
+        with aws_call("changing the records", then=untouched):
+            try:
+                info = self.client.change_resource_record_sets(
+                    HostedZoneId=self.zone_id,
+                    ChangeBatch={"Comment": comment[:256], "Changes": list(changes)},
+                )["ChangeInfo"]
+            except ClientError as error:
+                if error_code(error) != "InvalidChangeBatch":
+                    raise
+                raise Rejected(describe(error, "changing the records") + untouched) from error
         change_id = str(info["Id"]).removeprefix("/change/")
         try:
             self.client.get_waiter("resource_record_sets_changed").wait(

@@ -4,9 +4,7 @@ ALARM, back to 0, finish, re-runs; exit codes and JSON reports."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,49 +13,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from automation.cli import Environment, main
-from tests.automation.cutover.site import FakeTime, Site, stack_repo
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return stack_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def site(aws: boto3.Session) -> Site:
-    return Site(aws)
-
-
-Run = Callable[..., tuple[int, dict[str, Any]]]
-
-
-@dataclass
-class Errors:
-    """What the runs wrote on stderr, the last run's last."""
-
-    text: str = ""
-
-
-@pytest.fixture
-def errors() -> Errors:
-    return Errors()
-
-
-@pytest.fixture
-def run(
-    repo: Path, site: Site, env: Environment, errors: Errors, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    def cutover(*args: str, on: Site | None = None) -> tuple[int, dict[str, Any]]:
-        target = on or site
-        argv = ["cutover", "--stack", "dev", "--repo", str(repo), *target.flags(), "--json", *args]
-        code = main(argv, env)
-        captured = capsys.readouterr()
-        errors.text = captured.err
-        return code, json.loads(captured.out) if captured.out.strip() else {}
-
-    return cutover
+from tests.automation.cutover.site import Errors, FakeTime, Run, Site
 
 
 def test_the_dry_run_changes_nothing_and_shows_every_batch(run: Run, site: Site) -> None:
@@ -273,3 +229,177 @@ def test_a_revert_that_fails_says_how_to_send_the_traffic_back(
     assert "InvalidChangeBatch: the records changed meanwhile" in report["reason"]
     assert report["reason"].endswith("Send the traffic back now: cutover --to 10 --execute")
     assert site.weights() == {"legacy": 50, "fargate": 50}
+
+
+def test_the_weights_mean_what_they_say_whatever_the_albs_target_health(
+    run: Run, site: Site
+) -> None:
+    """Route 53 counts an ALB with an empty target group as unhealthy, and would then send
+    every answer to `legacy`: the alias must not evaluate the ALB's health (a canary service's
+    alternate group is empty between releases)."""
+    assert run("--to", "10", "--execute")[0] == 0
+    alias = site.records()["fargate"]["AliasTarget"]
+    assert alias["DNSName"].rstrip(".").lower() == site.alb_dns.lower()
+    assert alias["EvaluateTargetHealth"] is False
+
+    # A pair written while the alias evaluated the ALB's health is put right at the next move.
+    fargate = site.records()["fargate"]
+    evaluating = {**fargate, "AliasTarget": {**alias, "EvaluateTargetHealth": True}}
+    site.route53.change_resource_record_sets(
+        HostedZoneId=site.zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": evaluating}]},
+    )
+    assert run("--to", "50", "--execute")[0] == 0
+    assert site.records()["fargate"]["AliasTarget"]["EvaluateTargetHealth"] is False
+
+
+def _broken(
+    service: str, armed: list[bool]
+) -> Callable[..., tuple[AWSResponse, dict[str, Any]] | None]:
+    """A hook that makes a call fail once `armed` holds a value (an outage during the bake)."""
+
+    def fail(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if not armed:
+            return None
+        error = {"Code": "InternalFailure", "Message": f"{service} is down"}
+        return AWSResponse(f"https://{service}", 500, {}, None), {"Error": error}
+
+    return fail
+
+
+def test_a_cloudwatch_error_during_the_bake_sends_the_traffic_back(
+    run: Run, site: Site, time: FakeTime, aws: boto3.Session
+) -> None:
+    """Nobody watches the new weights once the alarms can't be read: back to the previous ones."""
+    assert run("--to", "10", "--execute")[0] == 0
+    down: list[bool] = []
+    aws.events.register("before-call.cloudwatch.DescribeAlarms", _broken("CloudWatch", down))
+    at = time.seconds + 30
+    time.on_sleep.append(lambda now: down.append(True) if now > at and not down else None)
+    code, report = run("--to", "50", "--execute")
+    assert (code, report["status"]) == (1, "reverted")
+    assert report["reason"].startswith(
+        "the bake could not go on: reading the alarms' states failed: InternalFailure: "
+        "CloudWatch is down"
+    )
+    assert report["reason"].endswith("the weights went back to legacy 90 / fargate 10")
+    assert [s["kind"] for s in report["steps"]] == ["weights", "revert"]
+    assert site.weights() == {"legacy": 90, "fargate": 10}
+
+
+def test_a_route53_outage_during_the_bake_says_how_to_go_back(
+    run: Run, site: Site, time: FakeTime, aws: boto3.Session
+) -> None:
+    """The bake's look at the records fails, and so does the way back: the command to run."""
+    assert run("--to", "10", "--execute")[0] == 0
+    down: list[bool] = []
+    for call in ("ListResourceRecordSets", "ChangeResourceRecordSets"):
+        aws.events.register(f"before-call.route53.{call}", _broken("Route 53", down))
+    at = time.seconds + 30
+    time.on_sleep.append(lambda now: down.append(True) if now > at and not down else None)
+    code, report = run("--to", "50", "--execute")
+    assert (code, report["status"]) == (1, "failed")
+    assert report["reason"].startswith("the bake could not go on: listing the records of ")
+    assert "InternalFailure: Route 53 is down" in report["reason"]
+    assert (
+        "going back to legacy 90 / fargate 10 failed: changing the records failed"
+        in (report["reason"])
+    )
+    assert report["reason"].endswith("Send the traffic back now: cutover --to 10 --execute")
+    down.clear()  # Route 53 is back
+    assert site.weights() == {"legacy": 50, "fargate": 50}
+
+
+def test_an_alias_to_a_legacy_load_balancer_moves_and_finishes(
+    run: Run, aws: boto3.Session
+) -> None:
+    """The legacy record as an alias A to the legacy deployment's own load balancer (an ALB):
+    `legacy` keeps that alias as it was, health evaluation included."""
+    elb = Site(aws, legacy="ALIAS")
+    code, report = run("--to", "10", "--execute", on=elb)
+    assert code == 0, report["reason"]
+    assert [s["kind"] for s in report["steps"]] == ["split", "bake", "baked"]  # no TTL to lower
+    assert report["before"]["records"] == [
+        {
+            "type": "A",
+            "set_identifier": None,
+            "weight": None,
+            "ttl": None,
+            "alias": True,
+            "target": elb.legacy_target["DNSName"].lower(),
+        }
+    ]
+    records = elb.records()
+    legacy = records["legacy"]
+    assert "TTL" not in legacy
+    assert "ResourceRecords" not in legacy
+    assert legacy["AliasTarget"]["HostedZoneId"] == elb.legacy_target["HostedZoneId"]
+    assert legacy["AliasTarget"]["DNSName"].rstrip(".") == elb.legacy_target["DNSName"]
+    assert legacy["AliasTarget"]["EvaluateTargetHealth"] is True  # the team's, not ours
+    assert records["fargate"]["AliasTarget"]["DNSName"].rstrip(".") == elb.alb_dns
+    assert elb.weights() == {"legacy": 90, "fargate": 10}
+
+    code, report = run("--to", "100", "--execute", on=elb)
+    assert code == 0, report["reason"]
+    assert elb.weights() == {"legacy": 0, "fargate": 100}
+    code, report = run("--finish", "--execute", on=elb)
+    assert (code, report["status"]) == (0, "done"), report["reason"]
+    assert report["steps"][0]["changes"][0].startswith(
+        f"DELETE {elb.record}. alias A {elb.legacy_target['DNSName'].lower()} [legacy, weight 0]"
+    )
+    assert elb.weights() == {"fargate": 100}
+
+
+def test_a_legacy_record_with_several_addresses_keeps_them_all(
+    run: Run, aws: boto3.Session
+) -> None:
+    multi = Site(aws, addresses=2, ttl=60)
+    addresses = multi.records()["plain"]["ResourceRecords"]
+    assert len(addresses) == 2
+    code, report = run("--to", "50", "--execute", on=multi)
+    assert code == 0, report["reason"]
+    legacy = multi.records()["legacy"]
+    assert legacy["ResourceRecords"] == addresses
+    assert (legacy["Type"], legacy["TTL"], legacy["Weight"]) == ("A", 60, 50)
+    shown = ", ".join(a["Value"] for a in addresses)
+    assert report["after"]["records"][0]["target"] == shown
+    code, report = run("--to", "0", "--execute", on=multi)
+    assert code == 0, report["reason"]
+    assert multi.weights() == {"legacy": 100, "fargate": 0}
+    assert multi.records()["legacy"]["ResourceRecords"] == addresses
+
+
+def test_after_finish_the_way_back_is_the_legacy_record_recreated_by_hand(
+    run: Run, site: Site
+) -> None:
+    """--to 0 cannot go back once --finish removed `legacy`; the documented way back (one batch:
+    `legacy` as the finish report deleted it, weight 100, and `fargate` at 0) gives the name
+    back to EC2 and to the cutover."""
+    assert run("--to", "100", "--execute")[0] == 0
+    legacy = site.records()["legacy"]
+    code, report = run("--finish", "--execute")
+    assert code == 0, report["reason"]
+    assert f"A {site.address} (TTL 60 s) [legacy, weight 0]" in report["steps"][0]["changes"][0]
+    code, report = run("--to", "0", "--execute")
+    assert (code, report["status"]) == (1, "refused")
+    assert (
+        "recreate it by hand, in one change batch with `fargate` at weight 0" in (report["reason"])
+    )
+
+    fargate = site.records()["fargate"]
+    site.route53.change_resource_record_sets(
+        HostedZoneId=site.zone_id,
+        ChangeBatch={
+            "Changes": [
+                {"Action": "CREATE", "ResourceRecordSet": {**legacy, "Weight": 100}},
+                {"Action": "UPSERT", "ResourceRecordSet": {**fargate, "Weight": 0}},
+            ]
+        },
+    )
+    code, status = run("--status")
+    assert status["before"]["phase"] == "split"
+    assert status["before"]["weights"] == {"legacy": 100, "fargate": 0}
+    assert run("--to", "0", "--execute")[1]["status"] == "nothing-to-do"
+    code, report = run("--to", "10", "--execute")
+    assert code == 0, report["reason"]
+    assert site.weights() == {"legacy": 90, "fargate": 10}

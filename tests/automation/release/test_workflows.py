@@ -253,6 +253,31 @@ def test_a_release_never_decommissions_the_legacy_instances() -> None:
     assert "decommission" not in deploy.split("jobs:", 1)[1]
 
 
+def migration_group(job: dict[str, Any], step: str) -> str:
+    """The concurrency group GitHub gives the job for a dispatched step: the group is a literal
+    or `${{ inputs.step == 'X' && 'A' || 'B' }}` (A for step X, B for any other)."""
+    group = str(job["concurrency"]["group"])
+    chosen = re.fullmatch(
+        r"\$\{\{ inputs\.step == '(\w+)' && '([\w-]+)' \|\| '([\w-]+)' \}\}", group
+    )
+    if chosen is None:
+        assert "${{" not in group, f"an expression this test cannot read: {group}"
+        return group
+    return chosen[2] if step == chosen[1] else chosen[3]
+
+
+def test_going_back_runs_at_once_beside_a_running_step() -> None:
+    """`0` waiting in the steps' group would wait out a bake or a TTL wait (and a second
+    dispatch would replace it): it gets a group no other job uses. A step it overtakes stops
+    rather than undo it (tests/automation/cutover/test_concurrency.py)."""
+    job = load(ROOT / ".github/workflows/migrate.yml")["jobs"]["migrate"]
+    back = migration_group(job, "0")
+    assert back != migration_group(job, "10")
+    for where, name, other in jobs():
+        if (where, name) != ("migrate.yml", "migrate") and "concurrency" in other:
+            assert not str(other["concurrency"]["group"]).startswith(back)
+
+
 def test_the_migration_is_one_reviewed_step_per_run() -> None:
     from automation.cli import MIGRATION_STEPS
 
@@ -266,7 +291,9 @@ def test_the_migration_is_one_reviewed_step_per_run() -> None:
     assert job["environment"] == "prod"
     # One step at a time, and never in the deploys' group, where a waiting step would cancel a
     # waiting release (one pending job per group).
-    assert job["concurrency"] == {"group": "migrate-prod", "cancel-in-progress": False}
+    assert job["concurrency"]["cancel-in-progress"] is False
+    groups = {choice: migration_group(job, choice) for choice in inputs["step"]["options"]}
+    assert {groups[choice] for choice in groups if choice != "0"} == {"migrate-prod"}
     uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert uploads
     assert uploads[0]["if"] == "always()"
