@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from automation.deploy.pulumi_process import start_ticks
 from tests.automation.conftest import ScratchRepo
 from tests.automation.deploy.test_pulumi_seam import FakeCli
 
@@ -157,6 +158,38 @@ def test_a_cancelled_step_stops_pulumi_says_so_and_exits_before_the_kill(
             f"pulumi exited {1000 * (child_exit['t'] - t0):.0f}, "
             f"outcome printed {1000 * (outcome - t0):.0f}, "
             f"tool exited {1000 * (sent['exit'] - t0):.0f}"
+        )
+
+
+def test_a_cancel_that_outlasts_the_tool_finishes_after_it_exits(
+    checkout, cli, monkeypatch, capsys
+):
+    """The tool exits within the runner's patience while `pulumi` still cancels and prints its
+    progress. The real CLI is a Go program: a write to a stdout or stderr pipe nobody reads any
+    more kills it with SIGPIPE, mid-cancel, leaving the stack locked (so does the fake). Its output
+    goes to files, which never break: it finishes its cancel and releases the lock itself."""
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "9")  # past the tool's 6 s
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: cli.locked)
+    pulumi = pulumi_up_pid(cli)
+    sent = runner_cancels(run)
+    assert run.process.returncode == 130, run.stderr()
+    assert set(sent) == {"SIGINT", "exit"}
+    assert start_ticks(pulumi) is not None, "pulumi ended with the tool"
+    wait_for(lambda: start_ticks(pulumi) is None, seconds=30)
+    ended = [e for e in cli.journal() if e["what"] == "exit" and e["pid"] == pulumi]
+    assert ended, "pulumi died mid-cancel (SIGPIPE), without finishing it"
+    assert ended[0]["code"] == 255  # the CLI's exit code for a cancelled update
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+    with capsys.disabled():
+        t0 = sent["SIGINT"]
+        print(
+            "\nslow cancel (s after the runner's SIGINT): "
+            f"tool exited {sent['exit'] - t0:.2f}, pulumi finished its cancel and exited "
+            f"{ended[0]['t'] - t0:.2f}"
         )
 
 
