@@ -19,9 +19,10 @@ line to the callbacks, `create_command_error` on a non-zero exit), with these di
   callbacks, line by line, until the process has exited and they have read the last byte;
 - it remembers how each command ended (`ended`), so the seam can tell a failed update from a
   failed read after a successful one (the SDK's `up` reads `stack output` and `stack history`);
-- while an `up` (or any command that takes the stack's lock) runs, a marker file names its pid
-  (`markers`), so that `automation unlock`, later in the same CI job, can tell an update still
-  running on this machine from a lock that a killed run left behind.
+- while an `up` (or any command that takes the stack's lock) runs, a marker file names its pid,
+  its start time and the CI run (`markers`), so that `automation unlock`, later in the same CI
+  job, can tell an update still running on this machine from a lock that a killed run left
+  behind, and can stop that process, and no other (`stop`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,6 +51,9 @@ OnLine = Callable[[str], Any]
 LOCKING_COMMANDS = frozenset({"up", "refresh", "destroy", "import"})
 TAIL_SECONDS = 0.05
 """How often a reader looks for more output once it has read all there is."""
+STOP_POLL_SECONDS = 0.1
+KILL_WAIT_SECONDS = 5.0
+"""After SIGKILL: how long the kernel may take to end the process."""
 
 
 class Stopped(AutomationError):
@@ -85,9 +89,17 @@ class Marker:
     command: str
     stack: str
     started: float
+    ticks: int | None = None
+    """When the process started (`start_ticks`): a pid the kernel has handed to another process
+    since does not match."""
+    run_id: str | None = None
+    """The CI run that started it (GITHUB_RUN_ID), None outside CI."""
 
     @property
     def alive(self) -> bool:
+        """The marker's process still runs (not a later process that got its pid)."""
+        if self.ticks is not None:
+            return start_ticks(self.pid) == self.ticks
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -113,8 +125,16 @@ def start_ticks(pid: int) -> int | None:
 def read_marker(stack: str) -> Marker | None:
     try:
         data = json.loads(marker_path(stack).read_text())
-        return Marker(int(data["pid"]), str(data["command"]), str(data["stack"]), data["started"])
-    except (OSError, ValueError, KeyError, TypeError):
+        ticks, run_id = data.get("ticks"), data.get("run_id")
+        return Marker(
+            int(data["pid"]),
+            str(data["command"]),
+            str(data["stack"]),
+            data["started"],
+            None if ticks is None else int(ticks),
+            None if run_id is None else str(run_id),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -265,11 +285,56 @@ def _line(raw: bytes, callback: OnLine | None, lines: list[str]) -> None:
     lines.append(line)
 
 
+def stop(
+    marker: Marker,
+    *,
+    grace: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """End the marker's CLI process: SIGTERM (the CLI's cancellation scope cancels on a first
+    signal and terminates on a second), then, if it still runs after `grace` seconds, SIGKILL to
+    its process group (it was started as a group leader: its plugins and language host go too).
+    Only the marker's own process is ever signalled: `alive` checks its start time, and the group
+    is signalled only while it still leads it. True once it is gone."""
+    if not marker.alive:
+        return True
+    with suppress(ProcessLookupError):
+        os.kill(marker.pid, signal.SIGTERM)
+    if _gone(marker, grace, sleep, clock):
+        return True
+    with suppress(ProcessLookupError):
+        if marker.alive:
+            if os.getpgid(marker.pid) == marker.pid:
+                os.killpg(marker.pid, signal.SIGKILL)
+            else:
+                os.kill(marker.pid, signal.SIGKILL)
+    return _gone(marker, KILL_WAIT_SECONDS, sleep, clock)
+
+
+def _gone(
+    marker: Marker, seconds: float, sleep: Callable[[float], None], clock: Callable[[], float]
+) -> bool:
+    deadline = clock() + seconds
+    while marker.alive:
+        if clock() >= deadline:
+            return False
+        sleep(STOP_POLL_SECONDS)
+    return True
+
+
 def _write_marker(stack: str, pid: int, command: str) -> None:
     path = marker_path(stack)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"pid": pid, "command": command, "stack": stack, "started": time.time()}
+        record = {
+            "pid": pid,
+            "command": command,
+            "stack": stack,
+            "started": time.time(),
+            "ticks": start_ticks(pid),
+            "run_id": os.environ.get("GITHUB_RUN_ID") or None,
+        }
         path.write_text(json.dumps(record))
     except OSError:
         pass  # only `automation unlock` reads it, and it copes with no marker

@@ -8,7 +8,11 @@ dangerous"), so this command cancels only when nothing can still be running it:
 - an update started on this machine leaves a marker with its CLI's pid while it runs
   (`pulumi_process.markers`): while that process lives, it is still running (the cancelled step's
   `pulumi` finishing the operations in flight), so we wait for it (`--wait`), and cancel nothing
-  while it lives;
+  while it lives. If it outlives the wait and this CI run started it (the marker names the run,
+  and sits in the job's own RUNNER_TEMP), its job is ending and the runner would kill it anyway,
+  mid-operation, leaving the lock for the next run to trip over: we stop it ourselves
+  (`pulumi_process.stop`: SIGTERM, SIGKILL after a grace) and go on to release the lock below.
+  Outside CI, or for another run's process, we only report it;
 - Pulumi Cloud shows an update in progress in the stack's history (`result: in-progress`), with
   where it runs (`ci.build.id`: the GitHub Actions run id, pulumi/pulumi
   pkg/cmd/pulumi/metadata/metadata.go). One started by this run (GITHUB_RUN_ID, or `--run-id`)
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automation.deploy import interrupts
-from automation.deploy.pulumi_process import Marker, clear_marker, read_marker
+from automation.deploy.pulumi_process import Marker, clear_marker, read_marker, stop
 from automation.deploy.pulumi_seam import HistoryEntry, StackHandle
 
 IN_PROGRESS = "in-progress"
@@ -72,6 +76,8 @@ class UnlockSettings:
     run_id: str | None
     """This CI run (GITHUB_RUN_ID): an update it started and left behind may be cancelled."""
     wait_seconds: float = 120.0
+    grace_seconds: float = 10.0
+    """After SIGTERM to a CLI that outlived the wait: how long before SIGKILL."""
     force: bool = False
     sleep: Callable[[float], None] = interrupts.sleep
     clock: Callable[[], float] = time.monotonic
@@ -86,17 +92,36 @@ def unlock(handle: StackHandle, settings: UnlockSettings, say: Say) -> UnlockRep
             f"pulumi {marker.command} (pid {marker.pid}) still runs the update of {name} on this "
             f"machine; waiting up to {settings.wait_seconds:.0f}s for it to end"
         )
-        if not _ended(marker, settings):
+        if _ended(marker, settings):
+            say(f"pulumi {marker.command} (pid {marker.pid}) has ended")
+        elif settings.run_id is None or marker.run_id != settings.run_id:
             return UnlockReport(
                 name,
                 backend,
                 "running",
                 f"pulumi {marker.command} (pid {marker.pid}) is still updating {name} after "
-                f"{settings.wait_seconds:.0f}s: not cancelling an update that is running; run "
-                "`unlock` again once it ends",
+                f"{settings.wait_seconds:.0f}s, and this CI run did not start it: not stopping "
+                "it, nor cancelling an update that is running; run `unlock` again once it ends",
                 running_here=marker.pid,
             )
-        say(f"pulumi {marker.command} (pid {marker.pid}) has ended")
+        else:
+            say(
+                f"pulumi {marker.command} (pid {marker.pid}) still runs after "
+                f"{settings.wait_seconds:.0f}s; this run started it and its job is ending: "
+                f"stopping it (SIGTERM, then SIGKILL after {settings.grace_seconds:.0f}s)"
+            )
+            if not stop(
+                marker, grace=settings.grace_seconds, sleep=settings.sleep, clock=settings.clock
+            ):
+                return UnlockReport(
+                    name,
+                    backend,
+                    "running",
+                    f"pulumi {marker.command} (pid {marker.pid}) is still updating {name}: it "
+                    "outlived SIGTERM and SIGKILL; not cancelling an update that is running",
+                    running_here=marker.pid,
+                )
+            say(f"pulumi {marker.command} (pid {marker.pid}) stopped")
     if marker is not None:
         clear_marker(name)  # its process is gone
     if backend == "self-managed":

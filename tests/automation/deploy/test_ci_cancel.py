@@ -193,15 +193,16 @@ def test_a_cancel_that_outlasts_the_tool_finishes_after_it_exits(
         )
 
 
-def test_a_slow_cancel_exits_in_time_and_unlock_finishes_the_job(checkout, cli, monkeypatch):
-    """Operations in flight outlast the runner's patience: the tool says it could not confirm
-    and exits in time; the `if: cancelled()` step's `unlock` waits for the CLI still running,
-    never cancels under it, and releases what a killed CLI left."""
+def test_a_slow_cancel_exits_in_time_and_one_unlock_finishes_the_job(checkout, cli, monkeypatch):
+    """Operations in flight outlast the runner's patience and the unlock step's wait: the tool
+    says it could not confirm and exits in time; the `if: cancelled()` step's one `unlock` waits
+    for the CLI still running, then stops it (this run started it, and the runner would kill it
+    at the end of the job anyway, leaving the lock), and releases what it left."""
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
     monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
                 shell_exec=True)  # fmt: skip
-    wait_for(lambda: pulumi_up_running(cli) is not None)
+    wait_for(lambda: cli.locked)
     pulumi = pulumi_up_pid(cli)
     try:
         sent = runner_cancels(run)
@@ -210,21 +211,42 @@ def test_a_slow_cancel_exits_in_time_and_unlock_finishes_the_job(checkout, cli, 
         assert "could not confirm that the update of dev stopped" in run.stderr()
         assert "run `python -m automation unlock --stack dev`" in run.stderr()
 
-        args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json"]
-        waiting = start(*args, "--wait", "1")
+        unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--json",
+                         "--wait", "1")  # fmt: skip
+        assert unlocked.process.wait(timeout=60) == 0, unlocked.stderr()
+    finally:
+        kill_quietly(pulumi)  # the runner's clean-up at the end of the job
+    report = unlocked.json()
+    assert (report["state"], report["backend"]) == ("released", "service")
+    assert "left by this run" in report["detail"]
+    assert f"(pid {pulumi}) still runs after 1s; this run started it" in unlocked.stderr()
+    signals = [e["signal"] for e in cli.journal() if e["what"] == "signal" and e["pid"] == pulumi]
+    assert signals == ["SIGINT", "SIGTERM"]  # the tool's cancel, then unlock's stop
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+
+
+def test_unlock_outside_the_run_that_started_the_update_never_stops_it(checkout, cli, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: cli.locked)
+    pulumi = pulumi_up_pid(cli)
+    try:
+        runner_cancels(run)
+        monkeypatch.delenv("GITHUB_RUN_ID")  # a person's shell, not the CI run
+        args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json", "--wait", "1"]
+        waiting = start(*args)
         assert waiting.process.wait(timeout=30) == 1, waiting.stderr()
         assert waiting.json()["state"] == "running"
+        assert "this CI run did not start it: not stopping it" in waiting.stderr()
+        assert start_ticks(pulumi) is not None  # still running, never signalled again
+        assert [e["signal"] for e in cli.journal() if e["what"] == "signal"] == ["SIGINT"]
         assert cli.locked  # nothing cancelled under a live update
         assert "cancel" not in cli.commands()
     finally:
-        kill_quietly(pulumi)  # the runner's clean-up at the end of the job
-    released = start(*args)
-    assert released.process.wait(timeout=30) == 0, released.stderr()
-    report = released.json()
-    assert (report["state"], report["backend"]) == ("released", "service")
-    assert "left by this run" in report["detail"]
-    assert not cli.locked
-    assert cli.history()[0]["result"] == "failed"
+        kill_quietly(pulumi)
 
 
 def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch):
