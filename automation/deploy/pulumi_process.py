@@ -100,13 +100,22 @@ class Marker:
         """The marker's process still runs (not a later process that got its pid)."""
         if self.ticks is not None:
             return start_ticks(self.pid) == self.ticks
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+        return running(self.pid)
+
+
+def running(pid: int) -> bool:
+    """Some process runs with this pid (a zombie does not count); an invalid pid may be anyone."""
+    if pid <= 0:
         return True
+    if Path("/proc/self/stat").exists():
+        return start_ticks(pid) is not None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def start_ticks(pid: int) -> int | None:

@@ -19,20 +19,23 @@ dangerous"), so this command cancels only when nothing can still be running it:
   whose process is gone can only be left over: it is cancelled. One started elsewhere may still
   be running there: refused (exit 1) unless `--force`;
 - a self-managed backend (`PULUMI_BACKEND_URL=s3://...`, file://...) shows no update in progress
-  anywhere, and `pulumi cancel` there only deletes the stack's lock files
-  (pkg/backend/diy/backend.go, `CancelCurrentUpdate`): once no update of ours runs here, the lock
-  is deleted. Two runs updating the same stack at once are the workflows' concurrency groups' to
-  prevent; this command cannot see another machine's update on such a backend.
+  anywhere, and `pulumi cancel` there deletes every lock file of the stack, whoever wrote it
+  (pkg/backend/diy/backend.go, `CancelCurrentUpdate`). But each lock file says who wrote it
+  (`diy_locks`: host, pid, time): once no update of ours runs here, we delete the ones a dead
+  process of this machine left, and only those; a lock another machine (or a live process) holds
+  may be a deploy running there: refused (exit 1), saying whose it is, unless `--force`
+  (`pulumi cancel`).
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from automation.deploy import interrupts
+from automation.deploy import diy_locks, interrupts
 from automation.deploy.pulumi_process import Marker, clear_marker, read_marker, stop
 from automation.deploy.pulumi_seam import HistoryEntry, StackHandle
 
@@ -84,8 +87,49 @@ class UnlockSettings:
 
 
 def unlock(handle: StackHandle, settings: UnlockSettings, say: Say) -> UnlockReport:
-    name = handle.name
-    backend = "self-managed" if handle.backend_url().startswith(SELF_MANAGED) else "service"
+    name, url = handle.name, handle.backend_url()
+    backend = "self-managed" if url.startswith(SELF_MANAGED) else "service"
+    running = _settle_marker(name, backend, settings, say)
+    if running is not None:
+        return running
+    if backend == "self-managed":
+        return _release_lock_files(handle, url, settings)
+    latest = _latest(handle)
+    if latest is None or latest.result != IN_PROGRESS:
+        last = f"the last update ({latest.update}) {latest.result}" if latest else "no updates"
+        return UnlockReport(
+            name, backend, "unlocked", f"no update in progress: {last}", _update(latest)
+        )
+    owner = latest.environment.get("ci.build.id")
+    ours = owner is not None and owner == settings.run_id
+    if not ours and not settings.force:
+        where = f"CI run {owner}" if owner else "outside CI (or a CI Pulumi does not detect)"
+        return UnlockReport(
+            name,
+            backend,
+            "refused",
+            f"update {latest.update} of {name} is in progress, started "
+            f"{latest.start_time:%Y-%m-%d %H:%M:%S} UTC by {where}, not by this run: it may "
+            "still be running there, so it is not cancelled (`--force` cancels it)",
+            latest.update,
+        )
+    handle.cancel()
+    why = "left by this run, whose pulumi process is gone" if ours else "--force"
+    return UnlockReport(
+        name,
+        backend,
+        "released",
+        f"cancelled update {latest.update} of {name} ({why}): stack unlocked; resources it was "
+        "changing may be half-done: run the deploy again",
+        latest.update,
+    )
+
+
+def _settle_marker(
+    name: str, backend: str, settings: UnlockSettings, say: Say
+) -> UnlockReport | None:
+    """Wait for an update of ours still running on this machine, or stop it (see the module
+    docstring); the report when it still runs, None once no update of ours runs here."""
     marker = read_marker(name)
     if marker is not None and marker.alive:
         say(
@@ -124,45 +168,55 @@ def unlock(handle: StackHandle, settings: UnlockSettings, say: Say) -> UnlockRep
             say(f"pulumi {marker.command} (pid {marker.pid}) stopped")
     if marker is not None:
         clear_marker(name)  # its process is gone
-    if backend == "self-managed":
+    return None
+
+
+def _release_lock_files(handle: StackHandle, url: str, settings: UnlockSettings) -> UnlockReport:
+    """Delete the lock files a dead process of this machine left; report the others."""
+    name, backend = handle.name, "self-managed"
+    if settings.force:
         handle.cancel()
         return UnlockReport(
-            name,
-            backend,
-            "released",
-            f"no update of {name} runs on this machine; deleted its lock files, if any (a "
-            "self-managed backend shows no update in progress, and `pulumi cancel` only deletes "
-            "lock files)",
+            name, backend, "released", f"--force: `pulumi cancel` deleted every lock file of {name}"
         )
-    latest = _latest(handle)
-    if latest is None or latest.result != IN_PROGRESS:
-        last = f"the last update ({latest.update}) {latest.result}" if latest else "no updates"
-        return UnlockReport(
-            name, backend, "unlocked", f"no update in progress: {last}", _update(latest)
-        )
-    owner = latest.environment.get("ci.build.id")
-    ours = owner is not None and owner == settings.run_id
-    if not ours and not settings.force:
-        where = f"CI run {owner}" if owner else "outside CI (or a CI Pulumi does not detect)"
+    try:
+        bucket, locks = diy_locks.stack_locks(url, handle.project, name)
+    except diy_locks.Unreadable as unreadable:
         return UnlockReport(
             name,
             backend,
             "refused",
-            f"update {latest.update} of {name} is in progress, started "
-            f"{latest.start_time:%Y-%m-%d %H:%M:%S} UTC by {where}, not by this run: it may "
-            "still be running there, so it is not cancelled (`--force` cancels it)",
-            latest.update,
+            f"{unreadable}: whose lock files {name} has is unknown, so none is deleted "
+            "(`--force` deletes them all)",
         )
-    handle.cancel()
-    why = "left by this run, whose pulumi process is gone" if ours else "--force"
+    if not locks:
+        return UnlockReport(name, backend, "unlocked", f"no lock files: {name} is not locked")
+    ours = [lock for lock in locks if lock.left_here]
+    for lock in ours:
+        bucket.delete(lock.key)
+    deleted = f"deleted {_listed(ours)}, left by a process of this machine that no longer runs"
+    others = [lock for lock in locks if lock not in ours]
+    if others:
+        return UnlockReport(
+            name,
+            backend,
+            "refused",
+            (f"{deleted}; " if ours else "")
+            + f"left {_listed(others)}: not a dead process of this machine "
+            f"({socket.gethostname()}); an update may be running there, so it is not deleted "
+            "(`--force` deletes it)",
+        )
     return UnlockReport(
         name,
         backend,
         "released",
-        f"cancelled update {latest.update} of {name} ({why}): stack unlocked; resources it was "
-        "changing may be half-done: run the deploy again",
-        latest.update,
+        f"{deleted}: {name} unlocked; resources the update was changing may be half-done (pending "
+        "operations): run the deploy again",
     )
+
+
+def _listed(locks: list[diy_locks.LockFile]) -> str:
+    return ", ".join(f"lock file {lock}" for lock in locks)
 
 
 def _ended(marker: Marker, settings: UnlockSettings) -> bool:

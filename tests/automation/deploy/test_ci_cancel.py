@@ -284,19 +284,91 @@ def test_unlock_leaves_another_runs_update_alone(checkout, cli, monkeypatch):
     assert not cli.locked
 
 
-def test_unlock_on_a_self_managed_backend_deletes_the_lock(checkout, cli, monkeypatch):
+# --- a self-managed backend (S3): lock files that say who wrote them ----------------------------
+
+STATE_BUCKET = "alunos-state"
+LOCK_DIR = "pulumi/.pulumi/locks/organization/alunos-api/dev/"
+"""Where pulumi keeps the stack's lock files on s3://alunos-state/pulumi (pkg/backend/diy)."""
+
+
+@pytest.fixture
+def s3_backend(moto_endpoint, cli, monkeypatch):
+    """The fake CLI on a self-managed backend in S3 (the tests' moto server)."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(
+        Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
+    )
     monkeypatch.setenv("FAKE_PULUMI_BACKEND", "diy")
-    monkeypatch.setenv("FAKE_PULUMI_BACKEND_URL", "s3://alunos-state/pulumi")
-    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_BACKEND_URL", f"s3://{STATE_BUCKET}/pulumi?region=us-east-2")
+    yield s3
+    for key in [*lock_files(s3), "pulumi/.pulumi/meta.yaml"]:
+        s3.delete_object(Bucket=STATE_BUCKET, Key=key)
+    s3.delete_bucket(Bucket=STATE_BUCKET)
+
+
+def lock_files(s3) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=STATE_BUCKET, Prefix=LOCK_DIR)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def killed_mid_update(checkout, cli, s3) -> str:
+    """An `up` whose tool and CLI are killed (-9) mid-update: its lock file stays; its key."""
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify")
-    wait_for(lambda: cli.locked)
+    wait_for(lambda: bool(lock_files(s3)))
     kill_quietly(run.process.pid)
     kill_quietly(pulumi_up_pid(cli))
+    run.process.wait(timeout=5)
+    (key,) = lock_files(s3)
+    return key
+
+
+def another_machines_lock(s3) -> str:
+    """The lock of an update running on another runner (a release deploying prod, say)."""
+    key = LOCK_DIR + "5b1f0a3e-2c4d-4f6a-9e8b-7d6c5b4a3f21.json"
+    content = {"pid": 4242, "username": "runner", "hostname": "fv-az-other-runner",
+               "timestamp": "2026-08-21T10:00:00.123456789Z"}  # fmt: skip
+    s3.put_object(Bucket=STATE_BUCKET, Key=key, Body=json.dumps(content).encode())
+    return key
+
+
+def test_unlock_on_s3_deletes_the_lock_file_a_dead_pulumi_of_this_machine_left(
+    checkout, cli, monkeypatch, s3_backend
+):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    ours = killed_mid_update(checkout, cli, s3_backend)
     unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--json")
     assert unlocked.process.wait(timeout=30) == 0, unlocked.stderr()
     report = unlocked.json()
     assert (report["state"], report["backend"]) == ("released", "self-managed")
-    assert not cli.locked
+    assert f"s3://{STATE_BUCKET}/{ours}" in report["detail"]
+    assert lock_files(s3_backend) == []
+    assert "cancel" not in cli.commands()  # that lock file, not `pulumi cancel` (every one)
+
+
+def test_unlock_on_s3_never_deletes_another_machines_lock(checkout, cli, monkeypatch, s3_backend):
+    """A `pulumi cancel` would delete every lock file, a release running on another runner's
+    included, and let the next deploy run beside it. Only this machine's dead one goes."""
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    ours = killed_mid_update(checkout, cli, s3_backend)
+    theirs = another_machines_lock(s3_backend)
+    args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json"]
+    refused = start(*args)
+    assert refused.process.wait(timeout=30) == 1, refused.stderr()
+    report = refused.json()
+    assert report["state"] == "refused"
+    assert f"deleted lock file s3://{STATE_BUCKET}/{ours}" in report["detail"]
+    assert (
+        f"left lock file s3://{STATE_BUCKET}/{theirs} (runner@fv-az-other-runner, pid 4242"
+        in report["detail"]
+    )
+    assert lock_files(s3_backend) == [theirs]
+    assert "cancel" not in cli.commands()
+    forced = start(*args, "--force")
+    assert forced.process.wait(timeout=30) == 0, forced.stderr()
+    assert forced.json()["state"] == "released"
+    assert lock_files(s3_backend) == []
 
 
 def test_unlock_of_a_stack_nobody_holds_changes_nothing(checkout, cli):

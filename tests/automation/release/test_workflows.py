@@ -33,8 +33,13 @@ AWS_ACTION = "aws-actions/configure-aws-credentials@"
 CHECKOUT = "actions/checkout@"
 STACK_COMMANDS = {"preview", "up", "rollback", "migrate", "decommission", "cutover", "unlock"}
 """Commands that open a stack with the Pulumi CLI (they need its token, uv, the queue...)."""
-LOCKING_COMMANDS = STACK_COMMANDS - {"unlock"}
-"""The ones a cancel can interrupt mid-operation: each is followed by an unlock step."""
+INTERRUPTIBLE = STACK_COMMANDS - {"unlock"}
+"""The ones a cancel can interrupt mid-operation: the runner's signal must reach them."""
+LOCKING_COMMANDS = {"up", "rollback", "preview"}
+"""The ones that may leave the stack's lock behind when interrupted (a Pulumi update: `up`, and
+`rollback`'s), each followed by an unlock step, and no other: `migrate` (cutover, decommission)
+reads the stack's outputs and takes no lock, and an unlock step there could only ever release
+someone else's (on a self-managed backend `pulumi cancel` deletes every lock file)."""
 CANCEL_WINDOW_MINUTES = 5
 """After a cancel GitHub waits 5 minutes, then terminates whatever still runs (the steps with
 `if: cancelled()` included): docs.github.com/en/actions/reference/workflow-cancellation-reference"""
@@ -348,14 +353,14 @@ def cancel_reaches_python(tmp_path: Path, script: str, env: dict[str, str]) -> b
         shell.wait()
 
 
-def locking_steps() -> Iterator[Any]:
+def interruptible_steps() -> Iterator[Any]:
     for where, name, job in jobs():
-        for index, args in stack_steps(job, LOCKING_COMMANDS):
+        for index, args in stack_steps(job, INTERRUPTIBLE):
             step = job["steps"][index]
             yield pytest.param(step, id=f"{where}:{name}:{args[0]}")
 
 
-@pytest.mark.parametrize("step", list(locking_steps()))
+@pytest.mark.parametrize("step", list(interruptible_steps()))
 def test_a_cancel_reaches_the_pulumi_process(tmp_path: Path, step: dict[str, Any]) -> None:
     fake_venv(tmp_path)
     env = dict.fromkeys(step.get("env", {}), "x")
@@ -417,6 +422,16 @@ def test_every_pulumi_step_is_followed_by_an_unlock_step() -> None:
             assert pulumi_env(unlock) == pulumi_env(step), f"{where}:{name}"
             for matrix in variants(job):
                 assert stack_of(unlock, unlock_args, matrix) == stack_of(step, args, matrix)
+
+
+def test_an_unlock_step_follows_only_a_step_that_takes_the_lock() -> None:
+    """The migrate workflow's step takes no lock; its unlock step, after a refused or failed step
+    on prod while a release deployed (another concurrency group), would delete the release's
+    lock on S3."""
+    for where, name, job in jobs():
+        locking = [index for index, _ in stack_steps(job, LOCKING_COMMANDS)]
+        for index, _ in stack_steps(job, {"unlock"}):
+            assert any(before < index for before in locking), f"{where}:{name}: unlock of what?"
 
 
 # --- 5. credentials outlive the job -----------------------------------------------------------
