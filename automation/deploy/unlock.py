@@ -203,8 +203,8 @@ def _release_lock_files(handle: StackHandle, url: str, settings: UnlockSettings)
             "refused",
             (f"{deleted}; " if ours else "")
             + f"left {_listed(others)}: not a dead process of this machine "
-            f"({socket.gethostname()}); an update may be running there, so it is not deleted "
-            "(`--force` deletes it)",
+            f"({socket.gethostname()}): an update may still be running there, so it stays "
+            "(`--force` deletes every lock file)",
         )
     return UnlockReport(
         name,
