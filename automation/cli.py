@@ -698,11 +698,13 @@ def unlock(
     """Say whether STACK is locked by an update, and release a lock a cancelled run left behind.
 
     For the workflows' `if: cancelled() || failure()` step. An update still running on this
-    machine is waited for, never cancelled; an update in progress that this CI run started and
-    whose process is gone is cancelled (`pulumi cancel`); one started elsewhere is left alone
-    unless --force. On a self-managed backend (s3://, file://...) `pulumi cancel` only deletes the
-    lock files. Needs the Pulumi CLI and its backend login. Exit 0: unlocked (or released);
-    1: still running or refused; 2: usage.
+    machine is waited for, never cancelled while it runs; in CI, one this run started that
+    outlives the wait is stopped (SIGTERM, SIGKILL after 10 s). An update in progress that this
+    CI run started and whose process is gone is cancelled (`pulumi cancel`); one started
+    elsewhere is left alone unless --force. On a self-managed backend (s3://, file://) only the
+    lock files a dead process of this machine wrote are deleted; others are named and left
+    unless --force (`pulumi cancel`). Needs the Pulumi CLI and its backend login.
+    Exit 0: unlocked (or released); 1: still running or refused; 2: usage.
     """
     from automation.deploy.unlock import UnlockSettings
     from automation.deploy.unlock import unlock as release

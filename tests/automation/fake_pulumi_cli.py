@@ -23,11 +23,20 @@ With FAKE_PULUMI_STATE (a directory) it is also a backend with a lock, like the 
   then records `succeeded` and releases the lock;
 - SIGINT (or SIGTERM) during `up`/`preview` does what the real CLI's cancellation scope does
   (pkg/backend/cancellation_scope.go): the first one cancels (prints the `^C received;
-  cancelling` line, winds down for FAKE_PULUMI_CANCEL_SECONDS, records the update `failed`,
-  releases the lock, exits 255), a second one terminates at once. A `kill -9` leaves the lock and
-  the `in-progress` entry behind, as a killed CLI does;
+  cancelling` line, winds down for FAKE_PULUMI_CANCEL_SECONDS, printing the operations still in
+  flight as it goes, records the update `failed`, releases the lock, exits 255), a second one
+  terminates at once. A `kill -9` leaves the lock and the `in-progress` entry behind, as a killed
+  CLI does;
+- like the real CLI, a Go program that never asks for SIGPIPE (pkg.go.dev/os/signal, "SIGPIPE"),
+  it dies of SIGPIPE when it writes to a stdout or stderr pipe that nobody reads any more
+  (Python would raise BrokenPipeError instead: the default action is restored);
 - `cancel` ends the in-progress update and deletes the lock (on a self-managed backend
   `pulumi cancel` only deletes lock files: pkg/backend/diy/backend.go CancelCurrentUpdate);
+- a self-managed backend's lock is where the real CLI keeps it (pkg/backend/diy/lock.go): with
+  FAKE_PULUMI_BACKEND=diy and FAKE_PULUMI_BACKEND_URL=s3://bucket/prefix, an object
+  `prefix/.pulumi/locks/organization/<project>/<stack>/<uuid>.json` holding `lockContent` (pid,
+  username, hostname, timestamp), written through boto3 (a moto server in tests); `up` refuses
+  while another lock file is there, and `cancel` deletes them all;
 - `whoami --json` names the backend (FAKE_PULUMI_BACKEND_URL);
 - `journal.jsonl` gets one line per start, signal and exit, with the time (`time.time()`), so tests
   can measure what happened when;
@@ -37,18 +46,27 @@ The program's language host is stood in for too: when Pulumi.yaml runs the progr
 `toolchain: uv` and no `uv` is on PATH, `up`/`preview` fail with the language host's message.
 """
 
+import functools
+import getpass
 import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlparse
 
 import yaml
 
 LOCKED = "error: [409] Conflict: Another update is currently in progress."
+DIY_LOCKED = (
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to "
+    "end or delete the lock file with `pulumi cancel`."
+)
 NO_UV = "error: Could not find `uv` executable.\nInstall uv and make sure it is in your PATH."
 
 
@@ -65,16 +83,64 @@ class Journal:
                 out.write("\n")
 
 
+class DiyLocks:
+    """A self-managed backend's lock files for one stack, in S3, as pkg/backend/diy/lock.go keeps
+    them: one `<uuid>.json` per backend instance (this process), with its lockContent."""
+
+    def __init__(self, url: str, stack: str) -> None:
+        import boto3
+
+        parsed = urlparse(url)
+        self.bucket = parsed.netloc
+        prefix = parsed.path.strip("/")
+        self.prefix = f"{prefix}/" if prefix else ""
+        project = (yaml.safe_load((Path.cwd() / "Pulumi.yaml").read_text()) or {})["name"]
+        self.directory = f"{self.prefix}.pulumi/locks/organization/{project}/{stack}/"
+        self.key = f"{self.directory}{uuid.uuid4()}.json"
+        self.s3 = boto3.client("s3")
+
+    def keys(self) -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.directory)
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+    def take(self) -> bool:
+        """checkForLock, write ours (and, on a new backend, meta.yaml `version: 1`)."""
+        if self.keys():
+            return False
+        meta = f"{self.prefix}.pulumi/meta.yaml"
+        if "Contents" not in self.s3.list_objects_v2(Bucket=self.bucket, Prefix=meta):
+            self.s3.put_object(Bucket=self.bucket, Key=meta, Body=b"version: 1\n")
+        content = {
+            "pid": os.getpid(),
+            "username": getpass.getuser(),
+            "hostname": socket.gethostname(),
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=json.dumps(content).encode())
+        return True
+
+    def release(self, *, every: bool = False) -> None:
+        for key in self.keys() if every else [self.key]:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+
 class Backend:
     """The stack's lock and history, in FAKE_PULUMI_STATE (or only in the environment)."""
 
-    def __init__(self, state: Path | None) -> None:
+    def __init__(self, state: Path | None, stack: str = "") -> None:
         self.state = state
         self.diy = os.environ.get("FAKE_PULUMI_BACKEND") == "diy"
+        url = os.environ.get("FAKE_PULUMI_BACKEND_URL", "")
+        self.in_s3 = self.diy and url.startswith("s3://")
+        self.stack = stack.rsplit("/", 1)[-1]
+
+    @functools.cached_property
+    def diy_locks(self) -> DiyLocks | None:
+        return DiyLocks(os.environ["FAKE_PULUMI_BACKEND_URL"], self.stack) if self.in_s3 else None
 
     @property
     def lock(self) -> Path | None:
-        return self.state / "lock.json" if self.state else None
+        return self.state / "lock.json" if self.state and not self.in_s3 else None
 
     def history(self) -> list[dict]:
         stored = self.state / "history.json" if self.state else None
@@ -95,9 +161,11 @@ class Backend:
         The record comes first, so whoever sees the lock also sees its update, as with the
         service, where the update is the lock (a test killing the CLI right after the lock
         appears must not find a lock with no update behind it)."""
-        if self.lock is None:
+        if self.diy_locks is not None and self.diy_locks.keys():
+            return False
+        if self.lock is None and self.diy_locks is None:
             return True
-        if self.lock.exists():
+        if self.lock is not None and self.lock.exists():
             return False
         before = self.history()
         history = list(before)
@@ -117,6 +185,12 @@ class Backend:
             },
         )
         self.save(history)
+        if self.diy_locks is not None:
+            if not self.diy_locks.take():
+                self.save(before)
+                return False
+            return True
+        assert self.lock is not None
         try:
             fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:  # another update took it in between
@@ -126,8 +200,8 @@ class Backend:
             lock.write(json.dumps({"pid": os.getpid()}))
         return True
 
-    def end(self, result: str) -> None:
-        """Record the in-progress update's result and release the lock."""
+    def end(self, result: str, *, every_lock: bool = False) -> None:
+        """Record the in-progress update's result and release the lock (`cancel`: every lock)."""
         history = self.history()
         for entry in history:
             if entry.get("result") == "in-progress":
@@ -135,6 +209,8 @@ class Backend:
         self.save(history)
         if self.lock is not None:
             self.lock.unlink(missing_ok=True)
+        if self.diy_locks is not None:
+            self.diy_locks.release(every=every_lock)
 
     def shown_history(self) -> list[dict]:
         # A self-managed backend writes an update's history entry when it ends.
@@ -219,6 +295,15 @@ def wait(seconds: float, signals: Signals) -> bool:
     return bool(signals.received)
 
 
+def wind_down(seconds: float) -> None:
+    """The engine waiting for the operations in flight, saying so now and then, as the CLI's
+    display does."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        print(f"    aws:ecs:Service alunos-api-service updating ({left:.1f}s left)", flush=True)
+        time.sleep(min(0.25, left))
+
+
 def run_program(command: str, args: list[str], backend: Backend, journal: Journal) -> int:
     """`up` and `preview`: the engine's side, with the lock, the events and cancellation."""
     signals = Signals(journal)
@@ -230,7 +315,7 @@ def run_program(command: str, args: list[str], backend: Backend, journal: Journa
     }
     updating = command == "up"
     if updating and not backend.begin(config):
-        print(LOCKED, file=sys.stderr)
+        print(DIY_LOCKED if backend.diy else LOCKED, file=sys.stderr)
         return 255
     print(
         f"{'Updating' if updating else 'Previewing update'} ({option(args, '--stack')})", flush=True
@@ -241,7 +326,7 @@ def run_program(command: str, args: list[str], backend: Backend, journal: Journa
     seconds = float(os.environ.get("FAKE_PULUMI_UP_SECONDS", "0")) if updating else 0.0
     if wait(seconds, signals):
         # Winding down (in-flight operations finish); a second signal terminates meanwhile.
-        time.sleep(float(os.environ.get("FAKE_PULUMI_CANCEL_SECONDS", "0.2")))
+        wind_down(float(os.environ.get("FAKE_PULUMI_CANCEL_SECONDS", "0.2")))
         if updating:
             backend.end("failed")
         print("error: update canceled", file=sys.stderr)
@@ -263,7 +348,7 @@ def main(argv: list[str]) -> int:
         return 0
     state = Path(os.environ["FAKE_PULUMI_STATE"]) if os.environ.get("FAKE_PULUMI_STATE") else None
     journal = Journal(state)
-    backend = Backend(state)
+    backend = Backend(state, option(args, "--stack") or "")
     command = " ".join(a for a in args[:2] if not a.startswith("-"))
     journal.write("start", command=command)
     failures = json.loads(os.environ.get("FAKE_PULUMI_FAIL", "{}"))
@@ -320,7 +405,7 @@ def main(argv: list[str]) -> int:
         journal.write("exit", code=code)
         return code
     if command == "cancel":
-        backend.end("failed")
+        backend.end("failed", every_lock=True)
         print(f"The currently running update for '{stack}' has been canceled!")
         return 0
     print(f"fake pulumi: unsupported command {args}", file=sys.stderr)
@@ -339,4 +424,5 @@ def paused(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(paused(sys.argv[1:]))

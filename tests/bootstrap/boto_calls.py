@@ -28,6 +28,11 @@ from botocore.model import ServiceModel
 IAM_PREFIX = {"elb": "elasticloadbalancing", "elbv2": "elasticloadbalancing"}
 """boto3 service name -> IAM service prefix, where they differ."""
 
+IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket"}
+"""Operations authorized by an action of another name: ListObjectsV2 needs `s3:ListBucket`
+("You must have READ access to the bucket", https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html;
+the Service Authorization Reference lists ListBucket for it)."""
+
 RECEIVERS = {
     "ecs": "ecs",
     "ecr": "ecr",
@@ -40,7 +45,7 @@ RECEIVERS = {
     "route53": "route53",
 }
 """What the code names a client -> its boto3 service."""
-MODULE_RECEIVERS = {("zone", "client"): "route53"}
+MODULE_RECEIVERS = {("zone", "client"): "route53", ("diy_locks", "client"): "s3"}
 """(module, name) -> service, where the name alone says nothing (automation/cutover/zone.py's
 `self.client` is Route 53's)."""
 
@@ -55,7 +60,8 @@ class BotoCall:
 
     @property
     def action(self) -> str:
-        return f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
+        action = f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
+        return IAM_ACTION.get(action, action)
 
 
 @dataclass

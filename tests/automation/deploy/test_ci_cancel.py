@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from automation.deploy.pulumi_process import start_ticks
 from tests.automation.conftest import ScratchRepo
 from tests.automation.deploy.test_pulumi_seam import FakeCli
 
@@ -160,15 +161,48 @@ def test_a_cancelled_step_stops_pulumi_says_so_and_exits_before_the_kill(
         )
 
 
-def test_a_slow_cancel_exits_in_time_and_unlock_finishes_the_job(checkout, cli, monkeypatch):
-    """Operations in flight outlast the runner's patience: the tool says it could not confirm
-    and exits in time; the `if: cancelled()` step's `unlock` waits for the CLI still running,
-    never cancels under it, and releases what a killed CLI left."""
+def test_a_cancel_that_outlasts_the_tool_finishes_after_it_exits(
+    checkout, cli, monkeypatch, capsys
+):
+    """The tool exits within the runner's patience while `pulumi` still cancels and prints its
+    progress. The real CLI is a Go program: a write to a stdout or stderr pipe nobody reads any
+    more kills it with SIGPIPE, mid-cancel, leaving the stack locked (so does the fake). Its output
+    goes to files, which never break: it finishes its cancel and releases the lock itself."""
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "9")  # past the tool's 6 s
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: cli.locked)
+    pulumi = pulumi_up_pid(cli)
+    sent = runner_cancels(run)
+    assert run.process.returncode == 130, run.stderr()
+    assert set(sent) == {"SIGINT", "exit"}
+    assert start_ticks(pulumi) is not None, "pulumi ended with the tool"
+    wait_for(lambda: start_ticks(pulumi) is None, seconds=30)
+    ended = [e for e in cli.journal() if e["what"] == "exit" and e["pid"] == pulumi]
+    assert ended, "pulumi died mid-cancel (SIGPIPE), without finishing it"
+    assert ended[0]["code"] == 255  # the CLI's exit code for a cancelled update
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+    with capsys.disabled():
+        t0 = sent["SIGINT"]
+        print(
+            "\nslow cancel (s after the runner's SIGINT): "
+            f"tool exited {sent['exit'] - t0:.2f}, pulumi finished its cancel and exited "
+            f"{ended[0]['t'] - t0:.2f}"
+        )
+
+
+def test_a_slow_cancel_exits_in_time_and_one_unlock_finishes_the_job(checkout, cli, monkeypatch):
+    """Operations in flight outlast the runner's patience and the unlock step's wait: the tool
+    says it could not confirm and exits in time; the `if: cancelled()` step's one `unlock` waits
+    for the CLI still running, then stops it (this run started it, and the runner would kill it
+    at the end of the job anyway, leaving the lock), and releases what it left."""
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
     monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
                 shell_exec=True)  # fmt: skip
-    wait_for(lambda: pulumi_up_running(cli) is not None)
+    wait_for(lambda: cli.locked)
     pulumi = pulumi_up_pid(cli)
     try:
         sent = runner_cancels(run)
@@ -177,21 +211,42 @@ def test_a_slow_cancel_exits_in_time_and_unlock_finishes_the_job(checkout, cli, 
         assert "could not confirm that the update of dev stopped" in run.stderr()
         assert "run `python -m automation unlock --stack dev`" in run.stderr()
 
-        args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json"]
-        waiting = start(*args, "--wait", "1")
+        unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--json",
+                         "--wait", "1")  # fmt: skip
+        assert unlocked.process.wait(timeout=60) == 0, unlocked.stderr()
+    finally:
+        kill_quietly(pulumi)  # the runner's clean-up at the end of the job
+    report = unlocked.json()
+    assert (report["state"], report["backend"]) == ("released", "service")
+    assert "left by this run" in report["detail"]
+    assert f"(pid {pulumi}) still runs after 1s; this run started it" in unlocked.stderr()
+    signals = [e["signal"] for e in cli.journal() if e["what"] == "signal" and e["pid"] == pulumi]
+    assert signals == ["SIGINT", "SIGTERM"]  # the tool's cancel, then unlock's stop
+    assert not cli.locked
+    assert cli.history()[0]["result"] == "failed"
+
+
+def test_unlock_outside_the_run_that_started_the_update_never_stops_it(checkout, cli, monkeypatch):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
+                shell_exec=True)  # fmt: skip
+    wait_for(lambda: cli.locked)
+    pulumi = pulumi_up_pid(cli)
+    try:
+        runner_cancels(run)
+        monkeypatch.delenv("GITHUB_RUN_ID")  # a person's shell, not the CI run
+        args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json", "--wait", "1"]
+        waiting = start(*args)
         assert waiting.process.wait(timeout=30) == 1, waiting.stderr()
         assert waiting.json()["state"] == "running"
+        assert "this CI run did not start it: not stopping it" in waiting.stderr()
+        assert start_ticks(pulumi) is not None  # still running, never signalled again
+        assert [e["signal"] for e in cli.journal() if e["what"] == "signal"] == ["SIGINT"]
         assert cli.locked  # nothing cancelled under a live update
         assert "cancel" not in cli.commands()
     finally:
-        kill_quietly(pulumi)  # the runner's clean-up at the end of the job
-    released = start(*args)
-    assert released.process.wait(timeout=30) == 0, released.stderr()
-    report = released.json()
-    assert (report["state"], report["backend"]) == ("released", "service")
-    assert "left by this run" in report["detail"]
-    assert not cli.locked
-    assert cli.history()[0]["result"] == "failed"
+        kill_quietly(pulumi)
 
 
 def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch):
@@ -229,19 +284,91 @@ def test_unlock_leaves_another_runs_update_alone(checkout, cli, monkeypatch):
     assert not cli.locked
 
 
-def test_unlock_on_a_self_managed_backend_deletes_the_lock(checkout, cli, monkeypatch):
+# --- a self-managed backend (S3): lock files that say who wrote them ----------------------------
+
+STATE_BUCKET = "alunos-state"
+LOCK_DIR = "pulumi/.pulumi/locks/organization/alunos-api/dev/"
+"""Where pulumi keeps the stack's lock files on s3://alunos-state/pulumi (pkg/backend/diy)."""
+
+
+@pytest.fixture
+def s3_backend(moto_endpoint, cli, monkeypatch):
+    """The fake CLI on a self-managed backend in S3 (the tests' moto server)."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(
+        Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
+    )
     monkeypatch.setenv("FAKE_PULUMI_BACKEND", "diy")
-    monkeypatch.setenv("FAKE_PULUMI_BACKEND_URL", "s3://alunos-state/pulumi")
-    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_BACKEND_URL", f"s3://{STATE_BUCKET}/pulumi?region=us-east-2")
+    yield s3
+    for key in [*lock_files(s3), "pulumi/.pulumi/meta.yaml"]:
+        s3.delete_object(Bucket=STATE_BUCKET, Key=key)
+    s3.delete_bucket(Bucket=STATE_BUCKET)
+
+
+def lock_files(s3) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=STATE_BUCKET, Prefix=LOCK_DIR)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def killed_mid_update(checkout, cli, s3) -> str:
+    """An `up` whose tool and CLI are killed (-9) mid-update: its lock file stays; its key."""
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify")
-    wait_for(lambda: cli.locked)
+    wait_for(lambda: bool(lock_files(s3)))
     kill_quietly(run.process.pid)
     kill_quietly(pulumi_up_pid(cli))
+    run.process.wait(timeout=5)
+    (key,) = lock_files(s3)
+    return key
+
+
+def another_machines_lock(s3) -> str:
+    """The lock of an update running on another runner (a release deploying prod, say)."""
+    key = LOCK_DIR + "5b1f0a3e-2c4d-4f6a-9e8b-7d6c5b4a3f21.json"
+    content = {"pid": 4242, "username": "runner", "hostname": "fv-az-other-runner",
+               "timestamp": "2026-08-21T10:00:00.123456789Z"}  # fmt: skip
+    s3.put_object(Bucket=STATE_BUCKET, Key=key, Body=json.dumps(content).encode())
+    return key
+
+
+def test_unlock_on_s3_deletes_the_lock_file_a_dead_pulumi_of_this_machine_left(
+    checkout, cli, monkeypatch, s3_backend
+):
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    ours = killed_mid_update(checkout, cli, s3_backend)
     unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--json")
     assert unlocked.process.wait(timeout=30) == 0, unlocked.stderr()
     report = unlocked.json()
     assert (report["state"], report["backend"]) == ("released", "self-managed")
-    assert not cli.locked
+    assert f"s3://{STATE_BUCKET}/{ours}" in report["detail"]
+    assert lock_files(s3_backend) == []
+    assert "cancel" not in cli.commands()  # that lock file, not `pulumi cancel` (every one)
+
+
+def test_unlock_on_s3_never_deletes_another_machines_lock(checkout, cli, monkeypatch, s3_backend):
+    """A `pulumi cancel` would delete every lock file, a release running on another runner's
+    included, and let the next deploy run beside it. Only this machine's dead one goes."""
+    monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
+    ours = killed_mid_update(checkout, cli, s3_backend)
+    theirs = another_machines_lock(s3_backend)
+    args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json"]
+    refused = start(*args)
+    assert refused.process.wait(timeout=30) == 1, refused.stderr()
+    report = refused.json()
+    assert report["state"] == "refused"
+    assert f"deleted lock file s3://{STATE_BUCKET}/{ours}" in report["detail"]
+    assert (
+        f"left lock file s3://{STATE_BUCKET}/{theirs} (runner@fv-az-other-runner, pid 4242"
+        in report["detail"]
+    )
+    assert lock_files(s3_backend) == [theirs]
+    assert "cancel" not in cli.commands()
+    forced = start(*args, "--force")
+    assert forced.process.wait(timeout=30) == 0, forced.stderr()
+    assert forced.json()["state"] == "released"
+    assert lock_files(s3_backend) == []
 
 
 def test_unlock_of_a_stack_nobody_holds_changes_nothing(checkout, cli):

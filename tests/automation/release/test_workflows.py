@@ -23,7 +23,6 @@ import typer
 import yaml
 
 from automation.cli import app
-from automation.deploy.updates import LockRetry
 from tests.automation.release.conftest import History
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,8 +32,15 @@ AWS_ACTION = "aws-actions/configure-aws-credentials@"
 CHECKOUT = "actions/checkout@"
 STACK_COMMANDS = {"preview", "up", "rollback", "migrate", "decommission", "cutover", "unlock"}
 """Commands that open a stack with the Pulumi CLI (they need its token, uv, the queue...)."""
-LOCKING_COMMANDS = STACK_COMMANDS - {"unlock"}
-"""The ones a cancel can interrupt mid-operation: each is followed by an unlock step."""
+INTERRUPTIBLE = STACK_COMMANDS - {"unlock"}
+"""The ones a cancel can interrupt mid-operation: the runner's signal must reach them."""
+LOCKING_COMMANDS = {"up", "rollback"}
+"""The ones that take the stack's lock (a Pulumi update: `up`, and `rollback`'s), and so may
+leave it behind when interrupted: each is followed by an unlock step, and no other is. A preview
+takes no lock (pulumi/pulumi#8642: on Pulumi Cloud previews proceed while an update runs; on a
+self-managed backend `Preview` never calls `Lock`, pkg/backend/diy/backend.go); `migrate`
+(cutover, decommission) reads the stack's outputs. An unlock step after those could only ever
+release someone else's lock (on a self-managed backend `pulumi cancel` deletes every lock file)."""
 CANCEL_WINDOW_MINUTES = 5
 """After a cancel GitHub waits 5 minutes, then terminates whatever still runs (the steps with
 `if: cancelled()` included): docs.github.com/en/actions/reference/workflow-cancellation-reference"""
@@ -375,14 +381,14 @@ def cancel_reaches_python(tmp_path: Path, script: str, env: dict[str, str]) -> b
         shell.wait()
 
 
-def locking_steps() -> Iterator[Any]:
+def interruptible_steps() -> Iterator[Any]:
     for where, name, job in jobs():
-        for index, args in stack_steps(job, LOCKING_COMMANDS):
+        for index, args in stack_steps(job, INTERRUPTIBLE):
             step = job["steps"][index]
             yield pytest.param(step, id=f"{where}:{name}:{args[0]}")
 
 
-@pytest.mark.parametrize("step", list(locking_steps()))
+@pytest.mark.parametrize("step", list(interruptible_steps()))
 def test_a_cancel_reaches_the_pulumi_process(tmp_path: Path, step: dict[str, Any]) -> None:
     fake_venv(tmp_path)
     env = dict.fromkeys(step.get("env", {}), "x")
@@ -446,6 +452,16 @@ def test_every_pulumi_step_is_followed_by_an_unlock_step() -> None:
                 assert stack_of(unlock, unlock_args, matrix) == stack_of(step, args, matrix)
 
 
+def test_an_unlock_step_follows_only_a_step_that_takes_the_lock() -> None:
+    """The migrate workflow's step takes no lock; its unlock step, after a refused or failed step
+    on prod while a release deployed (another concurrency group), would delete the release's
+    lock on S3."""
+    for where, name, job in jobs():
+        locking = [index for index, _ in stack_steps(job, LOCKING_COMMANDS)]
+        for index, _ in stack_steps(job, {"unlock"}):
+            assert any(before < index for before in locking), f"{where}:{name}: unlock of what?"
+
+
 # --- 5. credentials outlive the job -----------------------------------------------------------
 
 
@@ -460,32 +476,33 @@ def test_aws_credentials_outlive_the_job() -> None:
                 assert 60 * job["timeout-minutes"] <= duration <= 43200, f"{where}:{name}"
 
 
-# --- 6. deploys and previews of a stack queue, and a pull request never cancels a deploy --------
+# --- 6. only updates take a stack's lock, and they queue; previews wait for nothing -----------
 
 
-def test_only_deploys_share_a_stacks_group_and_previews_wait_for_the_lock() -> None:
-    """GitHub keeps one running and one pending job per concurrency group, and a new pending
-    job cancels the pending one (docs: "Control the concurrency of workflows and jobs"). So only
-    deploys share `stack-<stack>` (a newer main replacing an older waiting one is right); a
-    preview or a migration step in it could cancel a waiting release. A preview that meets a
-    deploy's lock waits for it instead, longer than a dev deploy lasts (its job's timeout)."""
+def test_only_updates_queue_for_a_stack_and_previews_never_wait_for_its_lock() -> None:
+    """Only updates take the stack's lock, and the deploys of a stack, which are all the updates
+    CI runs, queue in `stack-<stack>`: one at a time, never cancelled, and none meets another's
+    lock. GitHub keeps one running and one pending job per group, and a new pending job cancels
+    the pending one (docs: "Control the concurrency of workflows and jobs"): a preview or a
+    migration step in that group could cancel a waiting release. A preview takes no lock, so it
+    needs no group, no lock retries (it would never use them) and no unlock step."""
     members: dict[str, set[str]] = {}
     for where, name, job in jobs():
         group = job.get("concurrency", {}).get("group", "")
         if group.startswith("stack-"):
             assert job["concurrency"] == {"group": group, "cancel-in-progress": False}
             members.setdefault(group, set()).add(f"{where}:{name}")
+        updates = list(stack_steps(job, LOCKING_COMMANDS))
+        assert not updates or group.startswith("stack-"), f"{where}:{name}: an update, no queue"
     assert members == {
         "stack-dev": {"deploy.yml:deploy-dev"},
         "stack-prod": {"deploy.yml:deploy-prod"},
     }
     preview = load(ROOT / ".github/workflows/pull-request.yml")["jobs"]["preview"]
-    (index, args), *_ = stack_steps(preview, {"preview"})
-    retries = int(args[args.index("--lock-retries") + 1])
-    waits = LockRetry(retries=retries).delays()
-    # A dev up: the update, then verification's wait for ECS to be steady (10 min at most).
-    assert sum(waits) >= 15 * 60
-    assert sum(waits) < 60 * preview["steps"][index]["timeout-minutes"]
+    assert "concurrency" not in preview
+    (_, args), *others = stack_steps(preview, {"preview", "unlock"})
+    assert others == [], "a preview takes no lock: nothing to unlock"
+    assert "--lock-retries" not in args
 
 
 def test_a_newer_push_cancels_only_its_own_pull_requests_run() -> None:
