@@ -1303,7 +1303,11 @@ def migrate(
             raise AutomationError(report.problem())
         return
     if cutover_done and step != "status":
-        finished(status.reason)
+        way_back = (
+            " (to send traffic back to EC2 now, recreate the legacy record by hand first: "
+            'docs/cutover.md, "Going back after --finish")'
+        )
+        finished(status.reason + (way_back if percent is not None else ""))
         return
     from automation.cutover.report import render
 

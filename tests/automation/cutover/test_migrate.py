@@ -78,6 +78,7 @@ def test_steps_from_config_and_outputs_until_there_is_nothing_to_do(
     for step in ("0", "50", "finish", "decommission"):
         code, report = migrate(env, repo, capsys, "--step", step)
         assert (code, report["status"]) == (0, "finished"), step
+        assert ("Going back after --finish" in report["reason"]) is (step in ("0", "50")), step
 
 
 def test_decommission_before_the_cutover_is_finished_is_a_config_error(env, repo, capsys):
