@@ -39,7 +39,7 @@ class NewVpcArgs:
     availability_zones: int
     """AZs the VPC spans (2..6)."""
     cidr_block: str
-    """IPv4 range of the VPC: a private /16 to /24."""
+    """IPv4 range of the VPC: an RFC 1918 range, /16 to /22 (validation.VPC_PREFIX_LENGTH)."""
     nat_gateways: str
     """None, Single or OnePerAz. None: no private subnets, tasks get public IPs."""
 

@@ -77,3 +77,31 @@ def test_three_azs_with_nat_per_az_plan_with_explicit_blocks(
     blocks = [block for spec in vpc["subnetSpecs"] for block in spec["cidrBlocks"]]
     assert len(blocks) == 9
     assert len(set(blocks)) == 9
+
+
+@pytest.mark.parametrize(
+    "cidr",
+    [
+        "169.254.0.0/16",  # link-local: Python calls it private
+        "127.0.0.0/16",  # loopback
+        "0.0.0.0/16",  # "this network"
+        "240.0.0.0/16",  # reserved
+        "100.64.0.0/16",  # shared address space (carrier-grade NAT), not RFC 1918
+        "8.8.0.0/16",  # public
+        "172.32.0.0/16",  # just past 172.16.0.0/12
+    ],
+)
+def test_a_vpc_range_outside_rfc_1918_is_refused(cidr: str) -> None:
+    with pytest.raises(v.InvalidConfig) as raised:
+        v.private_cidr("alunos-api:vpcCidr", cidr)
+    assert str(raised.value) == (
+        f"alunos-api:vpcCidr: {cidr!r} is not valid; allowed: a private IPv4 range inside "
+        "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) with a prefix from /16 to /22."
+    )
+
+
+@pytest.mark.parametrize(
+    "cidr", ["10.0.0.0/16", "172.16.0.0/16", "172.31.252.0/22", "192.168.0.0/22"]
+)
+def test_rfc_1918_ranges_are_accepted(cidr: str) -> None:
+    v.private_cidr("alunos-api:vpcCidr", cidr)
