@@ -37,6 +37,9 @@ IMAGE = ImageArgs(
     revision="unknown",
     created="",
     rollback_image="",
+    context="app",
+    dockerfile="app/Dockerfile",
+    prebuilt=None,
 )
 LOAD_BALANCER = LoadBalancerArgs(
     vpc_id="vpc-1",
@@ -49,6 +52,7 @@ LOAD_BALANCER = LoadBalancerArgs(
     healthy_threshold=2,
     deregistration_delay=15,
     deletion_protection=False,
+    health_check_path="/health",
 )
 DATABASE = DatabaseArgs(
     vpc_id="vpc-1",
@@ -100,6 +104,7 @@ AUTOSCALING = AutoscalingArgs(
     max_count=4,
     cpu_percent=60,
     requests_per_target=1000,
+    scale_from_zero=False,
 )
 ALARMS = AlarmsArgs(
     load_balancer_arn_suffix="app/lb/1",
@@ -110,7 +115,7 @@ ALARMS = AlarmsArgs(
     http_5xx_percent=5,
 )
 ALB_ARN = "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/lb/1"
-WAF = WafArgs(load_balancer_arn=ALB_ARN, rate_limit=2000)
+WAF = WafArgs(load_balancer_arn=ALB_ARN, rate_limit=2000, log_retention_days=30)
 
 
 def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
