@@ -71,8 +71,10 @@ TASKS = Limit(1, 100)
 # 1024. The load balancer's target group forwards to this same port.
 CONTAINER_PORT = Limit(1024, 65535)
 # A DB snapshot identifier (the database's final snapshot): a letter, then letters, digits and
-# single hyphens, not ending in one, at most 255. DeleteDBInstance, FinalDBSnapshotIdentifier:
+# single hyphens, not ending in one, at most 255. DeleteDBInstance, FinalDBSnapshotIdentifier
+# (and CreateDBSnapshot, DBSnapshotIdentifier; an existing name: DBSnapshotAlreadyExists):
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSnapshot.html
 SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 DATABASE_PORT = Limit(1, 65535)
 # A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length:

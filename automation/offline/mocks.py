@@ -9,6 +9,7 @@ resources (what most providers return).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -181,6 +182,21 @@ def _rds_instance(new: _New) -> Mocked:
     )
 
 
+def _random_id(new: _New) -> Mocked:
+    """pulumi-random draws the bytes at creation; offline they follow the name and the keepers
+    (a change of keepers replaces the resource: new bytes), so plans stay reproducible."""
+    length = int(new.inputs.get("byteLength") or 8)
+    keepers = json.dumps(new.inputs.get("keepers") or {}, sort_keys=True)
+    raw = hashlib.sha256(f"{new.name}/{keepers}".encode()).digest()[:length]
+    b64_url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return b64_url, new.outputs(
+        hex=raw.hex(),
+        dec=str(int.from_bytes(raw, "big")),
+        b64Std=base64.b64encode(raw).decode(),
+        b64Url=b64_url,
+    )
+
+
 def _scalable_target(new: _New) -> Mocked:
     target = f"scalable-target/{_hex(new.name, length=32)}"
     arn = new.arn("application-autoscaling", target)
@@ -314,6 +330,7 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
     types.LOG_GROUP: _log_group,
     types.ROLE: _role,
     types.RDS_INSTANCE: _rds_instance,
+    types.RANDOM_ID: _random_id,
     types.SCALABLE_TARGET: _scalable_target,
     types.SCALING_POLICY: _scaling_policy,
     types.METRIC_ALARM: _metric_alarm,

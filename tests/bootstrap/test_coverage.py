@@ -61,6 +61,8 @@ CREATE: dict[str, tuple[str, ...]] = {
     types.METRIC_ALARM: ("cloudwatch:PutMetricAlarm",),
     types.RDS_INSTANCE: ("rds:CreateDBInstance",),
     types.RDS_SUBNET_GROUP: ("rds:CreateDBSubnetGroup",),
+    # pulumi-random draws bytes where the program runs: no AWS call.
+    types.RANDOM_ID: (),
     types.LAUNCH_TEMPLATE: ("ec2:CreateLaunchTemplate",),
     # A group with a launch template is checked for running instances from it, with its role.
     types.AUTOSCALING_GROUP: (
@@ -113,6 +115,7 @@ READ: dict[str, tuple[str, ...]] = {
     types.METRIC_ALARM: ("cloudwatch:DescribeAlarms",),
     types.RDS_INSTANCE: ("rds:DescribeDBInstances",),
     types.RDS_SUBNET_GROUP: ("rds:DescribeDBSubnetGroups",),
+    types.RANDOM_ID: (),
     # The template takes the ECS-optimized AMI from its public SSM parameter at every preview.
     types.LAUNCH_TEMPLATE: (
         "ec2:DescribeLaunchTemplates",
