@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import pulumi_aws as aws
 
-from infra.network import ExistingVpcArgs
-from infra.settings import Settings
+from infra.network import ExistingVpcArgs, addresses_for_tasks
+from infra.settings import Settings, TaskAddresses, task_addresses
 from infra.validation import InvalidConfig
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def resolve(settings: Settings) -> Resolved:
     key = lambda name: f"{settings.project}:{name}"  # noqa: E731 - names keys in messages
     network = settings.network
     if isinstance(network, ExistingVpcArgs):
-        check_network(network, key)
+        check_network(network, key, task_addresses(settings.autoscaling, settings.capacity))
     secret_key_arn = None
     db = settings.database
     if db.mode == "existing":
@@ -78,9 +78,12 @@ def resolve(settings: Settings) -> Resolved:
 # --- network --------------------------------------------------------------------------------
 
 
-def check_network(network: ExistingVpcArgs, key: Callable[[str], str]) -> None:
+def check_network(
+    network: ExistingVpcArgs, key: Callable[[str], str], needed: TaskAddresses
+) -> None:
     """The VPC exists; its subnets are in it, in 2+ AZs; public ones route to an internet
-    gateway, private ones to a NAT gateway; the tasks' AZs are the load balancer's too."""
+    gateway, private ones to a NAT gateway; the tasks' AZs are the load balancer's too; the
+    tasks' subnets are large enough for them."""
     vpc_id = network.vpc_id
     vpc = lookup(key("existingVpcId"), vpc_id, lambda: aws.ec2.get_vpc(id=vpc_id))
     tables = _RouteTables(vpc_id, vpc.main_route_table_id, key("existingVpcId"))
@@ -104,6 +107,7 @@ def check_network(network: ExistingVpcArgs, key: Callable[[str], str]) -> None:
                 "tasks there have no public IP and reach ECR, logs and secrets through the NAT."
             )
     public_zones = _zones(public_key, public)
+    _check_room(private_key if private else public_key, private or public, not private, needed)
     if private:
         outside = sorted(_zones(private_key, private) - public_zones)
         if outside:
@@ -112,6 +116,20 @@ def check_network(network: ExistingVpcArgs, key: Callable[[str], str]) -> None:
                 f"allowed: AZs of {public_key} ({', '.join(sorted(public_zones))}): the load "
                 "balancer sends no traffic to targets in an AZ it is not enabled in."
             )
+
+
+def _check_room(key: str, subnets: Sequence[Any], public: bool, needed: TaskAddresses) -> None:
+    """The tasks' subnets hold, at most, the addresses of their CIDR blocks less what AWS and
+    (in public subnets) the load balancer keep: less than a deployment may need is refused."""
+    room = addresses_for_tasks([str(s.cidr_block) for s in subnets], public)
+    if room < needed.count:
+        raise InvalidConfig(
+            f"{key}: the tasks' subnets ({', '.join(str(s.id) for s in subnets)}) hold at most "
+            f"{room} usable addresses (their CIDR blocks, less the 5 AWS reserves a subnet"
+            f"{' and the 8 the load balancer keeps' if public else ''}), but {needed.count} may "
+            f"be needed ({needed.reason}); allowed: larger subnets or more of them, or a lower "
+            "autoscalingMaxCount."
+        )
 
 
 def _subnets(key: str, ids: Sequence[str], vpc_id: str) -> list[Any]:

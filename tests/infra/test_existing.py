@@ -384,3 +384,22 @@ def test_a_group_of_a_new_vpc_stack_cannot_be_the_databases(
     }
     with pytest.raises(UsageProblem, match=r"dbSecurityGroupId: sg-\S+ is in vpc-\S+, but the"):
         stack_plan("dev", existing_db)
+
+
+def test_private_subnets_too_small_for_the_tasks_are_refused(
+    stack_plan: Callable[..., PlanView], answer: Callable[..., None]
+) -> None:
+    """Two private /28s hold 2 x 11 addresses; 20 tasks need 40 during a deployment."""
+
+    def tiny(args: Answer, found: Answer | None) -> Answer:
+        assert found is not None
+        index = PRIVATE.index(args["id"]) if args["id"] in PRIVATE else -1
+        return {**found, "cidrBlock": f"10.20.{index + 10}.0/28"} if index >= 0 else found
+
+    answer("aws:ec2/getSubnet:getSubnet", tiny)
+    assert refused(stack_plan, {"autoscalingMaxCount": 20}) == (
+        f"stack prod: alunos-api:existingPrivateSubnetIds: the tasks' subnets ({PRIVATE[0]}, "
+        f"{PRIVATE[1]}) hold at most 22 usable addresses (their CIDR blocks, less the 5 AWS "
+        "reserves a subnet), but 40 may be needed (2 x (autoscalingMaxCount 20) tasks during a "
+        "deployment); allowed: larger subnets or more of them, or a lower autoscalingMaxCount."
+    )
