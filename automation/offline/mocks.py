@@ -487,12 +487,15 @@ def _key_lookup(region: str, args: Answer) -> Answer:
             "keyManager": manager, "keyState": "Enabled", "enabled": True}  # fmt: skip
 
 
-def _certificate_lookup(region: str, args: Answer) -> Answer:
-    domain = str(args.get("domain") or "")
-    arn = _config("certificateArn")
-    if not arn or domain != _config("domainName").lower().rstrip("."):
-        raise NotFound(f"no ACM Certificate matching domain ({domain})")
-    return {"arn": arn, "id": arn, "domain": domain, "status": "ISSUED"}
+def _certificate_read(region: str, args: Answer) -> Answer:
+    """The certificate certificateArn names: ISSUED, for domainName (DescribeCertificate lists
+    the domain name among the subject alternative names too)."""
+    arn = str(args.get("id") or "")
+    if not arn or arn != _config("certificateArn") or arn.split(":")[3] != region:
+        raise NotFound(f"resource '{arn}' does not exist")
+    domain = _config("domainName") or "alunos.example.com"
+    return {"arn": arn, "domainName": domain, "subjectAlternativeNames": [domain],
+            "status": "ISSUED", "keyAlgorithm": "RSA_2048", "type": "AMAZON_ISSUED"}  # fmt: skip
 
 
 def _topic_lookup(region: str, args: Answer) -> Answer:
@@ -597,7 +600,6 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:ec2/getSecurityGroup:getSecurityGroup": _security_group_lookup,
     "aws:secretsmanager/getSecret:getSecret": _secret_lookup,
     "aws:kms/getKey:getKey": _key_lookup,
-    "aws:acm/getCertificate:getCertificate": _certificate_lookup,
     "aws:sns/getTopic:getTopic": _topic_lookup,
     "aws:ecr/getRepositories:getRepositories": _repositories_lookup,
     "aws:ecr/getImages:getImages": _images_lookup,
@@ -606,6 +608,17 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
 }
 """Data sources (function tokens, not resource types: they appear in no plan). A mock raises
 NotFound where the real data source fails."""
+
+READS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    types.CERTIFICATE: _certificate_read,
+}
+"""Resources read by id and not managed (`Resource.get`; not in the plan either), by type: the
+mock gets {"id": ...} and answers the resource's outputs, or raises NotFound where the engine's
+read fails ("resource '<id>' does not exist", pkg/resource/deploy/step.go ReadStep.Apply)."""
+
+
+class ReadFailed(pulumi.RunError):
+    """A read of something that does not exist: the engine fails the update with this message."""
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -629,5 +642,21 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return {}, [("", str(missing))]
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> Mocked:
+        # A read (Resource.get) comes with the id and, unlike a registration, no custom flag
+        # (pulumi.runtime.mocks.MockMonitor.ReadResource).
+        if args.custom is None and args.resource_id:
+            return self._read(args.typ, args.resource_id)
         new = _New(args.typ, args.name, dict(args.inputs), bool(args.custom), self.region)
         return RESOURCES.get(args.typ, _echo)(new)
+
+    def _read(self, type_: str, resource_id: str) -> Mocked:
+        mock = READS.get(type_)
+        if mock is None:
+            raise NotImplementedError(
+                f"the offline engine has no mock for reading a {type_}; add one to READS in "
+                "automation/offline/mocks.py so plans stay faithful"
+            )
+        try:
+            return resource_id, mock(self.region, {"id": resource_id})
+        except NotFound as missing:
+            raise ReadFailed(str(missing)) from None

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from automation.offline import engine
+from automation.offline import engine, mocks
 from automation.offline.engine import Plan
 from infra import capacity
 from infra import resource_types as types
@@ -131,6 +131,14 @@ READ: dict[str, tuple[str, ...]] = {
 }
 """Resource type -> what refreshing it reads (the preview role's, and every deploy role's)."""
 
+READ_BY_ID: dict[str, tuple[str, ...]] = {
+    # infra/existing.py reads the team's certificate by its ARN (Certificate.get): the provider's
+    # read is DescribeCertificate, then its tags (terraform-provider-aws internal/service/acm/
+    # certificate.go, resourceCertificateRead, tagged by ARN).
+    types.CERTIFICATE: ("acm:DescribeCertificate", "acm:ListTagsForCertificate"),
+}
+"""Resource type -> the calls of a read of something the stacks do not manage (at preview too)."""
+
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "dev": ("dev", {}),
     "prod": ("prod", {}),
@@ -208,6 +216,17 @@ def test_the_deploy_role_creates_and_the_preview_role_reads_every_planned_type(
         assert not missing, f"deploy-{stack} cannot create {kind} ({variant}): {missing}"
         missing = _missing(READ[kind], preview)
         assert not missing, f"the preview role cannot read {kind} ({variant}): {missing}"
+
+
+def test_every_role_may_read_what_the_program_reads_by_id(self_managed: Plan) -> None:
+    """Reads do not show in a plan: the offline engine's READS table lists them instead."""
+    assert set(READ_BY_ID) == set(mocks.READS)
+    found = policies(self_managed)
+    for role in ("preview-", "deploy-dev-", "deploy-prod-"):
+        allowed = _allowed(doc for name, doc in found.items() if name.startswith(role))
+        for kind, calls in READ_BY_ID.items():
+            missing = _missing(calls, allowed)
+            assert not missing, f"{role}* cannot read a {kind} by id: {missing}"
 
 
 def test_the_variants_plan_the_new_features(plans: dict[str, Plan]) -> None:
