@@ -75,7 +75,8 @@ if app.image is not None:
     pull_repository = app.image.ecr.arn if app.image.ecr else None
 
 lb = cfg.load_balancer
-certificate_arn: pulumi.Input[str] | None = lb.certificate_arn or None
+# A certificate of the team's: its ARN once the certificate is read and checked (existing.py).
+certificate_arn: pulumi.Input[str] | None = resolved.certificate_arn
 if lb.creates_certificate:
     certificate_arn = Certificate(name, CertificateArgs(lb.domain_name, lb.hosted_zone_id)).arn
 

@@ -40,6 +40,10 @@ class AutoscalingArgs:
     """Average CPU the tasks are kept at: headroom for a burst while a new task starts."""
     requests_per_target: int
     """Requests per task per minute the tasks are kept at."""
+    scale_from_zero: bool
+    """capacity hybrid: min_count may be 0. The requests policy still scales out from there:
+    ALBRequestCountPerTarget is the target group's, which the base service's tasks keep
+    registered (the CPU metric has no data while this service runs no task)."""
     scale_out_cooldown: int = 60
     """Seconds after a scale-out before the next one."""
     scale_in_cooldown: int = 300
@@ -52,10 +56,6 @@ class AutoscalingArgs:
     in on insufficient data while scale-in needs every policy with scale-in enabled to agree:
     a requests policy with scale-in on would hold the count up for good after the first swap.
     CPU alone scales such a service in."""
-    scale_from_zero: bool = False
-    """capacity hybrid: min_count may be 0. The requests policy still scales out from there:
-    ALBRequestCountPerTarget is the target group's, which the base service's tasks keep
-    registered (the CPU metric has no data while this service runs no task)."""
 
 
 class Autoscaling(pulumi.ComponentResource):

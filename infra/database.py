@@ -8,6 +8,10 @@ https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.h
   in the provider (terraform-provider-aws internal/service/rds/instance.go): changing one replaces
   the instance with a new, empty one. Whatever happens, the old one leaves a final snapshot
   (never `skip_final_snapshot`), and production's is also deletion-protected and `protect`ed.
+- RDS keeps final snapshots after the instance is gone, and refuses to take a second one under
+  a name that exists (DeleteDBInstance: DBSnapshotAlreadyExists). So each instance's final
+  snapshot carries a random suffix of its own (pulumi-random's RandomId, see
+  `final_snapshot_identifier`).
 - A new major `engine_version` is refused by RDS unless AllowMajorVersionUpgrade is set; it is
   always set here, because the plan diff (automation/pr/plan_diff.py) flags a major upgrade for
   review and the engine version is a major version only (minor upgrades are automatic).
@@ -18,18 +22,20 @@ https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.h
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from infra import validation as v
 from infra.tags import tags
 
 ENGINE = "postgres"
 MASTER_USERNAME = "alunos"
+SNAPSHOT_SUFFIX_BYTES = 4
+"""Random bytes of a final snapshot's name, written as hex (8 digits)."""
 
 
 @dataclass
@@ -79,6 +85,7 @@ class Database(pulumi.ComponentResource):
 
     subnet_group: aws.rds.SubnetGroup
     security_group: aws.ec2.SecurityGroup
+    snapshot_suffix: random.RandomId
     instance: aws.rds.Instance
     connection: DatabaseConnection
 
@@ -91,8 +98,7 @@ class Database(pulumi.ComponentResource):
             raise v.fail(
                 "engine_version", args.engine_version, "a major version such as 16 (digits only)"
             )
-        snapshot = final_snapshot_identifier(name, args)
-        if not v.SNAPSHOT_IDENTIFIER.match(snapshot):
+        if not v.SNAPSHOT_IDENTIFIER.match(final_snapshot_identifier(name, "0" * 8)):
             raise v.fail(
                 "name",
                 name,
@@ -104,6 +110,15 @@ class Database(pulumi.ComponentResource):
         v.DATABASE_PORT.check("port", args.port)
         super().__init__("alunos-api:infra:Database", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # New random bytes whenever a new instance is created: a replacement (its keepers are the
+        # inputs that force one) or the stack destroyed and created again (the RandomId goes
+        # with the instance).
+        self.snapshot_suffix = random.RandomId(
+            f"{name}-final-snapshot",
+            byte_length=SNAPSHOT_SUFFIX_BYTES,
+            keepers=replacing_inputs(args),
+            opts=child,
+        )
         self.subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
             subnet_ids=args.subnet_ids,
@@ -141,7 +156,9 @@ class Database(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             deletion_protection=args.production,
             skip_final_snapshot=False,
-            final_snapshot_identifier=snapshot,
+            final_snapshot_identifier=self.snapshot_suffix.hex.apply(
+                lambda suffix: final_snapshot_identifier(name, suffix)
+            ),
             # The automated backups outlive the instance too (until their retention ends).
             delete_automated_backups=False,
             tags=tags(f"{name}-postgres"),
@@ -166,9 +183,20 @@ class Database(pulumi.ComponentResource):
         )
 
 
-def final_snapshot_identifier(name: str, args: DatabaseArgs) -> str:
-    """The snapshot RDS takes when this instance is deleted: named after the inputs that force a
-    replacement, so the snapshot of an instance replaced by a change never collides with an
-    earlier one's (RDS refuses a second snapshot of the same name, and the delete would stop)."""
-    forcing = "/".join((ENGINE, args.name, MASTER_USERNAME))
-    return f"{name}-final-{hashlib.sha256(forcing.encode()).hexdigest()[:8]}"
+def replacing_inputs(args: DatabaseArgs) -> dict[str, str]:
+    """The instance's inputs that force its replacement (ForceNew, see the module docstring):
+    when one changes, the snapshot suffix is drawn again for the new instance."""
+    return {
+        "engine": ENGINE,
+        "dbName": args.name,
+        "username": MASTER_USERNAME,
+        "storageEncrypted": "true",
+    }
+
+
+def final_snapshot_identifier(name: str, suffix: str) -> str:
+    """The snapshot RDS takes when the instance is deleted. The old instance of a replacement is
+    deleted with the name in its own state, so each instance's snapshot has its own random
+    suffix. Two instances share a suffix only if the instance alone is replaced by hand
+    (`pulumi up --replace`): replace its `-final-snapshot` RandomId with it."""
+    return f"{name}-final-{suffix}"

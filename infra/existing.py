@@ -7,6 +7,15 @@ succeeding with tasks that cannot reach the internet or read their secret.
 The lookups take plain values (the ids are config), so preview and up run them alike and
 nothing is ever created from their answers inside an `apply`. Every failure is an InvalidConfig:
 the CLI prints its message without a trace, the offline plan exits 2.
+
+The certificate is the exception: no ACM data source finds one by its ARN (`get_certificate`
+matches the primary domain name only, and ListCertificates without key types lists RSA 1024/2048
+keys only), so it is read by ARN as a resource the stack does not manage (`Certificate.get`, a
+DescribeCertificate). The engine runs reads during previews too (pulumi/pulumi
+pkg/resource/deploy/step.go, ReadStep.Apply: "Unlike most steps, Read steps run during
+previews"); a certificate that does not exist fails the read ("resource '<arn>' does not
+exist"), and the rest is checked on the read's answer. The HTTPS listener takes the checked ARN,
+so nothing uses the certificate before the check.
 """
 
 from __future__ import annotations
@@ -17,10 +26,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+import pulumi
 import pulumi_aws as aws
 
-from infra.network import ExistingVpcArgs
-from infra.settings import Settings
+from infra.network import ExistingVpcArgs, addresses_for_tasks
+from infra.settings import Settings, TaskAddresses, task_addresses
 from infra.validation import InvalidConfig
 
 T = TypeVar("T")
@@ -40,6 +50,9 @@ class Resolved:
     """The customer managed KMS key encrypting the database secret: the task role (which reads
     the secret) must be allowed kms:Decrypt on it. None: the AWS managed key (or the stack's own
     RDS secret)."""
+    certificate_arn: pulumi.Output[str] | None
+    """certificateArn once the certificate is read and found ISSUED for the domain (None: no
+    certificate of the team's): what the HTTPS listener takes."""
 
 
 def lookup(key: str, what: str, fetch: Callable[[], T], hint: str = "") -> T:
@@ -60,7 +73,7 @@ def resolve(settings: Settings) -> Resolved:
     key = lambda name: f"{settings.project}:{name}"  # noqa: E731 - names keys in messages
     network = settings.network
     if isinstance(network, ExistingVpcArgs):
-        check_network(network, key)
+        check_network(network, key, task_addresses(settings.autoscaling, settings.capacity))
     secret_key_arn = None
     db = settings.database
     if db.mode == "existing":
@@ -68,19 +81,26 @@ def resolve(settings: Settings) -> Resolved:
             check_database_group(db.security_group_id, network, key)
         secret_key_arn = secret_key(db.secret_arn, key("dbSecretArn"))
     lb = settings.load_balancer
+    certificate_arn = None
     if lb.certificate_arn:
-        check_certificate(lb.certificate_arn, lb.domain_name, settings.region, key)
+        name = f"{settings.project}-{settings.stack}-certificate"
+        certificate_arn = check_certificate(
+            name, lb.certificate_arn, lb.domain_name, settings.region, key
+        )
     if settings.alarms.topic_arn:
         check_topic(settings.alarms.topic_arn, key("alarmTopicArn"))
-    return Resolved(secret_key_arn=secret_key_arn)
+    return Resolved(secret_key_arn=secret_key_arn, certificate_arn=certificate_arn)
 
 
 # --- network --------------------------------------------------------------------------------
 
 
-def check_network(network: ExistingVpcArgs, key: Callable[[str], str]) -> None:
+def check_network(
+    network: ExistingVpcArgs, key: Callable[[str], str], needed: TaskAddresses
+) -> None:
     """The VPC exists; its subnets are in it, in 2+ AZs; public ones route to an internet
-    gateway, private ones to a NAT gateway; the tasks' AZs are the load balancer's too."""
+    gateway, private ones to a NAT gateway; the tasks' AZs are the load balancer's too; the
+    tasks' subnets are large enough for them."""
     vpc_id = network.vpc_id
     vpc = lookup(key("existingVpcId"), vpc_id, lambda: aws.ec2.get_vpc(id=vpc_id))
     tables = _RouteTables(vpc_id, vpc.main_route_table_id, key("existingVpcId"))
@@ -104,6 +124,7 @@ def check_network(network: ExistingVpcArgs, key: Callable[[str], str]) -> None:
                 "tasks there have no public IP and reach ECR, logs and secrets through the NAT."
             )
     public_zones = _zones(public_key, public)
+    _check_room(private_key if private else public_key, private or public, not private, needed)
     if private:
         outside = sorted(_zones(private_key, private) - public_zones)
         if outside:
@@ -112,6 +133,20 @@ def check_network(network: ExistingVpcArgs, key: Callable[[str], str]) -> None:
                 f"allowed: AZs of {public_key} ({', '.join(sorted(public_zones))}): the load "
                 "balancer sends no traffic to targets in an AZ it is not enabled in."
             )
+
+
+def _check_room(key: str, subnets: Sequence[Any], public: bool, needed: TaskAddresses) -> None:
+    """The tasks' subnets hold, at most, the addresses of their CIDR blocks less what AWS and
+    (in public subnets) the load balancer keep: less than a deployment may need is refused."""
+    room = addresses_for_tasks([str(s.cidr_block) for s in subnets], public)
+    if room < needed.count:
+        raise InvalidConfig(
+            f"{key}: the tasks' subnets ({', '.join(str(s.id) for s in subnets)}) hold at most "
+            f"{room} usable addresses (their CIDR blocks, less the 5 AWS reserves a subnet"
+            f"{' and the 8 the load balancer keeps' if public else ''}), but {needed.count} may "
+            f"be needed ({needed.reason}); allowed: larger subnets or more of them, or a lower "
+            "autoscalingMaxCount."
+        )
 
 
 def _subnets(key: str, ids: Sequence[str], vpc_id: str) -> list[Any]:
@@ -233,10 +268,13 @@ def secret_key(secret_arn: str, key: str) -> str | None:
 # --- certificate and topic --------------------------------------------------------------------
 
 
-def check_certificate(arn: str, domain: str, region: str, key: Callable[[str], str]) -> None:
-    """The certificate is in the load balancer's region and, with a domain, is the newest
-    ISSUED certificate for that name. ACM has no lookup by ARN: get_certificate finds by the
-    certificate's primary domain name (ISSUED only, the newest with most_recent)."""
+def check_certificate(
+    name: str, arn: str, domain: str, region: str, key: Callable[[str], str]
+) -> pulumi.Output[str]:
+    """`arn` once the certificate it names is known to be in the load balancer's region, ISSUED
+    and, with a domain, covering it (any key algorithm, whichever certificate of the domain is
+    the newest). Read by ARN (see the module docstring): the region is known from the ARN alone,
+    the rest when the read answers."""
     arn_key = key("certificateArn")
     arn_region = arn.split(":")[3]
     if arn_region != region:
@@ -244,20 +282,40 @@ def check_certificate(arn: str, domain: str, region: str, key: Callable[[str], s
             f"{arn_key}: {arn} is in {arn_region}; allowed: a certificate in {region}, the "
             "load balancer's region (ACM certificates are regional)."
         )
-    if not domain:
-        return
-    found = lookup(
-        arn_key,
-        f"an ISSUED certificate for {domain}",
-        lambda: aws.acm.get_certificate(domain=domain, statuses=["ISSUED"], most_recent=True),
-        f"{arn} must be ISSUED (not pending validation or expired) with {domain} as its name.",
-    )
-    if found.arn != arn:
-        raise InvalidConfig(
-            f"{arn_key}: {arn} is not the ISSUED certificate for {key('domainName')} {domain} "
-            f"(that is {found.arn}); allowed: an ISSUED certificate named {domain} (the newest "
-            "one, if there are several)."
-        )
+    found = aws.acm.Certificate.get(name, arn)
+
+    def checked(values: list[Any]) -> str:
+        status, primary, alternatives = values
+        if status != "ISSUED":
+            raise InvalidConfig(
+                f"{arn_key}: {arn} is {status}; allowed: an ISSUED certificate (not pending "
+                "validation, expired, revoked or failed): the HTTPS listener cannot serve it."
+            )
+        names = [str(primary), *(str(n) for n in alternatives or [] if n != primary)]
+        if domain and not any(covers(name, domain) for name in names):
+            raise InvalidConfig(
+                f"{arn_key}: {arn} is for {', '.join(names)}, which does not cover "
+                f"{key('domainName')} {domain}; allowed: a certificate whose domain name or one "
+                f"of whose subject alternative names is {domain} or *.{domain.split('.', 1)[1]} "
+                "(a wildcard stands for exactly one label)."
+            )
+        return arn
+
+    return pulumi.Output.all(
+        found.status, found.domain_name, found.subject_alternative_names
+    ).apply(checked)
+
+
+def covers(name: str, domain: str) -> bool:
+    """Whether a certificate's name (its domain name or a subject alternative name) covers
+    `domain`. ACM: a wildcard is the leftmost label only and stands for exactly one label, so
+    *.example.com covers www.example.com, but neither example.com nor a.www.example.com
+    ("Wildcard names", https://docs.aws.amazon.com/acm/latest/userguide/acm-certificate.html)."""
+    name, domain = name.lower().rstrip("."), domain.lower().rstrip(".")
+    if name.startswith("*."):
+        label, _, parent = domain.partition(".")
+        return bool(label) and parent == name[2:]
+    return name == domain
 
 
 def check_topic(arn: str, key: str) -> None:

@@ -78,11 +78,11 @@ class ImageArgs:
     rollback_image: str
     """An image by digest to run instead of building (set by `automation rollback`); empty:
     the tag's image, built if it is not in the repository yet."""
-    context: str = "app"
+    context: str
     """Build context directory (relative to the project directory, as for docker)."""
-    dockerfile: str = "app/Dockerfile"
+    dockerfile: str
     """Dockerfile path."""
-    prebuilt: v.ImageReference | None = None
+    prebuilt: v.ImageReference | None
     """A team's image to run instead of building `context` (None: build)."""
 
     def build_args(self) -> dict[str, str]:

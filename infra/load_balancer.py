@@ -54,7 +54,7 @@ class LoadBalancerArgs:
     """Seconds an old task drains (ALB default 300); the app finishes requests well within it."""
     deletion_protection: bool
     """Refuse deletion of the load balancer (production)."""
-    health_check_path: str = "/health"
+    health_check_path: str
     """The app's cheap liveness route (healthCheckPath: another image's may differ)."""
     unhealthy_threshold: int = 3
     """Failing checks before a task is taken out."""

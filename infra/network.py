@@ -39,7 +39,7 @@ class NewVpcArgs:
     availability_zones: int
     """AZs the VPC spans (2..6)."""
     cidr_block: str
-    """IPv4 range of the VPC: a private /16 to /24."""
+    """IPv4 range of the VPC: an RFC 1918 range, /16 to /22 (validation.VPC_PREFIX_LENGTH)."""
     nat_gateways: str
     """None, Single or OnePerAz. None: no private subnets, tasks get public IPs."""
 
@@ -58,6 +58,13 @@ class ExistingVpcArgs:
 
 
 NetworkArgs = NewVpcArgs | ExistingVpcArgs
+
+# Addresses of a subnet nobody can use: AWS reserves the first four and the last
+# (https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html). A load balancer needs 8
+# free in each of its subnets to scale ("Subnets for your load balancer",
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#subnets-load-balancer).
+AWS_RESERVED_ADDRESSES = 5
+LOAD_BALANCER_ADDRESSES = 8
 
 
 def tasks_public(args: NetworkArgs) -> bool:
@@ -141,6 +148,18 @@ def subnet_layout(args: NewVpcArgs) -> dict[str, list[str]]:
         tier: [str(list(slot.subnets(prefixlen_diff=bits))[index]) for slot in slots]
         for tier, (bits, index) in TIER_BLOCKS.items()
     }
+
+
+def task_subnet_blocks(args: NewVpcArgs) -> list[str]:
+    """The CIDR blocks of the subnets the tasks run in (public without NAT, else private)."""
+    return subnet_layout(args)["Public" if tasks_public(args) else "Private"]
+
+
+def addresses_for_tasks(blocks: Sequence[str], shared_with_load_balancer: bool) -> int:
+    """Addresses the tasks may take in subnets of these CIDR blocks: what AWS reserves aside,
+    and the load balancer's 8 a subnet when the tasks run in its (public) subnets."""
+    kept = AWS_RESERVED_ADDRESSES + (LOAD_BALANCER_ADDRESSES if shared_with_load_balancer else 0)
+    return sum(ipaddress.IPv4Network(block).num_addresses - kept for block in blocks)
 
 
 def _validate(args: NetworkArgs) -> None:

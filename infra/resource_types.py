@@ -68,6 +68,7 @@ SCHEDULE = "aws:scheduler/schedule:Schedule"
 # Database
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
+RANDOM_ID = "random:index/randomId:RandomId"
 
 DECLARED = (
     VPC,
@@ -106,6 +107,7 @@ DECLARED = (
     METRIC_ALARM,
     RDS_INSTANCE,
     RDS_SUBNET_GROUP,
+    RANDOM_ID,
     LAUNCH_TEMPLATE,
     AUTOSCALING_GROUP,
     ECS_CAPACITY_PROVIDER,

@@ -16,7 +16,14 @@ import pulumi
 
 from infra import capacity
 from infra import validation as v
-from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
+from infra.network import (
+    ExistingVpcArgs,
+    NetworkArgs,
+    NewVpcArgs,
+    addresses_for_tasks,
+    task_subnet_blocks,
+    tasks_public,
+)
 from infra.rollout import Rollout
 from infra.schedule import Schedule, parse_schedule
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
@@ -303,6 +310,8 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     service = _service(cfg, key, production, mode)
     autoscaling = _autoscaling(cfg, key, production, service.desired_count, mode)
     capacity_settings = _capacity(cfg, key, production, autoscaling.max_count, mode, network)
+    if isinstance(network, NewVpcArgs):
+        _check_task_subnets(key, network, task_addresses(autoscaling, capacity_settings))
     alarms = _alarms(cfg, key)
     rollout = Rollout(
         strategy=cfg.string("deploymentStrategy"),
@@ -465,6 +474,50 @@ def _new_vpc(cfg: _Reader, key: Any, new_vpc_keys: dict[str, int | str]) -> NewV
     v.one_of(key("natGateways"), network.nat_gateways, v.NAT_STRATEGIES)
     v.private_cidr(key("vpcCidr"), network.cidr_block)
     return network
+
+
+@dataclass(frozen=True)
+class TaskAddresses:
+    """The most addresses the tasks' subnets may have to give at once, and why."""
+
+    count: int
+    reason: str
+
+
+def task_addresses(
+    autoscaling: AutoscalingSettings, capacity_settings: CapacitySettings
+) -> TaskAddresses:
+    """Every awsvpc task has a network interface (an address) of its own, and a deployment
+    starts the new tasks beside the old (200 %: infra/service.py's release_guards; blue/green,
+    canary and linear start a full new set too), for each service of the task definition
+    (hybrid: the base service's ec2BaseCount as well). EC2 capacity's instances take one address
+    each besides (their own interface), up to the Auto Scaling group's size."""
+    mode = capacity_settings.mode
+    base = capacity_settings.base_count if mode == capacity.HYBRID else 0
+    instances = {capacity.EC2_ONLY: autoscaling.max_count, capacity.HYBRID: base}.get(mode, 0)
+    tasks = f"autoscalingMaxCount {autoscaling.max_count}" + (
+        f" + ec2BaseCount {base}" if base else ""
+    )
+    reason = f"2 x ({tasks}) tasks during a deployment"
+    if instances:
+        reason += f" + {instances} EC2 instances"
+    return TaskAddresses(2 * (autoscaling.max_count + base) + instances, reason)
+
+
+def _check_task_subnets(key: Any, network: NewVpcArgs, needed: TaskAddresses) -> None:
+    blocks = task_subnet_blocks(network)
+    public = tasks_public(network)
+    room = addresses_for_tasks(blocks, shared_with_load_balancer=public)
+    if room < needed.count:
+        raise InvalidConfig(
+            f"{key('vpcCidr')}: {network.cidr_block} in {network.availability_zones} AZs gives "
+            f"the tasks {len(blocks)} {'public' if public else 'private'} subnets of "
+            f"/{blocks[0].split('/')[1]}, {room} usable addresses (AWS reserves 5 a subnet"
+            f"{', the load balancer keeps 8' if public else ''}), but {needed.count} may be "
+            f"needed ({needed.reason}); allowed: a larger vpcCidr, natGateways Single or OnePerAz "
+            "(the tasks in the larger private subnets), more availabilityZones, or a lower "
+            "autoscalingMaxCount."
+        )
 
 
 def check_zones(settings: Settings, available: Sequence[str]) -> None:

@@ -71,8 +71,10 @@ TASKS = Limit(1, 100)
 # 1024. The load balancer's target group forwards to this same port.
 CONTAINER_PORT = Limit(1024, 65535)
 # A DB snapshot identifier (the database's final snapshot): a letter, then letters, digits and
-# single hyphens, not ending in one, at most 255. DeleteDBInstance, FinalDBSnapshotIdentifier:
+# single hyphens, not ending in one, at most 255. DeleteDBInstance, FinalDBSnapshotIdentifier
+# (and CreateDBSnapshot, DBSnapshotIdentifier; an existing name: DBSnapshotAlreadyExists):
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSnapshot.html
 SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 DATABASE_PORT = Limit(1, 65535)
 # A new VPC spans at least 2 AZs (the load balancer needs subnets in 2); its CIDR's prefix length:
@@ -166,15 +168,27 @@ def docker_tag(key: str, value: str) -> None:
         raise fail(key, value, "a Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
+# The private ranges of RFC 1918, which AWS recommends for a VPC ("IPv4 VPC CIDR blocks",
+# https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html). Python's is_private is
+# wider (link-local 169.254/16, loopback 127/8, 0/8, 240/4, ...): ranges a VPC must not use.
+RFC1918_RANGES = tuple(
+    ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+
+
 def private_cidr(key: str, value: str) -> None:
     try:
         network = ipaddress.IPv4Network(value)
     except ValueError as error:
         raise fail(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({error})") from None
     low, high = VPC_PREFIX_LENGTH.low, VPC_PREFIX_LENGTH.high
-    if not network.is_private or not low <= network.prefixlen <= high:
+    inside = any(network.subnet_of(block) for block in RFC1918_RANGES)
+    if not inside or not low <= network.prefixlen <= high:
+        ranges = ", ".join(map(str, RFC1918_RANGES))
         raise fail(
-            key, value, f"a private IPv4 range (RFC 1918) with a prefix from /{low} to /{high}"
+            key,
+            value,
+            f"a private IPv4 range inside {ranges} (RFC 1918) with a prefix from /{low} to /{high}",
         )
 
 

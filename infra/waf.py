@@ -61,13 +61,13 @@ class WafArgs:
     """The ALB the web ACL protects."""
     rate_limit: int
     """Requests one IP may send in 5 minutes before it is blocked (WAF counts per IP)."""
+    log_retention_days: int
+    """Days the WAF log group keeps what WAF blocked or counted."""
     managed_rule_groups: Sequence[str] = MANAGED_RULE_GROUPS
     """AWS managed rule groups, by name, in the order they run (after the rate limit)."""
     max_body_bytes: int = BODY_INSPECTION_LIMIT
     """The largest request body the app behind accepts. Above WAF's 8 KB: the core rule set's
     body size rule only counts, and larger declared bodies are refused with 413."""
-    log_retention_days: int = 30
-    """Days the WAF log group keeps what WAF blocked or counted."""
 
 
 class Waf(pulumi.ComponentResource):

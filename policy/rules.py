@@ -63,6 +63,23 @@ UNKNOWN_SENTINELS = frozenset(
 DIGEST_REFERENCE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 # Tags that name whatever was pushed last, not one build.
 FLOATING_TAGS = ("latest",)
+# The tags a build of this program is pushed under, each naming one build (tests keep these
+# equal to what automation/release/version.py stamps and infra/image.py derives):
+# - a release, X.Y.Z or X.Y.Z-<pre-release> at a release git tag, never a `dev` pre-release;
+# - a dev build: <version>.g<short commit>;
+# - a plain `pulumi up`: <version>.src-<digest of the sources>;
+# - any of these from a dirty tree: .dirty.<digest of the changes> appended.
+# A bare version such as 0.0.0-dev (Pulumi.yaml's default) names every build of that version.
+_SEMVER_CORE = r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+_PRE_RELEASE = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
+RELEASE_IMAGE_TAG = re.compile(rf"^{_SEMVER_CORE}(?:-(?P<pre>{_PRE_RELEASE}))?$")
+_VERSIONED_TAG = re.compile(rf"^{_SEMVER_CORE}(?:[-.][0-9A-Za-z.-]+)?$")
+_BUILD_SUFFIX = re.compile(r"\.(?:g[0-9a-f]{7,40}|src-[0-9a-f]{12,64})$")
+_DIRTY_SUFFIX = re.compile(r"\.dirty\.[0-9a-f]{8,64}$")
+BUILD_TAG_FORMS = (
+    "a release X.Y.Z[-pre] (no dev pre-release), or a version followed by .g<commit>, "
+    ".src-<sources digest> and/or .dirty.<changes digest>"
+)
 
 WORLD = ("0.0.0.0/0", "::/0")
 ALB_PUBLIC_PORTS = (80, 443)
@@ -635,6 +652,19 @@ def check_image_tag(resource: Resource, context: Context) -> Iterator[str]:
         yield f"pushes {name!r} without a tag (docker pushes it as :latest)"
     elif tag in FLOATING_TAGS:
         yield f"pushes {name!r}: {tag!r} names whatever was pushed last, not one build"
+    elif not names_one_build(tag):
+        yield f"pushes {name!r}: {tag!r} names no single build; allowed: {BUILD_TAG_FORMS}"
+
+
+def names_one_build(tag: str) -> bool:
+    """Whether `tag` carries a build's identity (see RELEASE_IMAGE_TAG above): a commit, a
+    digest of the sources or of a dirty tree's changes, or else a release's version."""
+    version, dirty = _DIRTY_SUFFIX.subn("", tag)
+    version, identified = _BUILD_SUFFIX.subn("", version)
+    if dirty or identified:
+        return _VERSIONED_TAG.match(version) is not None
+    release = RELEASE_IMAGE_TAG.match(tag)
+    return release is not None and "dev" not in (release["pre"] or "").split(".")
 
 
 def check_repository(resource: Resource, context: Context) -> Iterator[str]:
@@ -930,8 +960,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="image-tag-per-build",
         title="Each pushed image has a tag of its own",
-        description="A build is pushed under a tag that names it alone (its version and "
-        "commit, or the digest of its sources), never latest or no tag: an IMMUTABLE "
+        description="A build is pushed under a tag that names it alone (a release's version, "
+        "or a version with its commit, the digest of its sources or of a dirty tree's "
+        "changes), never latest, no tag or a bare version such as 0.0.0-dev: an IMMUTABLE "
         "repository refuses a second push of a tag, and a mutable tag changes under the "
         "tasks that run it.",
         fix="Tag every build with its own version (`automation up` stamps imageTag) or the "

@@ -9,6 +9,7 @@ resources (what most providers return).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -181,6 +182,21 @@ def _rds_instance(new: _New) -> Mocked:
     )
 
 
+def _random_id(new: _New) -> Mocked:
+    """pulumi-random draws the bytes at creation; offline they follow the name and the keepers
+    (a change of keepers replaces the resource: new bytes), so plans stay reproducible."""
+    length = int(new.inputs.get("byteLength") or 8)
+    keepers = json.dumps(new.inputs.get("keepers") or {}, sort_keys=True)
+    raw = hashlib.sha256(f"{new.name}/{keepers}".encode()).digest()[:length]
+    b64_url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return b64_url, new.outputs(
+        hex=raw.hex(),
+        dec=str(int.from_bytes(raw, "big")),
+        b64Std=base64.b64encode(raw).decode(),
+        b64Url=b64_url,
+    )
+
+
 def _scalable_target(new: _New) -> Mocked:
     target = f"scalable-target/{_hex(new.name, length=32)}"
     arn = new.arn("application-autoscaling", target)
@@ -314,6 +330,7 @@ RESOURCES: dict[str, Callable[[_New], Mocked]] = {
     types.LOG_GROUP: _log_group,
     types.ROLE: _role,
     types.RDS_INSTANCE: _rds_instance,
+    types.RANDOM_ID: _random_id,
     types.SCALABLE_TARGET: _scalable_target,
     types.SCALING_POLICY: _scaling_policy,
     types.METRIC_ALARM: _metric_alarm,
@@ -470,12 +487,15 @@ def _key_lookup(region: str, args: Answer) -> Answer:
             "keyManager": manager, "keyState": "Enabled", "enabled": True}  # fmt: skip
 
 
-def _certificate_lookup(region: str, args: Answer) -> Answer:
-    domain = str(args.get("domain") or "")
-    arn = _config("certificateArn")
-    if not arn or domain != _config("domainName").lower().rstrip("."):
-        raise NotFound(f"no ACM Certificate matching domain ({domain})")
-    return {"arn": arn, "id": arn, "domain": domain, "status": "ISSUED"}
+def _certificate_read(region: str, args: Answer) -> Answer:
+    """The certificate certificateArn names: ISSUED, for domainName (DescribeCertificate lists
+    the domain name among the subject alternative names too)."""
+    arn = str(args.get("id") or "")
+    if not arn or arn != _config("certificateArn") or arn.split(":")[3] != region:
+        raise NotFound(f"resource '{arn}' does not exist")
+    domain = _config("domainName") or "alunos.example.com"
+    return {"arn": arn, "domainName": domain, "subjectAlternativeNames": [domain],
+            "status": "ISSUED", "keyAlgorithm": "RSA_2048", "type": "AMAZON_ISSUED"}  # fmt: skip
 
 
 def _topic_lookup(region: str, args: Answer) -> Answer:
@@ -580,7 +600,6 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:ec2/getSecurityGroup:getSecurityGroup": _security_group_lookup,
     "aws:secretsmanager/getSecret:getSecret": _secret_lookup,
     "aws:kms/getKey:getKey": _key_lookup,
-    "aws:acm/getCertificate:getCertificate": _certificate_lookup,
     "aws:sns/getTopic:getTopic": _topic_lookup,
     "aws:ecr/getRepositories:getRepositories": _repositories_lookup,
     "aws:ecr/getImages:getImages": _images_lookup,
@@ -589,6 +608,17 @@ CALLS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
 }
 """Data sources (function tokens, not resource types: they appear in no plan). A mock raises
 NotFound where the real data source fails."""
+
+READS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    types.CERTIFICATE: _certificate_read,
+}
+"""Resources read by id and not managed (`Resource.get`; not in the plan either), by type: the
+mock gets {"id": ...} and answers the resource's outputs, or raises NotFound where the engine's
+read fails ("resource '<id>' does not exist", pkg/resource/deploy/step.go ReadStep.Apply)."""
+
+
+class ReadFailed(pulumi.RunError):
+    """A read of something that does not exist: the engine fails the update with this message."""
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -612,5 +642,21 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return {}, [("", str(missing))]
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> Mocked:
+        # A read (Resource.get) comes with the id and, unlike a registration, no custom flag
+        # (pulumi.runtime.mocks.MockMonitor.ReadResource).
+        if args.custom is None and args.resource_id:
+            return self._read(args.typ, args.resource_id)
         new = _New(args.typ, args.name, dict(args.inputs), bool(args.custom), self.region)
         return RESOURCES.get(args.typ, _echo)(new)
+
+    def _read(self, type_: str, resource_id: str) -> Mocked:
+        mock = READS.get(type_)
+        if mock is None:
+            raise NotImplementedError(
+                f"the offline engine has no mock for reading a {type_}; add one to READS in "
+                "automation/offline/mocks.py so plans stay faithful"
+            )
+        try:
+            return resource_id, mock(self.region, {"id": resource_id})
+        except NotFound as missing:
+            raise ReadFailed(str(missing)) from None

@@ -82,6 +82,8 @@ REPLACE_ON: Mapping[str, frozenset[str]] = {
     types.ROLE: frozenset({"name", "namePrefix", "path"}),
     types.ROLE_POLICY: frozenset({"name", "namePrefix", "role"}),
     types.RDS_SUBNET_GROUP: frozenset({"name", "namePrefix"}),
+    # pulumi-random: every input forces new bytes.
+    types.RANDOM_ID: frozenset({"keepers", "byteLength", "prefix"}),
     types.METRIC_ALARM: frozenset({"name"}),
     types.RDS_INSTANCE: frozenset(
         {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from automation.offline import mocks
 from automation.offline.engine import Plan
 from infra import capacity
 from infra import resource_types as types
@@ -57,6 +58,8 @@ CREATE: dict[str, tuple[str, ...]] = {
     types.METRIC_ALARM: ("cloudwatch:PutMetricAlarm",),
     types.RDS_INSTANCE: ("rds:CreateDBInstance",),
     types.RDS_SUBNET_GROUP: ("rds:CreateDBSubnetGroup",),
+    # pulumi-random draws bytes where the program runs: no AWS call.
+    types.RANDOM_ID: (),
     types.LAUNCH_TEMPLATE: ("ec2:CreateLaunchTemplate",),
     # A group with a launch template is checked for running instances from it, with its role.
     types.AUTOSCALING_GROUP: (
@@ -109,6 +112,7 @@ READ: dict[str, tuple[str, ...]] = {
     types.METRIC_ALARM: ("cloudwatch:DescribeAlarms",),
     types.RDS_INSTANCE: ("rds:DescribeDBInstances",),
     types.RDS_SUBNET_GROUP: ("rds:DescribeDBSubnetGroups",),
+    types.RANDOM_ID: (),
     # The template takes the ECS-optimized AMI from its public SSM parameter at every preview.
     types.LAUNCH_TEMPLATE: (
         "ec2:DescribeLaunchTemplates",
@@ -123,6 +127,14 @@ READ: dict[str, tuple[str, ...]] = {
     types.SCHEDULE: ("scheduler:GetSchedule",),
 }
 """Resource type -> what refreshing it reads (the preview role's, and every deploy role's)."""
+
+READ_BY_ID: dict[str, tuple[str, ...]] = {
+    # infra/existing.py reads the team's certificate by its ARN (Certificate.get): the provider's
+    # read is DescribeCertificate, then its tags (terraform-provider-aws internal/service/acm/
+    # certificate.go, resourceCertificateRead, tagged by ARN).
+    types.CERTIFICATE: ("acm:DescribeCertificate", "acm:ListTagsForCertificate"),
+}
+"""Resource type -> the calls of a read of something the stacks do not manage (at preview too)."""
 
 
 def _planned_types(plan: Plan) -> set[str]:
@@ -155,6 +167,17 @@ def test_the_deploy_role_creates_and_the_preview_role_reads_every_planned_type(
         assert not lacking, f"deploy-{stack} cannot create {kind} ({variant}): {lacking}"
         lacking = missing(READ[kind], preview)
         assert not lacking, f"the preview role cannot read {kind} ({variant}): {lacking}"
+
+
+def test_every_role_may_read_what_the_program_reads_by_id(self_managed: Plan) -> None:
+    """Reads do not show in a plan: the offline engine's READS table lists them instead."""
+    assert set(READ_BY_ID) == set(mocks.READS)
+    found = policies(self_managed)
+    for role in ("preview-", "deploy-dev-", "deploy-prod-"):
+        allowed = allowed_actions(doc for name, doc in found.items() if name.startswith(role))
+        for kind, calls in READ_BY_ID.items():
+            lacking = missing(calls, allowed)
+            assert not lacking, f"{role}* cannot read a {kind} by id: {lacking}"
 
 
 def test_the_variants_plan_the_new_features(plans: dict[str, Plan]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import fields, replace
+from typing import Any
 
 import pytest
 
+from automation.offline import mocks
 from infra import resource_types as types
 from infra.alarms import Alarms, AlarmsArgs, alarm_names
 from infra.autoscaling import Autoscaling, AutoscalingArgs
@@ -37,6 +39,9 @@ IMAGE = ImageArgs(
     revision="unknown",
     created="",
     rollback_image="",
+    context="app",
+    dockerfile="app/Dockerfile",
+    prebuilt=None,
 )
 LOAD_BALANCER = LoadBalancerArgs(
     vpc_id="vpc-1",
@@ -49,6 +54,7 @@ LOAD_BALANCER = LoadBalancerArgs(
     healthy_threshold=2,
     deregistration_delay=15,
     deletion_protection=False,
+    health_check_path="/health",
 )
 DATABASE = DatabaseArgs(
     vpc_id="vpc-1",
@@ -100,6 +106,7 @@ AUTOSCALING = AutoscalingArgs(
     max_count=4,
     cpu_percent=60,
     requests_per_target=1000,
+    scale_from_zero=False,
 )
 ALARMS = AlarmsArgs(
     load_balancer_arn_suffix="app/lb/1",
@@ -110,7 +117,7 @@ ALARMS = AlarmsArgs(
     http_5xx_percent=5,
 )
 ALB_ARN = "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/lb/1"
-WAF = WafArgs(load_balancer_arn=ALB_ARN, rate_limit=2000)
+WAF = WafArgs(load_balancer_arn=ALB_ARN, rate_limit=2000, log_retention_days=30)
 
 
 def test_registry_is_immutable_scanned_encrypted_with_lifecycle() -> None:
@@ -391,6 +398,41 @@ def test_database_is_private_encrypted_with_managed_password(production: bool) -
     assert protected == [production]
     group = view.one("aws:ec2/securityGroup:SecurityGroup")
     assert "ingress" not in group  # only the service adds its own rule
+
+
+def _final_snapshot(view: PlanView) -> str:
+    return str(view.one(types.RDS_INSTANCE)["finalSnapshotIdentifier"])
+
+
+def test_every_new_instance_gets_a_final_snapshot_name_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RDS keeps final snapshots and refuses a second one of a name (DBSnapshotAlreadyExists):
+    dev destroyed, created again and destroyed again must not reuse its first snapshot's name."""
+    first = run_component(lambda: Database("db", DATABASE))
+    suffix = first.resource(types.RANDOM_ID, "db-final-snapshot")
+    # Drawn again with every replacement (its keepers), and gone with the database component.
+    assert suffix.inputs["keepers"] == {
+        "engine": "postgres",
+        "dbName": "alunos",
+        "username": "alunos",
+        "storageEncrypted": "true",
+    }
+    assert suffix.parent == first.resource("alunos-api:infra:Database").urn
+    # A recreate draws new random bytes (offline: other bytes from the mock, as a new creation).
+    drawn = mocks.RESOURCES[types.RANDOM_ID]
+
+    def redrawn(new: Any) -> Any:
+        resource_id, outputs = drawn(new)
+        return resource_id, {**outputs, "hex": "0badcafe"}
+
+    monkeypatch.setitem(mocks.RESOURCES, types.RANDOM_ID, redrawn)
+    recreated = run_component(lambda: Database("db", DATABASE))
+    assert _final_snapshot(recreated) == "db-final-0badcafe" != _final_snapshot(first)
+    # A replacement by a change of dbName, too (offline, the bytes follow the keepers).
+    monkeypatch.setitem(mocks.RESOURCES, types.RANDOM_ID, drawn)
+    renamed = run_component(lambda: Database("db", replace(DATABASE, name="alunos2")))
+    assert _final_snapshot(renamed) not in (_final_snapshot(first), "db-final-0badcafe")
 
 
 def test_service_container_is_read_only_non_privileged_and_logs_to_its_group() -> None:

@@ -36,7 +36,8 @@ def answer(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     mocks.NotFound); it sees the offline account's answer, or the NotFound it raised."""
 
     def replace(token: str, edit: Callable[[Answer, Answer | None], Answer]) -> None:
-        original = mocks.CALLS[token]
+        table = mocks.READS if token in mocks.READS else mocks.CALLS
+        original = table[token]
 
         def patched(region: str, args: Answer) -> Answer:
             try:
@@ -45,7 +46,7 @@ def answer(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
                 found = None
             return edit(args, found)
 
-        monkeypatch.setitem(mocks.CALLS, token, patched)
+        monkeypatch.setitem(table, token, patched)
 
     return replace
 
@@ -62,18 +63,19 @@ def test_every_existing_id_in_prod_is_looked_up(
     stack_plan: Callable[..., PlanView], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The class of mistake: an id checked only by its shape. Every id and ARN prod's config
-    names (but the stack does not create) must reach a data source."""
+    names (but the stack does not create) must reach a data source or a read."""
     asked: list[str] = []
-    for token, mock in list(mocks.CALLS.items()):
+    for table in (mocks.CALLS, mocks.READS):
+        for token, mock in list(table.items()):
 
-        def recording(region: str, args: Answer, mock: Any = mock) -> Answer:
-            asked.append(json.dumps(args, sort_keys=True, default=str))
-            return mock(region, args)
+            def recording(region: str, args: Answer, mock: Any = mock) -> Answer:
+                asked.append(json.dumps(args, sort_keys=True, default=str))
+                return mock(region, args)
 
-        monkeypatch.setitem(mocks.CALLS, token, recording)
+            monkeypatch.setitem(table, token, recording)
     stack_plan("prod", WITH_CERTIFICATE)
-    named = [VPC, *PUBLIC, *PRIVATE, GROUP, SECRET, CERTIFICATE.split(":")[3]]
-    named += ["alunos.example.com", PROD["alunos-api:alarmTopicArn"].rsplit(":", 1)[1]]
+    named = [VPC, *PUBLIC, *PRIVATE, GROUP, SECRET, CERTIFICATE]
+    named += [PROD["alunos-api:alarmTopicArn"].rsplit(":", 1)[1]]
     looked_up = "\n".join(asked)
     assert [value for value in named if value not in looked_up] == []
 
@@ -277,37 +279,120 @@ def test_the_aws_managed_key_needs_no_grant(
     assert "DecryptDatabaseSecret" not in _secret_statements(stack_plan("prod"))
 
 
-def test_a_pending_certificate_is_refused(
-    stack_plan: Callable[..., PlanView], answer: Callable[..., None]
+READ_CERTIFICATE = "aws:acm/certificate:Certificate"
+
+
+def _certificate(**changes: Any) -> Callable[[Answer, Answer | None], Answer]:
+    """DescribeCertificate's answer for certificateArn, with `changes`."""
+
+    def edit(args: Answer, found: Answer | None) -> Answer:
+        assert found is not None
+        return {**found, **changes}
+
+    return edit
+
+
+def _listener_certificate(view: PlanView) -> str:
+    return str(view.one(types.LISTENER, "alunos-prod-https")["certificateArn"])
+
+
+@pytest.mark.parametrize(
+    "certificate",
+    [
+        # The wildcard one of the zone: ACM's get_certificate(domain=) matches primary names only.
+        {"domainName": "*.example.com", "subjectAlternativeNames": ["*.example.com"]},
+        # The domain as a subject alternative name of a certificate for another primary name.
+        {
+            "domainName": "api.example.com",
+            "subjectAlternativeNames": ["api.example.com", "alunos.example.com"],
+        },
+        # Keys ListCertificates leaves out unless asked for them (RSA_1024 and RSA_2048 only).
+        {"keyAlgorithm": "EC_prime256v1"},
+        {"keyAlgorithm": "RSA_4096"},
+    ],
+    ids=["wildcard", "san", "ecdsa", "rsa-4096"],
+)
+def test_a_certificate_covering_the_domain_is_accepted(
+    stack_plan: Callable[..., PlanView], answer: Callable[..., None], certificate: Answer
 ) -> None:
-    """ACM lists ISSUED certificates only when asked for ISSUED: a pending one is not found."""
+    answer(READ_CERTIFICATE, _certificate(**certificate))
+    assert _listener_certificate(stack_plan("prod", WITH_CERTIFICATE)) == CERTIFICATE
 
-    def pending(args: Answer, found: Answer | None) -> Answer:
-        assert args["statuses"] == ["ISSUED"]
-        raise mocks.NotFound(f"no ACM Certificate matching domain ({args['domain']})")
 
-    answer("aws:acm/getCertificate:getCertificate", pending)
+def test_an_issued_certificate_that_is_not_the_newest_is_accepted(
+    stack_plan: Callable[..., PlanView],
+    answer: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Newer certificates for the name may exist: the configured one is read by its ARN, and
+    no lookup by name (ACM's get_certificate answers the newest one) is made at all."""
+    answer(READ_CERTIFICATE, _certificate(notBefore="2024-01-01T00:00:00Z"))
+    invoked: list[str] = []
+    for token, mock in list(mocks.CALLS.items()):
+
+        def recording(region: str, args: Answer, token: str = token, mock: Any = mock) -> Answer:
+            invoked.append(token)
+            return mock(region, args)
+
+        monkeypatch.setitem(mocks.CALLS, token, recording)
+    assert _listener_certificate(stack_plan("prod", WITH_CERTIFICATE)) == CERTIFICATE
+    assert [token for token in invoked if token.startswith("aws:acm/")] == []
+
+
+@pytest.mark.parametrize("status", ["PENDING_VALIDATION", "EXPIRED", "REVOKED", "FAILED"])
+def test_a_certificate_not_issued_is_refused(
+    stack_plan: Callable[..., PlanView], answer: Callable[..., None], status: str
+) -> None:
+    answer(READ_CERTIFICATE, _certificate(status=status))
     assert refused(stack_plan, WITH_CERTIFICATE) == (
-        "stack prod: alunos-api:certificateArn: looking up an ISSUED certificate for "
-        "alunos.example.com failed: no ACM Certificate matching domain (alunos.example.com). "
-        f"{CERTIFICATE} must be ISSUED (not pending validation or expired) with "
-        "alunos.example.com as its name."
+        f"stack prod: alunos-api:certificateArn: {CERTIFICATE} is {status}; allowed: an ISSUED "
+        "certificate (not pending validation, expired, revoked or failed): the HTTPS listener "
+        "cannot serve it."
     )
 
 
-def test_a_certificate_for_another_name_is_refused(
+def test_without_a_domain_the_certificate_must_still_be_issued(
     stack_plan: Callable[..., PlanView], answer: Callable[..., None]
 ) -> None:
-    """The ISSUED certificate for the domain is another one: the configured ARN is not it."""
-    issued = "arn:aws:acm:us-east-2:123456789012:certificate/00000000-1111-2222-3333-444444444444"
-    answer(
-        "aws:acm/getCertificate:getCertificate",
-        lambda args, found: {**(found or {}), "arn": issued, "domain": args["domain"]},
+    answer(READ_CERTIFICATE, _certificate(status="PENDING_VALIDATION"))
+    no_domain = {**WITH_CERTIFICATE, "domainName": None}
+    assert refused(stack_plan, no_domain).startswith(
+        f"stack prod: alunos-api:certificateArn: {CERTIFICATE} is PENDING_VALIDATION; allowed"
     )
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["api.example.com"],
+        ["*.alunos.example.com"],  # one label below the domain, not the domain itself
+        ["*.com"],  # a wildcard stands for one label, not two
+        ["example.com", "www.alunos.example.com"],
+    ],
+)
+def test_a_certificate_not_covering_the_domain_is_refused(
+    stack_plan: Callable[..., PlanView], answer: Callable[..., None], names: list[str]
+) -> None:
+    answer(READ_CERTIFICATE, _certificate(domainName=names[0], subjectAlternativeNames=names))
     assert refused(stack_plan, WITH_CERTIFICATE) == (
-        f"stack prod: alunos-api:certificateArn: {CERTIFICATE} is not the ISSUED certificate for "
-        f"alunos-api:domainName alunos.example.com (that is {issued}); allowed: an ISSUED "
-        "certificate named alunos.example.com (the newest one, if there are several)."
+        f"stack prod: alunos-api:certificateArn: {CERTIFICATE} is for {', '.join(names)}, which "
+        "does not cover alunos-api:domainName alunos.example.com; allowed: a certificate whose "
+        "domain name or one of whose subject alternative names is alunos.example.com or "
+        "*.example.com (a wildcard stands for exactly one label)."
+    )
+
+
+def test_a_missing_certificate_fails_the_read(
+    stack_plan: Callable[..., PlanView], answer: Callable[..., None]
+) -> None:
+    """The engine's own message for a read of nothing (pkg/resource/deploy/step.go)."""
+
+    def gone(args: Answer, found: Answer | None) -> Answer:
+        raise mocks.NotFound(f"resource '{args['id']}' does not exist")
+
+    answer(READ_CERTIFICATE, gone)
+    assert refused(stack_plan, WITH_CERTIFICATE) == (
+        f"stack prod: resource '{CERTIFICATE}' does not exist"
     )
 
 
@@ -384,3 +469,22 @@ def test_a_group_of_a_new_vpc_stack_cannot_be_the_databases(
     }
     with pytest.raises(UsageProblem, match=r"dbSecurityGroupId: sg-\S+ is in vpc-\S+, but the"):
         stack_plan("dev", existing_db)
+
+
+def test_private_subnets_too_small_for_the_tasks_are_refused(
+    stack_plan: Callable[..., PlanView], answer: Callable[..., None]
+) -> None:
+    """Two private /28s hold 2 x 11 addresses; 20 tasks need 40 during a deployment."""
+
+    def tiny(args: Answer, found: Answer | None) -> Answer:
+        assert found is not None
+        index = PRIVATE.index(args["id"]) if args["id"] in PRIVATE else -1
+        return {**found, "cidrBlock": f"10.20.{index + 10}.0/28"} if index >= 0 else found
+
+    answer("aws:ec2/getSubnet:getSubnet", tiny)
+    assert refused(stack_plan, {"autoscalingMaxCount": 20}) == (
+        f"stack prod: alunos-api:existingPrivateSubnetIds: the tasks' subnets ({PRIVATE[0]}, "
+        f"{PRIVATE[1]}) hold at most 22 usable addresses (their CIDR blocks, less the 5 AWS "
+        "reserves a subnet), but 40 may be needed (2 x (autoscalingMaxCount 20) tasks during a "
+        "deployment); allowed: larger subnets or more of them, or a lower autoscalingMaxCount."
+    )

@@ -172,6 +172,9 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
      lambda i: i.update(imageName="123456789012.dkr.ecr.us-east-2.amazonaws.com/app:latest")),
     ("image-tag-per-build", "prod", True, types.IMAGE, None,
      lambda i: i.update(imageName="123456789012.dkr.ecr.us-east-2.amazonaws.com/app")),
+    # A regression to the bare version: every build of 0.0.0-dev would share one tag.
+    ("image-tag-per-build", "dev", False, types.IMAGE, None,
+     lambda i: i.update(imageName="123456789012.dkr.ecr.us-east-2.amazonaws.com/app:0.0.0-dev")),
     ("ecr-immutable-and-scanned", "dev", False, types.REPOSITORY, None,
      lambda i: i.update(imageTagMutability="MUTABLE")),
     ("ecr-immutable-and-scanned", "prod", True, types.REPOSITORY, None,

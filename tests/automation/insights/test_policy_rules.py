@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from dunamai import Version
 
 from automation.cli import main
 from automation.insights import checks
+from automation.release.version import _build_version
+from infra import image, validation
 from infra import resource_types as types
-from infra import validation
 from policy import rules
 from policy.rules import RULES, Context, Resource
 from tests.automation.insights.know_before import (
@@ -218,6 +221,58 @@ def test_tls_policies_the_config_accepts_pass_the_rule() -> None:
 
 def test_the_program_and_the_rule_accept_the_same_snapshot_names() -> None:
     assert validation.SNAPSHOT_IDENTIFIER.pattern == rules.SNAPSHOT_IDENTIFIER.pattern
+
+
+def _stamped(base: str, stage: str | None, distance: int, dirty: bool) -> str:
+    found = Version(
+        base,
+        stage=(stage, None) if stage else None,
+        distance=distance,
+        commit="0123456789abcdef0123456789abcdef01234567",
+        dirty=dirty,
+        timestamp=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    return _build_version(found, dirt="89abcdef" * 8 if dirty else "").image_tag
+
+
+@pytest.mark.parametrize(
+    ("base", "stage", "distance", "dirty"),
+    [
+        ("1.4.2", None, 0, False),  # a release
+        ("1.5.0", "rc.1", 0, False),  # a pre-release at its tag
+        ("1.4.2", None, 3, False),  # 1.4.3-dev.3.g0123456
+        ("1.5.0", "rc.1", 3, False),  # 1.5.0-rc.1.dev.3.g0123456
+        ("1.4.2", None, 3, True),  # ... .dirty.89abcdef
+        ("1.4.2", None, 0, True),  # a release tag checked out with changes
+        ("0.0.0", None, 7, False),  # no tag yet
+    ],
+)
+def test_the_tags_the_stamping_produces_name_one_build(
+    base: str, stage: str | None, distance: int, dirty: bool
+) -> None:
+    assert rules.names_one_build(_stamped(base, stage, distance, dirty))
+
+
+@pytest.mark.parametrize("version", ["0.0.0-dev", "1.4.2", "1.4.3-dev.3", "2.0.0+build.7"])
+def test_the_unstamped_tag_of_a_plain_pulumi_up_names_one_build(version: str) -> None:
+    assert rules.names_one_build(image.image_tag("", version, "f" * 64))
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "0.0.0-dev",  # Pulumi.yaml's version, unstamped: every build of it would share the tag
+        "1.4.3-dev.3",  # a dev version without its commit
+        "1.5.0-rc.1.dev.3",
+        "1.4.2.dirty",  # dirty without the digest of the changes
+        "1.4.3-dev.3.g0123456.dirty",
+        "main",
+        "v1.4.2",
+        "1.4.2.src-",
+    ],
+)
+def test_tags_without_a_build_identity_are_refused(tag: str) -> None:
+    assert not rules.names_one_build(tag)
 
 
 def test_json_and_markdown_reports() -> None:
