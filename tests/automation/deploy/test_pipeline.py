@@ -4,7 +4,7 @@ import boto3
 import pytest
 
 from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
-from automation.deploy.pulumi_seam import CommandFailed
+from automation.deploy.pulumi_seam import CommandFailed, OutputValue
 from automation.deploy.rollback import plan_rollback
 from automation.deploy.updates import LockRetry, ReadRetry
 from automation.deploy.verify import Polling, VerifyTiming
@@ -474,3 +474,42 @@ def test_an_awake_scheduled_stack_is_verified_as_usual(aws, stage, service):
     assert outcome.ok, outcome.failure
     assert outcome.verification is not None
     assert outcome.verification.ok
+
+
+def make_hybrid_at_idle(aws, stage):
+    """capacity hybrid between bursts: the EC2 base service serves (the stage's service), the
+    autoscaled Fargate one runs no task, its scalable target 0..4 (autoscalingMinCount 0)."""
+    outputs = stage.stack_outputs
+    cluster, base = outputs[names.CLUSTER_NAME].value, outputs[names.SERVICE_NAME].value
+    ecs = aws.client("ecs")
+    family = ecs.list_task_definitions()["taskDefinitionArns"][-1]
+    ecs.create_service(cluster=cluster, serviceName="burst", taskDefinition=family, desiredCount=0)
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{cluster}/burst",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0,
+        MaxCapacity=4,
+    )
+    outputs[names.SERVICE_NAME] = OutputValue("burst", secret=False)
+    outputs[names.SERVICE_NAMES] = OutputValue([base, "burst"], secret=False)
+    outputs[names.CAPACITY] = OutputValue("hybrid", secret=False)
+
+
+def test_hybrid_at_idle_deploys_and_rolls_back_verified(aws, stage, service):
+    make_hybrid_at_idle(aws, stage)
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    deployed_ = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+        sessions=in_region,
+    )
+    assert deployed_.ok, deployed_.failure
+    assert any("burst at rest, 0 tasks" in line for line in lines.said)
+    back = roll_back(stage, to="1.4.1")
+    assert back.ok, back.failure
+    assert service.version == "1.4.1"
