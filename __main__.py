@@ -185,9 +185,15 @@ if capacity.uses_ec2:
             vpc_id=network.vpc_id,
             subnet_ids=network.task_subnet_ids,
             instance_type=capacity.instance_type,
-            max_instances=capacity.base_count
+            tasks=capacity.base_count
             if capacity.mode == capacity_modes.HYBRID
             else cfg.autoscaling.max_count,
+            task_cpu=cfg.service.cpu,
+            task_memory=cfg.service.memory,
+            # The tasks' subnets, one per AZ (an existing VPC's ids may share one: more room).
+            zones=cfg.network.availability_zones
+            if isinstance(cfg.network, NewVpcArgs)
+            else len(cfg.network.private_subnet_ids),
         ),
     )
 

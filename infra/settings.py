@@ -299,7 +299,9 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     v.one_of(key("capacity"), mode, capacity.MODES)
     service = _service(cfg, key, production, mode)
     autoscaling = _autoscaling(cfg, key, production, service.desired_count, mode)
-    capacity_settings = _capacity(cfg, key, production, autoscaling.max_count, mode, network)
+    capacity_settings = _capacity(
+        cfg, key, production, autoscaling.max_count, mode, service, network
+    )
     alarms = _alarms(cfg, key)
     rollout = Rollout(
         strategy=cfg.string("deploymentStrategy"),
@@ -588,7 +590,13 @@ def _autoscaling(
 
 
 def _capacity(
-    cfg: _Reader, key: Any, production: bool, max_count: int, mode: str, network: NetworkArgs
+    cfg: _Reader,
+    key: Any,
+    production: bool,
+    max_count: int,
+    mode: str,
+    service: ServiceSettings,
+    network: NetworkArgs,
 ) -> CapacitySettings:
     settings = CapacitySettings(
         mode=mode,
@@ -598,7 +606,7 @@ def _capacity(
         base_count=cfg.integer("ec2BaseCount"),
     )
     if settings.uses_ec2:
-        _ec2_capacity(settings, key, production, network)
+        _ec2_capacity(settings, key, production, network, service)
     v.SPOT_PERCENT.check(key("spotPercent"), settings.spot_percent)
     v.in_range(key("onDemandBase"), settings.on_demand_base, 0, max_count)
     if production and settings.spot_percent and settings.on_demand_base < 2:
@@ -612,7 +620,11 @@ def _capacity(
 
 
 def _ec2_capacity(
-    settings: CapacitySettings, key: Any, production: bool, network: NetworkArgs
+    settings: CapacitySettings,
+    key: Any,
+    production: bool,
+    network: NetworkArgs,
+    service: ServiceSettings,
 ) -> None:
     """What EC2 capacity needs beyond Fargate's keys (infra/capacity.py says why)."""
     if tasks_public(network):
@@ -623,6 +635,9 @@ def _ec2_capacity(
             "capacity fargate."
         )
     capacity.check_instance_type(key("ec2InstanceType"), settings.instance_type)
+    capacity.check_task_fits(
+        key("ec2InstanceType"), settings.instance_type, service.cpu, service.memory
+    )
     if settings.mode == capacity.EC2_ONLY and settings.spot_percent:
         raise v.fail(
             key("spotPercent"),
