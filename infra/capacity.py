@@ -23,10 +23,14 @@ The instances:
   ECS_AWSVPC_BLOCK_IMDS keeps the tasks away from the instance's metadata (and its role):
   https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-config.html
 - an encrypted gp3 root volume of the AMI's 30 GiB;
-- an instance role holding AWS's managed AmazonEC2ContainerServiceforEC2Role, the permissions the
-  ECS agent needs to register the instance and report tasks, and nothing else (image pulls and
-  logs of the tasks use the task execution role):
-  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html
+- an instance role allowed what the ECS agent does with it and nothing else (`agent_policy`):
+  register in this cluster, poll for work and report tasks. AWS's managed
+  AmazonEC2ContainerServiceforEC2Role, which AWS offers "as a guide when creating a custom
+  policy" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html),
+  also pulls any ECR image, writes any log group and creates clusters: here the tasks' image
+  pulls and logs use their execution role (the agent pulls with it when the task has one,
+  amazon-ecs-agent agent/engine/docker_task_engine.go setRegistryCredentials, and hands it to
+  the awslogs driver, agent/api/task/task.go ApplyExecutionRoleLogsAuth);
 Managed scaling keeps the group at 100 % of what the tasks need; managed termination protection
 keeps an instance running tasks from being scaled in (it needs scale-in protection on the group
 and managed scaling); managed draining moves tasks off an instance before it goes:
@@ -122,7 +126,53 @@ Taking less than that only makes the group's ceiling higher, never too low."""
 
 ROOT_DEVICE = "/dev/xvda"
 ROOT_VOLUME_GIB = 30
-MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+
+# What the ECS agent calls with the instance role, by what the Service Authorization Reference
+# lets each be scoped to
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
+# - the cluster (resource type cluster*, no ecs:cluster key: the resource is the cluster):
+#   RegisterContainerInstance, DeregisterContainerInstance and the three Submit* state reports
+#   (SubmitAttachmentStateChanges: the awsvpc tasks' interfaces);
+# - nothing: DiscoverPollEndpoint has no resource type; Poll and StartTelemetrySession, in the
+#   managed policy, are in no row of the reference's ECS actions table (as iann0036/iam-dataset
+#   aws/iam_definition.json mirrors it), so no resource can be named for them.
+# Left out of the managed policy's v10: ecs:CreateCluster (the cluster is the stack's);
+# ecs:UpdateContainerInstancesState (the agent drains itself only on a Spot interruption with
+# ECS_ENABLE_SPOT_INSTANCE_DRAINING, agent/app/agent.go; these instances are on-demand and ECS's
+# managed draining drains them); ec2:DescribeTags and ecs:TagResource with ecs:CreateAction
+# (only with ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM or ECS_CONTAINER_INSTANCE_TAGS, unset
+# here); ecs:ListTagsForResource (the task metadata endpoint's tags, which the app never asks).
+AGENT_CLUSTER_ACTIONS = (
+    "ecs:RegisterContainerInstance",
+    "ecs:DeregisterContainerInstance",
+    "ecs:SubmitAttachmentStateChanges",
+    "ecs:SubmitContainerStateChange",
+    "ecs:SubmitTaskStateChange",
+)
+AGENT_SESSION_ACTIONS = ("ecs:DiscoverPollEndpoint", "ecs:Poll", "ecs:StartTelemetrySession")
+
+
+def agent_policy(cluster_arn: str) -> str:
+    """The instance role's one policy: the agent's calls, in this cluster where IAM can say so."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "RegisterAndReportInThisCluster",
+                    "Effect": "Allow",
+                    "Action": list(AGENT_CLUSTER_ACTIONS),
+                    "Resource": cluster_arn,
+                },
+                {
+                    "Sid": "AgentSessionsNoResourceToName",
+                    "Effect": "Allow",
+                    "Action": list(AGENT_SESSION_ACTIONS),
+                    "Resource": "*",
+                },
+            ],
+        }
+    )
 
 
 def tasks_per_instance(instance_type: str, cpu: int, memory: int) -> int:
@@ -192,6 +242,8 @@ def check_instance_type(key: str, instance_type: str) -> None:
 class Ec2CapacityArgs:
     cluster_name: pulumi.Input[str]
     """The cluster the instances join (ECS_CLUSTER)."""
+    cluster_arn: pulumi.Input[str]
+    """The same cluster: the only one the instance role may register in."""
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets with a NAT route (the settings refuse public ones)."""
@@ -248,8 +300,11 @@ class Ec2Capacity(pulumi.ComponentResource):
             tags=tags(f"{name}-instance"),
             opts=child,
         )
-        self.role_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-instance-ecs", role=self.role.name, policy_arn=MANAGED_POLICY, opts=child
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-instance-agent",
+            role=self.role.id,
+            policy=pulumi.Output.from_input(args.cluster_arn).apply(agent_policy),
+            opts=child,
         )
         self.profile = aws.iam.InstanceProfile(
             f"{name}-instance", role=self.role.name, tags=tags(f"{name}-instance"), opts=child
@@ -329,9 +384,13 @@ class Ec2Capacity(pulumi.ComponentResource):
                     key="Name", value=f"{name}-instance", propagate_at_launch=True
                 ),
             ],
-            # ECS's managed scaling owns the desired capacity.
+            # ECS's managed scaling owns the desired capacity. An instance's agent registers
+            # at boot: the role's policy exists first.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(ignore_changes=["desiredCapacity"])
+                child,
+                pulumi.ResourceOptions(
+                    ignore_changes=["desiredCapacity"], depends_on=[self.role_policy]
+                ),
             ),
         )
         self.provider = aws.ecs.CapacityProvider(

@@ -48,8 +48,12 @@ def test_ec2_runs_every_task_on_hardened_instances(stack_plan: Callable[..., Pla
     assert provider["managedTerminationProtection"] == "ENABLED"
     assert provider["managedDraining"] == "ENABLED"
     assert provider["managedScaling"] == {"status": "ENABLED", "targetCapacity": 100}
-    policy = plan.one(types.ROLE_POLICY_ATTACHMENT)
-    assert policy["policyArn"] == capacity.MANAGED_POLICY
+    assert not plan.of_type(types.ROLE_POLICY_ATTACHMENT)  # no managed policy: the agent's own
+    agent = plan.resource(types.ROLE_POLICY, "alunos-dev-instance-agent")
+    (scoped, _) = json.loads(agent.inputs["policy"])["Statement"]
+    assert scoped["Resource"].startswith("arn:aws:ecs:us-east-2:123456789012:cluster/alunos-dev")
+    assert plan.resource(types.CLUSTER).urn in agent.dependencies  # its ARN, not a pattern
+    assert agent.urn in plan.resource(types.AUTOSCALING_GROUP).dependencies
     task = plan.one(types.TASK_DEFINITION)
     assert task["requiresCompatibilities"] == ["EC2", "FARGATE"]
     assert task["networkMode"] == "awsvpc"
@@ -204,3 +208,36 @@ def test_ec2_makes_room_for_a_release_of_every_task(stack_plan: Callable[..., Pl
     release needs 12 instances at most, 6 in each AZ."""
     plan = stack_plan("prod", {"capacity": "ec2", "onDemandBase": 0})
     assert plan.one(types.AUTOSCALING_GROUP)["maxSize"] == 12
+
+
+def test_the_instance_role_may_only_register_and_report_in_its_cluster() -> None:
+    cluster = "arn:aws:ecs:us-east-2:123456789012:cluster/alunos-dev-cluster-1a2b3c4"
+    document = json.loads(capacity.agent_policy(cluster))
+    by_sid = {statement["Sid"]: statement for statement in document["Statement"]}
+    assert by_sid["RegisterAndReportInThisCluster"] == {
+        "Sid": "RegisterAndReportInThisCluster",
+        "Effect": "Allow",
+        "Action": [
+            "ecs:RegisterContainerInstance",
+            "ecs:DeregisterContainerInstance",
+            "ecs:SubmitAttachmentStateChanges",
+            "ecs:SubmitContainerStateChange",
+            "ecs:SubmitTaskStateChange",
+        ],
+        "Resource": cluster,
+    }
+    sessions = by_sid["AgentSessionsNoResourceToName"]
+    assert sessions["Action"] == [
+        "ecs:DiscoverPollEndpoint",
+        "ecs:Poll",
+        "ecs:StartTelemetrySession",
+    ]
+    assert sessions["Resource"] == "*"
+    assert set(by_sid) == {"RegisterAndReportInThisCluster", "AgentSessionsNoResourceToName"}
+    # What the managed AmazonEC2ContainerServiceforEC2Role also grants, and the tasks' execution
+    # role does instead (or nobody needs): no image pulls, no logs, no new clusters, no tags.
+    granted = [action for statement in document["Statement"] for action in statement["Action"]]
+    assert not [a for a in granted if a.split(":")[0] in ("ecr", "logs", "ec2")]
+    assert "ecs:CreateCluster" not in granted
+    assert "ecs:TagResource" not in granted
+    assert not any("*" in action for action in granted)
