@@ -104,6 +104,10 @@ def test_schedule_sleeps_the_service_and_the_database(dev: PlanView) -> None:
     assert sleep["scalableTargetAction"] == {"minCapacity": 0, "maxCapacity": 0}
     assert wake["scalableTargetAction"] == {"minCapacity": 1, "maxCapacity": 2}
     schedules = {r.name: r.inputs for r in dev.of_type(types.SCHEDULE)}
+    # The database wakes 20 minutes before the tasks (an RDS start takes minutes), and sleeps
+    # with them.
+    assert schedules["alunos-dev-db-start"]["scheduleExpression"] == "cron(40 7 ? * MON-FRI *)"
+    assert schedules["alunos-dev-db-stop"]["scheduleExpression"] == sleep["schedule"]
     for name, action in (("start", "startDBInstance"), ("stop", "stopDBInstance")):
         target = schedules[f"alunos-dev-db-{name}"]["target"]
         assert target["arn"] == f"arn:aws:scheduler:::aws-sdk:rds:{action}"
@@ -154,6 +158,7 @@ def test_schedule_leaves_a_database_the_stack_does_not_own(
         pytest.param("dev", {"schedule": "MON-FRI 20:00-08:00 America/Sao_Paulo"}, ["alunos-api:schedule", "start before stop"], id="overnight"),
         pytest.param("dev", {"schedule": "MON-FRI 08:00-20:00 Mars/Olympus"}, ["alunos-api:schedule", "IANA time zone"], id="zone"),
         pytest.param("dev", {"schedule": "FRI-MON 08:00-20:00 UTC"}, ["alunos-api:schedule"], id="backwards-days"),
+        pytest.param("dev", {"schedule": "MON-FRI 00:10-20:00 UTC"}, ["alunos-api:schedule", "a start at 00:20 or later", "20 minutes before the tasks"], id="no-room-for-the-database"),
     ],
 )  # fmt: skip
 def test_capacity_and_schedule_refusals_name_the_key(
