@@ -303,14 +303,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         cfg, key, production, autoscaling.max_count, mode, service, network
     )
     alarms = _alarms(cfg, key)
-    rollout = Rollout(
-        strategy=cfg.string("deploymentStrategy"),
-        canary_percent=cfg.integer("canaryPercent"),
-        canary_minutes=cfg.integer("canaryMinutes"),
-        linear_step_percent=cfg.integer("linearStepPercent"),
-        linear_step_minutes=cfg.integer("linearStepMinutes"),
-        bake_minutes=cfg.integer("deploymentBakeMinutes"),
-    )
+    rollout = Rollout.from_config(cfg.string, cfg.integer)
     rollout.validate(key)
     if rollout.shifts_traffic and mode == capacity.HYBRID:
         raise v.fail(
