@@ -134,6 +134,18 @@ class Rollout:
         return self.strategy != ROLLING
 
     @property
+    def first_shift(self) -> tuple[str, int] | None:
+        """The key and share (%) of production requests the new tasks take first, before the
+        alarms can judge them; None for rolling, where ECS moves no traffic."""
+        if self.strategy == CANARY:
+            return CANARY_PERCENT, self.canary_percent
+        if self.strategy == LINEAR:
+            return LINEAR_STEP_PERCENT, self.linear_step_percent
+        if self.strategy == BLUE_GREEN:
+            return STRATEGY_KEY, 100
+        return None
+
+    @property
     def linear_steps(self) -> int:
         return math.ceil(100 / self.linear_step_percent)
 

@@ -17,7 +17,7 @@ import pulumi
 from infra import capacity
 from infra import validation as v
 from infra.network import ExistingVpcArgs, NetworkArgs, NewVpcArgs, tasks_public
-from infra.rollout import Rollout
+from infra.rollout import STRATEGY_KEY, Rollout
 from infra.schedule import Schedule, parse_schedule
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
@@ -305,6 +305,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     alarms = _alarms(cfg, key)
     rollout = Rollout.from_config(cfg.string, cfg.integer)
     rollout.validate(key)
+    _alarm_sees_the_first_shift(rollout, alarms, key)
     if rollout.shifts_traffic and mode == capacity.HYBRID:
         raise v.fail(
             key("deploymentStrategy"),
@@ -658,6 +659,32 @@ def _schedule(cfg: _Reader, key: Any, production: bool, mode: str) -> Schedule |
             "with capacity fargate or ec2",
         )
     return schedule
+
+
+def _alarm_sees_the_first_shift(rollout: Rollout, alarms: AlarmSettings, key: Any) -> None:
+    """The 5xx deployment alarm is a rate over all the load balancer's requests
+    (infra/alarms.py, GreaterThanThreshold): new tasks taking p % of them and failing every one
+    raise it to p % at most, so p must be above the threshold or the release never rolls back.
+    Alarming per target group instead would need the target groups' own 5xx counts, which miss
+    the load balancer's own 502/503/504 for a crashing task (HTTPCode_ELB_5XX_Count has only
+    the LoadBalancer dimension): one alarm on the whole, and this rule, keep it simple."""
+    shift = rollout.first_shift
+    threshold = alarms.http_5xx_percent
+    if shift is None or shift[1] > threshold:
+        return
+    name, percent = shift
+    allowed = (
+        f"{name} above alarm5xxPercent ({threshold + 1}..100), or alarm5xxPercent below {percent}"
+        if name != STRATEGY_KEY
+        else "alarm5xxPercent below 100"
+    )
+    raise InvalidConfig(
+        f"{key(name)}: {rollout.strategy} sends {percent}% of requests to the new tasks first, "
+        f"but {key('alarm5xxPercent')} is {threshold}%: the 5xx alarm is a rate over all the load "
+        f"balancer's requests, so new tasks failing every request raise it to {percent}% at "
+        f"most, never above the threshold, and the release is not rolled back; allowed: "
+        f"{allowed}."
+    )
 
 
 def _alarms(cfg: _Reader, key: Any) -> AlarmSettings:

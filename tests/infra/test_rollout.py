@@ -140,6 +140,21 @@ def test_linear_and_blue_green_on_dev_use_the_http_listener(
         ({"deploymentStrategy": "canary", "canaryPercent": 0}, "canaryPercent: 0 is not valid"),
         ({"deploymentStrategy": "linear", "linearStepPercent": 2}, "linearStepPercent: 2"),
         ({"deploymentBakeMinutes": 1441}, "deploymentBakeMinutes: 1441 is not valid"),
+        # A canary (or a linear step) no bigger than the 5xx alarm's threshold cannot trip it.
+        (
+            {"deploymentStrategy": "canary", "canaryPercent": 5},
+            "alunos-api:canaryPercent: canary sends 5% of requests to the new tasks first, but "
+            "alunos-api:alarm5xxPercent is 5%",
+        ),
+        (
+            {"deploymentStrategy": "linear", "linearStepPercent": 4, "alarm5xxPercent": 10},
+            "allowed: linearStepPercent above alarm5xxPercent (11..100), or alarm5xxPercent "
+            "below 4.",
+        ),
+        (
+            {"deploymentStrategy": "blue_green", "alarm5xxPercent": 100},
+            "allowed: alarm5xxPercent below 100.",
+        ),
     ],
 )
 def test_out_of_range_settings_fail_the_plan(
@@ -174,3 +189,9 @@ def test_the_rollout_has_no_defaults_of_its_own() -> None:
     with pytest.raises(TypeError):
         Rollout()  # type: ignore[call-arg]
     assert set(limits()) == set(configured_rollout().numbers)
+
+
+def test_a_canary_above_the_alarm_threshold_plans(stack_plan: Callable[..., PlanView]) -> None:
+    view = stack_plan("dev", {"deploymentStrategy": "canary", "canaryPercent": 6})
+    config = view.one(types.SERVICE)["deploymentConfiguration"]
+    assert config["canaryConfiguration"]["canaryPercent"] == 6.0
