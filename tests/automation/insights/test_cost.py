@@ -407,19 +407,22 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_dev_asleep_outside_working_hours_pays_for_its_hours(table: PriceTable) -> None:
     """MON-FRI 08:00-20:00: 60 of 168 hours a week. Tasks, capacity units and the database's
-    instance hours follow; the load balancer's hours and the storage do not."""
+    instance hours follow (the database's from its start, 20 minutes before the tasks'); the
+    load balancer's hours and the storage do not."""
     awake = 60 / 168
+    db_awake = (60 + 5 * 20 / 60) / 168
     hours = table.hours_per_month
     asleep = cost.estimate(plan("dev"), table)
     always = cost.estimate(ALWAYS_ON_DEV(), table)
-    for component, item in (("Fargate", "vCPU, Spot"), ("Fargate", "public IPv4"),
-                            ("Load balancer", "capacity"), ("RDS", "db.t4g.micro")):  # fmt: skip
+    for component, item, share in (("Fargate", "vCPU, Spot", awake), ("Fargate", "public IPv4", awake),
+                                   ("Load balancer", "capacity", awake),
+                                   ("RDS", "db.t4g.micro", db_awake)):  # fmt: skip
         whole_month = line(always, component, item).monthly
         assert whole_month is not None
-        assert line(asleep, component, item).monthly == pytest.approx(awake * whole_month)
+        assert line(asleep, component, item).monthly == pytest.approx(share * whole_month)
     for component, item in (("Load balancer", "ALB hours"), ("RDS", "gp3 storage")):
         assert line(asleep, component, item).monthly == line(always, component, item).monthly
-    assert line(asleep, "RDS", "db.t4g.micro").quantity == pytest.approx(awake * hours)
+    assert line(asleep, "RDS", "db.t4g.micro").quantity == pytest.approx(db_awake * hours)
     assert asleep.total < always.total - 15
 
 
