@@ -154,10 +154,13 @@ else:
 # first deployment. The service and cluster names they watch (CPU, memory) are filled in once the
 # service exists, so only those two alarms wait for it.
 cluster_name: pulumi.Output[str]
+cluster_arn: pulumi.Output[str]
 service_name: pulumi.Output[str]
 set_cluster_name: Callable[[pulumi.Output[str]], None]
+set_cluster_arn: Callable[[pulumi.Output[str]], None]
 set_service_name: Callable[[pulumi.Output[str]], None]
 cluster_name, set_cluster_name = pulumi.deferred_output()
+cluster_arn, set_cluster_arn = pulumi.deferred_output()
 service_name, set_service_name = pulumi.deferred_output()
 alarms = Alarms(
     name,
@@ -174,8 +177,9 @@ alarms = Alarms(
     ),
 )
 
-# EC2 capacity (capacity ec2 or hybrid): its instances join the cluster by name, which exists
-# only with the service component, hence the deferred name (set below).
+# EC2 capacity (capacity ec2 or hybrid): its instances join the cluster by name, and their role
+# may register in that cluster only; it exists only with the service component, hence the
+# deferred name and ARN (set below).
 capacity = cfg.capacity
 ec2_capacity = None
 if capacity.uses_ec2:
@@ -183,12 +187,17 @@ if capacity.uses_ec2:
         name,
         Ec2CapacityArgs(
             cluster_name=cluster_name,
+            cluster_arn=cluster_arn,
             vpc_id=network.vpc_id,
             subnet_ids=network.task_subnet_ids,
             instance_type=capacity.instance_type,
-            max_instances=capacity.base_count
+            tasks=capacity.base_count
             if capacity.mode == capacity_modes.HYBRID
             else cfg.autoscaling.max_count,
+            task_cpu=cfg.service.cpu,
+            task_memory=cfg.service.memory,
+            # The tasks' subnets, one per AZ (an existing VPC's ids may share one: more room).
+            zones=settings.task_zones(cfg.network),
         ),
     )
 
@@ -234,6 +243,7 @@ service = Service(
     ),
 )
 set_cluster_name(service.cluster.name)
+set_cluster_arn(service.cluster.arn)
 set_service_name(service.service.name)
 
 service_names = [service.service.name]

@@ -1,7 +1,9 @@
 """Reaching the database at start, then the connection pool.
 
-Start-up order: connect (retrying with backoff while the database is not reachable yet, for a
-bounded time), migrate (app.migrations), then open the pool.
+Start-up order: connect (retrying with backoff while the database is not reachable yet), migrate
+(app.migrations), then open the pool. The server does not wait for it (`bring_up` runs beside
+it): a database that starts after the tasks (a dev stack waking up, infra/schedule.py) leaves
+the app answering /health and 503 on the data routes until it answers, not exiting.
 
 Every connection is opened by `connect`: with credentials from a secret, a refusal (a rotation)
 makes it read the secret again and retry once.
@@ -14,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Self
 
 import psycopg
@@ -110,12 +113,19 @@ def _pool_connection_class(database: Database) -> type[psycopg.AsyncConnection[A
 
 
 async def connect_with_retry(
-    database: Database, timeout_s: float, *, first_delay_s: float = 0.25, max_delay_s: float = 5.0
+    database: Database,
+    timeout_s: float,
+    *,
+    first_delay_s: float = 0.25,
+    max_delay_s: float = 5.0,
+    keep_trying: bool = False,
 ) -> psycopg.AsyncConnection[Any]:
-    """Connect, retrying with jittered exponential backoff until `timeout_s` has passed."""
+    """Connect, retrying with jittered exponential backoff. After `timeout_s`: give up
+    (DatabaseUnavailable), or with `keep_trying` say so once, at ERROR, and go on."""
     deadline = time.monotonic() + timeout_s
     delay = first_delay_s
     attempt = 0
+    overdue = False
     while True:
         attempt += 1
         remaining = deadline - time.monotonic()
@@ -126,12 +136,21 @@ async def connect_with_retry(
         except (psycopg.OperationalError, CredentialsUnavailable) as error:
             reason = str(error).strip()
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DatabaseUnavailable(
-                    f"database {database.describe()} not reachable after {attempt} attempts "
-                    f"in {timeout_s:g} s (DB_STARTUP_TIMEOUT): {reason}"
-                ) from None
-            wait = min(delay * random.uniform(0.5, 1.0), remaining)  # noqa: S311 (jitter)
+            problem = (
+                f"database {database.describe()} not reachable after {attempt} attempts "
+                f"in {timeout_s:g} s (DB_STARTUP_TIMEOUT): {reason}"
+            )
+            if remaining <= 0 and not keep_trying:
+                raise DatabaseUnavailable(problem) from None
+            if remaining <= 0 and not overdue:
+                overdue = True
+                log.error(
+                    "database still unreachable; the data routes answer 503 until it answers",
+                    extra=fields(error=problem),
+                )
+            wait = delay * random.uniform(0.5, 1.0)  # noqa: S311 (jitter)
+            if remaining > 0:
+                wait = min(wait, remaining)
             log.warning(
                 "database not reachable yet, retrying",
                 extra=fields(
@@ -145,9 +164,11 @@ async def connect_with_retry(
             delay = min(delay * 2, max_delay_s)
 
 
-async def prepare_database(database: Database, timeout_s: float) -> None:
+async def prepare_database(
+    database: Database, timeout_s: float, *, keep_trying: bool = False
+) -> None:
     """Wait for the database, then bring its schema up to date."""
-    conn = await connect_with_retry(database, timeout_s)
+    conn = await connect_with_retry(database, timeout_s, keep_trying=keep_trying)
     try:
         applied = await migrate(conn, lock_timeout_s=timeout_s)
     finally:
@@ -158,6 +179,37 @@ async def prepare_database(database: Database, timeout_s: float) -> None:
     )
 
 
+class Startup:
+    """Whether the app has reached its database and brought the schema up to date yet, and
+    since when it has been trying: for `/health`, which answers before the database does."""
+
+    def __init__(self) -> None:
+        self.waiting_since: datetime | None = datetime.now(UTC)
+
+    def done(self) -> None:
+        self.waiting_since = None
+
+
+async def bring_up(
+    database: Database, pool: AsyncConnectionPool[Any], startup: Startup, timeout_s: float
+) -> None:
+    """Reach the database however long it takes, migrate, open `pool`; then `startup` is done.
+    A migration that fails raises MigrationFailed (a bug to fix, not a database to wait for)."""
+    while True:
+        try:
+            await prepare_database(database, timeout_s, keep_trying=True)
+            break
+        except psycopg.OperationalError as error:  # lost between connecting and migrating
+            log.warning(
+                "database lost while migrating, starting over",
+                extra=fields(database=database.describe(), error=str(error).strip()),
+            )
+    # Not waiting for min_size connections: a database lost now would close a pool that waits
+    # (psycopg_pool's wait()); this one fills, and refills, in the background.
+    await pool.open(wait=False)
+    startup.done()
+
+
 async def open_pool(
     database: Database,
     min_size: int,
@@ -165,12 +217,27 @@ async def open_pool(
     checkout_timeout_s: float = 5.0,
     max_lifetime_s: float = 3600.0,
 ) -> AsyncConnectionPool[Any]:
-    """A pool of autocommit connections: each statement of the API is a transaction of its own.
+    """`new_pool`, opened with its `min_size` connections."""
+    pool = new_pool(database, min_size, max_size, checkout_timeout_s, max_lifetime_s)
+    await pool.open(wait=min_size > 0, timeout=30.0)
+    return pool
+
+
+def new_pool(
+    database: Database,
+    min_size: int,
+    max_size: int,
+    checkout_timeout_s: float = 5.0,
+    max_lifetime_s: float = 3600.0,
+) -> AsyncConnectionPool[Any]:
+    """A pool of autocommit connections, not open yet: each statement of the API is a
+    transaction of its own.
 
     A request that waits longer than `checkout_timeout_s` for a connection gets a 503 instead
-    of hanging (the database is down, or the pool is exhausted by slow queries). A connection is
-    replaced after `max_lifetime_s` (psycopg_pool's default hour); new ones are opened with
-    `connect`'s logic, so the pool follows a password rotation.
+    of hanging (the database is down, or the pool is exhausted by slow queries), and so does one
+    before the pool is open (PoolClosed). A connection is replaced after `max_lifetime_s`
+    (psycopg_pool's default hour); new ones are opened with `connect`'s logic, so the pool
+    follows a password rotation.
     """
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database.conninfo,
@@ -184,5 +251,4 @@ async def open_pool(
         max_lifetime=max_lifetime_s,
         max_idle=300.0,
     )
-    await pool.open(wait=min_size > 0, timeout=30.0)
     return pool

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import BuildInfo
 from app.credentials import CredentialsStatus
+from app.database import Startup
 from app.logs import fields, log_request, request_id_var
 from app.pages import index_page, not_found_page
 from app.students import StudentStore, format_time
@@ -79,7 +80,8 @@ async def _read_body(request: Request) -> bytes:
 
 
 async def health(request: Request) -> Response:
-    """Liveness: always 200, no database round trip; says when the database refuses the login.
+    """Liveness: always 200, no database round trip; says when the database refuses the login,
+    or has not been reached yet since the app started (the data routes answer 503 meanwhile).
 
     ECS and the ALB call this every few seconds on every task. Tying its status code to the
     database would turn a database blip into every task being killed and restarted at once (a
@@ -91,11 +93,15 @@ async def health(request: Request) -> Response:
     """
     status: CredentialsStatus | None = request.app.state.credentials_status
     since = status.refused_since if status else None
-    if since is None:
-        return JSONResponse({"status": "ok"})
-    return JSONResponse(
-        {"status": "degraded", "database": f"login refused since {format_time(since)}"}
-    )
+    if since is not None:
+        return JSONResponse(
+            {"status": "degraded", "database": f"login refused since {format_time(since)}"}
+        )
+    startup: Startup | None = request.app.state.startup
+    if startup is not None and startup.waiting_since is not None:
+        waiting = format_time(startup.waiting_since)
+        return JSONResponse({"status": "starting", "database": f"not reached yet, since {waiting}"})
+    return JSONResponse({"status": "ok"})
 
 
 async def version(request: Request) -> Response:
@@ -175,8 +181,12 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_database_unavailable(request: Request, exc: Exception) -> Response:
-    log.error(
-        "database unavailable",
+    startup: Startup | None = request.app.state.startup
+    starting = startup is not None and startup.waiting_since is not None
+    # Before the database was first reached, a 503 is expected (app.database.bring_up says at
+    # ERROR when that lasts past DB_STARTUP_TIMEOUT); afterwards, it is an outage.
+    (log.warning if starting else log.error)(
+        "database not reached yet" if starting else "database unavailable",
         extra=fields(error_type=type(exc).__name__, error=str(exc).strip()),
     )
     return _erro(
@@ -243,9 +253,13 @@ def _resource(path: str, **handlers: Endpoint) -> Route:
 
 
 def create_app(
-    store: StudentStore, build: BuildInfo, credentials_status: CredentialsStatus | None = None
+    store: StudentStore,
+    build: BuildInfo,
+    credentials_status: CredentialsStatus | None = None,
+    startup: Startup | None = None,
 ) -> ASGIApp:
-    """The ASGI app over an open store (the caller owns the store's lifetime)."""
+    """The ASGI app over a store (the caller owns the store's lifetime). With `startup`, the
+    store's pool may open later: until it has, /health says so and the data routes answer 503."""
     routes = [
         _resource("/health", GET=health),
         _resource("/version", GET=version),
@@ -266,4 +280,5 @@ def create_app(
     app.state.store = store
     app.state.build = build
     app.state.credentials_status = credentials_status
+    app.state.startup = startup
     return RequestLog(app)

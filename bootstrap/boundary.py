@@ -38,8 +38,6 @@ EXEC_CHANNELS = [
 ECS_AGENT = [
     "ecs:RegisterContainerInstance",
     "ecs:DeregisterContainerInstance",
-    "ecs:Poll",
-    "ecs:StartTelemetrySession",
     "ecs:Submit*",
     "ecs:UpdateContainerInstancesState",
     "ecs:TagResource",
@@ -123,7 +121,20 @@ def boundary(stack: Stack, account: Account) -> Document:
                 account.arn("ecs", f"container-instance/{prefix}-*/*"),
             ],
         ),
-        # The agent finds its endpoint and reads its instance's tags: no resource in the reference.
-        statement("EcsAgentDiscovery", ["ecs:DiscoverPollEndpoint", "ec2:DescribeTags"], "*"),
+        # The agent finds its endpoint, polls it, opens its telemetry session and reads its
+        # instance's tags: DiscoverPollEndpoint has no resource type in the Service Authorization
+        # Reference, and Poll and StartTelemetrySession (in AmazonEC2ContainerServiceforEC2Role on
+        # "*") are in no row of its ECS table, so no ARN can be named for them
+        # (infra/capacity.py's agent_policy grants them on "*" too).
+        statement(
+            "EcsAgentSession",
+            [
+                "ecs:DiscoverPollEndpoint",
+                "ecs:Poll",
+                "ecs:StartTelemetrySession",
+                "ec2:DescribeTags",
+            ],
+            "*",
+        ),
     ]
     return document(statements)

@@ -14,10 +14,11 @@ tests/bootstrap/):
 - by request, where the API has its own keys: ACM only for the stack's domain
   (`acm:DomainNames`), Route 53 only the records the stack writes
   (`route53:ChangeResourceRecordSetsNormalizedRecordNames`), iam:PassRole only to the service
-  each role is for (`iam:PassedToService`: ECS tasks, ECS, EC2, EventBridge Scheduler), only the
-  one managed policy the stack attaches (`iam:PolicyARN`), roles created and given policies only
-  with the stack's permissions boundary (`iam:PermissionsBoundary`: boundary.py), service-linked
-  roles only for the services the stack uses (`iam:AWSServiceName`).
+  each role is for (`iam:PassedToService`: ECS tasks, ECS, EC2, EventBridge Scheduler), no
+  managed policy attached (only the one earlier programs attached may be detached:
+  `iam:PolicyARN`), roles created and given policies only with the stack's permissions boundary
+  (`iam:PermissionsBoundary`: boundary.py), service-linked roles only for the services the stack
+  uses (`iam:AWSServiceName`).
 A few actions have no resource to scope (`Resource: "*"` in the reference): each such statement
 says so.
 """
@@ -583,8 +584,10 @@ def data(stack: Stack, account: Account) -> Document:
 # --- EC2 capacity (capacity ec2 | hybrid) and the schedule's database stop/start ---------------
 
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
-"""The one managed policy the stack attaches: to its capacity instances' role
-(infra/capacity.py; tests/bootstrap/test_coverage.py keeps the two equal)."""
+"""The managed policy earlier versions of the program attached to the capacity instances' role.
+The role now holds its own, narrower policy (infra/capacity.py, an inline policy the
+ServiceRoles statement lets the deploy role put): an update of such a stack detaches this one,
+and nothing may attach any."""
 
 LAUNCHED_TYPES = ("instance", "volume", "network-interface", "subnet", "security-group")
 """What RunInstances names besides the launch template and the AMI."""
@@ -657,8 +660,8 @@ def capacity(stack: Stack, account: Account) -> Document:
                 account.iam(f"instance-profile/{prefix}-instance-*"),
             ),
             statement(
-                "AttachOnlyTheEcsInstancePolicy",
-                ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                "DetachTheFormerEcsInstancePolicy",
+                ["iam:DetachRolePolicy"],
                 instance_roles,
                 {"ArnEquals": {"iam:PolicyARN": ECS_INSTANCE_POLICY}},
             ),

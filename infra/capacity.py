@@ -23,10 +23,14 @@ The instances:
   ECS_AWSVPC_BLOCK_IMDS keeps the tasks away from the instance's metadata (and its role):
   https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-config.html
 - an encrypted gp3 root volume of the AMI's 30 GiB;
-- an instance role holding AWS's managed AmazonEC2ContainerServiceforEC2Role, the permissions the
-  ECS agent needs to register the instance and report tasks, and nothing else (image pulls and
-  logs of the tasks use the task execution role):
-  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html
+- an instance role allowed what the ECS agent does with it and nothing else (`agent_policy`):
+  register in this cluster, poll for work and report tasks. AWS's managed
+  AmazonEC2ContainerServiceforEC2Role, which AWS offers "as a guide when creating a custom
+  policy" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html),
+  also pulls any ECR image, writes any log group and creates clusters: here the tasks' image
+  pulls and logs use their execution role (the agent pulls with it when the task has one,
+  amazon-ecs-agent agent/engine/docker_task_engine.go setRegistryCredentials, and hands it to
+  the awslogs driver, agent/api/task/task.go ApplyExecutionRoleLogsAuth);
 Managed scaling keeps the group at 100 % of what the tasks need; managed termination protection
 keeps an instance running tasks from being scaled in (it needs scale-in protection on the group
 and managed scaling); managed draining moves tasks off an instance before it goes:
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,9 +74,146 @@ _INSTANCE_TYPE = re.compile(r"^(?P<family>[a-z]+\d+[a-z-]*)\.(?P<size>[a-z0-9]+)
 # c6gn, r8gd...); a1 is the first Graviton. GPU families start with g (g5, g4dn): the letter
 # counts only after the generation digit.
 _GRAVITON = re.compile(r"^(?:a1|[a-z]+\d+[a-z]*g[a-z]*)$")
+
+
+# What ECS can place on an instance type, by type: vCPUs and memory (EC2 instance types guide,
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html and co.html), and the network
+# interfaces it attaches, the primary one included (the ENILimit of amazon-vpc-cni-k8s'
+# pkg/vpc/vpc_ip_resource_limit.go, generated from EC2's DescribeInstanceTypes). In awsvpc mode
+# "each task ... receives its own elastic network interface ... and the primary network
+# interface counts as one": without ENI trunking (an account setting this stack does not turn
+# on), a type with N interfaces holds N - 1 tasks
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-eni.html).
+# A type not listed is taken to hold one task.
+@dataclass(frozen=True)
+class InstanceSize:
+    vcpus: int
+    memory_mib: int
+    interfaces: int
+
+
+_GENERAL = {"large": (2, 8), "xlarge": (4, 16), "2xlarge": (8, 32)}
+_COMPUTE = {"large": (2, 4), "xlarge": (4, 8), "2xlarge": (8, 16)}
+_INTERFACES = {"large": 3, "xlarge": 4, "2xlarge": 4}
+INSTANCE_SIZES: dict[str, InstanceSize] = {
+    **{
+        f"{family}.{size}": InstanceSize(vcpus, int(gib * 1024), interfaces)
+        for family in ("t3", "t3a")
+        for size, (vcpus, gib, interfaces) in {
+            "nano": (2, 0.5, 2),
+            "micro": (2, 1, 2),
+            "small": (2, 2, 3 if family == "t3" else 2),
+            "medium": (2, 4, 3),
+            "large": (2, 8, 3),
+            "xlarge": (4, 16, 4),
+            "2xlarge": (8, 32, 4),
+        }.items()
+    },
+    **{
+        f"{family}.{size}": InstanceSize(vcpus, gib * 1024, _INTERFACES[size])
+        for families, table in ((("m5", "m6i", "m7i"), _GENERAL), (("c5", "c6i", "c7i"), _COMPUTE))
+        for family in families
+        for size, (vcpus, gib) in table.items()
+    },
+}
+CPU_UNITS_PER_VCPU = 1024
+"""What the agent registers per vCPU (a task's cpu is in the same units)."""
+REGISTERED_MEMORY_SHARE = 0.9
+"""Of an instance's memory, what the agent is taken to register for tasks: less than installed
+("platform memory overhead and memory occupied by the system kernel": AWS's m4.large example
+registers 7,985 of 8,192 MiB, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/memory-management.html).
+Taking less than that only makes the group's ceiling higher, never too low."""
+
 ROOT_DEVICE = "/dev/xvda"
 ROOT_VOLUME_GIB = 30
-MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+
+# What the ECS agent calls with the instance role, by what the Service Authorization Reference
+# lets each be scoped to
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
+# - the cluster (resource type cluster*, no ecs:cluster key: the resource is the cluster):
+#   RegisterContainerInstance, DeregisterContainerInstance and the three Submit* state reports
+#   (SubmitAttachmentStateChanges: the awsvpc tasks' interfaces);
+# - nothing: DiscoverPollEndpoint has no resource type; Poll and StartTelemetrySession, in the
+#   managed policy, are in no row of the reference's ECS actions table (as iann0036/iam-dataset
+#   aws/iam_definition.json mirrors it), so no resource can be named for them.
+# Left out of the managed policy's v10: ecs:CreateCluster (the cluster is the stack's);
+# ecs:UpdateContainerInstancesState (the agent drains itself only on a Spot interruption with
+# ECS_ENABLE_SPOT_INSTANCE_DRAINING, agent/app/agent.go; these instances are on-demand and ECS's
+# managed draining drains them); ec2:DescribeTags and ecs:TagResource with ecs:CreateAction
+# (only with ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM or ECS_CONTAINER_INSTANCE_TAGS, unset
+# here); ecs:ListTagsForResource (the task metadata endpoint's tags, which the app never asks).
+AGENT_CLUSTER_ACTIONS = (
+    "ecs:RegisterContainerInstance",
+    "ecs:DeregisterContainerInstance",
+    "ecs:SubmitAttachmentStateChanges",
+    "ecs:SubmitContainerStateChange",
+    "ecs:SubmitTaskStateChange",
+)
+AGENT_SESSION_ACTIONS = ("ecs:DiscoverPollEndpoint", "ecs:Poll", "ecs:StartTelemetrySession")
+
+
+def agent_policy(cluster_arn: str) -> str:
+    """The instance role's one policy: the agent's calls, in this cluster where IAM can say so."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "RegisterAndReportInThisCluster",
+                    "Effect": "Allow",
+                    "Action": list(AGENT_CLUSTER_ACTIONS),
+                    "Resource": cluster_arn,
+                },
+                {
+                    "Sid": "AgentSessionsNoResourceToName",
+                    "Effect": "Allow",
+                    "Action": list(AGENT_SESSION_ACTIONS),
+                    "Resource": "*",
+                },
+            ],
+        }
+    )
+
+
+def tasks_per_instance(instance_type: str, cpu: int, memory: int) -> int:
+    """How many tasks of `cpu` units and `memory` MiB one instance holds: the fewest its
+    interfaces (one per task besides the primary), its CPU units and its memory allow; 1 for a
+    type not in INSTANCE_SIZES; 0 when a task does not fit at all."""
+    size = INSTANCE_SIZES.get(instance_type)
+    if size is None:
+        return 1
+    return min(
+        size.interfaces - 1,
+        size.vcpus * CPU_UNITS_PER_VCPU // cpu,
+        int(size.memory_mib * REGISTERED_MEMORY_SHARE) // memory,
+    )
+
+
+def check_task_fits(key: str, instance_type: str, cpu: int, memory: int) -> None:
+    if tasks_per_instance(instance_type, cpu, memory) >= 1:
+        return
+    size = INSTANCE_SIZES[instance_type]
+    raise v.fail(
+        key,
+        instance_type,
+        f"a type that holds one task of {cpu} CPU units and {memory} MiB ({instance_type} "
+        f"registers about {int(size.memory_mib * REGISTERED_MEMORY_SHARE)} MiB and "
+        f"{size.vcpus * CPU_UNITS_PER_VCPU} CPU units for tasks), e.g. t3.medium",
+    )
+
+
+def release_instances(tasks: int, per_instance: int, zones: int) -> int:
+    """The Auto Scaling group's ceiling: room for every task twice, since a release keeps the
+    old tasks until the new ones are healthy (ROLLING at minimum 100 %, maximum 200 %) and
+    canary, linear and blue/green start a whole second set. ECS spreads a service's tasks across
+    Availability Zones first ("the task placement strategy is spread using the
+    attribute:ecs.availability-zone",
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html),
+    so each zone holds its share on instances of its own. A ceiling only: managed scaling at
+    100 % launches what the tasks need (the cost estimate prices the steady state)."""
+    released = 2 * tasks
+    zones = max(1, min(zones, released))
+    return zones * math.ceil(math.ceil(released / zones) / max(1, per_instance))
 
 
 def fewest_autoscaled_tasks(mode: str) -> int:
@@ -100,13 +242,20 @@ def check_instance_type(key: str, instance_type: str) -> None:
 class Ec2CapacityArgs:
     cluster_name: pulumi.Input[str]
     """The cluster the instances join (ECS_CLUSTER)."""
+    cluster_arn: pulumi.Input[str]
+    """The same cluster: the only one the instance role may register in."""
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets with a NAT route (the settings refuse public ones)."""
     instance_type: str
-    """An x86_64 type (check_instance_type)."""
-    max_instances: int
-    """The group's ceiling: one instance per task on EC2 at most."""
+    """An x86_64 type (check_instance_type) that holds a task (check_task_fits)."""
+    tasks: int
+    """The most tasks on EC2 at steady state (autoscalingMaxCount with capacity ec2, hybrid's
+    ec2BaseCount): the group's ceiling makes room for twice as many (release_instances)."""
+    task_cpu: int
+    task_memory: int
+    zones: int
+    """Availability Zones of `subnet_ids`."""
 
 
 class Ec2Capacity(pulumi.ComponentResource):
@@ -122,7 +271,15 @@ class Ec2Capacity(pulumi.ComponentResource):
         self, name: str, args: Ec2CapacityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         check_instance_type("instance_type", args.instance_type)
-        v.TASKS.check("max_instances", args.max_instances)
+        check_task_fits("instance_type", args.instance_type, args.task_cpu, args.task_memory)
+        v.TASKS.check("tasks", args.tasks)
+        if args.zones < 1:
+            raise v.fail("zones", args.zones, "an integer >= 1")
+        self.max_instances = release_instances(
+            args.tasks,
+            tasks_per_instance(args.instance_type, args.task_cpu, args.task_memory),
+            args.zones,
+        )
         super().__init__("alunos-api:infra:Ec2Capacity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(
@@ -143,8 +300,11 @@ class Ec2Capacity(pulumi.ComponentResource):
             tags=tags(f"{name}-instance"),
             opts=child,
         )
-        self.role_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-instance-ecs", role=self.role.name, policy_arn=MANAGED_POLICY, opts=child
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-instance-agent",
+            role=self.role.id,
+            policy=pulumi.Output.from_input(args.cluster_arn).apply(agent_policy),
+            opts=child,
         )
         self.profile = aws.iam.InstanceProfile(
             f"{name}-instance", role=self.role.name, tags=tags(f"{name}-instance"), opts=child
@@ -208,7 +368,7 @@ class Ec2Capacity(pulumi.ComponentResource):
         self.group = aws.autoscaling.Group(
             f"{name}-instances",
             min_size=0,
-            max_size=args.max_instances,
+            max_size=self.max_instances,
             vpc_zone_identifiers=args.subnet_ids,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
                 id=self.launch_template.id,
@@ -224,9 +384,13 @@ class Ec2Capacity(pulumi.ComponentResource):
                     key="Name", value=f"{name}-instance", propagate_at_launch=True
                 ),
             ],
-            # ECS's managed scaling owns the desired capacity.
+            # ECS's managed scaling owns the desired capacity. An instance's agent registers
+            # at boot: the role's policy exists first.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(ignore_changes=["desiredCapacity"])
+                child,
+                pulumi.ResourceOptions(
+                    ignore_changes=["desiredCapacity"], depends_on=[self.role_policy]
+                ),
             ),
         )
         self.provider = aws.ecs.CapacityProvider(

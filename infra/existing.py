@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.network import ExistingVpcArgs, addresses_for_tasks
-from infra.settings import Settings, TaskAddresses, task_addresses
+from infra.settings import Settings, TaskAddresses, ec2_instances, task_addresses, task_zones
 from infra.validation import InvalidConfig
 
 T = TypeVar("T")
@@ -73,7 +73,14 @@ def resolve(settings: Settings) -> Resolved:
     key = lambda name: f"{settings.project}:{name}"  # noqa: E731 - names keys in messages
     network = settings.network
     if isinstance(network, ExistingVpcArgs):
-        check_network(network, key, task_addresses(settings.autoscaling, settings.capacity))
+        service = settings.service
+        zones = task_zones(network)
+        instances = ec2_instances(
+            settings.autoscaling, settings.capacity, service.cpu, service.memory, zones
+        )
+        check_network(
+            network, key, task_addresses(settings.autoscaling, settings.capacity, instances)
+        )
     secret_key_arn = None
     db = settings.database
     if db.mode == "existing":

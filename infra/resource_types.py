@@ -59,7 +59,6 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 ECS_CAPACITY_PROVIDER = "aws:ecs/capacityProvider:CapacityProvider"
 INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
-ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 # Sleeping outside working hours (schedule)
 SCHEDULED_ACTION = "aws:appautoscaling/scheduledAction:ScheduledAction"
@@ -112,7 +111,6 @@ DECLARED = (
     AUTOSCALING_GROUP,
     ECS_CAPACITY_PROVIDER,
     INSTANCE_PROFILE,
-    ROLE_POLICY_ATTACHMENT,
     SCHEDULED_ACTION,
     SCHEDULE,
 )
@@ -126,3 +124,6 @@ STACK = "pulumi:pulumi:Stack"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 LOAD_BALANCER_ALIAS = "aws:elasticloadbalancingv2/loadBalancer:LoadBalancer"
 LISTENER_ALIAS = "aws:elasticloadbalancingv2/listener:Listener"
+# No longer declared: the capacity instances' role holds a policy of its own
+# (infra/capacity.py), not AWS's managed one attached.
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"

@@ -15,15 +15,20 @@ ECS's own strategies (https://docs.aws.amazon.com/AmazonECS/latest/developerguid
 Ranges: canaryPercent 0.1..100 and stepPercent 3..100, both in steps of 0.1; canary, step and
 bake times 0..1440 minutes (API_CanaryConfiguration, API_LinearConfiguration and
 API_DeploymentConfiguration in the ECS API reference). Pulumi's config schema has no decimal
-type, so the percentages here are whole numbers inside those ranges.
+type, so the percentages here are whole numbers inside those ranges (`limits`). The defaults
+are Pulumi.yaml's, and only there.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.validation import Limit
 
 ROLLING = "rolling"
 CANARY = "canary"
@@ -33,9 +38,30 @@ STRATEGIES = (ROLLING, CANARY, LINEAR, BLUE_GREEN)
 ECS_STRATEGY = {ROLLING: "ROLLING", CANARY: "CANARY", LINEAR: "LINEAR", BLUE_GREEN: "BLUE_GREEN"}
 _FROM_ECS = {ecs: ours for ours, ecs in ECS_STRATEGY.items()}
 
-CANARY_PERCENT = (1, 100)
-LINEAR_STEP_PERCENT = (3, 100)
-MINUTES = (0, 1440)
+STRATEGY_KEY = "deploymentStrategy"
+CANARY_PERCENT = "canaryPercent"
+CANARY_MINUTES = "canaryMinutes"
+LINEAR_STEP_PERCENT = "linearStepPercent"
+LINEAR_STEP_MINUTES = "linearStepMinutes"
+BAKE_MINUTES = "deploymentBakeMinutes"
+
+
+@functools.cache
+def limits() -> dict[str, Limit]:
+    """Each numeric key's range. Built on first use, not at import: infra.validation raises
+    pulumi.RunError, and reading a plan back (a cached plan, the PR comment) imports this module
+    and must not import the Pulumi SDK (tests/automation/offline/test_cache.py)."""
+    from infra.validation import Limit
+
+    minutes = Limit(0, 1440)
+    return {
+        CANARY_PERCENT: Limit(1, 100),
+        CANARY_MINUTES: minutes,
+        LINEAR_STEP_PERCENT: Limit(3, 100),
+        LINEAR_STEP_MINUTES: minutes,
+        BAKE_MINUTES: minutes,
+    }
+
 
 TASK_START_SECONDS = 60
 """What a rollout estimate allows for a Fargate task to pull its image and start, before the
@@ -59,34 +85,65 @@ class TargetTiming:
 
 @dataclass(frozen=True)
 class Rollout:
-    strategy: str = ROLLING
-    canary_percent: int = 10
-    canary_minutes: int = 10
-    linear_step_percent: int = 20
-    linear_step_minutes: int = 5
-    bake_minutes: int = 10
+    """The strategy and its parameters, as the stack's config sets them (no defaults here:
+    Pulumi.yaml's apply, `from_config`)."""
+
+    strategy: str
+    canary_percent: int
+    canary_minutes: int
+    linear_step_percent: int
+    linear_step_minutes: int
+    bake_minutes: int
+
+    @classmethod
+    def from_config(cls, string: Callable[[str], str], integer: Callable[[str], int]) -> Rollout:
+        """Read from config keys by name (the settings' reader, or a test's values)."""
+        return cls(
+            strategy=string(STRATEGY_KEY),
+            canary_percent=integer(CANARY_PERCENT),
+            canary_minutes=integer(CANARY_MINUTES),
+            linear_step_percent=integer(LINEAR_STEP_PERCENT),
+            linear_step_minutes=integer(LINEAR_STEP_MINUTES),
+            bake_minutes=integer(BAKE_MINUTES),
+        )
+
+    @property
+    def numbers(self) -> dict[str, int]:
+        """Each numeric parameter by its config key."""
+        return {
+            CANARY_PERCENT: self.canary_percent,
+            CANARY_MINUTES: self.canary_minutes,
+            LINEAR_STEP_PERCENT: self.linear_step_percent,
+            LINEAR_STEP_MINUTES: self.linear_step_minutes,
+            BAKE_MINUTES: self.bake_minutes,
+        }
 
     def validate(self, key: Any = lambda name: name) -> None:
         """`key` qualifies a config key's name for the message (project:key)."""
-        # Imported here, not at the top: infra.validation raises pulumi.RunError, and reading a
-        # plan back (a cached plan, the PR comment) must not import the Pulumi SDK.
+        # Imported here, not at the top: see `limits`.
         from infra import validation as v
 
-        v.one_of(key("deploymentStrategy"), self.strategy, STRATEGIES)
-        v.in_range(key("canaryPercent"), self.canary_percent, *CANARY_PERCENT)
-        v.in_range(key("linearStepPercent"), self.linear_step_percent, *LINEAR_STEP_PERCENT)
-        for name, minutes in (
-            ("canaryMinutes", self.canary_minutes),
-            ("linearStepMinutes", self.linear_step_minutes),
-            ("deploymentBakeMinutes", self.bake_minutes),
-        ):
-            v.in_range(key(name), minutes, *MINUTES)
+        v.one_of(key(STRATEGY_KEY), self.strategy, STRATEGIES)
+        for name, value in self.numbers.items():
+            limits()[name].check(key(name), value)
 
     @property
     def shifts_traffic(self) -> bool:
         """ECS moves listener-rule weights itself: an alternate target group, the rules and the
         infrastructure role are needed."""
         return self.strategy != ROLLING
+
+    @property
+    def first_shift(self) -> tuple[str, int] | None:
+        """The key and share (%) of production requests the new tasks take first, before the
+        alarms can judge them; None for rolling, where ECS moves no traffic."""
+        if self.strategy == CANARY:
+            return CANARY_PERCENT, self.canary_percent
+        if self.strategy == LINEAR:
+            return LINEAR_STEP_PERCENT, self.linear_step_percent
+        if self.strategy == BLUE_GREEN:
+            return STRATEGY_KEY, 100
+        return None
 
     @property
     def linear_steps(self) -> int:
@@ -135,30 +192,29 @@ def duration(seconds: int) -> str:
 
 def from_service_inputs(inputs: Mapping[str, Any]) -> Rollout:
     """The rollout an `aws:ecs/service:Service`'s inputs (camelCase, as the engine and the
-    previews carry them) configure; no deploymentConfiguration is ECS's default, ROLLING."""
+    previews carry them) configure; no deploymentConfiguration is ECS's default, ROLLING. The
+    service carries only its own strategy's parameters (infra/service.py's
+    deployment_configuration): the others read 0."""
     config = inputs.get("deploymentConfiguration") or {}
     strategy = _FROM_ECS.get(str(config.get("strategy") or "ROLLING"), ROLLING)
     canary = config.get("canaryConfiguration") or {}
     linear = config.get("linearConfiguration") or {}
-    default = Rollout()
     return Rollout(
         strategy=strategy,
-        canary_percent=_number(canary.get("canaryPercent"), default.canary_percent),
-        canary_minutes=_number(canary.get("canaryBakeTimeInMinutes"), default.canary_minutes),
-        linear_step_percent=_number(linear.get("stepPercent"), default.linear_step_percent),
-        linear_step_minutes=_number(
-            linear.get("stepBakeTimeInMinutes"), default.linear_step_minutes
-        ),
-        bake_minutes=_number(config.get("bakeTimeInMinutes"), 0),
+        canary_percent=_number(canary.get("canaryPercent")),
+        canary_minutes=_number(canary.get("canaryBakeTimeInMinutes")),
+        linear_step_percent=_number(linear.get("stepPercent")),
+        linear_step_minutes=_number(linear.get("stepBakeTimeInMinutes")),
+        bake_minutes=_number(config.get("bakeTimeInMinutes")),
     )
 
 
-def _number(value: Any, default: int) -> int:
-    """The provider carries the minutes as strings and the percentages as floats."""
+def _number(value: Any) -> int:
+    """The provider carries the minutes as strings and the percentages as floats; absent: 0."""
     try:
         return round(float(value))
     except (TypeError, ValueError):
-        return default
+        return 0
 
 
 def timing_from_target_group(inputs: Mapping[str, Any]) -> TargetTiming | None:

@@ -10,9 +10,12 @@ Two schedulers, one set of hours:
   is never touched.
 RDS starts an instance stopped for 7 days by itself; a weekend is shorter, so it stays stopped.
 
-The tasks may start before the database answers (an RDS start takes minutes): the app retries its
-first connection for DB_STARTUP_TIMEOUT (tests/app/test_process.py, a database that comes up
-late), and a task that gives up exits and ECS starts another, until the database is up.
+The database starts DATABASE_LEAD_MINUTES before the tasks: AWS warns that "starting a DB
+instance requires instance recovery and can take from minutes to hours"
+(https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_StopInstance.html). Should it still
+be late, the app does not depend on it to start: it serves /health at once, answers 503 on the
+data routes and connects in the background until the database answers (app/__main__.py;
+tests/app/test_process.py starts it against a database that comes up late).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 # https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-universal.html
 RDS_STOP = "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance"
 RDS_START = "arn:aws:scheduler:::aws-sdk:rds:startDBInstance"
+DATABASE_LEAD_MINUTES = 20
+"""How long before the tasks wake the stack's database is started (the module says why)."""
 SCHEDULE_FORMS = (
     "DAYS HH:MM-HH:MM TIME_ZONE, e.g. MON-FRI 08:00-20:00 America/Sao_Paulo (days: a range or a "
     "comma list of SUN..SAT; start before stop on the same day; an IANA time zone)"
@@ -65,6 +70,13 @@ class Schedule:
         minutes = (self.stop[0] * 60 + self.stop[1]) - (self.start[0] * 60 + self.start[1])
         return self.day_count * minutes / 60
 
+    @property
+    def database_start(self) -> tuple[int, int]:
+        """When the stack's database starts: DATABASE_LEAD_MINUTES before the tasks, the same
+        day (parse_schedule refuses a start too early for that)."""
+        hours, minutes = divmod(self.start[0] * 60 + self.start[1] - DATABASE_LEAD_MINUTES, 60)
+        return hours, minutes
+
     def cron(self, at: tuple[int, int]) -> str:
         """cron(minutes hours day-of-month month day-of-week year), the form both Application
         Auto Scaling and EventBridge Scheduler take (day-of-month ? when day-of-week is set).
@@ -96,6 +108,13 @@ def parse_schedule(key: str, text: str) -> Schedule:
         ZoneInfo(match["zone"])
     except (ZoneInfoNotFoundError, ValueError):
         raise v.fail(key, text, SCHEDULE_FORMS) from None
+    if start[0] * 60 + start[1] < DATABASE_LEAD_MINUTES:
+        raise v.fail(
+            key,
+            text,
+            f"a start at 00:{DATABASE_LEAD_MINUTES:02d} or later (the stack's database starts "
+            f"{DATABASE_LEAD_MINUTES} minutes before the tasks, on the same days)",
+        )
     return Schedule(days=days, start=start, stop=stop, timezone=match["zone"])
 
 
@@ -187,7 +206,7 @@ class Sleep(pulumi.ComponentResource):
                 ),
             )
             for role_name, at, arn in (
-                ("start", schedule.start, RDS_START),
+                ("start", schedule.database_start, RDS_START),
                 ("stop", schedule.stop, RDS_STOP),
             )
         ]

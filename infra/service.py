@@ -95,6 +95,8 @@ class ServiceArgs:
     """Seconds ECS ignores the load balancer's checks after a task starts."""
     stop_timeout: int
     """Seconds between SIGTERM and SIGKILL (the app drains in-flight requests)."""
+    rollout: Rollout
+    """The deployment strategy (infra/rollout.py): rolling, or one where ECS shifts traffic."""
     listeners: Sequence[pulumi.Resource] = field(default_factory=list)
     """Listeners that must exist before ECS attaches the target group."""
     deployment_alarms: Sequence[aws.cloudwatch.MetricAlarm] = ()
@@ -125,8 +127,6 @@ class ServiceArgs:
     """capacity ec2: this service's tasks run on `ec2_capacity_provider` instead of Fargate."""
     scale_from_zero: bool = False
     """capacity hybrid: the base service serves, so this one may run no task."""
-    rollout: Rollout = field(default_factory=Rollout)
-    """The deployment strategy (infra/rollout.py): rolling, or one where ECS shifts traffic."""
     traffic_shift: aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs | None = None
     """For a strategy that shifts traffic: the alternate target group, the listener rules and
     the role ECS moves them with (infra/deployment_strategy.py)."""

@@ -24,7 +24,7 @@ from infra.network import (
     task_subnet_blocks,
     tasks_public,
 )
-from infra.rollout import Rollout
+from infra.rollout import STRATEGY_KEY, Rollout
 from infra.schedule import Schedule, parse_schedule
 from infra.service import HEALTH_CHECK_COMMAND, PROGRAM_VARIABLES
 from infra.validation import InvalidConfig
@@ -309,19 +309,19 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     v.one_of(key("capacity"), mode, capacity.MODES)
     service = _service(cfg, key, production, mode)
     autoscaling = _autoscaling(cfg, key, production, service.desired_count, mode)
-    capacity_settings = _capacity(cfg, key, production, autoscaling.max_count, mode, network)
-    if isinstance(network, NewVpcArgs):
-        _check_task_subnets(key, network, task_addresses(autoscaling, capacity_settings))
-    alarms = _alarms(cfg, key)
-    rollout = Rollout(
-        strategy=cfg.string("deploymentStrategy"),
-        canary_percent=cfg.integer("canaryPercent"),
-        canary_minutes=cfg.integer("canaryMinutes"),
-        linear_step_percent=cfg.integer("linearStepPercent"),
-        linear_step_minutes=cfg.integer("linearStepMinutes"),
-        bake_minutes=cfg.integer("deploymentBakeMinutes"),
+    capacity_settings = _capacity(
+        cfg, key, production, autoscaling.max_count, mode, service, network
     )
+    if isinstance(network, NewVpcArgs):
+        zones = task_zones(network)
+        instances = ec2_instances(
+            autoscaling, capacity_settings, service.cpu, service.memory, zones
+        )
+        _check_task_subnets(key, network, task_addresses(autoscaling, capacity_settings, instances))
+    alarms = _alarms(cfg, key)
+    rollout = Rollout.from_config(cfg.string, cfg.integer)
     rollout.validate(key)
+    _alarm_sees_the_first_shift(rollout, alarms, key)
     if rollout.shifts_traffic and mode == capacity.HYBRID:
         raise v.fail(
             key("deploymentStrategy"),
@@ -484,17 +484,43 @@ class TaskAddresses:
     reason: str
 
 
+def task_zones(network: NetworkArgs) -> int:
+    """The Availability Zones the tasks spread over: a new VPC's, or one per task subnet of an
+    existing VPC (its ids may share a zone: a higher count only raises the ceiling)."""
+    if isinstance(network, NewVpcArgs):
+        return network.availability_zones
+    return len(network.private_subnet_ids or network.public_subnet_ids)
+
+
+def ec2_instances(
+    autoscaling: AutoscalingSettings,
+    capacity_settings: CapacitySettings,
+    task_cpu: int,
+    task_memory: int,
+    zones: int,
+) -> int:
+    """The Auto Scaling group's maximum (infra/capacity.py `release_instances`), 0 on Fargate:
+    the tasks on EC2 (hybrid's base service, or every task with capacity ec2), twice over."""
+    mode = capacity_settings.mode
+    if mode == capacity.FARGATE_ONLY:
+        return 0
+    tasks = capacity_settings.base_count if mode == capacity.HYBRID else autoscaling.max_count
+    per_instance = capacity.tasks_per_instance(
+        capacity_settings.instance_type, task_cpu, task_memory
+    )
+    return capacity.release_instances(tasks, per_instance, zones)
+
+
 def task_addresses(
-    autoscaling: AutoscalingSettings, capacity_settings: CapacitySettings
+    autoscaling: AutoscalingSettings, capacity_settings: CapacitySettings, instances: int
 ) -> TaskAddresses:
     """Every awsvpc task has a network interface (an address) of its own, and a deployment
     starts the new tasks beside the old (200 %: infra/service.py's release_guards; blue/green,
     canary and linear start a full new set too), for each service of the task definition
     (hybrid: the base service's ec2BaseCount as well). EC2 capacity's instances take one address
-    each besides (their own interface), up to the Auto Scaling group's size."""
+    each besides (their own interface), up to the Auto Scaling group's maximum (`instances`)."""
     mode = capacity_settings.mode
     base = capacity_settings.base_count if mode == capacity.HYBRID else 0
-    instances = {capacity.EC2_ONLY: autoscaling.max_count, capacity.HYBRID: base}.get(mode, 0)
     tasks = f"autoscalingMaxCount {autoscaling.max_count}" + (
         f" + ec2BaseCount {base}" if base else ""
     )
@@ -644,7 +670,13 @@ def _autoscaling(
 
 
 def _capacity(
-    cfg: _Reader, key: Any, production: bool, max_count: int, mode: str, network: NetworkArgs
+    cfg: _Reader,
+    key: Any,
+    production: bool,
+    max_count: int,
+    mode: str,
+    service: ServiceSettings,
+    network: NetworkArgs,
 ) -> CapacitySettings:
     settings = CapacitySettings(
         mode=mode,
@@ -654,7 +686,7 @@ def _capacity(
         base_count=cfg.integer("ec2BaseCount"),
     )
     if settings.uses_ec2:
-        _ec2_capacity(settings, key, production, network)
+        _ec2_capacity(settings, key, production, network, service)
     v.SPOT_PERCENT.check(key("spotPercent"), settings.spot_percent)
     v.in_range(key("onDemandBase"), settings.on_demand_base, 0, max_count)
     if production and settings.spot_percent and settings.on_demand_base < 2:
@@ -668,7 +700,11 @@ def _capacity(
 
 
 def _ec2_capacity(
-    settings: CapacitySettings, key: Any, production: bool, network: NetworkArgs
+    settings: CapacitySettings,
+    key: Any,
+    production: bool,
+    network: NetworkArgs,
+    service: ServiceSettings,
 ) -> None:
     """What EC2 capacity needs beyond Fargate's keys (infra/capacity.py says why)."""
     if tasks_public(network):
@@ -679,6 +715,9 @@ def _ec2_capacity(
             "capacity fargate."
         )
     capacity.check_instance_type(key("ec2InstanceType"), settings.instance_type)
+    capacity.check_task_fits(
+        key("ec2InstanceType"), settings.instance_type, service.cpu, service.memory
+    )
     if settings.mode == capacity.EC2_ONLY and settings.spot_percent:
         raise v.fail(
             key("spotPercent"),
@@ -706,6 +745,32 @@ def _schedule(cfg: _Reader, key: Any, production: bool, mode: str) -> Schedule |
             "with capacity fargate or ec2",
         )
     return schedule
+
+
+def _alarm_sees_the_first_shift(rollout: Rollout, alarms: AlarmSettings, key: Any) -> None:
+    """The 5xx deployment alarm is a rate over all the load balancer's requests
+    (infra/alarms.py, GreaterThanThreshold): new tasks taking p % of them and failing every one
+    raise it to p % at most, so p must be above the threshold or the release never rolls back.
+    Alarming per target group instead would need the target groups' own 5xx counts, which miss
+    the load balancer's own 502/503/504 for a crashing task (HTTPCode_ELB_5XX_Count has only
+    the LoadBalancer dimension): one alarm on the whole, and this rule, keep it simple."""
+    shift = rollout.first_shift
+    threshold = alarms.http_5xx_percent
+    if shift is None or shift[1] > threshold:
+        return
+    name, percent = shift
+    allowed = (
+        f"{name} above alarm5xxPercent ({threshold + 1}..100), or alarm5xxPercent below {percent}"
+        if name != STRATEGY_KEY
+        else "alarm5xxPercent below 100"
+    )
+    raise InvalidConfig(
+        f"{key(name)}: {rollout.strategy} sends {percent}% of requests to the new tasks first, "
+        f"but {key('alarm5xxPercent')} is {threshold}%: the 5xx alarm is a rate over all the load "
+        f"balancer's requests, so new tasks failing every request raise it to {percent}% at "
+        f"most, never above the threshold, and the release is not rolled back; allowed: "
+        f"{allowed}."
+    )
 
 
 def _alarms(cfg: _Reader, key: Any) -> AlarmSettings:

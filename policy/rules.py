@@ -839,11 +839,26 @@ def check_instance_metadata(resource: Resource, context: Context) -> Iterator[st
 
 
 def check_encrypted_volumes(resource: Resource, context: Context) -> Iterator[str]:
-    for mapping in resource.props.get("blockDeviceMappings") or []:
-        if not isinstance(mapping, Mapping) or not isinstance(mapping.get("ebs"), Mapping):
-            continue
-        encrypted = mapping["ebs"].get("encrypted")
-        if _known_false(encrypted):
+    """Every EBS mapping says encrypted, and there is one. A launch template that maps no
+    volume leaves the root volume to the AMI's own mapping, and "without encryption by default
+    enabled, a volume restored from an unencrypted snapshot is unencrypted"
+    (https://docs.aws.amazon.com/ebs/latest/userguide/encryption-examples.html): the account
+    setting is not in the plan, so the template must say it."""
+    mappings = resource.props.get("blockDeviceMappings")
+    if unknown(mappings):
+        return
+    volumes = [
+        mapping
+        for mapping in mappings or []
+        if isinstance(mapping, Mapping) and isinstance(mapping.get("ebs"), Mapping)
+    ]
+    if not volumes:
+        yield (
+            "no EBS block device mapping: the root volume is the AMI's, unencrypted unless the "
+            "account encrypts EBS by default"
+        )
+    for mapping in volumes:
+        if _known_false(mapping["ebs"].get("encrypted")):
             yield f"EBS volume {mapping.get('deviceName')!r} is not encrypted"
 
 
@@ -1101,8 +1116,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="ec2-encrypted-volumes",
         title="EC2 volumes encrypted",
-        description="Every EBS volume a launch template maps is encrypted at rest.",
-        fix="Set ebs.encrypted: true on every block device mapping.",
+        description="Every EBS volume a launch template maps is encrypted at rest, and it maps "
+        "the root volume (without a mapping the AMI's applies: unencrypted unless the account "
+        "encrypts EBS by default).",
+        fix="Map the root volume (the AMI's root device, /dev/xvda on Amazon Linux) and set "
+        "ebs.encrypted: true on every block device mapping.",
         types=(LAUNCH_TEMPLATE,),
         check=check_encrypted_volumes,
     ),

@@ -1,10 +1,14 @@
 """Follow a canary, linear or blue/green release to its end, saying how far it got.
 
-ECS records each release as a service deployment (ListServiceDeployments, newest first by
-`createdAt`; DescribeServiceDeployments for its `status`, `lifecycleStage` and the new revision's
-`requestedProductionTrafficWeight`: botocore's ecs model, shapes ServiceDeployment and
-ServiceRevisionSummary). The release is over at SUCCESSFUL, after the bake; a ROLLBACK_* or
-STOPPED status means the alarms or the circuit breaker sent the traffic back
+ECS records each release as a service deployment: ListServiceDeployments lists them,
+DescribeServiceDeployments gives one's `status`, `lifecycleStage` and the new revision's
+`requestedProductionTrafficWeight` (botocore's ecs model, shapes ServiceDeployment and
+ServiceRevisionSummary). The list comes in pages (20 by default, `nextToken` for the rest) in
+no documented order, and botocore has no paginator for it (its ecs paginators-1.json), so every
+page is read and the newest by `createdAt` is the release
+(https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServiceDeployments.html).
+The release is over at SUCCESSFUL, after the bake; a ROLLBACK_* or STOPPED status means the
+alarms or the circuit breaker sent the traffic back
 (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html).
 `pulumi up` usually returns once the service is steady; the bake may still be running, so the
 deploy check waits here for the verdict instead of verifying a release ECS is about to undo.
@@ -79,17 +83,27 @@ def check_rollout(
         polling.wait_until(stop_at)
 
 
+PAGE_SIZE = 100
+"""ListServiceDeployments' largest page (maxResults 1..100)."""
+
+
 def _newest(ecs: Any, cluster: str, service: str) -> dict[str, Any] | None:
-    listed = ecs.list_service_deployments(cluster=cluster, service=service)
-    briefs = sorted(
-        listed.get("serviceDeployments") or [],
-        key=lambda brief: brief.get("createdAt") or 0,
-        reverse=True,
-    )
-    if not briefs:
+    briefs: list[dict[str, Any]] = []
+    more: dict[str, str] = {}
+    while True:
+        page = ecs.list_service_deployments(
+            cluster=cluster, service=service, maxResults=PAGE_SIZE, **more
+        )
+        briefs += page.get("serviceDeployments") or []
+        if not page.get("nextToken"):
+            break
+        more = {"nextToken": page["nextToken"]}
+    dated = [brief for brief in briefs if brief.get("createdAt") is not None]
+    if not dated:
         return None
+    newest = max(dated, key=lambda brief: brief["createdAt"])
     described = ecs.describe_service_deployments(
-        serviceDeploymentArns=[briefs[0]["serviceDeploymentArn"]]
+        serviceDeploymentArns=[newest["serviceDeploymentArn"]]
     )
     found = described.get("serviceDeployments") or []
     return dict(found[0]) if found else None

@@ -3,9 +3,10 @@
 Public interface (also the decommission gates' building blocks). Every check returns a
 `CheckResult(name, ok, detail)` and never raises for a failed check or a cloud/HTTP error
 (missing or expired AWS credentials become a failed check that says so):
-- `check_service_steady(ecs, cluster, service, *, waiter_config)` ("ecs-service-steady"):
-  boto3's `services_stable` waiter (one deployment, running == desired), then
-  running == desired >= 1 (a service scaled to zero is "stable" but serves nothing);
+- `check_service_steady(ecs, cluster, service, *, waiter_config, idle=None)`
+  ("ecs-service-steady"): boto3's `services_stable` waiter (one deployment, running ==
+  desired), then running == desired >= 1 (a service scaled to zero is "stable" but serves
+  nothing), unless `idle` says why this one may rest at 0 tasks;
 - `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0, polling)`
   ("alb-targets-healthy"): every target not `draining` is `healthy`, and at least one is;
 - `check_health(endpoint, *, client, path="/health", deadline_seconds=0, polling)` ("health"):
@@ -16,7 +17,9 @@ Public interface (also the decommission gates' building blocks). Every check ret
   four from the stack outputs (`clusterName`, `serviceName`, `targetGroupArn`, `serviceUrl`) and
   returns a `VerificationReport` (`ok`, `checks`, `failures()`, `to_json()`); with
   `serviceNames` (capacity hybrid: two services behind the target group) every one of them must
-  be steady, one "ecs-service-steady" check each. The health check
+  be steady, one "ecs-service-steady" check each; one whose scalable target allows 0 tasks
+  (hybrid's Fargate service, autoscalingMinCount 0: `scales_to_zero`) may be at 0 while another
+  listed service runs tasks (the EC2 base service serves; bursts come and go). The health check
   asks the app's own path (`healthCheckPath`, /health for stacks older than that output); a
   prebuilt image (`imageSource` prebuilt: a team's own app) is not asked for /version, which only
   this program's builds serve: its report holds the other three checks.
@@ -33,6 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import boto3
@@ -110,9 +114,29 @@ class VerifyTiming:
         )
 
 
+Idle = Callable[[], str | None]
+"""Why a service may rest at 0 tasks now (None: it may not), asked only when it does."""
+
+
 def check_service_steady(
-    ecs: Any, cluster: str, service: str, *, waiter_config: Mapping[str, int] | None = None
+    ecs: Any,
+    cluster: str,
+    service: str,
+    *,
+    waiter_config: Mapping[str, int] | None = None,
+    idle: Idle | None = None,
 ) -> CheckResult:
+    return _service_state(ecs, cluster, service, waiter_config, idle)[0]
+
+
+def _service_state(
+    ecs: Any,
+    cluster: str,
+    service: str,
+    waiter_config: Mapping[str, int] | None,
+    idle: Idle | None,
+) -> tuple[CheckResult, bool]:
+    """The check, and whether the service passed it at rest (0 tasks, allowed by `idle`)."""
     name = "ecs-service-steady"
     config = dict(waiter_config or {"Delay": 15, "MaxAttempts": 40})
     try:
@@ -122,19 +146,25 @@ def check_service_steady(
         described = ecs.describe_services(cluster=cluster, services=[service])
     except WaiterError as error:
         if boto_credentials_marker(error) is not None:
-            return CheckResult(name, False, describe(error, "describing services"))
-        return CheckResult(name, False, _unsteady_detail(service, error))
+            return CheckResult(name, False, describe(error, "describing services")), False
+        return CheckResult(name, False, _unsteady_detail(service, error)), False
     except (ClientError, BotoCoreError) as error:
-        return CheckResult(name, False, describe(error, f"describing service {service}"))
+        return CheckResult(name, False, describe(error, f"describing service {service}")), False
     found = described.get("services", [])
     if not found:
-        return CheckResult(name, False, f"service {service} not found in cluster {cluster}")
+        return CheckResult(name, False, f"service {service} not found in cluster {cluster}"), False
     running, desired = found[0].get("runningCount", 0), found[0].get("desiredCount", 0)
     if desired < 1:
-        return CheckResult(name, False, f"service {service} wants 0 tasks: nothing serves traffic")
+        why = idle() if idle is not None and running == 0 else None
+        if why is not None:
+            return CheckResult(name, True, f"service {service} at rest, 0 tasks: {why}"), True
+        wants = f"service {service} wants 0 tasks: nothing serves traffic"
+        return CheckResult(name, False, wants), False
     if running != desired:
-        return CheckResult(name, False, f"service {service}: {running} of {desired} tasks running")
-    return CheckResult(name, True, f"service {service} steady: {running}/{desired} tasks running")
+        detail = f"service {service}: {running} of {desired} tasks running"
+        return CheckResult(name, False, detail), False
+    detail = f"service {service} steady: {running}/{desired} tasks running"
+    return CheckResult(name, True, detail), False
 
 
 def _unsteady_detail(service: str, error: WaiterError) -> str:
@@ -327,6 +357,34 @@ def service_names(outputs: Mapping[str, Any]) -> list[str]:
     return [str(outputs[names.SERVICE_NAME])]
 
 
+def _scalable_target(session: boto3.Session, cluster: str, service: str) -> dict[str, Any] | None:
+    """The service's Application Auto Scaling target, or None (none, or it cannot be read: the
+    checks that follow read the service and report what is wrong)."""
+    try:
+        found = session.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs",
+            ResourceIds=[f"service/{cluster}/{service}"],
+            ScalableDimension="ecs:service:DesiredCount",
+        )["ScalableTargets"]
+    except (ClientError, BotoCoreError):
+        return None
+    return dict(found[0]) if found else None
+
+
+def scales_to_zero(session: boto3.Session, cluster: str, service: str) -> str | None:
+    """Why `service` may run no task, or None: its scalable target's minimum is 0 (capacity
+    hybrid's Fargate service with autoscalingMinCount 0 idles at 0 between bursts). Read live,
+    not from an output, so the decommission gates, which pass only the outputs they know
+    (automation/decommission/gates.py), judge it the same way."""
+    target = _scalable_target(session, cluster, service)
+    if target is None or target.get("MinCapacity") != 0 or not target.get("MaxCapacity"):
+        return None
+    return (
+        f"its scalable target allows {target['MinCapacity']}..{target['MaxCapacity']} tasks "
+        "(it runs only for bursts)"
+    )
+
+
 def asleep(outputs: Mapping[str, Any], session: boto3.Session) -> str | None:
     """Why the service cannot serve now by design, or None: a stack with a `schedule` sets its
     scalable target to 0..0 outside working hours (infra/schedule.py), and a deploy then leaves
@@ -335,15 +393,8 @@ def asleep(outputs: Mapping[str, Any], session: boto3.Session) -> str | None:
     cluster, service = outputs.get(names.CLUSTER_NAME), outputs.get(names.SERVICE_NAME)
     if not cluster or not service:
         return None
-    try:
-        found = session.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs",
-            ResourceIds=[f"service/{cluster}/{service}"],
-            ScalableDimension="ecs:service:DesiredCount",
-        )["ScalableTargets"]
-    except (ClientError, BotoCoreError):
-        return None  # the checks that follow read the service and report what is wrong
-    if found and found[0]["MaxCapacity"] == 0:
+    target = _scalable_target(session, str(cluster), str(service))
+    if target is not None and target["MaxCapacity"] == 0:
         return (
             f"service {service} is asleep: its scalable target allows 0 tasks (the stack's "
             "schedule, outside working hours); it wakes at the schedule's start"
@@ -370,19 +421,7 @@ def verify_deployment(
     own_client = client is None
     http = client or httpx.Client(timeout=timing.request_timeout_seconds)
     try:
-        ecs = session.client("ecs")
-        steady = tuple(
-            check_service_steady(
-                ecs,
-                str(outputs[names.CLUSTER_NAME]),
-                service_name,
-                waiter_config={
-                    "Delay": timing.service_delay_seconds,
-                    "MaxAttempts": timing.service_max_attempts,
-                },
-            )
-            for service_name in service_names(outputs)
-        )
+        steady = _services_steady(outputs, session, timing)
         groups = [names.TARGET_GROUP_ARN, names.ALTERNATE_TARGET_GROUP_ARN]
         targets = check_targets_healthy(
             session.client("elbv2"),
@@ -410,3 +449,25 @@ def verify_deployment(
         if own_client:
             http.close()
     return VerificationReport((*steady, targets, health, version))
+
+
+def _services_steady(
+    outputs: Mapping[str, Any], session: boto3.Session, timing: VerifyTiming
+) -> tuple[CheckResult, ...]:
+    """One check per service; a service may rest at 0 tasks (`scales_to_zero`) only while
+    another listed one runs tasks: if every one rests, nothing serves and each fails."""
+    ecs = session.client("ecs")
+    cluster = str(outputs[names.CLUSTER_NAME])
+    waiter = {"Delay": timing.service_delay_seconds, "MaxAttempts": timing.service_max_attempts}
+    states = [
+        _service_state(ecs, cluster, name, waiter, partial(scales_to_zero, session, cluster, name))
+        for name in service_names(outputs)
+    ]
+    if not all(resting for _, resting in states):
+        return tuple(result for result, _ in states)
+    return tuple(
+        CheckResult(
+            result.name, False, f"{result.detail}; but no other service runs a task: nothing serves"
+        )
+        for result, _ in states
+    )

@@ -137,15 +137,18 @@ class AppProcess:
         return self.log_path.read_text()
 
     def wait_healthy(self, timeout: float = 20) -> None:
+        """Until /health answers 200 with the database reached (not `"status": "starting"`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"app exited {self.process.returncode}:\n{self.output()}")
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                answer = httpx.get(self.url + "/health", timeout=1)
+                if answer.status_code == 200 and answer.json()["status"] != "starting":
                     return
             except httpx.TransportError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise AssertionError(f"app not healthy after {timeout} s:\n{self.output()}")
 
     def stop(self, timeout: float = 30) -> int:

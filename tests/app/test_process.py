@@ -141,35 +141,75 @@ class LateProxy:
         self._thread.join(5)
 
 
-def test_startup_waits_for_a_database_that_comes_up_late(
+def _health_when_serving(app: AppProcess, timeout: float = 15) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = httpx.get(app.url + "/health", timeout=1)
+            assert answer.status_code == 200
+            body: dict[str, object] = answer.json()
+            return body
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, app.output()
+            time.sleep(0.05)
+
+
+def test_startup_serves_before_a_database_that_comes_up_late(
     start_app: StartApp, migrated: str
 ) -> None:
+    """A dev stack waking up: the task starts before its RDS instance answers. The app serves
+    /health (no database call) and 503 with its JSON error on the data routes, connects in the
+    background, then serves everything, instead of exiting for ECS to restart it."""
     with LateProxy(migrated) as proxy:
         url, _ = _url(migrated, host="127.0.0.1", port=proxy.listen_port)
         app = start_app(DATABASE_URL=url, DB_STARTUP_TIMEOUT="30")
-        time.sleep(2.0)
-        assert app.process.poll() is None  # still waiting, not crashed
-        with pytest.raises(httpx.TransportError):
-            httpx.get(app.url + "/health", timeout=1)  # not serving before the database is up
+        health = _health_when_serving(app)
+        assert health["status"] == "starting"
+        assert str(health["database"]).startswith("not reached yet, since ")
+        refused = httpx.post(app.url + "/alunos", json=ANA)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json() == {"erro": "banco de dados indisponível no momento; tente novamente"}
+        assert httpx.get(app.url + "/alunos").status_code == 503
+        assert httpx.get(app.url + "/version").status_code == 200  # no database either
+        time.sleep(1.0)
+        assert app.process.poll() is None  # still trying, not crashed
         proxy.open()
         app.wait_healthy(timeout=15)
+        assert httpx.get(app.url + "/health").json() == {"status": "ok"}
         assert httpx.post(app.url + "/alunos", json=ANA).status_code == 200
         assert app.stop() == 0
-    retries = [line for line in _lines(app.output()) if "retrying" in str(line["message"])]
+    lines = _lines(app.output())
+    retries = [line for line in lines if "retrying" in str(line["message"])]
     assert len(retries) >= 2
     assert retries[0]["attempt"] == 1
     assert all(isinstance(line["retry_in_s"], float | int) for line in retries)
+    early = [line for line in lines if line["message"] == "database not reached yet"]
+    assert early
+    assert all(line["level"] == "warning" for line in early)
 
 
-def test_gives_up_when_the_database_never_comes(start_app: StartApp, migrated: str) -> None:
+def test_keeps_trying_when_the_database_is_late_past_the_timeout(
+    start_app: StartApp, migrated: str
+) -> None:
+    """DB_STARTUP_TIMEOUT no longer ends the process: it is when the wait is logged as an error
+    (once), and the app goes on trying."""
     url, password = _url(migrated, host="127.0.0.1", port=free_port())
-    app = start_app(DATABASE_URL=url, DB_STARTUP_TIMEOUT="2")
-    assert app.process.wait(20) == 1
+    app = start_app(DATABASE_URL=url, DB_STARTUP_TIMEOUT="1")
+    assert _health_when_serving(app)["status"] == "starting"
+    deadline = time.monotonic() + 20
+    while '"database still unreachable' not in app.output():
+        assert time.monotonic() < deadline, app.output()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert app.process.poll() is None
+    assert _health_when_serving(app)["status"] == "starting"
+    assert app.stop() == 0
     output = app.output()
     assert password not in output
-    final = _lines(output)[-1]
-    assert final["message"] == "cannot start: database unavailable"
-    assert "DB_STARTUP_TIMEOUT" in str(final["error"])
+    overdue = [line for line in _lines(output) if line["level"] == "error"]
+    assert len(overdue) == 1
+    assert "DB_STARTUP_TIMEOUT" in str(overdue[0]["error"])
 
 
 def test_configuration_error_exits_2_with_a_json_line(start_app: StartApp) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from automation.offline import mocks
 from automation.offline.engine import Plan
-from infra import capacity
+from bootstrap import deploy_access
 from infra import resource_types as types
 from tests.bootstrap.conftest import VARIANTS
 from tests.bootstrap.evaluate import allowed_actions, missing
@@ -69,7 +69,6 @@ CREATE: dict[str, tuple[str, ...]] = {
     ),
     types.ECS_CAPACITY_PROVIDER: ("ecs:CreateCapacityProvider",),
     types.INSTANCE_PROFILE: ("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"),
-    types.ROLE_POLICY_ATTACHMENT: ("iam:AttachRolePolicy",),
     types.SCHEDULED_ACTION: ("application-autoscaling:PutScheduledAction",),
     types.SCHEDULE: ("scheduler:CreateSchedule", "iam:PassRole"),
 }
@@ -122,7 +121,6 @@ READ: dict[str, tuple[str, ...]] = {
     types.AUTOSCALING_GROUP: ("autoscaling:DescribeAutoScalingGroups",),
     types.ECS_CAPACITY_PROVIDER: ("ecs:DescribeCapacityProviders",),
     types.INSTANCE_PROFILE: ("iam:GetInstanceProfile",),
-    types.ROLE_POLICY_ATTACHMENT: ("iam:ListAttachedRolePolicies",),
     types.SCHEDULED_ACTION: ("application-autoscaling:DescribeScheduledActions",),
     types.SCHEDULE: ("scheduler:GetSchedule",),
 }
@@ -189,17 +187,22 @@ def test_the_variants_plan_the_new_features(plans: dict[str, Plan]) -> None:
     assert types.LISTENER_RULE in _planned_types(plans["dev-blue-green"])
 
 
-def test_only_the_capacity_policy_may_be_attached(self_managed: Plan) -> None:
-    """The deploy role attaches one managed policy, the one infra/capacity.py names."""
-    attaching = [
+def test_no_managed_policy_may_be_attached(self_managed: Plan) -> None:
+    """The capacity instances' role holds its own policy (infra/capacity.py): no deploy role
+    attaches a managed policy, and only the one earlier programs attached may be detached."""
+    found = policies(self_managed)
+    allowed = allowed_actions(found.values())
+    assert missing(["iam:AttachRolePolicy"], allowed) == ["iam:AttachRolePolicy"]
+    detaching = [
         (name, stmt)
-        for name, doc in policies(self_managed).items()
+        for name, doc in found.items()
         for stmt in doc["Statement"]
-        if stmt["Effect"] == "Allow" and "iam:AttachRolePolicy" in stmt["Action"]
+        if stmt["Effect"] == "Allow" and "iam:DetachRolePolicy" in stmt["Action"]
     ]
-    assert {name for name, _ in attaching} == {"deploy-dev-capacity", "deploy-prod-capacity"}
-    for name, stmt in attaching:
-        policy = {"ArnEquals": {"iam:PolicyARN": capacity.MANAGED_POLICY}}
+    assert {name for name, _ in detaching} == {"deploy-dev-capacity", "deploy-prod-capacity"}
+    for name, stmt in detaching:
+        assert stmt["Action"] == ["iam:DetachRolePolicy"], name
+        policy = {"ArnEquals": {"iam:PolicyARN": deploy_access.ECS_INSTANCE_POLICY}}
         assert stmt["Condition"] == policy, name
 
 

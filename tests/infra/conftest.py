@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import shutil
@@ -16,7 +17,9 @@ import yaml
 from automation.errors import UsageProblem
 from automation.offline import engine
 from automation.offline.engine import Plan, PlannedResource
+from automation.release import stack_config
 from infra import resource_types as types
+from infra.rollout import Rollout
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,4 +116,13 @@ def run_component(build: Callable[[], object], config: dict[str, str] | None = N
             stack="test",
             config={"aws:region": "us-east-2", **(config or {})},
         )
+    )
+
+
+def configured_rollout(stack: str = "dev", **changes: Any) -> Rollout:
+    """The rollout a stack's config gives (Pulumi.yaml's defaults where the stack file sets
+    none), with `changes` by field name: the one source of the defaults."""
+    values = stack_config.load(ROOT, stack).project_values()
+    return dataclasses.replace(
+        Rollout.from_config(values.__getitem__, values.__getitem__), **changes
     )

@@ -48,8 +48,12 @@ def test_ec2_runs_every_task_on_hardened_instances(stack_plan: Callable[..., Pla
     assert provider["managedTerminationProtection"] == "ENABLED"
     assert provider["managedDraining"] == "ENABLED"
     assert provider["managedScaling"] == {"status": "ENABLED", "targetCapacity": 100}
-    policy = plan.one(types.ROLE_POLICY_ATTACHMENT)
-    assert policy["policyArn"] == capacity.MANAGED_POLICY
+    assert not plan.of_type(types.ROLE_POLICY_ATTACHMENT)  # no managed policy: the agent's own
+    agent = plan.resource(types.ROLE_POLICY, "alunos-dev-instance-agent")
+    (scoped, _) = json.loads(agent.inputs["policy"])["Statement"]
+    assert scoped["Resource"].startswith("arn:aws:ecs:us-east-2:123456789012:cluster/alunos-dev")
+    assert plan.resource(types.CLUSTER).urn in agent.dependencies  # its ARN, not a pattern
+    assert agent.urn in plan.resource(types.AUTOSCALING_GROUP).dependencies
     task = plan.one(types.TASK_DEFINITION)
     assert task["requiresCompatibilities"] == ["EC2", "FARGATE"]
     assert task["networkMode"] == "awsvpc"
@@ -87,7 +91,8 @@ def test_hybrid_runs_a_base_on_ec2_and_bursts_on_fargate(
     names = plan.outputs[outputs.SERVICE_NAMES]
     assert len(names) == 2
     assert names[1] == plan.outputs[outputs.SERVICE_NAME]
-    assert plan.one(types.AUTOSCALING_GROUP)["maxSize"] == 2
+    # Room for a release: 2 base tasks twice over, one 1024 MiB task per t3.small, in 2 AZs.
+    assert plan.one(types.AUTOSCALING_GROUP)["maxSize"] == 4
 
 
 def test_schedule_sleeps_the_service_and_the_database(dev: PlanView) -> None:
@@ -99,6 +104,10 @@ def test_schedule_sleeps_the_service_and_the_database(dev: PlanView) -> None:
     assert sleep["scalableTargetAction"] == {"minCapacity": 0, "maxCapacity": 0}
     assert wake["scalableTargetAction"] == {"minCapacity": 1, "maxCapacity": 2}
     schedules = {r.name: r.inputs for r in dev.of_type(types.SCHEDULE)}
+    # The database wakes 20 minutes before the tasks (an RDS start takes minutes), and sleeps
+    # with them.
+    assert schedules["alunos-dev-db-start"]["scheduleExpression"] == "cron(40 7 ? * MON-FRI *)"
+    assert schedules["alunos-dev-db-stop"]["scheduleExpression"] == sleep["schedule"]
     for name, action in (("start", "startDBInstance"), ("stop", "stopDBInstance")):
         target = schedules[f"alunos-dev-db-{name}"]["target"]
         assert target["arn"] == f"arn:aws:scheduler:::aws-sdk:rds:{action}"
@@ -141,6 +150,7 @@ def test_schedule_leaves_a_database_the_stack_does_not_own(
         pytest.param("dev", {**EC2_DEV, "spotPercent": 50}, ["alunos-api:spotPercent", "0 with capacity ec2"], id="ec2-spot"),
         pytest.param("dev", {**EC2_DEV, "ec2InstanceType": "t4g.small"}, ["alunos-api:ec2InstanceType", "x86_64", "Graviton"], id="graviton"),
         pytest.param("dev", {**EC2_DEV, "ec2InstanceType": "small"}, ["alunos-api:ec2InstanceType", "such as t3.small"], id="not-a-type"),
+        pytest.param("prod", {**HYBRID_PROD, "ec2InstanceType": "t3.micro"}, ["alunos-api:ec2InstanceType", "holds one task of 512 CPU units and 1024 MiB", "about 921 MiB"], id="task-does-not-fit"),
         pytest.param("dev", {"autoscalingMinCount": 0}, ["alunos-api:autoscalingMinCount", "0 only with capacity hybrid"], id="zero-without-hybrid"),
         pytest.param("prod", {**HYBRID_PROD, "ec2BaseCount": 1}, ["alunos-api:ec2BaseCount", "from 2 to 100"], id="prod-base-of-one"),
         pytest.param("prod", {**HYBRID_PROD, "deploymentStrategy": "canary"}, ["alunos-api:deploymentStrategy", "rolling with capacity hybrid"], id="hybrid-canary"),
@@ -148,6 +158,7 @@ def test_schedule_leaves_a_database_the_stack_does_not_own(
         pytest.param("dev", {"schedule": "MON-FRI 20:00-08:00 America/Sao_Paulo"}, ["alunos-api:schedule", "start before stop"], id="overnight"),
         pytest.param("dev", {"schedule": "MON-FRI 08:00-20:00 Mars/Olympus"}, ["alunos-api:schedule", "IANA time zone"], id="zone"),
         pytest.param("dev", {"schedule": "FRI-MON 08:00-20:00 UTC"}, ["alunos-api:schedule"], id="backwards-days"),
+        pytest.param("dev", {"schedule": "MON-FRI 00:10-20:00 UTC"}, ["alunos-api:schedule", "a start at 00:20 or later", "20 minutes before the tasks"], id="no-room-for-the-database"),
     ],
 )  # fmt: skip
 def test_capacity_and_schedule_refusals_name_the_key(
@@ -164,3 +175,74 @@ def test_architecture_by_family() -> None:
         assert capacity.architecture(arm) == capacity.ARM64, arm
     for x86 in ("g5.xlarge", "g4dn.xlarge", "m6i.large", "inf2.xlarge"):
         assert capacity.architecture(x86) == capacity.X86_64, x86
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "cpu", "memory", "expected"),
+    [
+        pytest.param("t3.small", 256, 512, 2, id="interfaces: 3, the primary one is the host's"),
+        pytest.param("t3a.small", 256, 512, 1, id="t3a.small has 2 interfaces, not 3"),
+        pytest.param("t3.small", 512, 1024, 1, id="memory: 2 GiB registers less than 2 tasks"),
+        pytest.param("m5.xlarge", 2048, 4096, 2, id="cpu: 4 vCPUs hold 2 tasks of 2048 units"),
+        pytest.param("t3.micro", 512, 1024, 0, id="does not fit"),
+        pytest.param("r8i.large", 256, 512, 1, id="a type not listed: one task"),
+    ],
+)  # fmt: skip
+def test_tasks_per_instance(instance_type: str, cpu: int, memory: int, expected: int) -> None:
+    assert capacity.tasks_per_instance(instance_type, cpu, memory) == expected
+
+
+@pytest.mark.parametrize(
+    ("tasks", "per_instance", "zones", "expected"),
+    [
+        (2, 2, 2, 2),  # 4 tasks during a release, 2 a zone, 2 an instance
+        (2, 1, 2, 4),  # the old bug: maxSize 2 left no room for the new tasks
+        (1, 2, 2, 2),  # 2 tasks spread over 2 zones need an instance in each
+        (1, 4, 3, 2),  # 2 tasks use 2 of 3 zones
+        (3, 2, 2, 4),  # 6 tasks, 3 a zone, 2 instances a zone
+    ],
+)
+def test_the_group_has_room_for_a_release(
+    tasks: int, per_instance: int, zones: int, expected: int
+) -> None:
+    assert capacity.release_instances(tasks, per_instance, zones) == expected
+
+
+def test_ec2_makes_room_for_a_release_of_every_task(stack_plan: Callable[..., PlanView]) -> None:
+    """capacity ec2 in prod's shape: up to 6 tasks of 1024 MiB, one per t3.small, so a
+    release needs 12 instances at most, 6 in each AZ."""
+    plan = stack_plan("prod", {"capacity": "ec2", "onDemandBase": 0})
+    assert plan.one(types.AUTOSCALING_GROUP)["maxSize"] == 12
+
+
+def test_the_instance_role_may_only_register_and_report_in_its_cluster() -> None:
+    cluster = "arn:aws:ecs:us-east-2:123456789012:cluster/alunos-dev-cluster-1a2b3c4"
+    document = json.loads(capacity.agent_policy(cluster))
+    by_sid = {statement["Sid"]: statement for statement in document["Statement"]}
+    assert by_sid["RegisterAndReportInThisCluster"] == {
+        "Sid": "RegisterAndReportInThisCluster",
+        "Effect": "Allow",
+        "Action": [
+            "ecs:RegisterContainerInstance",
+            "ecs:DeregisterContainerInstance",
+            "ecs:SubmitAttachmentStateChanges",
+            "ecs:SubmitContainerStateChange",
+            "ecs:SubmitTaskStateChange",
+        ],
+        "Resource": cluster,
+    }
+    sessions = by_sid["AgentSessionsNoResourceToName"]
+    assert sessions["Action"] == [
+        "ecs:DiscoverPollEndpoint",
+        "ecs:Poll",
+        "ecs:StartTelemetrySession",
+    ]
+    assert sessions["Resource"] == "*"
+    assert set(by_sid) == {"RegisterAndReportInThisCluster", "AgentSessionsNoResourceToName"}
+    # What the managed AmazonEC2ContainerServiceforEC2Role also grants, and the tasks' execution
+    # role does instead (or nobody needs): no image pulls, no logs, no new clusters, no tags.
+    granted = [action for statement in document["Statement"] for action in statement["Action"]]
+    assert not [a for a in granted if a.split(":")[0] in ("ecr", "logs", "ec2")]
+    assert "ecs:CreateCluster" not in granted
+    assert "ecs:TagResource" not in granted
+    assert not any("*" in action for action in granted)

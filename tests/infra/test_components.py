@@ -22,7 +22,7 @@ from infra.registry import Registry, RegistryArgs
 from infra.service import Service, ServiceArgs, capacity_strategy
 from infra.validation import InvalidConfig
 from infra.waf import Waf, WafArgs
-from tests.infra.conftest import PlanView, run_component
+from tests.infra.conftest import PlanView, configured_rollout, run_component
 
 DIGEST = "sha256:" + "a" * 64
 REPO = "123456789012.dkr.ecr.us-east-2.amazonaws.com/alunos"
@@ -96,6 +96,7 @@ SERVICE = ServiceArgs(
     container_insights="disabled",
     health_check_grace_period=30,
     stop_timeout=30,
+    rollout=configured_rollout(),
 )
 AUTOSCALING = AutoscalingArgs(
     cluster_name="c",

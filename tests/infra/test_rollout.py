@@ -10,8 +10,8 @@ import pytest
 
 from infra import outputs
 from infra import resource_types as types
-from infra.rollout import Rollout, TargetTiming, from_service_inputs
-from tests.infra.conftest import PlanView, plan_failure
+from infra.rollout import Rollout, TargetTiming, from_service_inputs, limits
+from tests.infra.conftest import PlanView, configured_rollout, plan_failure
 
 
 def _shift(view: PlanView) -> dict[str, object]:
@@ -140,6 +140,21 @@ def test_linear_and_blue_green_on_dev_use_the_http_listener(
         ({"deploymentStrategy": "canary", "canaryPercent": 0}, "canaryPercent: 0 is not valid"),
         ({"deploymentStrategy": "linear", "linearStepPercent": 2}, "linearStepPercent: 2"),
         ({"deploymentBakeMinutes": 1441}, "deploymentBakeMinutes: 1441 is not valid"),
+        # A canary (or a linear step) no bigger than the 5xx alarm's threshold cannot trip it.
+        (
+            {"deploymentStrategy": "canary", "canaryPercent": 5},
+            "alunos-api:canaryPercent: canary sends 5% of requests to the new tasks first, but "
+            "alunos-api:alarm5xxPercent is 5%",
+        ),
+        (
+            {"deploymentStrategy": "linear", "linearStepPercent": 4, "alarm5xxPercent": 10},
+            "allowed: linearStepPercent above alarm5xxPercent (11..100), or alarm5xxPercent "
+            "below 4.",
+        ),
+        (
+            {"deploymentStrategy": "blue_green", "alarm5xxPercent": 100},
+            "allowed: alarm5xxPercent below 100.",
+        ),
     ],
 )
 def test_out_of_range_settings_fail_the_plan(
@@ -152,15 +167,31 @@ def test_rollout_times_at_prod_settings_next_to_rolling() -> None:
     prod_timing = TargetTiming(
         health_check_interval=10, healthy_threshold=2, deregistration_delay=15
     )
-    assert Rollout().seconds(prod_timing) == 60 + 20 + 15
-    canary = Rollout(strategy="canary")
+    assert configured_rollout("dev").seconds(prod_timing) == 60 + 20 + 15
+    canary = configured_rollout("prod")
+    assert canary.strategy == "canary"
     assert canary.seconds(prod_timing) == 95 + 20 * 60
-    linear = Rollout(strategy="linear", linear_step_percent=30, linear_step_minutes=5)
+    linear = configured_rollout(strategy="linear", linear_step_percent=30, linear_step_minutes=5)
     assert linear.linear_steps == 4  # 30, 60, 90, 100: AWS waits between steps, not after
     assert linear.traffic_minutes == 3 * 5 + 10
-    assert Rollout(strategy="blue_green", bake_minutes=0).traffic_minutes == 0
+    assert configured_rollout(strategy="blue_green", bake_minutes=0).traffic_minutes == 0
 
 
 def test_the_rollout_reads_back_from_the_service_inputs(prod: PlanView, dev: PlanView) -> None:
-    assert from_service_inputs(prod.one(types.SERVICE)) == Rollout(strategy="canary")
+    # The service carries its own strategy's parameters only: a canary's linear ones read 0.
+    expected = configured_rollout("prod", linear_step_percent=0, linear_step_minutes=0)
+    assert from_service_inputs(prod.one(types.SERVICE)) == expected
     assert from_service_inputs(dev.one(types.SERVICE)).strategy == "rolling"
+
+
+def test_the_rollout_has_no_defaults_of_its_own() -> None:
+    """Pulumi.yaml holds the defaults (issue 19.3): a Rollout cannot be made without them."""
+    with pytest.raises(TypeError):
+        Rollout()  # type: ignore[call-arg]
+    assert set(limits()) == set(configured_rollout().numbers)
+
+
+def test_a_canary_above_the_alarm_threshold_plans(stack_plan: Callable[..., PlanView]) -> None:
+    view = stack_plan("dev", {"deploymentStrategy": "canary", "canaryPercent": 6})
+    config = view.one(types.SERVICE)["deploymentConfiguration"]
+    assert config["canaryConfiguration"]["canaryPercent"] == 6.0

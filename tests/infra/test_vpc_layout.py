@@ -15,7 +15,7 @@ from automation.errors import UsageProblem
 from infra import validation as v
 from infra.network import NewVpcArgs, subnet_layout
 from infra.resource_types import VPC
-from infra.settings import AutoscalingSettings, CapacitySettings, task_addresses
+from infra.settings import AutoscalingSettings, CapacitySettings, ec2_instances, task_addresses
 from tests.infra.conftest import PlanView
 
 # An ALB needs subnets of /27 or larger with 8 free addresses (Elastic Load Balancing guide,
@@ -141,10 +141,14 @@ def test_hybrid_counts_both_services_and_the_instances() -> None:
     hybrid = CapacitySettings(
         mode="hybrid", spot_percent=0, on_demand_base=0, instance_type="t3.small", base_count=3
     )
-    needed = task_addresses(autoscaling, hybrid)
-    assert needed.count == 2 * (10 + 3) + 3
+    # t3.small holds one 1 GiB task (2 GiB, 90 %); 3 tasks twice over 2 zones: 3 + 3 instances.
+    instances = ec2_instances(autoscaling, hybrid, 512, 1024, zones=2)
+    assert instances == 6
+    needed = task_addresses(autoscaling, hybrid, instances)
+    assert needed.count == 2 * (10 + 3) + 6
     assert needed.reason == (
-        "2 x (autoscalingMaxCount 10 + ec2BaseCount 3) tasks during a deployment + 3 EC2 instances"
+        "2 x (autoscalingMaxCount 10 + ec2BaseCount 3) tasks during a deployment + 6 EC2 instances"
     )
     fargate = replace(hybrid, mode="fargate")
-    assert task_addresses(autoscaling, fargate).count == 20
+    assert ec2_instances(autoscaling, fargate, 512, 1024, zones=2) == 0
+    assert task_addresses(autoscaling, fargate, 0).count == 20

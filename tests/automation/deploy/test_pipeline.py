@@ -1,10 +1,14 @@
 """`up` and `rollback` end to end: a fake stack, AWS on moto, the service on a local HTTP server."""
 
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
 import boto3
 import pytest
 
 from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
-from automation.deploy.pulumi_seam import CommandFailed
+from automation.deploy.pulumi_seam import CommandFailed, OutputValue
 from automation.deploy.rollback import plan_rollback
 from automation.deploy.updates import LockRetry, ReadRetry
 from automation.deploy.verify import Polling, VerifyTiming
@@ -474,3 +478,209 @@ def test_an_awake_scheduled_stack_is_verified_as_usual(aws, stage, service):
     assert outcome.ok, outcome.failure
     assert outcome.verification is not None
     assert outcome.verification.ok
+
+
+def make_hybrid_at_idle(aws, stage):
+    """capacity hybrid between bursts: the EC2 base service serves (the stage's service), the
+    autoscaled Fargate one runs no task, its scalable target 0..4 (autoscalingMinCount 0)."""
+    outputs = stage.stack_outputs
+    cluster, base = outputs[names.CLUSTER_NAME].value, outputs[names.SERVICE_NAME].value
+    ecs = aws.client("ecs")
+    family = ecs.list_task_definitions()["taskDefinitionArns"][-1]
+    ecs.create_service(cluster=cluster, serviceName="burst", taskDefinition=family, desiredCount=0)
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{cluster}/burst",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0,
+        MaxCapacity=4,
+    )
+    outputs[names.SERVICE_NAME] = OutputValue("burst", secret=False)
+    outputs[names.SERVICE_NAMES] = OutputValue([base, "burst"], secret=False)
+    outputs[names.CAPACITY] = OutputValue("hybrid", secret=False)
+
+
+def test_hybrid_at_idle_deploys_and_rolls_back_verified(aws, stage, service):
+    make_hybrid_at_idle(aws, stage)
+    serve_what_is_deployed(stage, service)
+    lines = Lines()
+    deployed_ = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+        sessions=in_region,
+    )
+    assert deployed_.ok, deployed_.failure
+    assert any("burst at rest, 0 tasks" in line for line in lines.said)
+    back = roll_back(stage, to="1.4.1")
+    assert back.ok, back.failure
+    assert service.version == "1.4.1"
+
+
+# --- a canary release end to end -----------------------------------------------------------------
+
+
+def _stage(status: str, lifecycle: str, weight: float) -> dict[str, Any]:
+    """A ServiceDeployment as DescribeServiceDeployments returns it (botocore's ecs model)."""
+    return {
+        "status": status,
+        "lifecycleStage": lifecycle,
+        "targetServiceRevision": {
+            "requestedTaskCount": 2,
+            "runningTaskCount": 2,
+            "requestedProductionTrafficWeight": weight,
+        },
+    }
+
+
+CANARY_SUCCEEDS = [
+    _stage("IN_PROGRESS", "SCALE_UP", 0.0),
+    _stage("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 10.0),
+    _stage("IN_PROGRESS", "BAKE_TIME", 100.0),
+    _stage("SUCCESSFUL", "CLEAN_UP", 100.0),
+]
+CANARY_ROLLED_BACK = [
+    _stage("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 10.0),
+    {
+        **_stage("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0.0),
+        "statusReason": "alarm alunos-dev-http-5xx-rate in ALARM",
+    },
+]
+
+
+class ServiceDeployments:
+    """ECS's record of the service's releases, which moto lacks (ListServiceDeployments,
+    DescribeServiceDeployments): each `pulumi up` starts one, and each read moves it a stage on.
+    Listed in pages of two, oldest first."""
+
+    def __init__(self) -> None:
+        self.releases: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        self.reads = 0
+
+    def start(self, stages: list[dict[str, Any]]) -> None:
+        arn = f"arn:aws:ecs:us-east-2:123456789012:service-deployment/c/s/{len(self.releases)}"
+        created = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=len(self.releases))
+        self.releases.append(({"serviceDeploymentArn": arn, "createdAt": created}, list(stages)))
+
+    def list_service_deployments(
+        self, *, cluster: str, service: str, maxResults: int = 20, nextToken: str = "0"
+    ) -> dict[str, Any]:
+        start = int(nextToken)
+        page: dict[str, Any] = {
+            "serviceDeployments": [brief for brief, _ in self.releases[start : start + 2]]
+        }
+        if start + 2 < len(self.releases):
+            page["nextToken"] = str(start + 2)
+        return page
+
+    def describe_service_deployments(self, *, serviceDeploymentArns: list[str]) -> dict[str, Any]:
+        (stages,) = [s for brief, s in self.releases if brief["serviceDeploymentArn"] in serviceDeploymentArns]  # fmt: skip
+        self.reads += 1
+        current = stages.pop(0) if len(stages) > 1 else stages[0]
+        return {"serviceDeployments": [current]}
+
+
+class EcsWithDeployments:
+    """The moto ECS client, with the service deployments above."""
+
+    def __init__(self, ecs: Any, deployments: ServiceDeployments) -> None:
+        self._ecs = ecs
+        self.list_service_deployments = deployments.list_service_deployments
+        self.describe_service_deployments = deployments.describe_service_deployments
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ecs, name)
+
+
+class SessionWithDeployments:
+    def __init__(self, region: str, deployments: ServiceDeployments) -> None:
+        self._session = boto3.Session(region_name=region)
+        self._deployments = deployments
+
+    def client(self, name: str) -> Any:
+        client = self._session.client(name)
+        return EcsWithDeployments(client, self._deployments) if name == "ecs" else client
+
+
+def a_canary_stack(stage: FakeStack, service: Any, releases: list[list[dict[str, Any]]]) -> Any:
+    """prod's strategy on the stage: each update serves its version and starts the next of
+    `releases` as ECS would; returns the session factory the pipeline uses."""
+    deployments = ServiceDeployments()
+    deployments.start(CANARY_SUCCEEDS[-1:])  # the release that deployed 1.4.2, long over
+    upcoming = list(releases)
+
+    def after_up(config: Mapping[str, str]) -> None:
+        service.version = config[key("version")]
+        deployments.start(upcoming.pop(0))
+
+    stage.after_up = after_up
+    stage.stack_outputs[names.DEPLOYMENT_STRATEGY] = OutputValue("canary", secret=False)
+    stage.stack_outputs[names.ROLLOUT_SECONDS] = OutputValue(1295, secret=False)
+
+    def sessions(region: str) -> boto3.Session:
+        return cast(boto3.Session, SessionWithDeployments(region, deployments))
+
+    return sessions
+
+
+def test_a_canary_is_deployed_and_rolled_back_following_each_release_to_its_end(stage, service):
+    sessions = a_canary_stack(stage, service, [CANARY_SUCCEEDS, CANARY_SUCCEEDS])
+    lines = Lines()
+    deployed_ = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=lines.console,
+        settings=fast_settings(),
+        sessions=sessions,
+    )
+    assert deployed_.ok, deployed_.failure
+    assert deployed_.verification is not None
+    assert [c.name for c in deployed_.verification.checks][:2] == [
+        "ecs-rollout",
+        "ecs-service-steady",
+    ]
+    assert "following the canary release (about 22 min)" in lines.said
+    assert (
+        "  rollout: IN_PROGRESS PRODUCTION_TRAFFIC_SHIFT: 10% of production traffic on the new "
+        "tasks, 2/2 new tasks running"
+    ) in lines.said
+    lines = Lines()
+    back = rollback(
+        stage,
+        plan_rollback(stage, sessions, to="1.4.2"),
+        console=lines.console,
+        settings=fast_settings(),
+        sessions=sessions,
+    )
+    assert back.ok, back.failure
+    assert service.version == "1.4.2"
+    assert "following the canary release (about 22 min)" in lines.said
+    # The rollback's own release, the third listed (the second page), followed through its
+    # stages: not the deploy's, finished already.
+    assert any("rollout: IN_PROGRESS PRODUCTION_TRAFFIC_SHIFT" in line for line in lines.said)
+    assert any("release finished its bake" in line for line in lines.said)
+
+
+def test_a_canary_the_alarms_roll_back_fails_the_deploy_and_the_way_back_is_followed_too(
+    stage, service
+):
+    sessions = a_canary_stack(stage, service, [CANARY_ROLLED_BACK, CANARY_SUCCEEDS])
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=sessions,
+    )
+    assert not outcome.ok
+    assert (
+        "ecs-rollout: release did not finish (ROLLBACK_SUCCESSFUL): alarm alunos-dev-http-5xx-rate "
+        "in ALARM"
+    ) in str(outcome.failure)
+    assert str(outcome.failure).endswith("rolled back to 1.4.2")
+    assert len(stage.up_calls) == 2
+    assert service.version == "1.4.2"

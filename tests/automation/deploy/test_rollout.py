@@ -12,21 +12,39 @@ from automation.deploy.verify import Polling, VerifyTiming
 from infra import outputs as names
 
 
+def _brief(arn: str, day: int) -> dict[str, Any]:
+    return {"serviceDeploymentArn": arn, "createdAt": datetime(2025, 1, day, tzinfo=UTC)}
+
+
 class FakeEcs:
-    """Serves one deployment (plus an older, finished one) whose state moves on each read."""
+    """Serves one deployment (plus older, finished ones) whose state moves on each read. The
+    list comes `page_size` at a time with a nextToken, in no particular order, as AWS documents
+    none."""
 
-    def __init__(self, states: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        states: list[dict[str, Any]],
+        briefs: list[dict[str, Any]] | None = None,
+        page_size: int = 20,
+    ) -> None:
         self.states = states
+        self.briefs = briefs or [_brief("old", 1), _brief("new", 2)]
+        self.page_size = page_size
         self.reads = 0
+        self.pages = 0
 
-    def list_service_deployments(self, *, cluster: str, service: str) -> dict[str, Any]:
+    def list_service_deployments(
+        self, *, cluster: str, service: str, maxResults: int = 20, nextToken: str = "0"
+    ) -> dict[str, Any]:
         assert (cluster, service) == ("alunos-prod-cluster", "alunos-prod-service")
-        return {
-            "serviceDeployments": [
-                {"serviceDeploymentArn": "old", "createdAt": datetime(2025, 1, 1, tzinfo=UTC)},
-                {"serviceDeploymentArn": "new", "createdAt": datetime(2025, 1, 2, tzinfo=UTC)},
-            ]
-        }
+        assert 1 <= maxResults <= 100
+        self.pages += 1
+        start = int(nextToken)
+        end = start + min(maxResults, self.page_size)
+        page: dict[str, Any] = {"serviceDeployments": self.briefs[start:end]}
+        if end < len(self.briefs):
+            page["nextToken"] = str(end)
+        return page
 
     def describe_service_deployments(self, *, serviceDeploymentArns: list[str]) -> dict[str, Any]:
         assert serviceDeploymentArns == ["new"]
@@ -173,3 +191,19 @@ def test_targets_are_found_in_whichever_group_ecs_left_them() -> None:
 
     assert check_targets_healthy(FakeElb(), ["tg", "tg2"]).ok
     assert not check_targets_healthy(FakeElb(), "tg").ok
+
+
+def test_the_newest_deployment_is_found_on_any_page_in_any_order() -> None:
+    """ListServiceDeployments pages (nextToken) and documents no order: the newest by createdAt
+    is on the second page here, between older ones."""
+    briefs = [_brief("old-3", 3), _brief("old-1", 1), _brief("new", 9), _brief("old-2", 2)]
+    ecs = FakeEcs(CANARY[-1:], briefs=briefs, page_size=2)
+    result = check_rollout(
+        ecs,
+        "alunos-prod-cluster",
+        "alunos-prod-service",
+        deadline_seconds=60,
+        polling=_polling(Clock()),
+    )
+    assert result.ok, result.detail
+    assert ecs.pages == 2

@@ -371,3 +371,66 @@ def test_every_service_behind_the_target_group_must_be_steady(aws, service):
     assert not report.ok
     ecs.update_service(cluster=outputs[names.CLUSTER_NAME], service="base", desiredCount=1)
     assert verify_deployment(outputs, "3.0.0", aws, timing=fast_timing()).ok
+
+
+def _hybrid(aws, service, *, burst_min: int | None):
+    """capacity hybrid: an EC2 base service serving, and the Fargate one at 0 tasks, with a
+    scalable target of burst_min..4 (None: no scalable target)."""
+    service.version = "3.0.0"
+    outputs = healthy_outputs(aws, service.url)
+    ecs = aws.client("ecs")
+    cluster = outputs[names.CLUSTER_NAME]
+    family = ecs.list_task_definitions()["taskDefinitionArns"][-1]
+    ecs.create_service(cluster=cluster, serviceName="burst", taskDefinition=family, desiredCount=0)
+    if burst_min is not None:
+        aws.client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{cluster}/burst",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=burst_min,
+            MaxCapacity=4,
+        )
+    outputs[names.SERVICE_NAMES] = [outputs[names.SERVICE_NAME], "burst"]
+    outputs[names.SERVICE_NAME] = "burst"
+    return outputs
+
+
+def test_a_service_that_may_scale_to_zero_rests_at_zero_while_another_serves(aws, service):
+    """Hybrid at idle: the Fargate service runs no task between bursts (autoscalingMinCount 0),
+    the EC2 base service serves. Up, rollback and the decommission gates must pass."""
+    report = verify_deployment(
+        _hybrid(aws, service, burst_min=0), "3.0.0", aws, timing=fast_timing()
+    )
+    assert report.ok, report.to_json()
+    steady = [c for c in report.checks if c.name == "ecs-service-steady"]
+    assert [c.ok for c in steady] == [True, True]
+    assert "burst at rest, 0 tasks" in steady[1].detail
+    assert "allows 0..4 tasks" in steady[1].detail
+
+
+@pytest.mark.parametrize("burst_min", [1, None], ids=["min-1", "no-scalable-target"])
+def test_a_service_at_zero_that_should_run_fails(aws, service, burst_min):
+    report = verify_deployment(
+        _hybrid(aws, service, burst_min=burst_min), "3.0.0", aws, timing=fast_timing()
+    )
+    assert not report.ok
+    (failed,) = report.failures()
+    assert failed.detail == "service burst wants 0 tasks: nothing serves traffic"
+
+
+def test_services_all_at_rest_serve_nothing(aws, service):
+    outputs = _hybrid(aws, service, burst_min=0)
+    ecs = aws.client("ecs")
+    base = outputs[names.SERVICE_NAMES][0]
+    ecs.update_service(cluster=outputs[names.CLUSTER_NAME], service=base, desiredCount=0)
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{outputs[names.CLUSTER_NAME]}/{base}",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0,
+        MaxCapacity=2,
+    )
+    report = verify_deployment(outputs, "3.0.0", aws, timing=fast_timing())
+    steady = [c for c in report.checks if c.name == "ecs-service-steady"]
+    assert [c.ok for c in steady] == [False, False]
+    assert all("no other service runs a task" in c.detail for c in steady)

@@ -215,6 +215,11 @@ VIOLATIONS: list[tuple[str, str, bool, str, str | None, Callable[[dict[str, Any]
      lambda i: i["metadataOptions"].update(httpTokens="optional")),
     ("ec2-encrypted-volumes", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
      lambda i: i["blockDeviceMappings"][0]["ebs"].update(encrypted="false")),
+    # No mapping at all: the AMI's root volume, unencrypted unless the account says otherwise.
+    ("ec2-encrypted-volumes", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
+     lambda i: i.pop("blockDeviceMappings")),
+    ("ec2-encrypted-volumes", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
+     lambda i: i["blockDeviceMappings"][0]["ebs"].pop("encrypted")),
     ("ec2-no-instance-ingress", "prod-hybrid", True, types.LAUNCH_TEMPLATE, None,
      lambda i: i["networkInterfaces"][0].update(associatePublicIpAddress="true")),
     ("ec2-no-instance-ingress", "prod-hybrid", True, types.INGRESS_RULE, "alunos-prod-db-in",

@@ -405,21 +405,54 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "price file /nonexistent/prices.yaml does not exist" in capsys.readouterr().err
 
 
+def test_cost_compare_capacity_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """`cost --compare-capacity`: each capacity planned with the changes it needs, side by side;
+    fargate (no change) is the stack as it is, priced as `cost` prices it."""
+    assert main(["cost", "--stack", "dev", "--json"]) == 0
+    as_is = json.loads(capsys.readouterr().out)["total"]
+    assert main(["cost", "--stack", "dev", "--compare-capacity", "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert set(compared) == {"fargate", "ec2", "hybrid"}
+    assert compared["fargate"] == {
+        "estimate": compared["fargate"]["estimate"],
+        "changes": {"capacity": "fargate"},
+    }
+    assert compared["fargate"]["estimate"]["total"] == as_is
+    assert compared["ec2"]["changes"] == {
+        "capacity": "ec2", "natGateways": "Single", "spotPercent": 0, "onDemandBase": 0,
+    }  # fmt: skip
+    assert compared["hybrid"]["changes"]["schedule"] == ""
+    ec2_lines = compared["ec2"]["estimate"]["lines"]
+    assert any(line["component"].startswith("EC2 capacity") for line in ec2_lines)
+    assert main(["cost", "--stack", "dev", "--compare-capacity"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### Capacity comparison: `dev`")
+    rows = [row for row in out.splitlines() if row.startswith("| ") and "---" not in row]
+    assert [row.split("|")[1].strip() for row in rows] == ["capacity", "fargate", "ec2", "hybrid"]
+    baseline = as_is["baseline"]
+    assert rows[1].split("|")[2].strip().startswith(f"${baseline:.2f}")
+    assert "natGateways: 'Single', spotPercent: 0, onDemandBase: 0" in rows[2]
+    assert "Legacy EC2: $17.18 a month." in out
+
+
 def test_dev_asleep_outside_working_hours_pays_for_its_hours(table: PriceTable) -> None:
     """MON-FRI 08:00-20:00: 60 of 168 hours a week. Tasks, capacity units and the database's
-    instance hours follow; the load balancer's hours and the storage do not."""
+    instance hours follow (the database's from its start, 20 minutes before the tasks'); the
+    load balancer's hours and the storage do not."""
     awake = 60 / 168
+    db_awake = (60 + 5 * 20 / 60) / 168
     hours = table.hours_per_month
     asleep = cost.estimate(plan("dev"), table)
     always = cost.estimate(ALWAYS_ON_DEV(), table)
-    for component, item in (("Fargate", "vCPU, Spot"), ("Fargate", "public IPv4"),
-                            ("Load balancer", "capacity"), ("RDS", "db.t4g.micro")):  # fmt: skip
+    for component, item, share in (("Fargate", "vCPU, Spot", awake), ("Fargate", "public IPv4", awake),
+                                   ("Load balancer", "capacity", awake),
+                                   ("RDS", "db.t4g.micro", db_awake)):  # fmt: skip
         whole_month = line(always, component, item).monthly
         assert whole_month is not None
-        assert line(asleep, component, item).monthly == pytest.approx(awake * whole_month)
+        assert line(asleep, component, item).monthly == pytest.approx(share * whole_month)
     for component, item in (("Load balancer", "ALB hours"), ("RDS", "gp3 storage")):
         assert line(asleep, component, item).monthly == line(always, component, item).monthly
-    assert line(asleep, "RDS", "db.t4g.micro").quantity == pytest.approx(awake * hours)
+    assert line(asleep, "RDS", "db.t4g.micro").quantity == pytest.approx(db_awake * hours)
     assert asleep.total < always.total - 15
 
 
