@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automation.cutover.records import Phase
+from automation.cutover.records import Layout, Phase
 from automation.cutover.zone import Zone
 from automation.decommission.selection import Instance
 from automation.decommission.survey import Survey, SurveyFailure
@@ -45,44 +45,64 @@ class TrafficGate:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
+def quiet_since(layout: Layout) -> datetime | None:
+    """Since when the legacy record has had weight 0 (or been gone), per the cutover's state;
+    None when that is unknown or not so. `--finish` keeps the time the weight went to 0, so a
+    record removed minutes after that has not been quiet any longer than it was."""
+    if layout.phase is Phase.SPLIT and layout.weights.legacy == 0:
+        state = layout.trusted_state
+    elif layout.phase is Phase.FINISHED:
+        state = layout.state if layout.state is not None and layout.state.legacy == 0 else None
+    else:
+        return None
+    return None if state is None else state.since
+
+
 def check_record(zone: Zone, gate: TrafficGate, now: datetime) -> CheckResult:
     name = "legacy-record"
     try:
         layout = zone.read(gate.record)
     except AutomationError as error:
         return CheckResult(name, False, str(error))
-    state = layout.trusted_state
-    if layout.phase is Phase.FINISHED:
-        return CheckResult(name, True, f"{layout.name} has no legacy record any more")
     if layout.phase is Phase.PLAIN:
         return CheckResult(
             name, False, f"{layout.name} still answers only with EC2: run `automation cutover`"
         )
     weights = layout.weights
-    if weights.legacy != 0:
+    if layout.phase is Phase.SPLIT and weights.legacy != 0:
         return CheckResult(
             name,
             False,
             f"{layout.name} still sends {100 - weights.percent} % to EC2 ({weights}): "
             "`automation cutover --to 100` first",
         )
-    if state is None or state.since is None:
+    since = quiet_since(layout)
+    if since is None and layout.phase is Phase.FINISHED:
+        return CheckResult(
+            name,
+            False,
+            f"{layout.name} has no legacy record any more, but since when EC2 has been out of "
+            "its answers is unknown: the cutover's state does not say the legacy weight went to "
+            "0 (the record was removed by something other than `automation cutover --finish`)",
+        )
+    if since is None:
         return CheckResult(
             name,
             False,
             f"{layout.name} is at {weights}, but since when is unknown (the cutover's state "
             "does not match the records): run `automation cutover --to 100` again",
         )
-    held = (now - state.since).total_seconds()
+    held = (now - since).total_seconds()
     if held < gate.quiet_seconds:
         return CheckResult(
             name,
             False,
             f"the legacy weight has been 0 for {held:.0f} s only, since "
-            f"{state.since:%Y-%m-%d %H:%M:%S}Z; {gate.quiet_seconds:.0f} s are needed",
+            f"{since:%Y-%m-%d %H:%M:%S}Z; {gate.quiet_seconds:.0f} s are needed",
         )
+    gone = "; the legacy record is gone" if layout.phase is Phase.FINISHED else ""
     return CheckResult(
-        name, True, f"legacy weight 0 since {state.since:%Y-%m-%d %H:%M:%S}Z ({held:.0f} s)"
+        name, True, f"legacy weight 0 since {since:%Y-%m-%d %H:%M:%S}Z ({held:.0f} s){gone}"
     )
 
 

@@ -181,3 +181,27 @@ def test_no_metrics_yet_is_not_a_pass(aws, repo, site, instance, tls_service, en
     code, report = decommission(env, repo, flags, capsys)
     assert code == 1
     assert "no NetworkIn bytes data" in checks(report)["legacy-traffic"]["detail"]
+
+
+def test_a_finished_cutover_must_also_have_been_quiet_long_enough(
+    aws, repo, site, instance, tls_service, env, clock, cutover_time, capsys
+):
+    """`--finish` right after the bake removes the legacy record minutes after its weight went
+    to 0: the record being gone is not yet `--quiet-for` seconds of weight 0."""
+    flags = [*gate_flags(aws, tls_service, site), "--quiet-for", "1200"]
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    assert cutover(env, repo, site, capsys, "--finish", "--execute") == 0
+    assert "legacy" not in site.records()
+    since = cutover_time.start + timedelta(seconds=300)  # after the TTL wait
+    clock.moment = cutover_time.now() + timedelta(seconds=60)
+    held = (clock.moment - since).total_seconds()
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    detail = checks(report)["legacy-record"]["detail"]
+    assert f"the legacy weight has been 0 for {held:.0f} s only" in detail, detail
+    assert "1200 s are needed" in detail
+
+    clock.moment = since + timedelta(seconds=1200)
+    code, report = decommission(env, repo, flags, capsys)
+    assert checks(report)["legacy-record"]["ok"], checks(report)["legacy-record"]
+    assert "since" in checks(report)["legacy-record"]["detail"]
