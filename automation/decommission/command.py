@@ -123,12 +123,15 @@ def run(request: Request, env: Environment) -> Report:
             zone_id, domain, request.quiet_seconds, request.max_requests, request.max_bytes
         )
         extra = []
+        since = None
         if zone_id:
             zone = Zone(session.client("route53", config=ROUTE53_CONFIG), zone_id)
-            extra.append(traffic.check_record(zone, gate, now))
+            record = traffic.check_record(zone, gate, now)
+            extra.append(record.result)
+            since = record.since
         extra.append(
             traffic.check_instances(
-                session.client("cloudwatch"), aws.elbv2, acting, surveyed, gate, now
+                session.client("cloudwatch"), aws.elbv2, acting, surveyed, gate, now, since
             )
         )
         verification = VerificationReport((*verification.checks, *extra))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from automation.cli import Environment, main
 from automation.cutover.bake import Clock as BakeClock
 from automation.cutover.command import CutoverTiming
 from infra import outputs as names
-from tests.automation.conftest import DOMAIN, FakeService
+from tests.automation.conftest import DOMAIN, FakeService, unique
 from tests.automation.cutover.site import FakeTime, Site
 from tests.automation.decommission.legacy_fleet import (
     Clock,
@@ -94,17 +94,43 @@ def gate_flags(aws: boto3.Session, service: FakeService, site: Site) -> list[str
     ]  # fmt: skip
 
 
-def network_in(aws: boto3.Session, instance: str, at: datetime, total: float) -> None:
+def period_starts(now: datetime, hours: int = 2) -> list[datetime]:
+    """The 5-minute periods of the `hours` before `now`, as EC2 basic monitoring stamps them."""
+    end = datetime.fromtimestamp(now.timestamp() - now.timestamp() % 300, UTC)
+    return [end - timedelta(seconds=300 * k) for k in range(1, hours * 12 + 1)]
+
+
+def network_in(aws: boto3.Session, instance: str, now: datetime, per_period: float) -> None:
+    """Basic monitoring as EC2 publishes it: one NetworkIn point per 5-minute period."""
+    put_points(
+        aws,
+        "AWS/EC2",
+        "NetworkIn",
+        [{"Name": "InstanceId", "Value": instance}],
+        [(at, per_period) for at in period_starts(now)],
+        unit="Bytes",
+    )
+
+
+def put_points(
+    aws: boto3.Session,
+    namespace: str,
+    metric: str,
+    dimensions: list[dict[str, str]],
+    points: list[tuple[datetime, float]],
+    unit: str = "Count",
+) -> None:
     aws.client("cloudwatch").put_metric_data(
-        Namespace="AWS/EC2",
+        Namespace=namespace,
         MetricData=[
             {
-                "MetricName": "NetworkIn",
-                "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+                "MetricName": metric,
+                "Dimensions": dimensions,
                 "Timestamp": at,
-                "Value": total,
-                "Unit": "Bytes",
+                "Value": value,
+                "Unit": unit,
             }
+            for at, value in points
         ],
     )
 
@@ -131,7 +157,7 @@ def test_refused_while_users_reach_ec2_then_allowed(
     aws, repo, site, instance, tls_service, env, clock, cutover_time, capsys
 ):
     flags = gate_flags(aws, tls_service, site)
-    network_in(aws, instance, clock.moment - timedelta(seconds=120), 2_000)
+    network_in(aws, instance, clock.moment, 2_000)
 
     code, report = decommission(env, repo, flags, capsys)
     assert code == 1
@@ -161,13 +187,13 @@ def test_weight_zero_must_have_lasted_and_the_instances_gone_quiet(
     assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
     since = cutover_time.start + timedelta(seconds=300)  # after the TTL wait
     clock.moment = since + timedelta(seconds=100)
-    network_in(aws, instance, clock.moment - timedelta(seconds=30), 1_000)
     code, report = decommission(env, repo, flags, capsys)
     assert code == 1
     assert "for 100 s only" in checks(report)["legacy-record"]["detail"]
 
-    clock.moment = since + timedelta(seconds=600)
-    network_in(aws, instance, clock.moment - timedelta(seconds=60), 5_000_000)
+    # Complete data lags 10 minutes: the first 5-minute period after the change is judged then.
+    clock.moment = since + timedelta(seconds=1500)
+    network_in(aws, instance, clock.moment, 5_000_000)
     code, report = decommission(env, repo, flags, capsys)
     assert code == 1
     assert checks(report)["legacy-record"]["ok"]
@@ -205,3 +231,105 @@ def test_a_finished_cutover_must_also_have_been_quiet_long_enough(
     code, report = decommission(env, repo, flags, capsys)
     assert checks(report)["legacy-record"]["ok"], checks(report)["legacy-record"]
     assert "since" in checks(report)["legacy-record"]["detail"]
+
+
+def complete_window(now: datetime) -> tuple[datetime, datetime]:
+    """The 5-minute period whose data is complete at `now`: it ended 10 minutes ago or more."""
+    end = period_starts(now - timedelta(seconds=600), hours=1)[0] + timedelta(seconds=300)
+    return end - timedelta(seconds=300), end
+
+
+def test_a_fresh_point_is_not_a_complete_window(
+    aws, repo, site, instance, tls_service, env, clock, capsys
+):
+    """EC2 publishes NetworkIn per 5 minutes, late: a point stamped two minutes ago is not a
+    judged period, and the report says when the next one is complete."""
+    flags = gate_flags(aws, tls_service, site)
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    dimensions = [{"Name": "InstanceId", "Value": instance}]
+    put_points(
+        aws, "AWS/EC2", "NetworkIn", dimensions, [(clock.moment - timedelta(seconds=120), 10)]
+    )
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    start, end = complete_window(clock.moment)
+    detail = checks(report)["legacy-traffic"]["detail"]
+    assert detail == (
+        f"{instance}: no NetworkIn bytes data for {start:%H:%M}–{end:%H:%M}Z yet (EC2 publishes "
+        "a point every 5 minutes, up to 10 minutes late): run again after "
+        f"{end + timedelta(seconds=900):%H:%M}Z"
+    )
+
+
+def test_traffic_from_before_the_legacy_weight_went_to_0_is_not_judged(
+    aws, repo, site, instance, tls_service, env, clock, cutover_time, capsys
+):
+    flags = gate_flags(aws, tls_service, site)
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    since = cutover_time.start + timedelta(seconds=300)  # after the TTL wait
+    clock.moment = since + timedelta(seconds=600)
+    network_in(aws, instance, clock.moment, 100)
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert checks(report)["legacy-record"]["ok"]
+    detail = checks(report)["legacy-traffic"]["detail"]
+    _, end = complete_window(clock.moment)
+    ready = complete_window(since + timedelta(seconds=300 + 600 + 299))[1] + timedelta(seconds=600)
+    assert detail.startswith(
+        f"not enough data yet: the legacy weight went to 0 at {since:%H:%M:%S}Z"
+    )
+    assert f"complete data ends at {end:%H:%M}Z" in detail
+    assert detail.endswith(f"run again after {ready:%H:%M}Z")
+
+    clock.moment = ready
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 0, report["gates"]
+    assert f"{instance}: 100 NetworkIn bytes over" in checks(report)["legacy-traffic"]["detail"]
+
+
+def test_no_request_count_point_means_no_request_flowed(
+    aws, repo, site, instance, tls_service, env, clock, capsys
+):
+    """A load balancer reports RequestCount only while requests flow: once traffic has left
+    there is no point at all, and that is the pass, not a lack of evidence."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    described = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    vpc = described["VpcId"]
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")
+    balancer = elbv2.create_load_balancer(
+        Name=unique("legacy-alb")[:32],
+        Subnets=[described["SubnetId"], other["Subnet"]["SubnetId"]],
+        Type="application",
+    )["LoadBalancers"][0]
+    group = elbv2.create_target_group(
+        Name=unique("legacy-tg")[:32], Protocol="HTTP", Port=8080, VpcId=vpc
+    )["TargetGroups"][0]
+    elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
+    )
+    elbv2.register_targets(
+        TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": instance, "Port": 8080}]
+    )
+    flags = gate_flags(aws, tls_service, site)
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 0, report["gates"]
+    detail = checks(report)["legacy-traffic"]["detail"]
+    name = group["TargetGroupName"]
+    assert detail.startswith(f"{instance}: 0 {name} requests (no data point: none flowed) over ")
+
+    dimensions = [
+        {"Name": "TargetGroup", "Value": group["TargetGroupArn"].split(":")[-1]},
+        {"Name": "LoadBalancer", "Value": balancer["LoadBalancerArn"].split(":loadbalancer/")[1]},
+    ]
+    minutes = [clock.moment - timedelta(minutes=m) for m in range(1, 121)]
+    put_points(aws, "AWS/ApplicationELB", "RequestCount", dimensions, [(m, 3) for m in minutes])
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert (
+        checks(report)["legacy-traffic"]["detail"] == f"{instance}: 15 {name} requests (at most 5)"
+    )
