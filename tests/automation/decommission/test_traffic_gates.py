@@ -22,6 +22,7 @@ from tests.automation.decommission.legacy_fleet import (
     Clock,
     Fleet,
     cli_environment,
+    fail_call,
     healthy_gates,
     new_session,
     project,
@@ -332,4 +333,120 @@ def test_no_request_count_point_means_no_request_flowed(
     assert code == 1
     assert (
         checks(report)["legacy-traffic"]["detail"] == f"{instance}: 15 {name} requests (at most 5)"
+    )
+
+
+def test_an_elastic_ip_the_legacy_record_names_is_kept_until_the_cutover_finishes(
+    aws, repo, site, instance, tls_service, env, clock, capsys
+):
+    """At weight 0 the `legacy` record still answers when `fargate` is unhealthy: releasing the
+    address it names could send users to someone else's server. Stopping keeps the address."""
+    ec2 = aws.client("ec2")
+    allocation = ec2.describe_addresses(PublicIps=[site.address])["Addresses"][0]["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, InstanceId=instance)
+    network_in(aws, instance, clock.moment, 100)
+    flags = [*gate_flags(aws, tls_service, site), "--terminate-now", "--execute"]
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 0, report
+    [item] = report["instances"]
+    assert [a["step"] for a in item["actions"]] == ["backup", "stop"]
+    assert item["state"] == "stopped"
+    assert item["reason"].endswith(
+        f"not terminated, nor its Elastic IPs released, while {site.record}. A {site.address} "
+        "(TTL 60 s) [legacy, weight 0] names it: run `automation cutover --finish` first"
+    )
+    assert ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]["InstanceId"] == (
+        instance
+    )
+
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 1
+    assert report["instances"][0]["status"] == "refused"
+    assert "names it: run `automation cutover --finish` first" in report["instances"][0]["reason"]
+
+    assert cutover(env, repo, site, capsys, "--finish", "--execute") == 0
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 0, report
+    assert [a["step"] for a in report["instances"][0]["actions"]] == [
+        "release-address",
+        "terminate",
+    ]
+    assert (
+        ec2.describe_addresses(Filters=[{"Name": "allocation-id", "Values": [allocation]}])[
+            "Addresses"
+        ]
+        == []
+    )
+
+
+def test_a_named_public_ip_that_a_stop_gives_back_refuses_the_stop(
+    aws, repo, site, tls_service, env, clock, capsys
+):
+    """An address from Amazon's pool goes back when the instance stops: the name would dangle."""
+    ec2 = aws.client("ec2")
+    fleet = Fleet(aws)
+    running = ec2.run_instances(
+        ImageId=fleet.image_id,
+        MinCount=1,
+        MaxCount=1,
+        NetworkInterfaces=[
+            {"DeviceIndex": 0, "SubnetId": fleet.subnet_id, "AssociatePublicIpAddress": True}
+        ],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-2"}]}
+        ],
+    )["Instances"][0]
+    described = fleet.describe(running["InstanceId"])
+    public_ip = described["PublicIpAddress"]
+    site.route53.change_resource_record_sets(
+        HostedZoneId=site.zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": site.record,
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": site.address}, {"Value": public_ip}],
+                    },
+                }
+            ]
+        },
+    )
+    flags = [*gate_flags(aws, tls_service, site), "--instance-id", running["InstanceId"]]
+    assert cutover(env, repo, site, capsys, "--to", "100", "--execute") == 0
+    network_in(aws, running["InstanceId"], clock.moment, 100)
+    code, report = decommission(env, repo, [*flags, "--execute"], capsys)
+    assert code == 1
+    [item] = report["instances"]
+    assert item["status"] == "refused"
+    assert item["reason"] == (
+        f"its public IP {public_ip} goes back to AWS when it stops (it is no Elastic IP), and "
+        f"{site.record}. A {site.address}, {public_ip} (TTL 60 s) [legacy, weight 0] names it: "
+        "run `automation cutover --finish` first"
+    )
+    assert fleet.state(running["InstanceId"]) == "running"
+
+
+def test_records_that_cannot_be_read_keep_the_elastic_ip(aws, repo, site, instance, env, capsys):
+    """--skip-gates (a non-production stack) does not skip asking whether the name points here."""
+    ec2 = aws.client("ec2")
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, InstanceId=instance)
+    fail_call(
+        aws, "ListResourceRecordSets", "AccessDenied", "not authorized: ListResourceRecordSets"
+    )
+    flags = ["--skip-gates", "--terminate-now", "--zone-id", site.zone_id, "--record", site.record]
+    code, report = decommission(env, repo, flags, capsys)
+    assert code == 0, report
+    [item] = report["instances"]
+    assert [a["step"] for a in item["actions"]] == ["backup", "stop"]
+    assert item["reason"] == (
+        f"stop; not terminated, nor its Elastic IPs released, while {site.record} may name it "
+        f"(its records could not be read: listing the records of {site.record} failed: "
+        "AccessDenied: not authorized: ListResourceRecordSets): run `automation cutover --finish` "
+        "first"
     )
