@@ -392,3 +392,28 @@ def test_a_failing_region_wide_scan_stops_the_run_before_any_change(legacy):
     assert raised.value.exit_code == 1
     assert legacy.calls.changes() == []
     assert legacy.fleet.state(web) == "running"
+
+
+def test_the_alternate_target_group_and_the_health_path_come_from_the_stack_outputs(
+    legacy, aws, service
+):
+    """The gates read what verification reads: the second target group of a strategy that
+    shifts traffic (the tasks sit in it after an odd number of releases), the app's own health
+    path."""
+    from tests.automation.conftest import make_target_group
+    from tests.automation.fakes import FakeStack, outputs_for
+
+    web = legacy.fleet.instance("web")
+    service.health_path = "/healthz"
+    outputs = {
+        **legacy.gates,
+        names.TARGET_GROUP_ARN: make_target_group(aws),  # empty: the alternate one serves
+        names.ALTERNATE_TARGET_GROUP_ARN: legacy.gates[names.TARGET_GROUP_ARN],
+        names.HEALTH_CHECK_PATH: "/healthz",
+    }
+    stack = FakeStack(stack_outputs=outputs_for(outputs))
+    request = Request(stack="dev", repo=legacy.repo, gate_flags={})
+    report = run(request, fast_environment(legacy.aws, legacy.clock, open_stack=lambda: stack))
+    assert report.gates is not None
+    assert report.gates.ok, report.gates.to_json()
+    assert by_id(report)[web].status is Status.PLANNED
