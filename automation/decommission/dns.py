@@ -8,6 +8,10 @@ so until no record of the name names an instance:
 - its Elastic IPs are not released and it is not terminated (the addresses it would give back);
 - it is not stopped either when the name holds its public IP from Amazon's pool (or that
   address's DNS name): a stop gives that address back.
+Sources: https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/routing-policy-weighted.html
+(health checks and weight 0), https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+elastic-ip-addresses-eip.html (a released address allocated to another account cannot be
+recovered), .../UserGuide/Stop_Start.html (a stop loses the public IPv4 address, keeps Elastic IPs).
 """
 
 from __future__ import annotations

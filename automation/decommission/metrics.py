@@ -9,6 +9,13 @@ How the metrics are published decides how they are read:
   truly left there is no point at all. A balancer that exists (the caller has just described it)
   with no point in the window served no request: missing points count as 0. The same lag keeps a
   minute whose points are not published yet from reading as a quiet one.
+Sources: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-cloudwatch-new.html (basic
+monitoring: 5-minute periods), .../UserGuide/viewing_metrics_with_cloudwatch.html (a point covers
+the 5 minutes after its timestamp), https://docs.aws.amazon.com/elasticloadbalancing/latest/
+application/load-balancer-cloudwatch-metrics.html and .../classic/elb-cloudwatch-metrics.html
+(reported only while requests flow). AWS's pages state no delay; Datadog's
+(https://docs.datadoghq.com/integrations/guide/cloud-metric-delay/) gives 5-10 minutes for
+5-minute CloudWatch metrics, which `LAG_SECONDS` covers.
 """
 
 from __future__ import annotations
