@@ -978,6 +978,14 @@ def decommission(
         str | None,
         typer.Option("--target-group-arn", help="Gate: the service's target group ARN."),
     ] = None,
+    alternate_target_group_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--alternate-target-group-arn",
+            help="Gate: the second target group of a canary, linear or blue/green strategy "
+            "(stack output alternateTargetGroupArn); the tasks may sit in either.",
+        ),
+    ] = None,
     url: Annotated[
         str | None, typer.Option("--url", help="Gate: the service URL (/health, /version).")
     ] = None,
@@ -1065,6 +1073,7 @@ def decommission(
             names.CLUSTER_NAME: cluster,
             names.SERVICE_NAME: service,
             names.TARGET_GROUP_ARN: target_group_arn,
+            names.ALTERNATE_TARGET_GROUP_ARN: alternate_target_group_arn,
             names.SERVICE_URL: url,
             names.VERSION: expected_version,
             names.ALB_DNS_NAME: alb_dns_name,

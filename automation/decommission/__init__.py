@@ -5,7 +5,10 @@ The modules, in the order a run uses them:
 - `gates`: is the new service serving the deployed version (reuses `automation.deploy.verify`);
 - `traffic`: has the users' traffic left the instances (the cutover's record at weight 0, and
   next to no requests or bytes reaching them since);
+- `metrics`: the CloudWatch numbers `traffic` judges, over a window of complete data;
 - `survey`: what still refers to each instance (load balancers, Auto Scaling, addresses, backups);
+- `dns`: whether the API's name still names an instance's addresses (then its Elastic IPs stay
+  and it is not terminated);
 - `plan`: the steps each instance still needs, from what was observed and its progress tags;
 - `steps`: the steps themselves (each safe to run again), executed one instance at a time;
 - `execute`: one instance's plan carried out step after step (a failure stops that instance

@@ -15,6 +15,7 @@ from automation.cutover.zone import CLIENT_CONFIG as ROUTE53_CONFIG
 from automation.cutover.zone import Zone
 from automation.decommission import gates, traffic
 from automation.decommission.aws import Aws, Waits
+from automation.decommission.dns import namings
 from automation.decommission.execute import execute, planned_actions
 from automation.decommission.plan import InstancePlan, Options, Status, plan_instance
 from automation.decommission.report import InstanceReport, Report
@@ -105,6 +106,11 @@ def run(request: Request, env: Environment) -> Report:
         )
     domain = request.record or str(config.get("domainName") or "")
     zone_id = request.zone_id or str(config.get("hostedZoneId") or "")
+    zone = (
+        Zone(session.client("route53", config=ROUTE53_CONFIG), zone_id)
+        if zone_id and domain
+        else None
+    )
     targets = (
         None
         if request.skip_gates
@@ -123,18 +129,29 @@ def run(request: Request, env: Environment) -> Report:
             zone_id, domain, request.quiet_seconds, request.max_requests, request.max_bytes
         )
         extra = []
-        if zone_id:
-            zone = Zone(session.client("route53", config=ROUTE53_CONFIG), zone_id)
-            extra.append(traffic.check_record(zone, gate, now))
+        since = None
+        if zone is not None:
+            record = traffic.check_record(zone, gate, now)
+            extra.append(record.result)
+            since = record.since
         extra.append(
             traffic.check_instances(
-                session.client("cloudwatch"), aws.elbv2, acting, surveyed, gate, now
+                session.client("cloudwatch"), aws.elbv2, acting, surveyed, gate, now, since
             )
         )
         verification = VerificationReport((*verification.checks, *extra))
+    # Without a zone there is no record to ask: the name's DNS is the team's to keep in step.
+    named = namings(zone, domain, acting, surveyed) if zone is not None else {}
     acting_ids = {i.instance_id for i in acting}
     plans = [
-        plan_instance(i, surveyed.get(i.instance_id), request.options, now, acting_ids)
+        plan_instance(
+            i,
+            surveyed.get(i.instance_id),
+            request.options,
+            now,
+            acting_ids,
+            named.get(i.instance_id),
+        )
         for i in selection.instances
     ]
     proceed = verification is None or verification.ok

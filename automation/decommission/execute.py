@@ -64,6 +64,8 @@ def execute(plan: InstancePlan, ctx: Context, options: Options) -> Outcome:
     kept = f"backup {backup}" if backup else "no backup recorded"
     if plan.terminates:
         return Outcome(Status.DONE, f"terminated; {kept}", tuple(done), state)
+    if plan.held:
+        return Outcome(Status.DONE, f"stopped, {kept}; {plan.held}", tuple(done), state)
     stopped_at = ctx.stopped_at or plan.stopped_at
     due = format_time(stopped_at + timedelta(days=options.retain_days)) if stopped_at else "?"
     return Outcome(

@@ -34,6 +34,11 @@ FLAGS = {
 # Needed only when the service has its own name: the checks then go to the ALB with TLS for it.
 DOMAIN_FLAGS = {names.ALB_DNS_NAME: "--alb-dns-name"}
 
+# Read when present, needed by none: the second target group of a canary, linear or blue/green
+# strategy (ECS swaps the two at each release, so after an odd number the tasks sit in it), the
+# app's health path, and whether the image is this program's build (else no /version).
+OPTIONAL = (names.ALTERNATE_TARGET_GROUP_ARN, names.HEALTH_CHECK_PATH, names.IMAGE_SOURCE)
+
 GATE_TIMING = VerifyTiming.within(60)
 """The service should already be steady: give each check a minute, not a deploy's ten."""
 
@@ -73,7 +78,7 @@ def resolve(
             except AutomationError as error:
                 why_not = f"the stack outputs could not be read: {error}"
             else:
-                for key in wanted:
+                for key in (*wanted, *OPTIONAL):
                     if not values.get(key) and outputs.get(key):
                         values[key] = str(outputs[key])
                 # Every service behind the target group (capacity hybrid has two), unless

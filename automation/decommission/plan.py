@@ -4,7 +4,8 @@ Order: out of traffic (target groups, classic load balancers), out of its Auto S
 backup, stopped. Termination is the second phase: a later run once `--retain-days` have passed
 since the recorded stop (or at once with `--terminate-now`); its Elastic IPs are released just
 before, so that a retained instance can still be started again exactly as it was (a released
-address cannot be had back), and so that they are found by the instance they belong to.
+address cannot be had back), and so that they are found by the instance they belong to. Neither
+happens while the API's name still names one of its addresses (`dns`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from automation.decommission.dns import FINISH_FIRST, Naming
 from automation.decommission.progress import KEEP_TAG, format_time
 from automation.decommission.selection import Instance
 from automation.decommission.steps import (
@@ -55,6 +57,8 @@ class InstancePlan:
     backup: str | None = None
     stopped_at: datetime | None = None
     terminates: bool = False
+    held: str = ""
+    """Why it is not terminated although due (its name still points at it), for the report."""
 
 
 def plan_instance(
@@ -63,8 +67,10 @@ def plan_instance(
     options: Options,
     now: datetime,
     acting_on: Collection[str] = (),
+    named: Naming | None = None,
 ) -> InstancePlan:
-    """`acting_on`: the ids this run may act on (to tell when a group holds only those)."""
+    """`acting_on`: the ids this run may act on (to tell when a group holds only those);
+    `named`: the record of the API's name that still names one of its addresses."""
 
     def stays(status: Status, reason: str) -> InstancePlan:
         return InstancePlan(instance, status, reason)
@@ -93,6 +99,13 @@ def plan_instance(
             Status.REFUSED,
             f"{' and '.join(protections)} is on: left as it is; pass --force-protected to "
             "remove the protection and decommission it",
+        )
+
+    if named is not None and named.lost_on_stop and instance.state != "stopped":
+        return stays(
+            Status.REFUSED,
+            f"its public IP {', '.join(named.lost_on_stop)} goes back to AWS when it stops (it "
+            f"is no Elastic IP), and {named.why}: {FINISH_FIRST}",
         )
 
     steps: list[Step] = []
@@ -130,7 +143,12 @@ def plan_instance(
         backup=backup.image_id if backup else None,
         stopped_at=stopped_at,
     )
-    if options.terminate_now or due <= now:
+    if (options.terminate_now or due <= now) and named is not None:
+        plan.held = (
+            f"not terminated, nor its Elastic IPs released, while {named.why}: {FINISH_FIRST}"
+        )
+        plan.reason = f"stop; {plan.held}"
+    elif options.terminate_now or due <= now:
         why = (
             "--terminate-now"
             if options.terminate_now
@@ -147,7 +165,10 @@ def plan_instance(
             f"(--retain-days {options.retain_days}) or with --terminate-now"
             + (f"; Elastic IP {kept} kept until then" if kept else "")
         )
-    if not steps:
+    if not steps and plan.held:
+        plan.status = Status.REFUSED
+        plan.reason = f"stopped at {format_time(stop_time)} and backed up; {plan.held}"
+    elif not steps:
         plan.status = Status.SKIPPED
         plan.reason = (
             f"stopped at {format_time(stop_time)} and backed up: retained until "

@@ -106,6 +106,9 @@ class Instance:
     launch_time: datetime | None = None
     root_device_type: str = "ebs"
     selected_by: tuple[str, ...] = ()
+    public_names: Mapping[str, str] = field(default_factory=dict)
+    """Its public IPv4 addresses and their public DNS names, each mapped to its address: what a
+    DNS record may name it by."""
 
     @property
     def name(self) -> str:
@@ -122,8 +125,19 @@ class Instance:
     @classmethod
     def from_api(cls, described: Mapping[str, Any], selected_by: tuple[str, ...]) -> Instance:
         ips = {described.get("PrivateIpAddress")}
+        public = [(described.get("PublicIpAddress"), described.get("PublicDnsName"))]
         for interface in described.get("NetworkInterfaces") or []:
-            ips.update(a.get("PrivateIpAddress") for a in interface.get("PrivateIpAddresses") or [])
+            for address in interface.get("PrivateIpAddresses") or []:
+                ips.add(address.get("PrivateIpAddress"))
+                association = address.get("Association") or {}
+                public.append((association.get("PublicIp"), association.get("PublicDnsName")))
+        names = {
+            str(name).lower().rstrip("."): str(ip)
+            for ip, dns in public
+            if ip
+            for name in (ip, dns)
+            if name
+        }
         return cls(
             instance_id=described["InstanceId"],
             state=described.get("State", {}).get("Name", "unknown"),
@@ -133,6 +147,7 @@ class Instance:
             launch_time=described.get("LaunchTime"),
             root_device_type=described.get("RootDeviceType", "ebs"),
             selected_by=selected_by,
+            public_names=names,
         )
 
 

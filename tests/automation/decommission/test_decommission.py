@@ -392,3 +392,85 @@ def test_a_failing_region_wide_scan_stops_the_run_before_any_change(legacy):
     assert raised.value.exit_code == 1
     assert legacy.calls.changes() == []
     assert legacy.fleet.state(web) == "running"
+
+
+def test_the_alternate_target_group_and_the_health_path_come_from_the_stack_outputs(
+    legacy, aws, service
+):
+    """The gates read what verification reads: the second target group of a strategy that
+    shifts traffic (the tasks sit in it after an odd number of releases), the app's own health
+    path."""
+    from tests.automation.conftest import make_target_group
+    from tests.automation.fakes import FakeStack, outputs_for
+
+    web = legacy.fleet.instance("web")
+    service.health_path = "/healthz"
+    outputs = {
+        **legacy.gates,
+        names.TARGET_GROUP_ARN: make_target_group(aws),  # empty: the alternate one serves
+        names.ALTERNATE_TARGET_GROUP_ARN: legacy.gates[names.TARGET_GROUP_ARN],
+        names.HEALTH_CHECK_PATH: "/healthz",
+    }
+    stack = FakeStack(stack_outputs=outputs_for(outputs))
+    request = Request(stack="dev", repo=legacy.repo, gate_flags={})
+    report = run(request, fast_environment(legacy.aws, legacy.clock, open_stack=lambda: stack))
+    assert report.gates is not None
+    assert report.gates.ok, report.gates.to_json()
+    assert by_id(report)[web].status is Status.PLANNED
+
+
+def hybrid_stack(legacy: Legacy, aws: boto3.Session, base_running: bool) -> Any:
+    """Capacity hybrid: the EC2 base service and the Fargate one, idle at 0 between bursts
+    (its scalable target allows 0..4 tasks), both listed in serviceNames."""
+    from tests.automation.fakes import FakeStack, outputs_for
+
+    cluster, fargate = legacy.gates[names.CLUSTER_NAME], legacy.gates[names.SERVICE_NAME]
+    ecs = aws.client("ecs")
+    ecs.update_service(cluster=cluster, service=fargate, desiredCount=0)
+    family = ecs.describe_services(cluster=cluster, services=[fargate])["services"][0][
+        "taskDefinition"
+    ]
+    base = unique("base")
+    ecs.create_service(cluster=cluster, serviceName=base, taskDefinition=family, desiredCount=2)
+    if base_running:
+        ecs.update_service(cluster=cluster, service=base, desiredCount=2)
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{cluster}/{fargate}",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0,
+        MaxCapacity=4,
+    )
+    outputs = {**legacy.gates, names.SERVICE_NAMES: [base, fargate]}
+    return FakeStack(stack_outputs=outputs_for(outputs))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="automation/deploy/verify.py accepts a service that may scale to 0 at 0 tasks while "
+    "another listed service serves: another engineer's change (branch fix-capacity); remove "
+    "this mark once it is in",
+)
+def test_a_hybrid_stack_whose_fargate_service_idles_at_zero_passes_the_gates(legacy, aws):
+    web = legacy.fleet.instance("web")
+    stack = hybrid_stack(legacy, aws, base_running=True)
+    request = Request(stack="dev", repo=legacy.repo, gate_flags={})
+    report = run(request, fast_environment(legacy.aws, legacy.clock, open_stack=lambda: stack))
+    assert report.gates is not None
+    steady = [c for c in report.gates.checks if c.name == "ecs-service-steady"]
+    assert len(steady) == 2
+    assert report.gates.ok, report.gates.to_json()
+    assert by_id(report)[web].status is Status.PLANNED
+
+
+def test_a_hybrid_stack_with_no_service_serving_is_refused(legacy, aws):
+    legacy.fleet.instance("web")
+    stack = hybrid_stack(legacy, aws, base_running=False)
+    request = Request(stack="dev", repo=legacy.repo, gate_flags={})
+    report = run(request, fast_environment(legacy.aws, legacy.clock, open_stack=lambda: stack))
+    assert report.gates is not None
+    assert not report.gates.ok
+    base = report.gates.checks[0]
+    assert (base.name, base.ok) == ("ecs-service-steady", False), report.gates.to_json()
+    assert "0 of 2 tasks running" in base.detail

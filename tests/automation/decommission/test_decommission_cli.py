@@ -12,7 +12,8 @@ import pytest
 from automation.cli import Environment, main
 from automation.deploy.pulumi_seam import INSTALL_PULUMI
 from automation.errors import AutomationError
-from tests.automation.conftest import FakeService, make_service
+from infra import outputs as names
+from tests.automation.conftest import FakeService, make_service, make_target_group
 from tests.automation.decommission.legacy_fleet import (
     ApiCalls,
     Clock,
@@ -283,3 +284,25 @@ def test_missing_credentials_are_named(repo, fleet, monkeypatch, tmp_path, capsy
     assert code == 1
     assert "AWS credentials are missing or expired (NoCredentialsError)" in err
     assert "Traceback" not in err
+
+
+def test_tasks_in_the_alternate_target_group_pass_the_gates(
+    repo, fleet, aws, service, calls, env, capsys
+):
+    """A canary, linear or blue/green strategy swaps the two target groups at each release:
+    after an odd number the tasks sit in the second one, and the first is empty."""
+    flags = healthy_gates(aws, service)
+    serving = flags[names.TARGET_GROUP_ARN]
+    flags[names.TARGET_GROUP_ARN] = make_target_group(aws)  # empty: the other one serves
+    fleet.instance("web")
+    assert decommission(env, repo, *gate_args(flags), "--json") == 1
+    assert "no targets registered" in capsys.readouterr().out
+
+    args = [*gate_args(flags), "--alternate-target-group-arn", serving, "--json"]
+    assert decommission(env, repo, *args) == 0
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["gates"]["checks"]}
+    assert checks["alb-targets-healthy"] == {
+        "name": "alb-targets-healthy",
+        "ok": True,
+        "detail": "1/1 targets healthy",
+    }
