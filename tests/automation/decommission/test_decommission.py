@@ -445,13 +445,6 @@ def hybrid_stack(legacy: Legacy, aws: boto3.Session, base_running: bool) -> Any:
     return FakeStack(stack_outputs=outputs_for(outputs))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="automation/deploy/verify.py accepts a service that may scale to 0 at 0 tasks while "
-    "another listed service serves: another engineer's change (branch fix-capacity); remove "
-    "this mark once it is in",
-)
 def test_a_hybrid_stack_whose_fargate_service_idles_at_zero_passes_the_gates(legacy, aws):
     web = legacy.fleet.instance("web")
     stack = hybrid_stack(legacy, aws, base_running=True)

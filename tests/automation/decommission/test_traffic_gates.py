@@ -234,6 +234,13 @@ def test_a_finished_cutover_must_also_have_been_quiet_long_enough(
     assert "since" in checks(report)["legacy-record"]["detail"]
 
 
+def at(moment: datetime, now: datetime) -> str:
+    """A time to run again after, as people read it: the date only when it is another day's
+    (these tests run at any hour, the ones near midnight included)."""
+    same_day = moment.date() == now.date()
+    return f"{moment:%H:%M}Z" if same_day else f"{moment:%Y-%m-%d %H:%M}Z"
+
+
 def complete_window(now: datetime) -> tuple[datetime, datetime]:
     """The 5-minute period whose data is complete at `now`: it ended 10 minutes ago or more."""
     end = period_starts(now - timedelta(seconds=600), hours=1)[0] + timedelta(seconds=300)
@@ -258,7 +265,7 @@ def test_a_fresh_point_is_not_a_complete_window(
     assert detail == (
         f"{instance}: no NetworkIn bytes data for {start:%H:%M}–{end:%H:%M}Z yet (EC2 publishes "
         "a point every 5 minutes, up to 10 minutes late): run again after "
-        f"{end + timedelta(seconds=900):%H:%M}Z"
+        f"{at(end + timedelta(seconds=900), clock.moment)}"
     )
 
 
@@ -280,7 +287,7 @@ def test_traffic_from_before_the_legacy_weight_went_to_0_is_not_judged(
         f"not enough data yet: the legacy weight went to 0 at {since:%H:%M:%S}Z"
     )
     assert f"complete data ends at {end:%H:%M}Z" in detail
-    assert detail.endswith(f"run again after {ready:%H:%M}Z")
+    assert detail.endswith(f"run again after {at(ready, clock.moment)}")
 
     clock.moment = ready
     code, report = decommission(env, repo, flags, capsys)
@@ -450,3 +457,12 @@ def test_records_that_cannot_be_read_keep_the_elastic_ip(aws, repo, site, instan
         "AccessDenied: not authorized: ListResourceRecordSets): run `automation cutover --finish` "
         "first"
     )
+
+
+def test_a_time_to_run_again_names_its_day_when_it_is_another() -> None:
+    """Near midnight the time to run again is tomorrow's: the date says so."""
+    from automation.decommission.metrics import clock_time
+
+    now = datetime(2026, 11, 30, 23, 50, tzinfo=UTC)
+    assert clock_time(now + timedelta(seconds=30), now) == "23:51Z"
+    assert clock_time(now + timedelta(minutes=15), now) == "2026-12-01 00:05Z"
