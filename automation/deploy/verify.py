@@ -10,7 +10,8 @@ Public interface (also the decommission gates' building blocks). Every check ret
 - `check_targets_healthy(elbv2, target_group_arn, *, deadline_seconds=0, polling)`
   ("alb-targets-healthy"): every target not `draining` is `healthy`, and at least one is;
 - `check_health(endpoint, *, client, path="/health", deadline_seconds=0, polling)` ("health"):
-  `GET <endpoint><path>` answers 200;
+  `GET <endpoint><path>` answers 200, and not with the app's `"status": "starting"` or
+  `"degraded"` (its database not reached, or its login refused);
 - `check_version(endpoint, expected, *, client, deadline_seconds=0, polling)` ("version"):
   `GET <endpoint>/version` answers 200 with a JSON object whose `version` equals `expected`;
 - `verify_deployment(outputs, expected_version, session, *, client=None, timing=None)` runs all
@@ -276,9 +277,28 @@ def check_health(
     endpoint = Endpoint.of(url)
 
     def judge(response: httpx.Response) -> str | None:
-        return None if response.status_code == 200 else f"HTTP {response.status_code}"
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        return _not_serving_data(response)
 
     return _poll_http("health", endpoint, path, judge, client, deadline_seconds, polling)
+
+
+def _not_serving_data(response: httpx.Response) -> str | None:
+    """The app answers its health check 200 while it has no database (`"status": "starting"`
+    until it first connects, `"degraded"` while its login is refused), so that tasks outlive a
+    database that wakes after them (a stack's schedule) or a password rotation. A release whose
+    tasks never reach the database must not pass for healthy on that 200: it would never be
+    rolled back. An image of the team's own, whose health body says nothing of the kind, is
+    judged by its status code alone."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    status = body.get("status") if isinstance(body, dict) else None
+    if status in ("starting", "degraded"):
+        return f"{status}: database {body.get('database', 'not reached')}"
+    return None
 
 
 def check_version(

@@ -150,6 +150,7 @@ class FakeService:
     version_status: int = 200
     version_body: str | None = None
     health_status: int = 200
+    health_body: str = '{"status": "ok"}'
     health_path: str = "/health"
     requests: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
@@ -179,7 +180,7 @@ def serve(state: FakeService, tls: ssl.SSLContext | None = None) -> Served:
             state.requests.append(self.path)
             state.hosts.append(self.headers.get("Host", ""))
             if self.path == state.health_path:
-                self._answer(state.health_status, '{"status": "ok"}')
+                self._answer(state.health_status, state.health_body)
             elif self.path == "/version":
                 body = state.version_body or json.dumps(
                     {"version": state.version, "revision": "abc", "created": "2024-05-01T00:00:00Z"}

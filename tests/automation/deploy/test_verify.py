@@ -244,6 +244,22 @@ def test_health_checks_status(service, http):
     assert "HTTP 503" in result.detail
 
 
+def test_a_release_that_never_reaches_its_database_is_not_healthy(service, http):
+    """The app answers its health check 200 while it waits for its database (so tasks outlive a
+    database that wakes after them): a release stuck there must fail verification and be rolled
+    back, not pass on the 200. A body that says nothing of the kind (an image of the team's own)
+    is judged by the status alone."""
+    clock = FakeTime()
+    service.health_body = '{"status": "starting", "database": "not reached yet, since 12:00:00Z"}'
+    result = check_health(service.url, client=http, deadline_seconds=4, polling=clock.polling())
+    assert not result.ok
+    assert "starting: database not reached yet, since 12:00:00Z" in result.detail
+    service.health_body = '{"status": "degraded", "database": "login refused since 12:00:00Z"}'
+    assert not check_health(service.url, client=http).ok
+    service.health_body = "OK"
+    assert check_health(service.url, client=http).ok
+
+
 # --- all together ------------------------------------------------------------------------------
 
 
