@@ -18,6 +18,7 @@ from infra.image import Image, ImageArgs
 from infra.load_balancer import AccessLogs, LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NewVpcArgs
 from infra.registry import Registry, RegistryArgs
+from infra.role_boundary import bound_every_role
 from infra.rollout import TargetTiming
 from infra.schedule import Sleep, SleepArgs
 from infra.service import CONTAINER_NAME, Service, ServiceArgs
@@ -25,6 +26,8 @@ from infra.waf import APP_MAX_BODY_BYTES, Waf, WafArgs
 
 cfg = settings.load()
 name = f"alunos-{cfg.stack}"
+if cfg.role_boundary_arn:
+    bound_every_role(cfg.role_boundary_arn)  # CI's deploy roles create roles only with it
 # Everything the config names but the stack does not manage, looked up before anything else.
 resolved = existing.resolve(cfg)
 app = cfg.app

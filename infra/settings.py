@@ -7,6 +7,7 @@ this module has none of its own: a key missing here means the program and Pulumi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -31,6 +32,9 @@ from infra.validation import InvalidConfig
 from policy.rules import ProductionFlagMissing, is_production, plain_secret
 
 REQUIRED_DEFAULT_TAGS = ("project", "environment", "managed-by")
+POLICY_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:policy/[\w+=,.@/-]{1,512}")
+"""An IAM managed policy's ARN (path and name: IAM's word characters and `+=,.@-`,
+https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html)."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,8 @@ class Settings:
     legacy: LegacySettings
     schedule: Schedule | None
     """Working hours outside which the service (and the stack's own database) sleep."""
+    role_boundary_arn: str
+    """The permissions boundary every role gets (rolePermissionsBoundaryArn), or empty."""
 
 
 class _Reader:
@@ -339,6 +345,15 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     database = _database(cfg, key)
     legacy = _legacy(cfg, key)
     schedule = _schedule(cfg, key, production, mode)
+    role_boundary_arn = cfg.string("rolePermissionsBoundaryArn")
+    if role_boundary_arn and not POLICY_ARN.fullmatch(role_boundary_arn):
+        raise v.fail(
+            key("rolePermissionsBoundaryArn"),
+            role_boundary_arn,
+            "empty, or an IAM policy ARN such as "
+            "arn:aws:iam::111122223333:policy/ci-alunos-api-boundary-dev (the bootstrap's "
+            "<stack>RoleBoundaryArn output)",
+        )
     if (
         database.mode == "rds"
         and isinstance(network, ExistingVpcArgs)
@@ -370,6 +385,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
         database=database,
         legacy=legacy,
         schedule=schedule,
+        role_boundary_arn=role_boundary_arn,
     )
 
 
