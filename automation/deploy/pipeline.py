@@ -317,6 +317,10 @@ def _verify(
         report = VerificationReport((followed, *report.checks))
     for check in report.checks:
         console.say(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    if report.undecided:
+        # AccessDenied, expired credentials, an AWS outage: the checks could not look. Rolling a
+        # good release back for that would be worse than saying it is unverified (exit 3).
+        raise UpdateSucceededUnread(_failed(report))
     return report
 
 

@@ -22,8 +22,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automation.deploy.aws_errors import describe
-from automation.deploy.verify import DEFAULT_POLLING, CheckResult, Polling, VerifyTiming
+from automation.deploy.verify import (
+    DEFAULT_POLLING,
+    CheckResult,
+    Polling,
+    VerifyTiming,
+    could_not,
+)
 from infra import outputs as names
 from infra.rollout import ROLLING
 
@@ -63,7 +68,7 @@ def check_rollout(
         try:
             deployment = _newest(ecs, cluster, service)
         except (ClientError, BotoCoreError) as error:
-            return CheckResult(NAME, False, describe(error, "reading the service's deployments"))
+            return could_not(NAME, error, "reading the service's deployments")
         if deployment is None:
             return CheckResult(NAME, False, f"service {service} has no deployment to follow")
         line = progress_line(deployment)

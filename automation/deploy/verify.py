@@ -58,6 +58,14 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    undecided: bool = False
+    """The check could not look (its AWS call was refused or failed), which says nothing of the
+    service: a deploy is then reported unverified, never rolled back for it."""
+
+
+def could_not(name: str, error: Exception, doing: str) -> CheckResult:
+    """A check whose AWS call failed: failed, and undecided."""
+    return CheckResult(name, False, describe(error, doing), undecided=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,12 @@ class VerificationReport:
 
     def failures(self) -> list[CheckResult]:
         return [check for check in self.checks if not check.ok]
+
+    @property
+    def undecided(self) -> bool:
+        """Not ok, but only because checks could not look: nothing says the service is broken."""
+        failures = self.failures()
+        return bool(failures) and all(check.undecided for check in failures)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [asdict(check) for check in self.checks]}
@@ -147,10 +161,10 @@ def _service_state(
         described = ecs.describe_services(cluster=cluster, services=[service])
     except WaiterError as error:
         if boto_credentials_marker(error) is not None:
-            return CheckResult(name, False, describe(error, "describing services")), False
+            return could_not(name, error, "describing services"), False
         return CheckResult(name, False, _unsteady_detail(service, error)), False
     except (ClientError, BotoCoreError) as error:
-        return CheckResult(name, False, describe(error, f"describing service {service}")), False
+        return could_not(name, error, f"describing service {service}"), False
     found = described.get("services", [])
     if not found:
         return CheckResult(name, False, f"service {service} not found in cluster {cluster}"), False
@@ -207,7 +221,7 @@ def check_targets_healthy(
                 )
             ]
         except (ClientError, BotoCoreError) as error:
-            return CheckResult(name, False, describe(error, "describing target health"))
+            return could_not(name, error, "describing target health")
         serving = [t for t in described if t.get("TargetHealth", {}).get("State") != "draining"]
         bad = [t for t in serving if t.get("TargetHealth", {}).get("State") != "healthy"]
         if serving and not bad:

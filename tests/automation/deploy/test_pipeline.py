@@ -684,3 +684,45 @@ def test_a_canary_the_alarms_roll_back_fails_the_deploy_and_the_way_back_is_foll
     assert str(outcome.failure).endswith("rolled back to 1.4.2")
     assert len(stage.up_calls) == 2
     assert service.version == "1.4.2"
+
+
+def test_checks_that_cannot_look_leave_a_good_release_unverified_not_rolled_back(stage, service):
+    """The deploy role denied reading the canary's deployments (a permission the bootstrap once
+    lacked): the release may be fine, so it is reported unverified (exit 3), never rolled back."""
+    from botocore.exceptions import ClientError
+
+    sessions = a_canary_stack(stage, service, [CANARY_SUCCEEDS])
+
+    def denied(**_: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
+            "ListServiceDeployments",
+        )
+
+    class Denying:
+        """The canary stack's session, whose ECS client is refused ListServiceDeployments."""
+
+        def __init__(self, region: str) -> None:
+            self._session = sessions(region)
+
+        def client(self, name: str) -> Any:
+            client = self._session.client(name)
+            if name == "ecs":
+                client.list_service_deployments = denied
+            return client
+
+    def denying(region: str) -> boto3.Session:
+        return cast(boto3.Session, Denying(region))
+
+    outcome = up(
+        stage,
+        build("1.4.3-dev.1"),
+        production=False,
+        console=Lines().console,
+        settings=fast_settings(rollback_on_failure=True),
+        sessions=denying,
+    )
+    assert outcome.exit_code == 3, outcome.failure
+    assert outcome.rolled_back_to is None
+    assert len(stage.up_calls) == 1
+    assert "reading the service's deployments failed: AccessDeniedException" in str(outcome.failure)
