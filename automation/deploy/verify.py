@@ -63,6 +63,14 @@ class CheckResult:
     service: a deploy is then reported unverified, never rolled back for it."""
 
 
+    def to_json(self) -> dict[str, Any]:
+        """name, ok, detail; and `undecided` only on a check that could not look."""
+        found = asdict(self)
+        if not self.undecided:
+            del found["undecided"]
+        return found
+
+
 def could_not(name: str, error: Exception, doing: str) -> CheckResult:
     """A check whose AWS call failed: failed, and undecided."""
     return CheckResult(name, False, describe(error, doing), undecided=True)
@@ -86,7 +94,7 @@ class VerificationReport:
         return bool(failures) and all(check.undecided for check in failures)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [asdict(check) for check in self.checks]}
+        return {"ok": self.ok, "checks": [check.to_json() for check in self.checks]}
 
 
 @dataclass(frozen=True, slots=True)
