@@ -62,7 +62,6 @@ class CheckResult:
     """The check could not look (its AWS call was refused or failed), which says nothing of the
     service: a deploy is then reported unverified, never rolled back for it."""
 
-
     def to_json(self) -> dict[str, Any]:
         """name, ok, detail; and `undecided` only on a check that could not look."""
         found = asdict(self)
