@@ -97,6 +97,21 @@ class ServiceArgs:
     """Seconds between SIGTERM and SIGKILL (the app drains in-flight requests)."""
     rollout: Rollout
     """The deployment strategy (infra/rollout.py): rolling, or one where ECS shifts traffic."""
+    health_check_command: Sequence[str] | None
+    """The container health check (ECS's command: CMD ... or CMD-SHELL ...); None: none, ECS
+    then judges a task by the load balancer's checks alone."""
+    environment: Mapping[str, str]
+    """Extra plain variables, after the program's own (PROGRAM_VARIABLES, never overridden)."""
+    secrets: Mapping[str, str]
+    """Variable name -> Secrets Manager `valueFrom` (ARN[:json-key:version-stage:version-id]):
+    ECS reads them with the execution role when a task starts."""
+    registry_secret_arn: str | None
+    """A Secrets Manager secret ({"username", "password"}) ECS pulls the image with, from a
+    private registry other than ECR (repositoryCredentials)."""
+    ec2_only: bool
+    """capacity ec2: this service's tasks run on `ec2_capacity_provider` instead of Fargate."""
+    scale_from_zero: bool
+    """capacity hybrid: the base service serves, so this one may run no task."""
     listeners: Sequence[pulumi.Resource] = field(default_factory=list)
     """Listeners that must exist before ECS attaches the target group."""
     deployment_alarms: Sequence[aws.cloudwatch.MetricAlarm] = ()
@@ -106,27 +121,12 @@ class ServiceArgs:
     secret_key_arn: str | None = None
     """The customer managed KMS key encrypting the database secret (None: AWS managed): the task
     role, which reads the secret, may decrypt with it, through Secrets Manager only."""
-    health_check_command: Sequence[str] | None = tuple(HEALTH_CHECK_COMMAND)
-    """The container health check (ECS's command: CMD ... or CMD-SHELL ...); None: none, ECS
-    then judges a task by the load balancer's checks alone."""
-    environment: Mapping[str, str] = field(default_factory=dict)
-    """Extra plain variables, after the program's own (PROGRAM_VARIABLES, never overridden)."""
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    """Variable name -> Secrets Manager `valueFrom` (ARN[:json-key:version-stage:version-id]):
-    ECS reads them with the execution role when a task starts."""
-    registry_secret_arn: str | None = None
-    """A Secrets Manager secret ({"username", "password"}) ECS pulls the image with, from a
-    private registry other than ECR (repositoryCredentials)."""
     execution_secret_key_arns: Sequence[str] = ()
     """Customer managed KMS keys encrypting those secrets: the execution role may decrypt with
     them, through Secrets Manager only."""
     ec2_capacity_provider: pulumi.Input[str] | None = None
     """An EC2 capacity provider of the cluster (infra/capacity.py); None: Fargate only. With
     one, the task definition is compatible with EC2 and FARGATE alike."""
-    ec2_only: bool = False
-    """capacity ec2: this service's tasks run on `ec2_capacity_provider` instead of Fargate."""
-    scale_from_zero: bool = False
-    """capacity hybrid: the base service serves, so this one may run no task."""
     traffic_shift: aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs | None = None
     """For a strategy that shifts traffic: the alternate target group, the listener rules and
     the role ECS moves them with (infra/deployment_strategy.py)."""

@@ -19,7 +19,7 @@ from infra.image import Image, ImageArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import ExistingVpcArgs, Network, NetworkArgs, NewVpcArgs, tasks_public
 from infra.registry import Registry, RegistryArgs
-from infra.service import Service, ServiceArgs, capacity_strategy
+from infra.service import HEALTH_CHECK_COMMAND, Service, ServiceArgs, capacity_strategy
 from infra.validation import InvalidConfig
 from infra.waf import Waf, WafArgs
 from tests.infra.conftest import PlanView, configured_rollout, run_component
@@ -97,6 +97,12 @@ SERVICE = ServiceArgs(
     health_check_grace_period=30,
     stop_timeout=30,
     rollout=configured_rollout(),
+    health_check_command=tuple(HEALTH_CHECK_COMMAND),
+    environment={},
+    secrets={},
+    registry_secret_arn=None,
+    ec2_only=False,
+    scale_from_zero=False,
 )
 AUTOSCALING = AutoscalingArgs(
     cluster_name="c",
