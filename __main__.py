@@ -194,9 +194,7 @@ if capacity.uses_ec2:
             vpc_id=network.vpc_id,
             subnet_ids=network.task_subnet_ids,
             instance_type=capacity.instance_type,
-            tasks=capacity.base_count
-            if capacity.mode == capacity_modes.HYBRID
-            else cfg.autoscaling.max_count,
+            tasks=settings.ec2_tasks(cfg.autoscaling, capacity),
             task_cpu=cfg.service.cpu,
             task_memory=cfg.service.memory,
             # The tasks' subnets, one per AZ (an existing VPC's ids may share one: more room).

@@ -508,6 +508,13 @@ def task_zones(network: NetworkArgs) -> int:
     return len(network.private_subnet_ids or network.public_subnet_ids)
 
 
+def ec2_tasks(autoscaling: AutoscalingSettings, capacity_settings: CapacitySettings) -> int:
+    """The most tasks on the EC2 capacity: hybrid's base service, or every task with ec2."""
+    if capacity_settings.mode == capacity.HYBRID:
+        return capacity_settings.base_count
+    return autoscaling.max_count
+
+
 def ec2_instances(
     autoscaling: AutoscalingSettings,
     capacity_settings: CapacitySettings,
@@ -517,10 +524,9 @@ def ec2_instances(
 ) -> int:
     """The Auto Scaling group's maximum (infra/capacity.py `release_instances`), 0 on Fargate:
     the tasks on EC2 (hybrid's base service, or every task with capacity ec2), twice over."""
-    mode = capacity_settings.mode
-    if mode == capacity.FARGATE_ONLY:
+    if capacity_settings.mode == capacity.FARGATE_ONLY:
         return 0
-    tasks = capacity_settings.base_count if mode == capacity.HYBRID else autoscaling.max_count
+    tasks = ec2_tasks(autoscaling, capacity_settings)
     per_instance = capacity.tasks_per_instance(
         capacity_settings.instance_type, task_cpu, task_memory
     )
