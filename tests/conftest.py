@@ -8,10 +8,12 @@ server of your choice instead, set `ALUNOS_TEST_DATABASE_URL` (docs/testing.md).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator
 
+import botocore.session
 import pytest
 
 # The app's database settings (app/config.py), its build stamps, and what the automation reads.
@@ -32,6 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # No plan cache (automation/offline/cache.py) unless a test turns it on: a run would write
     # into the repository's .cache/, and a hit would skip the engine a test replaced.
     os.environ["AUTOMATION_PLAN_CACHE"] = "off"
+    # One botocore loader per worker: each boto3.Session otherwise parses the service models
+    # (JSON, megabytes for EC2) again, and the tests make a session per test and per command.
+    # What a loader caches depends only on its search path, the argument it is cached by.
+    botocore.session.create_loader = functools.cache(botocore.session.create_loader)  # type: ignore[attr-defined]
 
 
 REGION = "us-east-2"
