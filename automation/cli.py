@@ -7,6 +7,7 @@ builds a backend, a boto3 session or a console of its own.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -166,12 +167,21 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+@functools.cache
+def _command() -> typer.core.TyperGroup:
+    """The click command typer builds from the commands' annotations, once per process: building
+    it takes tens of milliseconds, and the tests call `main` about a thousand times."""
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    return command
+
+
 def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI against `env` (default: the real one); map known errors to a clean message
     and exit code."""
     env = env or Environment.real()
     try:
-        app(args=argv, prog_name="python -m automation", standalone_mode=True, obj=env)
+        _command().main(args=argv, prog_name="python -m automation", standalone_mode=True, obj=env)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except AutomationError as error:
