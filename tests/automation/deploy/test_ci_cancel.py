@@ -11,9 +11,10 @@ One test runs that sequence against the tool's stop budget as they are in CI. Th
 budget runs out, start the tool through `timed_automation` and move every deadline counted from
 the runner's SIGINT SHIFT seconds sooner: the budget, the runner's SIGTERM and SIGKILL, the end of
 the stand-in CLI's cancel. The gaps between them, which decide each race (the 1.5 s the tool has
-to exit after its budget, what `unlock` finds when it starts), stay exactly as in CI: what the
-tool does after its budget and how long a process takes to start do not get any faster when the
-clocks do, so scaling the deadlines down would shrink those margins too. Only idle time goes.
+to exit after its budget, the 3 s a cancel goes on printing after the tool has gone), stay
+exactly as in CI: what the tool does after its budget and how long a process takes to start do
+not get any faster when the clocks do, so scaling the deadlines down would shrink those margins
+too. Only idle time goes.
 """
 
 from __future__ import annotations
@@ -293,9 +294,14 @@ def test_unlock_outside_the_run_that_started_the_update_never_stops_it(checkout,
         kill_quietly(pulumi)
 
 
-def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch):
+def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch, tmp_path):
+    """The CLI's cancel outlasts the tool's budget and ends (by itself: its operations in flight
+    finish) while `unlock` waits for it, whenever that starts: it ends once `unlock` says it
+    waits, not at a set time that a slow start of `unlock` could miss."""
+    operations_done = tmp_path / "operations-done"
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
-    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", shifted(8))  # longer than the tool's budget
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_UNTIL", str(operations_done))
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
                 shell_exec=True, shifted=True)  # fmt: skip
     wait_for(lambda: cli.locked)
@@ -305,6 +311,8 @@ def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatc
     assert cli.locked
     unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--wait", "30",
                      shifted=True)  # fmt: skip
+    wait_for(lambda: any("waiting up to 30s for it to end" in line for _, line in unlocked.lines))
+    operations_done.touch()
     assert unlocked.process.wait(timeout=60) == 0, unlocked.stderr()
     assert "has ended" in unlocked.stderr()
     assert "unlocked: no update in progress: the last update (1) failed" in unlocked.stderr()
