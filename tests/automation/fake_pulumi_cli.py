@@ -23,10 +23,11 @@ With FAKE_PULUMI_STATE (a directory) it is also a backend with a lock, like the 
   then records `succeeded` and releases the lock;
 - SIGINT (or SIGTERM) during `up`/`preview` does what the real CLI's cancellation scope does
   (pkg/backend/cancellation_scope.go): the first one cancels (prints the `^C received;
-  cancelling` line, winds down for FAKE_PULUMI_CANCEL_SECONDS, printing the operations still in
-  flight as it goes, records the update `failed`, releases the lock, exits 255), a second one
-  terminates at once. A `kill -9` leaves the lock and the `in-progress` entry behind, as a killed
-  CLI does;
+  cancelling` line, winds down for FAKE_PULUMI_CANCEL_SECONDS (or, with FAKE_PULUMI_CANCEL_UNTIL,
+  until that file exists: operations in flight that end when the test says), printing the
+  operations still in flight as it goes, records the update `failed`, releases the lock, exits
+  255), a second one terminates at once. A `kill -9` leaves the lock and the `in-progress` entry
+  behind, as a killed CLI does;
 - like the real CLI, a Go program that never asks for SIGPIPE (pkg.go.dev/os/signal, "SIGPIPE"),
   it dies of SIGPIPE when it writes to a stdout or stderr pipe that nobody reads any more
   (Python would raise BrokenPipeError instead: the default action is restored);
@@ -295,11 +296,11 @@ def wait(seconds: float, signals: Signals) -> bool:
     return bool(signals.received)
 
 
-def wind_down(seconds: float) -> None:
+def wind_down(seconds: float, until: Path | None) -> None:
     """The engine waiting for the operations in flight, saying so now and then, as the CLI's
     display does."""
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
+    while (left := deadline - time.monotonic()) > 0 and not (until and until.exists()):
         print(f"    aws:ecs:Service alunos-api-service updating ({left:.1f}s left)", flush=True)
         time.sleep(min(0.25, left))
 
@@ -326,7 +327,11 @@ def run_program(command: str, args: list[str], backend: Backend, journal: Journa
     seconds = float(os.environ.get("FAKE_PULUMI_UP_SECONDS", "0")) if updating else 0.0
     if wait(seconds, signals):
         # Winding down (in-flight operations finish); a second signal terminates meanwhile.
-        wind_down(float(os.environ.get("FAKE_PULUMI_CANCEL_SECONDS", "0.2")))
+        until = os.environ.get("FAKE_PULUMI_CANCEL_UNTIL")
+        wind_down(
+            float(os.environ.get("FAKE_PULUMI_CANCEL_SECONDS", "0.2")),
+            Path(until) if until else None,
+        )
         if updating:
             backend.end("failed")
         print("error: update canceled", file=sys.stderr)

@@ -6,6 +6,15 @@ A GitHub Actions runner cancels a step by sending its entry process (the step's 
 then SIGTERM if it still runs 7.5 s later, then killing it 2.5 s after that (actions/runner
 src/Runner.Sdk/ProcessInvoker.cs: `_sigintTimeout` 7500 ms, `_sigtermTimeout` 2500 ms,
 `CancelAndKillProcessTree`). The workflows `exec` the tool, so the signals reach it.
+
+One test runs that sequence against the tool's stop budget as they are in CI. The others, whose
+budget runs out, start the tool through `timed_automation` and move every deadline counted from
+the runner's SIGINT SHIFT seconds sooner: the budget, the runner's SIGTERM and SIGKILL, the end of
+the stand-in CLI's cancel. The gaps between them, which decide each race (the 1.5 s the tool has
+to exit after its budget, the 3 s a cancel goes on printing after the tool has gone), stay
+exactly as in CI: what the tool does after its budget and how long a process takes to start do
+not get any faster when the clocks do, so scaling the deadlines down would shrink those margins
+too. Only idle time goes.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from automation.deploy import updates
 from automation.deploy.pulumi_process import start_ticks
 from tests.automation.conftest import ScratchRepo
 from tests.automation.deploy.test_pulumi_seam import FakeCli
@@ -32,6 +42,14 @@ pytestmark = pytest.mark.slow  # python -m automation in child processes, signal
 ROOT = Path(__file__).resolve().parents[3]
 RUN_ID = "8123456789"
 STACKS = {"dev": {"aws:region": "us-east-2"}}
+RUNNER_SIGTERM_SECONDS = 7.5  # after the runner's SIGINT (ProcessInvoker's _sigintTimeout)
+RUNNER_SIGKILL_SECONDS = 10.0  # 2.5 s after its SIGTERM (_sigtermTimeout)
+SHIFT = 5.0
+"""How much sooner the shifted tests' deadlines come: the tool's budget 6 s -> 1 s after the
+runner's SIGINT, its SIGTERM 7.5 s -> 2.5 s, its SIGKILL 10 s -> 5 s."""
+UNLOCK_POLL_SECONDS = 0.5
+"""How often the shifted tests' `unlock --wait` looks (2 s in the tool): what it finds is the same,
+it finds it sooner."""
 
 
 @pytest.fixture
@@ -74,10 +92,15 @@ class Run:
         return "\n".join(line for _, line in self.lines)
 
 
-def start(*command: str, shell_exec: bool = False) -> Run:
+def start(*command: str, shell_exec: bool = False, shifted: bool = False) -> Run:
     """`python -m automation COMMAND`; with `shell_exec`, as a workflow step runs it: `bash -c`
-    with `exec`, so that the runner's signals reach the tool (bash passes none on to a child)."""
+    with `exec`, so that the runner's signals reach the tool (bash passes none on to a child);
+    `shifted`: with its stop budget SHIFT seconds shorter, and `unlock` polling faster."""
     argv = [sys.executable, "-m", "automation", *command]
+    if shifted:
+        budget = updates.STOP_BUDGET_SECONDS - SHIFT
+        argv[2:3] = ["tests.automation.deploy.timed_automation", str(budget),
+                     str(UNLOCK_POLL_SECONDS)]  # fmt: skip
     if shell_exec:
         argv = ["bash", "-c", 'exec "$@"', "step", *argv]
     process = subprocess.Popen(
@@ -111,14 +134,15 @@ def kill_quietly(pid: int) -> None:
 # --- cancelling a step: the runner's signals ----------------------------------------------------
 
 
-def runner_cancels(run: Run) -> dict[str, float]:
-    """SIGINT now, SIGTERM at +7.5 s, SIGKILL at +10 s, each only while the process still runs
-    (ProcessInvoker); returns when each was sent, and when the process exited."""
+def runner_cancels(run: Run, shift: float = 0.0) -> dict[str, float]:
+    """SIGINT now, SIGTERM at +7.5 s, SIGKILL at +10 s (each `shift` sooner), each only while the
+    process still runs (ProcessInvoker); returns when each was sent, and when the process
+    exited."""
     sent: dict[str, float] = {"SIGINT": time.time()}
     run.process.send_signal(signal.SIGINT)
-    for name, at in (("SIGTERM", 7.5), ("SIGKILL", 10.0)):
+    for name, at in (("SIGTERM", RUNNER_SIGTERM_SECONDS), ("SIGKILL", RUNNER_SIGKILL_SECONDS)):
         try:
-            run.process.wait(timeout=max(0.0, sent["SIGINT"] + at - time.time()))
+            run.process.wait(timeout=max(0.0, sent["SIGINT"] + at - shift - time.time()))
             break
         except subprocess.TimeoutExpired:
             sent[name] = time.time()
@@ -126,6 +150,25 @@ def runner_cancels(run: Run) -> dict[str, float]:
     run.process.wait(timeout=5)
     sent["exit"] = time.time()
     return sent
+
+
+def shifted(seconds: float) -> str:
+    """How long the stand-in CLI's cancel lasts (FAKE_PULUMI_CANCEL_SECONDS), SHIFT sooner."""
+    return str(seconds - SHIFT)
+
+
+def exited_at_the_shifted_budget(run: Run, sent: dict[str, float]) -> None:
+    """The tool waited its shifted budget (so the shift took effect), then exited before the
+    runner's shifted SIGTERM."""
+    budget = updates.STOP_BUDGET_SECONDS - SHIFT
+    assert f"waiting up to {budget:.0f}s" in run.stderr()
+    took = sent["exit"] - sent["SIGINT"]
+    assert budget - 0.05 <= took < RUNNER_SIGTERM_SECONDS - SHIFT, f"exited after {took:.2f}s"
+
+
+def test_the_stop_budget_ends_before_the_runners_sigterm():
+    """In CI order; the tests below race them (SHIFT sooner, with the same gap) in real time."""
+    assert SHIFT < updates.STOP_BUDGET_SECONDS < RUNNER_SIGTERM_SECONDS < RUNNER_SIGKILL_SECONDS
 
 
 def test_a_cancelled_step_stops_pulumi_says_so_and_exits_before_the_kill(
@@ -169,14 +212,15 @@ def test_a_cancel_that_outlasts_the_tool_finishes_after_it_exits(
     more kills it with SIGPIPE, mid-cancel, leaving the stack locked (so does the fake). Its output
     goes to files, which never break: it finishes its cancel and releases the lock itself."""
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
-    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "9")  # past the tool's 6 s
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", shifted(9))  # past the tool's budget, 6 s
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
-                shell_exec=True)  # fmt: skip
+                shell_exec=True, shifted=True)  # fmt: skip
     wait_for(lambda: cli.locked)
     pulumi = pulumi_up_pid(cli)
-    sent = runner_cancels(run)
+    sent = runner_cancels(run, SHIFT)
     assert run.process.returncode == 130, run.stderr()
     assert set(sent) == {"SIGINT", "exit"}
+    exited_at_the_shifted_budget(run, sent)
     assert start_ticks(pulumi) is not None, "pulumi ended with the tool"
     wait_for(lambda: start_ticks(pulumi) is None, seconds=30)
     ended = [e for e in cli.journal() if e["what"] == "exit" and e["pid"] == pulumi]
@@ -199,20 +243,21 @@ def test_a_slow_cancel_exits_in_time_and_one_unlock_finishes_the_job(checkout, c
     for the CLI still running, then stops it (this run started it, and the runner would kill it
     at the end of the job anyway, leaving the lock), and releases what it left."""
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
-    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", shifted(60))
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
-                shell_exec=True)  # fmt: skip
+                shell_exec=True, shifted=True)  # fmt: skip
     wait_for(lambda: cli.locked)
     pulumi = pulumi_up_pid(cli)
     try:
-        sent = runner_cancels(run)
+        sent = runner_cancels(run, SHIFT)
         assert run.process.returncode == 130
         assert set(sent) == {"SIGINT", "exit"}
+        exited_at_the_shifted_budget(run, sent)
         assert "could not confirm that the update of dev stopped" in run.stderr()
         assert "run `python -m automation unlock --stack dev`" in run.stderr()
 
         unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--json",
-                         "--wait", "1")  # fmt: skip
+                         "--wait", "1", shifted=True)  # fmt: skip
         assert unlocked.process.wait(timeout=60) == 0, unlocked.stderr()
     finally:
         kill_quietly(pulumi)  # the runner's clean-up at the end of the job
@@ -228,16 +273,16 @@ def test_a_slow_cancel_exits_in_time_and_one_unlock_finishes_the_job(checkout, c
 
 def test_unlock_outside_the_run_that_started_the_update_never_stops_it(checkout, cli, monkeypatch):
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
-    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", shifted(60))
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
-                shell_exec=True)  # fmt: skip
+                shell_exec=True, shifted=True)  # fmt: skip
     wait_for(lambda: cli.locked)
     pulumi = pulumi_up_pid(cli)
     try:
-        runner_cancels(run)
+        exited_at_the_shifted_budget(run, runner_cancels(run, SHIFT))
         monkeypatch.delenv("GITHUB_RUN_ID")  # a person's shell, not the CI run
         args = ["unlock", "--stack", "dev", "--repo", str(checkout.path), "--json", "--wait", "1"]
-        waiting = start(*args)
+        waiting = start(*args, shifted=True)
         assert waiting.process.wait(timeout=30) == 1, waiting.stderr()
         assert waiting.json()["state"] == "running"
         assert "this CI run did not start it: not stopping it" in waiting.stderr()
@@ -249,16 +294,25 @@ def test_unlock_outside_the_run_that_started_the_update_never_stops_it(checkout,
         kill_quietly(pulumi)
 
 
-def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch):
+def test_unlock_waits_for_a_cancel_that_ends_by_itself(checkout, cli, monkeypatch, tmp_path):
+    """The CLI's cancel outlasts the tool's budget and ends (by itself: its operations in flight
+    finish) while `unlock` waits for it, whenever that starts: it ends once `unlock` says it
+    waits, not at a set time that a slow start of `unlock` could miss."""
+    operations_done = tmp_path / "operations-done"
     monkeypatch.setenv("FAKE_PULUMI_UP_SECONDS", "60")
-    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "8")  # longer than the tool's budget
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_SECONDS", "60")
+    monkeypatch.setenv("FAKE_PULUMI_CANCEL_UNTIL", str(operations_done))
     run = start("up", "--stack", "dev", "--repo", str(checkout.path), "--skip-verify",
-                shell_exec=True)  # fmt: skip
+                shell_exec=True, shifted=True)  # fmt: skip
     wait_for(lambda: cli.locked)
-    runner_cancels(run)
+    sent = runner_cancels(run, SHIFT)
     assert run.process.returncode == 130
+    exited_at_the_shifted_budget(run, sent)
     assert cli.locked
-    unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--wait", "30")
+    unlocked = start("unlock", "--stack", "dev", "--repo", str(checkout.path), "--wait", "30",
+                     shifted=True)  # fmt: skip
+    wait_for(lambda: any("waiting up to 30s for it to end" in line for _, line in unlocked.lines))
+    operations_done.touch()
     assert unlocked.process.wait(timeout=60) == 0, unlocked.stderr()
     assert "has ended" in unlocked.stderr()
     assert "unlocked: no update in progress: the last update (1) failed" in unlocked.stderr()

@@ -340,8 +340,18 @@ def test_preview_streams_engine_events_and_reads_the_summary(project, cli, monke
     assert (project / "Pulumi.dev.yaml").read_text() == STACK_FILE
 
 
-def test_a_preview_without_a_summary_is_a_clear_failure(project, cli, monkeypatch):
+def test_a_preview_without_a_summary_is_a_clear_failure(project, cli, monkeypatch, tmp_path):
+    """The recorded log minus its summary event: like every real stream it still ends with a
+    `cancelEvent`, which is what stops the SDK's log watcher (without one, the SDK waits 5 s for
+    it before giving up: `_cleanup`'s `thread.join(5)`)."""
+    recorded = (SHARED / "data" / "engine-events-up-interrupted.jsonl").read_text().splitlines()
+    unsummarised = [line for line in recorded if '"summaryEvent"' not in line]
+    assert len(unsummarised) == len(recorded) - 1
+    assert '"cancelEvent"' in unsummarised[-1]
+    events = tmp_path / "no-summary.jsonl"
+    events.write_text("\n".join(unsummarised) + "\n")
     monkeypatch.setenv("FAKE_PULUMI_VERSION", "3.200.0")
+    monkeypatch.setenv("FAKE_PULUMI_EVENTS", str(events))
     with pytest.raises(AutomationError, match="summary event never found"):
         LocalPulumi(project).open_stack("dev").preview(
             run_config={}, message="m", on_output=lambda line: None

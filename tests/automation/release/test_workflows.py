@@ -5,6 +5,7 @@ otherwise fail only in CI, or quietly widen access."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -13,7 +14,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -340,25 +341,55 @@ def test_pulumi_runs_as_the_steps_own_process() -> None:
 
 
 def fake_venv(tmp_path: Path) -> None:
-    """`.venv/bin/python` that notes when it runs and when SIGINT reaches it."""
+    """`.venv/bin/python` that notes when it runs (its pid in `started`), when SIGINT reaches it
+    (`interrupted`) and when a probe (SIGUSR1) does (`probed`)."""
     python = tmp_path / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
     python.write_text(
         f"#!{sys.executable}\n"
-        "import pathlib, signal, sys, time\n"
+        "import os, pathlib, signal, sys, time\n"
         "def interrupted(*_):\n"
         "    pathlib.Path('interrupted').touch()\n"
         "    sys.exit(130)\n"
         "signal.signal(signal.SIGINT, interrupted)\n"
-        "pathlib.Path('started').touch()\n"
+        "signal.signal(signal.SIGUSR1, lambda *_: pathlib.Path('probed').touch())\n"
+        "pathlib.Path('starting').write_text(str(os.getpid()))\n"
+        "os.replace('starting', 'started')\n"
         "time.sleep(30)\n"
     )
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
 
 
+def settled(pid: int, signum: int) -> bool:
+    """Whether process `pid` has taken `signum` and done with it whatever it does: the signal is
+    no longer pending and the process sleeps again (or has ended), so its handler has returned
+    (/proc/PID/status: State, SigPnd and ShdPnd, one snapshot)."""
+    try:
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+    except FileNotFoundError:
+        return True
+    pending = int(status["SigPnd"], 16) | int(status["ShdPnd"], 16)
+    state = status["State"].split()[0]
+    return not pending & (1 << (signum - 1)) and state in ("S", "Z")
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
 def cancel_reaches_python(tmp_path: Path, script: str, env: dict[str, str]) -> bool:
     """Run `script` as the runner runs a `run:` step (`bash -e {0}`, no `shell:` given), send
-    SIGINT to that process only, as a cancel does, and say whether Python received it."""
+    SIGINT to that process only, as a cancel does, and say whether Python received it.
+
+    No fixed wait decides it: once the step's process has taken the SIGINT (whatever it passes
+    on, it has sent), a probe signal goes to Python itself; Python handles pending signals
+    lowest number first (SIGINT 2 before SIGUSR1 10), so a forwarded SIGINT shows before the
+    probe does."""
     (tmp_path / "step.sh").write_text(script)
     shell = subprocess.Popen(
         ["bash", "-e", "step.sh"],
@@ -366,16 +397,16 @@ def cancel_reaches_python(tmp_path: Path, script: str, env: dict[str, str]) -> b
         env={**os.environ, **env},
         start_new_session=True,
     )
+    started, interrupted, probed = (tmp_path / n for n in ("started", "interrupted", "probed"))
     try:
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert (tmp_path / "started").exists(), "the step never started Python"
+        wait_until(started.exists, "the step never started Python")
+        python = int(started.read_text())
         shell.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 3
-        while not (tmp_path / "interrupted").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return (tmp_path / "interrupted").exists()
+        wait_until(lambda: settled(shell.pid, signal.SIGINT), "the step never took the SIGINT")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(python, signal.SIGUSR1)
+        wait_until(lambda: interrupted.exists() or probed.exists(), "Python never answered")
+        return interrupted.exists()
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
