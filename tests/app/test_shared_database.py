@@ -116,6 +116,21 @@ async def _waiting_for_a_lock(conninfo: str, pid: int) -> str | None:
     return None
 
 
+async def _asking_for_the_lock(conninfo: str, pid: int) -> bool:
+    """Whether backend `pid` asks for the migration lock (its statement names it) within 10 s."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as watcher:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor = await watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND query LIKE %s",
+                (pid, "%advisory_lock(%"),
+            )
+            if await cursor.fetchone():
+                return True
+            await asyncio.sleep(0.02)
+    return False
+
+
 async def _table_locks(conninfo: str, pid: int) -> set[str]:
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as watcher:
         cursor = await watcher.execute(
@@ -194,7 +209,7 @@ async def test_starters_waiting_for_the_lock_do_not_deadlock_an_index_build(
         building = asyncio.create_task(migrate(first))
         assert await _waiting_for_a_lock(gorm_database, first.info.backend_pid)
         joining = asyncio.create_task(migrate(second))
-        await asyncio.sleep(1.5)  # past deadlock_timeout (1 s): a deadlock would be detected
+        assert await _asking_for_the_lock(gorm_database, second.info.backend_pid)
         await held.commit()
         assert await asyncio.wait_for(building, 10) == [m.version for m in MIGRATIONS]
         assert await asyncio.wait_for(joining, 10) == []
