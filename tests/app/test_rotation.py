@@ -187,7 +187,8 @@ def test_a_refused_secret_at_start_is_said_once_and_the_app_keeps_trying(
         DBPORT=password_role.port,
         DBNAME=password_role.dbname,
         DB_AUTH_ARN=arn,
-        DB_STARTUP_TIMEOUT="2",
+        DB_STARTUP_TIMEOUT="1",  # at least two refused attempts: one at the start, one past it
+        DB_HEAD_START="1",
         AWS_ENDPOINT_URL=moto_endpoint,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
