@@ -1,7 +1,7 @@
 """`python -m app`: configure, reach the database (however late it answers), migrate and open
 the pool (app.database.bring_up); serve until SIGTERM, then drain.
 
-The server starts once the database is ready, or after DATABASE_HEAD_START_S without it: then,
+The server starts once the database is ready, or after DB_HEAD_START seconds without it: then,
 until the database is reached, /health answers 200 (`"status": "starting"`) and the data routes
 503. A task started before its database (a dev stack waking up) waits for it instead of exiting
 and being restarted with ECS's growing back-off.
@@ -32,10 +32,6 @@ from app.students import StudentStore
 from app.web import create_app
 
 log = logging.getLogger("app")
-DATABASE_HEAD_START_S = 5.0
-"""How long the server waits for the database before serving without it: twice the slowest
-start bench/cold_start.py measured (2.2 s to "database ready" at 0.25 vCPU, adopting a 1M-row
-table), and under the container health check's start period (10 s, infra/service.py)."""
 
 
 @contextmanager
@@ -72,7 +68,13 @@ async def serve(settings: Settings) -> int:
     async def reach_database() -> None:
         nonlocal failed
         try:
-            await bring_up(database, pool, startup, settings.db_startup_timeout_s)
+            await bring_up(
+                database,
+                pool,
+                startup,
+                settings.db_startup_timeout_s,
+                retry_max_interval_s=settings.db_retry_max_interval_s,
+            )
         except MigrationFailed as error:
             log.error("cannot start: migration failed", extra=fields(error=str(error)))
             failed = True
@@ -82,7 +84,7 @@ async def serve(settings: Settings) -> int:
     # The usual start finds the database up: serving once it is ready leaves no request to a
     # half-started app. A database still not ready after the head start is waited for beside
     # the server.
-    await asyncio.wait({reaching}, timeout=DATABASE_HEAD_START_S)
+    await asyncio.wait({reaching}, timeout=settings.db_head_start_s)
     try:
         if not failed:
             with _signals_absorbed():

@@ -22,7 +22,7 @@ from typing import Any, Self
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from app.config import Database
+from app.config import DEFAULT_DB_RETRY_MAX_INTERVAL_S, Database
 from app.credentials import Credentials, CredentialsUnavailable
 from app.logs import fields
 from app.migrations import migrate
@@ -117,7 +117,7 @@ async def connect_with_retry(
     timeout_s: float,
     *,
     first_delay_s: float = 0.25,
-    max_delay_s: float = 5.0,
+    max_delay_s: float = DEFAULT_DB_RETRY_MAX_INTERVAL_S,
     keep_trying: bool = False,
 ) -> psycopg.AsyncConnection[Any]:
     """Connect, retrying with jittered exponential backoff. After `timeout_s`: give up
@@ -165,10 +165,16 @@ async def connect_with_retry(
 
 
 async def prepare_database(
-    database: Database, timeout_s: float, *, keep_trying: bool = False
+    database: Database,
+    timeout_s: float,
+    *,
+    keep_trying: bool = False,
+    retry_max_interval_s: float = DEFAULT_DB_RETRY_MAX_INTERVAL_S,
 ) -> None:
     """Wait for the database, then bring its schema up to date."""
-    conn = await connect_with_retry(database, timeout_s, keep_trying=keep_trying)
+    conn = await connect_with_retry(
+        database, timeout_s, max_delay_s=retry_max_interval_s, keep_trying=keep_trying
+    )
     try:
         applied = await migrate(conn, lock_timeout_s=timeout_s)
     finally:
@@ -191,13 +197,20 @@ class Startup:
 
 
 async def bring_up(
-    database: Database, pool: AsyncConnectionPool[Any], startup: Startup, timeout_s: float
+    database: Database,
+    pool: AsyncConnectionPool[Any],
+    startup: Startup,
+    timeout_s: float,
+    *,
+    retry_max_interval_s: float,
 ) -> None:
     """Reach the database however long it takes, migrate, open `pool`; then `startup` is done.
     A migration that fails raises MigrationFailed (a bug to fix, not a database to wait for)."""
     while True:
         try:
-            await prepare_database(database, timeout_s, keep_trying=True)
+            await prepare_database(
+                database, timeout_s, keep_trying=True, retry_max_interval_s=retry_max_interval_s
+            )
             break
         except psycopg.OperationalError as error:  # lost between connecting and migrating
             log.warning(

@@ -15,11 +15,18 @@ def test_defaults_mean_port_8000_and_the_embedded_database() -> None:
     assert settings.listen_host == "127.0.0.1"  # the local mode stays on loopback
     assert settings.data_dir == DEFAULT_DATA_DIR
     assert settings.shutdown_timeout_s == 25  # under ECS's 30 s stopTimeout
+    assert settings.db_head_start_s == 5  # under the container health check's 10 s start period
+    assert settings.db_retry_max_interval_s == 5
     assert (settings.build.version, settings.build.revision, settings.build.created) == (
         None,
         None,
         None,
     )
+
+
+def test_start_up_waits_are_settings() -> None:
+    settings = load_settings({"DB_HEAD_START": "0", "DB_RETRY_MAX_INTERVAL": "1"})
+    assert (settings.db_head_start_s, settings.db_retry_max_interval_s) == (0, 1)
 
 
 def test_shell_user_alone_does_not_select_a_database() -> None:
@@ -57,6 +64,9 @@ def test_ec2_style_variables_when_host_is_set() -> None:
         ({"HOST": "db", "USER": "app", "DBNAME": "x", "DBPORT": "x"}, "DBPORT='x'"),
         ({"HOST": "db", "DATABASE_URL": "postgresql://db/x"}, "not both"),
         ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MAX=2 must be at least DB_POOL_MIN=5"),
+        ({"DB_HEAD_START": "301"}, "DB_HEAD_START=301 is out of range (0..300)"),
+        ({"DB_HEAD_START": "2.5"}, "DB_HEAD_START='2.5' is not an integer (0..300)"),
+        ({"DB_RETRY_MAX_INTERVAL": "0"}, "DB_RETRY_MAX_INTERVAL=0 is out of range (1..60)"),
     ],
 )
 def test_bad_settings_name_the_variable_and_what_is_allowed(

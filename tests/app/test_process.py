@@ -34,6 +34,30 @@ def _lines(output: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
+RETRYING = "database not reachable yet, retrying"
+OVERDUE = "database still unreachable; the data routes answer 503 until it answers"
+
+
+def _retries(app: AppProcess, since: str | None = None) -> int:
+    """How many failed attempts the app has logged so far; with `since`, after the first line
+    with that message (0 before there is one). A line still being written is left out."""
+    output = app.output()
+    lines = _lines(output[: output.rfind("\n") + 1])
+    if since is not None:
+        start = next((i for i, line in enumerate(lines) if line["message"] == since), len(lines))
+        lines = lines[start:]
+    return sum(line["message"] == RETRYING for line in lines)
+
+
+def _until(app: AppProcess, condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Poll `condition` while the app runs; fail if it exits or `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert app.process.poll() is None, app.output()
+        assert time.monotonic() < deadline, app.output()
+        time.sleep(0.05)
+
+
 def _url(conninfo: str, *, host: str | None = None, port: int | None = None) -> tuple[str, str]:
     """A postgresql:// URL for `conninfo` (optionally via host:port) and the password in it."""
     parts = conninfo_to_dict(conninfo)
@@ -141,6 +165,15 @@ class LateProxy:
         self._thread.join(5)
 
 
+def _accepts(app: AppProcess) -> bool:
+    """Whether the app takes a new connection (and answers on it)."""
+    try:
+        httpx.get(app.url + "/health", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
 def _health_when_serving(app: AppProcess, timeout: float = 15) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while True:
@@ -162,7 +195,10 @@ def test_startup_serves_before_a_database_that_comes_up_late(
     background, then serves everything, instead of exiting for ECS to restart it."""
     with LateProxy(migrated) as proxy:
         url, _ = _url(migrated, host="127.0.0.1", port=proxy.listen_port)
-        app = start_app(DATABASE_URL=url, DB_STARTUP_TIMEOUT="30")
+        # Serving after 1 s without the database, trying again at least every second.
+        app = start_app(
+            DATABASE_URL=url, DB_STARTUP_TIMEOUT="30", DB_HEAD_START="1", DB_RETRY_MAX_INTERVAL="1"
+        )
         health = _health_when_serving(app)
         assert health["status"] == "starting"
         assert str(health["database"]).startswith("not reached yet, since ")
@@ -172,7 +208,8 @@ def test_startup_serves_before_a_database_that_comes_up_late(
         assert refused.json() == {"erro": "banco de dados indisponível no momento; tente novamente"}
         assert httpx.get(app.url + "/alunos").status_code == 503
         assert httpx.get(app.url + "/version").status_code == 200  # no database either
-        time.sleep(1.0)
+        tried = _retries(app)
+        _until(app, lambda: _retries(app) > tried)
         assert app.process.poll() is None  # still trying, not crashed
         proxy.open()
         app.wait_healthy(timeout=15)
@@ -180,7 +217,7 @@ def test_startup_serves_before_a_database_that_comes_up_late(
         assert httpx.post(app.url + "/alunos", json=ANA).status_code == 200
         assert app.stop() == 0
     lines = _lines(app.output())
-    retries = [line for line in lines if "retrying" in str(line["message"])]
+    retries = [line for line in lines if line["message"] == RETRYING]
     assert len(retries) >= 2
     assert retries[0]["attempt"] == 1
     assert all(isinstance(line["retry_in_s"], float | int) for line in retries)
@@ -195,13 +232,12 @@ def test_keeps_trying_when_the_database_is_late_past_the_timeout(
     """DB_STARTUP_TIMEOUT no longer ends the process: it is when the wait is logged as an error
     (once), and the app goes on trying."""
     url, password = _url(migrated, host="127.0.0.1", port=free_port())
-    app = start_app(DATABASE_URL=url, DB_STARTUP_TIMEOUT="1")
+    app = start_app(
+        DATABASE_URL=url, DB_STARTUP_TIMEOUT="1", DB_HEAD_START="1", DB_RETRY_MAX_INTERVAL="1"
+    )
     assert _health_when_serving(app)["status"] == "starting"
-    deadline = time.monotonic() + 20
-    while '"database still unreachable' not in app.output():
-        assert time.monotonic() < deadline, app.output()
-        time.sleep(0.1)
-    time.sleep(1.0)
+    # The attempt that logged the error, then at least one more: that one is not logged again.
+    _until(app, lambda: _retries(app, since=OVERDUE) >= 2)
     assert app.process.poll() is None
     assert _health_when_serving(app)["status"] == "starting"
     assert app.stop() == 0
@@ -276,7 +312,7 @@ def test_sigterm_lets_the_request_in_flight_finish(
                 assert time.monotonic() < deadline, "the PATCH never reached the database"
                 time.sleep(0.05)
         app.process.send_signal(signal.SIGTERM)
-        time.sleep(1.0)
+        _until(app, lambda: not _accepts(app))  # the listener closed, the process still up
         assert app.process.poll() is None  # draining, not dead
         with pytest.raises(httpx.TransportError):
             httpx.get(app.url + "/health", timeout=1)  # no new connections while draining

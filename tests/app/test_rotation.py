@@ -1,6 +1,6 @@
 """A password rotation while the app serves: a role whose password the server checks, the secret
 in a moto Secrets Manager, the rotation's steps as AWS runs them, requests in a loop throughout,
-and a pool recycling its connections every second (hourly in production) so that the new
+and a pool recycling its connections every half second (hourly in production) so that the new
 connections need the new password. Counted: failed requests."""
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ pytestmark = pytest.mark.anyio
 
 ANA = {"nome": "Ana Souza", "rg": "123456789", "cpf": "12345678901"}
 StartApp = Callable[..., AppProcess]
+# How long the pool keeps a connection, and how many requests precede the rotation.
+LIFETIME_S = 0.5
+BEFORE = 20
+# Whether to stop the requests: given those answered since the rotation, and its age in seconds.
+Settled = Callable[[list[int], float], bool]
 
 
 def _secret(secretsmanager: Any, role: PasswordRole) -> str:
@@ -52,7 +57,8 @@ def _rotation(secretsmanager: Any, arn: str, role: PasswordRole) -> Callable[[],
             VersionStages=["AWSPENDING"],
         )["VersionId"]
         await asyncio.to_thread(role.rotate, new)  # setSecret
-        await asyncio.sleep(1.5)  # testSecret: AWSCURRENT still holds the old password
+        # testSecret: AWSCURRENT still holds the old password for two connection lifetimes.
+        await asyncio.sleep(2 * LIFETIME_S)
         secretsmanager.update_secret_version_stage(  # finishSecret
             SecretId=arn,
             VersionStage="AWSCURRENT",
@@ -74,29 +80,52 @@ class Served:
         return sum(status != 200 for status in self.statuses)
 
 
-async def _serve_through(database: Database, rotate: Callable[[], Awaitable[None]]) -> Served:
-    """Requests every 20 ms for 6 s, the rotation 1 s in; connections live 1 s."""
+async def _serve_through(
+    database: Database,
+    rotate: Callable[[], Awaitable[None]],
+    settled: Settled,
+    checkout_timeout_s: float = 2,
+) -> Served:
+    """Requests every 10 ms; the rotation once BEFORE of them are answered; then requests until
+    `settled` (at most 30 s). Connections live LIFETIME_S."""
     await prepare_database(database, timeout_s=10)
     pool = await open_pool(
-        database, min_size=2, max_size=4, checkout_timeout_s=2, max_lifetime_s=1.0
+        database,
+        min_size=2,
+        max_size=4,
+        checkout_timeout_s=checkout_timeout_s,
+        max_lifetime_s=LIFETIME_S,
     )
     store = StudentStore(pool)
     transport = httpx.ASGITransport(app=create_app(store, BUILD, database.status))
     statuses: list[int] = []
+    under_way = asyncio.Event()
+    ended: tuple[float, int] | None = None  # when the rotation ended, and how many were answered
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://alunos.test") as client:
             created = (await client.post("/alunos", json=ANA)).json()
             opened_before = pool.get_stats()["connections_num"]
 
+            def done() -> bool:
+                if ended is None:
+                    return False
+                at, answered = ended
+                return settled(statuses[answered:], time.monotonic() - at)
+
             async def load() -> None:
-                deadline = time.monotonic() + 6
-                while time.monotonic() < deadline:
+                deadline = time.monotonic() + 30
+                while not done():
+                    assert time.monotonic() < deadline, statuses
                     statuses.append((await client.get(f"/alunos/{created['ID']}")).status_code)
-                    await asyncio.sleep(0.02)
+                    if len(statuses) == BEFORE:
+                        under_way.set()
+                    await asyncio.sleep(0.01)
 
             async def rotate_later() -> None:
-                await asyncio.sleep(1)
+                nonlocal ended
+                await under_way.wait()
                 await rotate()
+                ended = (time.monotonic(), len(statuses))
 
             await asyncio.gather(load(), rotate_later())
             health = (await client.get("/health")).json()
@@ -115,9 +144,13 @@ async def test_secret_credentials_come_through_a_rotation(
         credentials=SecretCredentials(arn),
     )
     with caplog.at_level(logging.INFO, logger="app.database"):
-        served = await _serve_through(database, _rotation(secretsmanager, arn, password_role))
-    # Every connection of the first second is gone: the later ones logged in with the new
-    # password, read from AWSPENDING during the window, then from AWSCURRENT.
+        served = await _serve_through(
+            database,
+            _rotation(secretsmanager, arn, password_role),
+            settled=lambda _after, age: age >= 2 * LIFETIME_S,
+        )
+    # Every connection of the start is gone: the later ones logged in with the new password,
+    # read from AWSPENDING during the window, then from AWSCURRENT.
     assert served.connections_opened >= 6
     assert len(served.statuses) > 100
     assert served.failed == 0, served.statuses
@@ -137,9 +170,13 @@ async def test_a_password_from_the_environment_breaks_at_the_rotation_and_health
     async def rotate() -> None:
         await asyncio.to_thread(password_role.rotate, secrets.token_urlsafe(16))
 
-    served = await _serve_through(database, rotate)
-    assert served.statuses[:20] == [200] * 20
-    # Once the old connections are gone, each request waits out the checkout timeout: 503.
+    def two_more_after_a_503(after: list[int], _age: float) -> bool:
+        return 503 in after and len(after) - after.index(503) > 2
+
+    served = await _serve_through(database, rotate, two_more_after_a_503, checkout_timeout_s=1)
+    assert served.statuses[:BEFORE] == [200] * BEFORE
+    # Once the old connections are gone, each request waits out the checkout timeout: 503,
+    # and the two after the first one as well (nothing recovers).
     assert served.statuses[-2:] == [503, 503]
     assert set(served.statuses) == {200, 503}
     assert served.health["status"] == "degraded"
@@ -187,7 +224,8 @@ def test_a_refused_secret_at_start_is_said_once_and_the_app_keeps_trying(
         DBPORT=password_role.port,
         DBNAME=password_role.dbname,
         DB_AUTH_ARN=arn,
-        DB_STARTUP_TIMEOUT="2",
+        DB_STARTUP_TIMEOUT="1",  # at least two refused attempts: one at the start, one past it
+        DB_HEAD_START="1",
         AWS_ENDPOINT_URL=moto_endpoint,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",

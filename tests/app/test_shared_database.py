@@ -82,16 +82,22 @@ def gorm_database(new_database: Callable[[], str]) -> str:
 
 async def _go_service_runs_freely(conninfo: str) -> list[str]:
     """Each Go statement once, in autocommit, failing after 1 s of waiting for a lock: the
-    names of those that had to wait (empty: nothing of the Go service was blocked)."""
-    blocked = []
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as go:
-        await go.execute("SET lock_timeout = '1s'")
-        for name, statement, params in GO_STATEMENTS:
+    names of those that had to wait (empty: nothing of the Go service was blocked).
+
+    All at once, each on a connection of its own, as the Go service's requests come: the blocked
+    ones wait out their second together. None waits for another (distinct rows)."""
+
+    async def run(name: str, statement: str, params: tuple[Any, ...]) -> str | None:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as go:
+            await go.execute("SET lock_timeout = '1s'")
             try:
                 await go.execute(statement, params)  # type: ignore[arg-type]
             except psycopg.errors.LockNotAvailable:
-                blocked.append(name)
-    return blocked
+                return name
+        return None
+
+    ran = await asyncio.gather(*(run(*go) for go in GO_STATEMENTS))
+    return [name for name in ran if name is not None]
 
 
 async def _waiting_for_a_lock(conninfo: str, pid: int) -> str | None:
@@ -108,6 +114,21 @@ async def _waiting_for_a_lock(conninfo: str, pid: int) -> str | None:
                 return str(row[0])
             await asyncio.sleep(0.02)
     return None
+
+
+async def _asking_for_the_lock(conninfo: str, pid: int) -> bool:
+    """Whether backend `pid` asks for the migration lock (its statement names it) within 10 s."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as watcher:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor = await watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND query LIKE %s",
+                (pid, "%advisory_lock(%"),
+            )
+            if await cursor.fetchone():
+                return True
+            await asyncio.sleep(0.02)
+    return False
 
 
 async def _table_locks(conninfo: str, pid: int) -> set[str]:
@@ -188,7 +209,7 @@ async def test_starters_waiting_for_the_lock_do_not_deadlock_an_index_build(
         building = asyncio.create_task(migrate(first))
         assert await _waiting_for_a_lock(gorm_database, first.info.backend_pid)
         joining = asyncio.create_task(migrate(second))
-        await asyncio.sleep(1.5)  # past deadlock_timeout (1 s): a deadlock would be detected
+        assert await _asking_for_the_lock(gorm_database, second.info.backend_pid)
         await held.commit()
         assert await asyncio.wait_for(building, 10) == [m.version for m in MIGRATIONS]
         assert await asyncio.wait_for(joining, 10) == []
