@@ -12,7 +12,9 @@ import functools
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
+import botocore.client
 import botocore.session
 import pytest
 
@@ -38,6 +40,23 @@ def pytest_configure(config: pytest.Config) -> None:
     # (JSON, megabytes for EC2) again, and the tests make a session per test and per command.
     # What a loader caches depends only on its search path, the argument it is cached by.
     botocore.session.create_loader = functools.cache(botocore.session.create_loader)  # type: ignore[attr-defined]
+    # Likewise the client classes: botocore builds one per client, a method per operation (EC2
+    # has about 700), though it depends only on the service's model and the handlers boto3
+    # registers alike in every session.
+    botocore.client.ClientCreator._create_client_class = _cached_client_class  # type: ignore[method-assign]
+
+
+_CLIENT_CLASSES: dict[tuple[str, str], type] = {}
+_create_client_class = botocore.client.ClientCreator._create_client_class
+
+
+def _cached_client_class(
+    creator: botocore.client.ClientCreator, service_name: str, service_model: Any
+) -> type:
+    key = (service_name, service_model.api_version)
+    if key not in _CLIENT_CLASSES:
+        _CLIENT_CLASSES[key] = _create_client_class(creator, service_name, service_model)
+    return _CLIENT_CLASSES[key]
 
 
 REGION = "us-east-2"
