@@ -7,11 +7,18 @@ from typing import Any, cast
 import boto3
 import pytest
 
-from automation.deploy.pipeline import Console, DeploySettings, require_deployable, rollback, up
+from automation.deploy.pipeline import (
+    Console,
+    DeployOutcome,
+    DeploySettings,
+    require_deployable,
+    rollback,
+    up,
+)
 from automation.deploy.pulumi_seam import CommandFailed, OutputValue
 from automation.deploy.rollback import plan_rollback
 from automation.deploy.updates import LockRetry, ReadRetry
-from automation.deploy.verify import Polling, VerifyTiming
+from automation.deploy.verify import Polling, SessionFactory, VerifyTiming
 from automation.errors import AutomationError, UsageProblem
 from automation.release.version import BuildVersion
 from infra import outputs as names
@@ -51,6 +58,29 @@ class Lines:
         self.console = Console(self.said.append, self.pulumi.append)
 
 
+def deploy(
+    stack: FakeStack,
+    version: str = "1.4.3-dev.1",
+    *,
+    lines: Lines | None = None,
+    rollback_on_failure: bool = False,
+    production: bool = False,
+    settings: DeploySettings | None = None,
+    sessions: SessionFactory = in_region,
+) -> DeployOutcome:
+    """`up` of a dev build as most tests here run it: AWS on moto, `fast_settings` (with
+    `rollback_on_failure`) unless the test passes its own `settings`, which are used as they are;
+    what the deploy says goes to `lines` when the test reads it."""
+    return up(
+        stack,
+        build(version),
+        production=production,
+        console=(lines or Lines()).console,
+        settings=settings or fast_settings(rollback_on_failure=rollback_on_failure),
+        sessions=sessions,
+    )
+
+
 def serve_what_is_deployed(stack, service):
     stack.after_up = lambda config: setattr(service, "version", config[key("version")])
 
@@ -58,14 +88,7 @@ def serve_what_is_deployed(stack, service):
 def test_up_stamps_deploys_and_verifies(stage, service):
     serve_what_is_deployed(stage, service)
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines)
     assert outcome.ok, outcome.failure
     assert stage.up_calls[0][key("version")] == "1.4.3-dev.1"
     assert stage.up_calls[0][key("imageTag")] == "1.4.3-dev.1.gabc1234"
@@ -79,14 +102,7 @@ def test_up_stamps_deploys_and_verifies(stage, service):
 
 def test_a_deploy_that_does_not_serve_its_version_fails(stage, service):
     lines = Lines()  # the service keeps answering 1.4.2
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines)
     assert not outcome.ok
     assert "reports version '1.4.2', expected '1.4.3-dev.1'" in str(outcome.failure)
     assert outcome.rolled_back_to is None
@@ -101,14 +117,7 @@ def test_rollback_on_failure_redeploys_the_previous_image_by_digest(stage, servi
 
     stage.after_up = serve
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines, rollback_on_failure=True)
     assert not outcome.ok  # the deploy failed, even though the rollback worked
     assert str(outcome.failure).endswith("rolled back to 1.4.2")
     assert outcome.rolled_back_to is not None
@@ -123,14 +132,7 @@ def test_rollback_on_failure_redeploys_the_previous_image_by_digest(stage, servi
 def test_rollback_on_failure_after_a_failed_update(stage, service):
     serve_what_is_deployed(stage, service)
     stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, rollback_on_failure=True)
     assert "boom" in str(outcome.failure)
     assert outcome.rolled_back_to is not None
     assert outcome.rolled_back_to.version == "1.4.2"  # what ran before the failed update
@@ -138,38 +140,24 @@ def test_rollback_on_failure_after_a_failed_update(stage, service):
 
 def test_a_failed_update_without_rollback_reports_it(stage):
     stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(),
-        sessions=in_region,
-    )
+    outcome = deploy(stage)
     assert outcome.failure == "pulumi up failed for stack 'dev': error: boom"
     assert outcome.verification is None
 
 
 def test_skip_verify(stage):
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=DeploySettings(verify=None),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines, settings=DeploySettings(verify=None))
     assert outcome.ok
     assert outcome.verification is None
     assert "verification skipped (--skip-verify)" in lines.said
 
 
-def roll_back(stack, *, to):
+def roll_back(stack, *, to, lines=None, sessions=in_region):
     """`rollback --to`: plan, then carry the plan out."""
-    plan = plan_rollback(stack, in_region, to=to)
+    plan = plan_rollback(stack, sessions, to=to)
     return rollback(
-        stack, plan, console=Lines().console, settings=fast_settings(), sessions=in_region
+        stack, plan, console=(lines or Lines()).console, settings=fast_settings(), sessions=sessions
     )
 
 
@@ -250,27 +238,13 @@ def test_prod_deploys_only_clean_release_tags(candidate, allowed):
 def test_up_to_prod_refuses_a_dev_build_before_running_anything():
     stack = FakeStack(name="prod")
     with pytest.raises(UsageProblem):
-        up(
-            stack,
-            build("1.4.3-dev.1"),
-            production=True,
-            console=Lines().console,
-            settings=fast_settings(),
-            sessions=in_region,
-        )
+        deploy(stack, production=True)
     assert stack.up_calls == []
 
 
 def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failure(stage):
     stage.entries = []  # the first deployment of this stack
-    outcome = up(
-        stage,
-        build("1.0.0-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, "1.0.0-dev.1", rollback_on_failure=True)
     assert str(outcome.failure).startswith("verification of 1.0.0-dev.1 on dev failed")
     assert str(outcome.failure).endswith(
         "could not roll back: no version was deployed before 1.0.0-dev.1: nothing to roll back to"
@@ -281,14 +255,7 @@ def test_rollback_on_failure_with_nothing_to_roll_back_to_keeps_the_first_failur
 def test_rollback_on_failure_says_where_it_would_go_back_before_deploying(stage, service):
     serve_what_is_deployed(stage, service)
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines, rollback_on_failure=True)
     assert outcome.ok, outcome.failure
     image = f"{stage.repository_url}@{stage.digests['1.4.2']}"
     planned = f"--rollback-on-failure: if 1.4.3-dev.1 fails, dev goes back to 1.4.2 ({image})"
@@ -309,14 +276,7 @@ def test_no_way_back_is_known_at_minute_0_and_the_deploy_goes_on(stage, service,
         reason = "1.5.0 is no longer in ECR"
     serve_what_is_deployed(stage, service)
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines, rollback_on_failure=True)
     assert outcome.ok, outcome.failure  # deployable all the same
     warning = next(line for line in lines.said if line.startswith("warning: --rollback"))
     assert reason in warning
@@ -332,14 +292,7 @@ def test_no_way_back_is_known_at_minute_0_and_the_deploy_goes_on(stage, service,
 def test_a_failure_without_a_way_back_is_not_rolled_back(stage, service):
     stage.entries.insert(0, deployed("1.5.0", update=3))  # its image expired from ECR
     stage.up_failure = CommandFailed("pulumi up failed for stack 'dev': error: boom")
-    outcome = up(
-        stage,
-        build("1.6.0-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, "1.6.0-dev.1", rollback_on_failure=True)
     assert str(outcome.failure).startswith("pulumi up failed for stack 'dev': error: boom")
     assert "; could not roll back: image " in str(outcome.failure)
     assert "1.5.0 is no longer in ECR" in str(outcome.failure)
@@ -351,24 +304,10 @@ def test_production_is_the_callers_answer_not_the_stacks_name():
     the stack plays no part here."""
     live = FakeStack(name="live")
     with pytest.raises(UsageProblem, match="Production deploys only a clean checkout"):
-        up(
-            live,
-            build("1.4.3-dev.1"),
-            production=True,
-            console=Lines().console,
-            settings=fast_settings(),
-            sessions=in_region,
-        )
+        deploy(live, production=True)
     assert live.up_calls == []
     prod = FakeStack(name="prod")
-    assert up(
-        prod,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=DeploySettings(verify=None),
-        sessions=in_region,
-    ).ok
+    assert deploy(prod, production=False, settings=DeploySettings(verify=None)).ok
 
 
 # --- after a good update, a read that fails is not a failed deploy ------------------------------
@@ -378,14 +317,7 @@ def test_outputs_that_cannot_be_read_leave_a_good_update_unverified_not_rolled_b
     serve_what_is_deployed(stage, service)
     stage.outputs_failures = 99  # the backend keeps failing after the update succeeded
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines, rollback_on_failure=True)
     assert outcome.unverified
     assert outcome.exit_code == 3
     assert outcome.rolled_back_to is None
@@ -402,14 +334,7 @@ def test_outputs_that_cannot_be_read_leave_a_good_update_unverified_not_rolled_b
 def test_a_transient_outputs_failure_is_retried_and_the_deploy_verified(stage, service):
     serve_what_is_deployed(stage, service)
     stage.outputs_failures = 2
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, rollback_on_failure=True)
     assert outcome.ok, outcome.failure
     assert outcome.exit_code == 0
     assert outcome.verification is not None
@@ -419,23 +344,14 @@ def test_a_transient_outputs_failure_is_retried_and_the_deploy_verified(stage, s
 def test_a_summary_unread_after_a_good_update_still_verifies(stage, service):
     serve_what_is_deployed(stage, service)
     stage.summary_unread = True
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, rollback_on_failure=True)
     assert outcome.ok, outcome.failure
     assert outcome.changes == {"update": 2, "same": 19}
     assert len(stage.up_calls) == 1
 
 
-def put_to_sleep(aws, stage, *, max_capacity):
-    """What the stack's schedule does outside working hours: the scalable target at 0..0."""
-    outputs = stage.stack_outputs
-    cluster, service = outputs[names.CLUSTER_NAME].value, outputs[names.SERVICE_NAME].value
+def scalable_from_zero(aws, cluster, service, *, max_capacity):
+    """The service's desired count registered as a scalable target of 0..max_capacity."""
     aws.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="ecs",
         ResourceId=f"service/{cluster}/{service}",
@@ -445,17 +361,17 @@ def put_to_sleep(aws, stage, *, max_capacity):
     )
 
 
+def put_to_sleep(aws, stage, *, max_capacity):
+    """What the stack's schedule does outside working hours: the scalable target at 0..0."""
+    outputs = stage.stack_outputs
+    cluster, service = outputs[names.CLUSTER_NAME].value, outputs[names.SERVICE_NAME].value
+    scalable_from_zero(aws, cluster, service, max_capacity=max_capacity)
+
+
 def test_a_deploy_to_a_sleeping_stack_is_unverified_not_failed_nor_rolled_back(aws, stage):
     put_to_sleep(aws, stage, max_capacity=0)
     lines = Lines()
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=in_region,
-    )
+    outcome = deploy(stage, lines=lines, rollback_on_failure=True)
     assert outcome.unverified
     assert outcome.exit_code == 3
     assert "is asleep" in str(outcome.failure)
@@ -467,14 +383,7 @@ def test_a_deploy_to_a_sleeping_stack_is_unverified_not_failed_nor_rolled_back(a
 def test_an_awake_scheduled_stack_is_verified_as_usual(aws, stage, service):
     put_to_sleep(aws, stage, max_capacity=2)  # within working hours: 0..2 is not asleep
     serve_what_is_deployed(stage, service)
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(),
-        sessions=in_region,
-    )
+    outcome = deploy(stage)
     assert outcome.ok, outcome.failure
     assert outcome.verification is not None
     assert outcome.verification.ok
@@ -488,13 +397,7 @@ def make_hybrid_at_idle(aws, stage):
     ecs = aws.client("ecs")
     family = ecs.list_task_definitions()["taskDefinitionArns"][-1]
     ecs.create_service(cluster=cluster, serviceName="burst", taskDefinition=family, desiredCount=0)
-    aws.client("application-autoscaling").register_scalable_target(
-        ServiceNamespace="ecs",
-        ResourceId=f"service/{cluster}/burst",
-        ScalableDimension="ecs:service:DesiredCount",
-        MinCapacity=0,
-        MaxCapacity=4,
-    )
+    scalable_from_zero(aws, cluster, "burst", max_capacity=4)
     outputs[names.SERVICE_NAME] = OutputValue("burst", secret=False)
     outputs[names.SERVICE_NAMES] = OutputValue([base, "burst"], secret=False)
     outputs[names.CAPACITY] = OutputValue("hybrid", secret=False)
@@ -504,14 +407,7 @@ def test_hybrid_at_idle_deploys_and_rolls_back_verified(aws, stage, service):
     make_hybrid_at_idle(aws, stage)
     serve_what_is_deployed(stage, service)
     lines = Lines()
-    deployed_ = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(),
-        sessions=in_region,
-    )
+    deployed_ = deploy(stage, lines=lines)
     assert deployed_.ok, deployed_.failure
     assert any("burst at rest, 0 tasks" in line for line in lines.said)
     back = roll_back(stage, to="1.4.1")
@@ -628,14 +524,7 @@ def a_canary_stack(stage: FakeStack, service: Any, releases: list[list[dict[str,
 def test_a_canary_is_deployed_and_rolled_back_following_each_release_to_its_end(stage, service):
     sessions = a_canary_stack(stage, service, [CANARY_SUCCEEDS, CANARY_SUCCEEDS])
     lines = Lines()
-    deployed_ = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=lines.console,
-        settings=fast_settings(),
-        sessions=sessions,
-    )
+    deployed_ = deploy(stage, lines=lines, sessions=sessions)
     assert deployed_.ok, deployed_.failure
     assert deployed_.verification is not None
     assert [c.name for c in deployed_.verification.checks][:2] == [
@@ -648,13 +537,7 @@ def test_a_canary_is_deployed_and_rolled_back_following_each_release_to_its_end(
         "tasks, 2/2 new tasks running"
     ) in lines.said
     lines = Lines()
-    back = rollback(
-        stage,
-        plan_rollback(stage, sessions, to="1.4.2"),
-        console=lines.console,
-        settings=fast_settings(),
-        sessions=sessions,
-    )
+    back = roll_back(stage, to="1.4.2", lines=lines, sessions=sessions)
     assert back.ok, back.failure
     assert service.version == "1.4.2"
     assert "following the canary release (about 22 min)" in lines.said
@@ -668,14 +551,7 @@ def test_a_canary_the_alarms_roll_back_fails_the_deploy_and_the_way_back_is_foll
     stage, service
 ):
     sessions = a_canary_stack(stage, service, [CANARY_ROLLED_BACK, CANARY_SUCCEEDS])
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=sessions,
-    )
+    outcome = deploy(stage, rollback_on_failure=True, sessions=sessions)
     assert not outcome.ok
     assert (
         "ecs-rollout: release did not finish (ROLLBACK_SUCCESSFUL): alarm alunos-dev-http-5xx-rate "
@@ -714,14 +590,7 @@ def test_checks_that_cannot_look_leave_a_good_release_unverified_not_rolled_back
     def denying(region: str) -> boto3.Session:
         return cast(boto3.Session, Denying(region))
 
-    outcome = up(
-        stage,
-        build("1.4.3-dev.1"),
-        production=False,
-        console=Lines().console,
-        settings=fast_settings(rollback_on_failure=True),
-        sessions=denying,
-    )
+    outcome = deploy(stage, rollback_on_failure=True, sessions=denying)
     assert outcome.exit_code == 3, outcome.failure
     assert outcome.rolled_back_to is None
     assert len(stage.up_calls) == 1
